@@ -1,0 +1,82 @@
+//! Every error the API answers with, mapped to a status and a JSON `{"error": ...}` body in
+//! one place. Client mistakes are 4xx; only the service's own failures are 5xx.
+
+use aws_exec_protocol::ErrorBody;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use crate::dispatch::DispatchError;
+use crate::runner::rpc::RpcLookupError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("missing \"auth\" header")]
+    MissingAuth,
+    #[error("auth key not recognised")]
+    BadAuth,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("request body is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("no job {0} for this auth key")]
+    UnknownJob(String),
+    #[error(transparent)]
+    Rpc(#[from] RpcLookupError),
+    #[error("no such endpoint: {0}")]
+    NoRoute(String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error(transparent)]
+    Dispatch(#[from] DispatchError),
+    #[error("storage failed: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::MissingAuth | ApiError::BadAuth => StatusCode::UNAUTHORIZED,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnknownJob(_) | ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
+            ApiError::Rpc(RpcLookupError::Unknown { .. }) => StatusCode::NOT_FOUND,
+            ApiError::Rpc(RpcLookupError::BadArgs { .. }) => StatusCode::BAD_REQUEST,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Dispatch(DispatchError::Busy { .. }) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Dispatch(DispatchError::Failed(_)) => StatusCode::BAD_GATEWAY,
+            ApiError::Store(StoreError::BadKey(_)) => StatusCode::BAD_REQUEST,
+            ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn body_rejected(rejection: BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge(aws_exec_protocol::limits::MAX_REQUEST_BYTES)
+        } else {
+            ApiError::BadRequest(format!(
+                "cannot read request body: {}",
+                rejection.body_text()
+            ))
+        }
+    }
+
+    pub fn query_rejected(rejection: QueryRejection) -> Self {
+        ApiError::BadRequest(format!("bad query string: {}", rejection.body_text()))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        let body = ErrorBody {
+            error: self.to_string(),
+        };
+        (status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,46 @@
+//! The HTTP API as one function, [`app`]: the local server and the Lambda adapter both
+//! serve it, and tests drive it directly.
+
+use std::sync::Arc;
+
+use aws_exec_protocol::limits::MAX_REQUEST_BYTES;
+use axum::extract::DefaultBodyLimit;
+use axum::http::Uri;
+use axum::routing::get;
+use axum::{Json, Router};
+
+use crate::dispatch::Dispatch;
+use crate::runner::rpc::Registry;
+use crate::store::Store;
+
+pub mod caller;
+pub mod error;
+pub mod exec;
+
+use error::ApiError;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub dispatch: Arc<dyn Dispatch>,
+    pub registry: Arc<Registry>,
+    /// The address callers reach this service at, when it cannot be told from the request.
+    pub public_url: Option<String>,
+}
+
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/api/exec",
+            get(exec::poll)
+                .post(exec::submit)
+                .fallback(|| async { ApiError::MethodNotAllowed }),
+        )
+        .route(
+            "/api/health",
+            get(|| async { Json(serde_json::json!({"ok": true})) }),
+        )
+        .fallback(|uri: Uri| async move { ApiError::NoRoute(uri.path().to_owned()) })
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+        .with_state(state)
+}

@@ -1,0 +1,80 @@
+//! Auth keys kept in the store itself (`auth/KEY-HASH` holds the name): no other database.
+
+use aws_exec_protocol::auth::AuthRecord;
+use aws_exec_protocol::keys::{auth_key, AUTH_PREFIX};
+use aws_exec_protocol::{AuthKey, AuthName};
+
+use crate::store::{Store, StoreError};
+use crate::time::now_unix;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("{0} already has a key; remove it first with `auth rm {0}`")]
+    Exists(AuthName),
+    #[error("no key named {0}")]
+    NoSuchName(AuthName),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Creates a key for `name` and returns it: the only time it is ever seen.
+pub async fn create(store: &dyn Store, name: &AuthName) -> Result<AuthKey, AuthError> {
+    if list(store).await?.iter().any(|r| &r.name == name) {
+        return Err(AuthError::Exists(name.clone()));
+    }
+    let key = AuthKey::from_random(rand::random());
+    let record = AuthRecord {
+        name: name.clone(),
+        created: now_unix(),
+    };
+    let body = serde_json::to_vec(&record).expect("record serializes");
+    store.put(&auth_key(&key.hash()), body.into()).await?;
+    Ok(key)
+}
+
+/// Every key's record, sorted by name.
+pub async fn list(store: &dyn Store) -> Result<Vec<AuthRecord>, AuthError> {
+    let mut records = Vec::new();
+    for key in store.list(AUTH_PREFIX).await? {
+        if let Some(body) = store.get(&key).await? {
+            match serde_json::from_slice::<AuthRecord>(&body) {
+                Ok(r) => records.push(r),
+                Err(e) => tracing::warn!(key, error = %e, "skipping unreadable auth record"),
+            }
+        }
+    }
+    records.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(records)
+}
+
+/// Removes every key of `name`; its jobs stay in the store.
+pub async fn remove(store: &dyn Store, name: &AuthName) -> Result<(), AuthError> {
+    let mut removed = 0;
+    for key in store.list(AUTH_PREFIX).await? {
+        let Some(body) = store.get(&key).await? else {
+            continue;
+        };
+        if serde_json::from_slice::<AuthRecord>(&body).is_ok_and(|r| &r.name == name) {
+            store.delete(&key).await?;
+            removed += 1;
+        }
+    }
+    if removed == 0 {
+        return Err(AuthError::NoSuchName(name.clone()));
+    }
+    Ok(())
+}
+
+/// The name behind a key, if the key is known.
+pub async fn lookup(store: &dyn Store, key: &AuthKey) -> Result<Option<AuthName>, StoreError> {
+    // A hash can only be looked up if it is well-formed; anything else is simply unknown.
+    if key.expose().is_empty() || key.expose().len() > 1024 {
+        return Ok(None);
+    }
+    Ok(match store.get(&auth_key(&key.hash())).await? {
+        Some(body) => serde_json::from_slice::<AuthRecord>(&body)
+            .ok()
+            .map(|r| r.name),
+        None => None,
+    })
+}

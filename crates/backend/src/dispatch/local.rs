@@ -1,0 +1,73 @@
+//! In-process dispatch: each job is a task, at most `concurrency` run at once and up to
+//! `queue` more wait their turn in submit order.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
+
+use super::{Dispatch, DispatchError};
+use crate::job::Job;
+use crate::runner::Runner;
+
+pub struct LocalDispatch {
+    runner: Arc<Runner>,
+    slots: Arc<Semaphore>,
+    concurrency: usize,
+    max_queue: usize,
+    /// Jobs accepted and not yet finished (running + queued).
+    pending: Arc<AtomicUsize>,
+    tasks: TaskTracker,
+}
+
+impl LocalDispatch {
+    pub fn new(runner: Arc<Runner>, concurrency: usize, max_queue: usize) -> Self {
+        let concurrency = concurrency.max(1);
+        LocalDispatch {
+            runner,
+            // Semaphore is fair (FIFO), so queued jobs start in submit order.
+            slots: Arc::new(Semaphore::new(concurrency)),
+            concurrency,
+            max_queue,
+            pending: Arc::new(AtomicUsize::new(0)),
+            tasks: TaskTracker::new(),
+        }
+    }
+
+    /// Stops every job (each still writes its exit and size) and waits for all of them.
+    pub async fn shutdown(&self) {
+        self.runner.shutdown();
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+}
+
+#[async_trait]
+impl Dispatch for LocalDispatch {
+    async fn dispatch(&self, job: Job) -> Result<(), DispatchError> {
+        let before = self.pending.fetch_add(1, Ordering::SeqCst);
+        if before >= self.concurrency + self.max_queue {
+            self.pending.fetch_sub(1, Ordering::SeqCst);
+            return Err(DispatchError::Busy {
+                running: self.concurrency,
+                queued: self.max_queue,
+            });
+        }
+        let (runner, slots, pending) = (
+            self.runner.clone(),
+            self.slots.clone(),
+            self.pending.clone(),
+        );
+        self.tasks.spawn(async move {
+            if let Ok(_slot) = slots.acquire_owned().await {
+                if let Err(e) = runner.run(&job, None).await {
+                    tracing::error!(uid = %job.uid, error = %e, "job failed to record its end");
+                }
+            }
+            pending.fetch_sub(1, Ordering::SeqCst);
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,25 @@
+//! Hands a submitted job to a runner: in this process ([`LocalDispatch`]) or, on AWS, by
+//! invoking this same function asynchronously.
+
+use async_trait::async_trait;
+
+use crate::job::Job;
+
+pub mod local;
+
+pub use local::LocalDispatch;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    /// Every slot is busy and the queue is full; the caller may retry later.
+    #[error("the service is busy: {running} jobs running and {queued} queued; retry later")]
+    Busy { running: usize, queued: usize },
+    #[error("could not start the job: {0}")]
+    Failed(String),
+}
+
+#[async_trait]
+pub trait Dispatch: Send + Sync + 'static {
+    /// Starts `job` without waiting for it to finish.
+    async fn dispatch(&self, job: Job) -> Result<(), DispatchError>;
+}

@@ -1,0 +1,18 @@
+//! The aws-exec service: HTTP API, auth, the runner, and the two seams that let the same code
+//! run on one machine or on AWS: [`store::Store`] (a data directory or a bucket) and
+//! [`dispatch::Dispatch`] (in-process or Lambda self-invocation).
+
+pub mod api;
+pub mod auth;
+pub mod dispatch;
+pub mod job;
+pub mod local;
+pub mod runner;
+pub mod store;
+mod time;
+
+pub use api::{app, AppState};
+pub use job::Job;
+pub use runner::rpc::{Registry, Rpc, RpcContext};
+pub use runner::{Runner, RunnerConfig};
+pub use store::{Store, StoreError};

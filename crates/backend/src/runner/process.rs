@@ -1,0 +1,145 @@
+//! Runs an argv as a subprocess in its own process group, stdout and stderr read
+//! concurrently as raw bytes into the log.
+
+use std::io::ErrorKind;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use bytes::Bytes;
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::{Child, Command};
+use tokio_util::sync::CancellationToken;
+
+use super::log::LogWriter;
+
+/// Variables a command must never inherit from the service: its AWS credentials and the
+/// caller-facing auth key.
+pub const SCRUBBED_ENV: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AUTH",
+];
+
+/// How a process run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProcessEnd {
+    /// It exited, or was killed by a signal it was not sent by us (code 128+N).
+    Finished(i32),
+    /// It could not be started (127 not found, 126 not executable).
+    NotStarted(i32),
+    /// We stopped it because `stop` fired; the code is what it ended with.
+    Stopped(i32),
+}
+
+impl ProcessEnd {
+    pub fn code(self) -> i32 {
+        match self {
+            ProcessEnd::Finished(c) | ProcessEnd::NotStarted(c) | ProcessEnd::Stopped(c) => c,
+        }
+    }
+}
+
+/// The shell convention: the exit code, or 128+N for death by signal N.
+pub fn exit_code(status: ExitStatus) -> i32 {
+    status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(1)
+}
+
+/// Runs `argv` until it exits or `stop` fires; then SIGTERM to its group, and SIGKILL after
+/// `grace`. Whatever is left of its group when it exits is killed, so no job leaves strays.
+pub async fn run(
+    argv: &[String],
+    log: &LogWriter,
+    stop: &CancellationToken,
+    grace: Duration,
+) -> ProcessEnd {
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    for var in SCRUBBED_ENV {
+        cmd.env_remove(var);
+    }
+    let mut child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            let (code, why) = match e.kind() {
+                ErrorKind::NotFound => (127, "command not found".to_owned()),
+                ErrorKind::PermissionDenied => (126, "permission denied".to_owned()),
+                _ => (126, e.to_string()),
+            };
+            log.write(format!("aws-exec: {}: {why}\n", argv[0]));
+            return ProcessEnd::NotStarted(code);
+        }
+    };
+    let group = child.id().map(|id| Pid::from_raw(id as i32));
+    let readers = [
+        child
+            .stdout
+            .take()
+            .map(|r| tokio::spawn(pump(r, log.clone()))),
+        child
+            .stderr
+            .take()
+            .map(|r| tokio::spawn(pump(r, log.clone()))),
+    ];
+
+    let end = tokio::select! {
+        status = child.wait() => ProcessEnd::Finished(status.map(exit_code).unwrap_or(1)),
+        _ = stop.cancelled() => ProcessEnd::Stopped(terminate(&mut child, group, grace).await),
+    };
+    if let Some(group) = group {
+        let _ = killpg(group, Signal::SIGKILL);
+    }
+    // Output still in the pipes is read to the end; a stray that escaped the group and
+    // holds a pipe open cannot keep the job alive.
+    for reader in readers.into_iter().flatten() {
+        let abort = reader.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(2), reader)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
+    }
+    end
+}
+
+async fn terminate(child: &mut Child, group: Option<Pid>, grace: Duration) -> i32 {
+    if let Some(group) = group {
+        let _ = killpg(group, Signal::SIGTERM);
+    }
+    match tokio::time::timeout(grace, child.wait()).await {
+        Ok(status) => status.map(exit_code).unwrap_or(1),
+        Err(_) => {
+            if let Some(group) = group {
+                let _ = killpg(group, Signal::SIGKILL);
+            }
+            let _ = child.start_kill();
+            child.wait().await.map(exit_code).unwrap_or(128 + 9)
+        }
+    }
+}
+
+async fn pump(mut from: impl AsyncRead + Unpin, log: LogWriter) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => log.write(Bytes::copy_from_slice(&buf[..n])),
+        }
+    }
+}

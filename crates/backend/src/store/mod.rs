@@ -1,0 +1,75 @@
+//! Object storage behind one small trait: the local data directory or an S3 bucket.
+//!
+//! Keys follow [`aws_exec_protocol::keys`]. Readers of a job's log never touch the store
+//! directly; they get a short-lived signed URL from [`Store::presign_get`].
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+pub mod local;
+
+pub use local::LocalStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("invalid object key {0:?}")]
+    BadKey(String),
+    #[error("storage I/O on {key:?}: {source}")]
+    Io {
+        key: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("storage backend: {0}")]
+    Backend(String),
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Writes an object whole; readers see the old or the new body, never a mix.
+    async fn put(&self, key: &str, body: Bytes) -> Result<(), StoreError>;
+
+    /// Writes an object only if none exists; `Ok(false)` when one already did.
+    async fn put_new(&self, key: &str, body: Bytes) -> Result<bool, StoreError>;
+
+    /// Writes a growing object (a log): `whole` is its new body, of which the first
+    /// `stored_len` bytes were written by the previous call. Stores that can append do.
+    async fn put_grown(
+        &self,
+        key: &str,
+        whole: Bytes,
+        stored_len: usize,
+    ) -> Result<(), StoreError> {
+        let _ = stored_len;
+        self.put(key, whole).await
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError>;
+
+    /// Keys under `prefix`, sorted.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
+
+    /// Deletes an object; deleting a missing one is not an error.
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
+
+    /// A URL from which a plain HTTP client can GET the object (honouring `Range`) until
+    /// `ttl` passes. It may be relative to the service's own address.
+    async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, StoreError>;
+}
+
+/// Reads an object holding decimal text, such as `exit` or `size`.
+pub async fn get_number<T: std::str::FromStr>(
+    store: &dyn Store,
+    key: &str,
+) -> Result<Option<T>, StoreError> {
+    match store.get(key).await? {
+        None => Ok(None),
+        Some(body) => std::str::from_utf8(&body)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .map(Some)
+            .ok_or_else(|| StoreError::Backend(format!("{key} does not hold a number"))),
+    }
+}

@@ -1,0 +1,49 @@
+//! `aws-exec serve`: the whole service on this machine until Ctrl-C or SIGTERM.
+
+use anyhow::Context;
+use aws_exec_backend::auth;
+use aws_exec_backend::local::{LocalConfig, LocalService};
+use aws_exec_protocol::AuthName;
+
+use crate::cli::ServeArgs;
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
+    let data_dir = args.store.data_dir();
+    let mut config = LocalConfig::new(&data_dir);
+    config.addr = args.addr;
+    config.concurrency = args.concurrency;
+    config.queue = args.queue;
+    config.public_url = args.public_url;
+    let service = LocalService::start(config, crate::commands::registry())
+        .await
+        .with_context(|| format!("starting the service on {}", args.addr))?;
+
+    let store = service.store();
+    if auth::list(store.as_ref()).await?.is_empty() {
+        let name: AuthName = "default".parse().expect("valid name");
+        let key = auth::create(store.as_ref(), &name).await?;
+        println!(
+            "first start: created an auth key for \"default\" (shown once; only its hash is kept):"
+        );
+        println!("  export AUTH={}", key.expose());
+    }
+    println!(
+        "aws-exec serving {} (data in {})",
+        service.url(),
+        data_dir.display()
+    );
+
+    shutdown_signal().await;
+    eprintln!("stopping: cancelling running jobs");
+    service.shutdown().await;
+    Ok(0)
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

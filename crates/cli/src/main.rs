@@ -1,0 +1,47 @@
+//! `aws-exec`: parses the command line, sets up logging, and hands off to one operation.
+
+mod builtin;
+mod cli;
+mod commands;
+
+use clap::Parser;
+
+use cli::{Cli, Cmd};
+
+/// The exit code for the CLI's own failures; a job's code passes through untouched.
+const CLI_ERROR: i32 = 255;
+
+fn main() {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("AWS_EXEC_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("aws-exec: cannot start: {e}");
+            std::process::exit(CLI_ERROR);
+        }
+    };
+    let code = runtime.block_on(async {
+        let result = match cli.command {
+            Cmd::Exec(args) => builtin::exec::run(args).await,
+            Cmd::Rpc(args) => builtin::rpc::run(args).await,
+            Cmd::Tail(args) => builtin::tail::run(args).await,
+            Cmd::Serve(args) => builtin::serve::run(args).await,
+            Cmd::Auth(args) => builtin::auth::run(args).await,
+            Cmd::User(command) => Ok(command.run_here().await),
+        };
+        result.unwrap_or_else(|e| {
+            eprintln!("aws-exec: error: {e:#}");
+            CLI_ERROR
+        })
+    });
+    // Jobs' stray tasks must not hold the process open after it has its answer.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    std::process::exit(code);
+}

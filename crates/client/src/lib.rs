@@ -1,0 +1,290 @@
+//! The aws-exec client library: submit a command, follow its log as it grows, get its exit
+//! code. Speaks only the HTTP protocol, so it works against the local service and AWS alike.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), aws_exec_client::ClientError> {
+//! use aws_exec_client::{Client, ExecRequest};
+//! let client = Client::from_env()?;
+//! let code = client
+//!     .exec(&ExecRequest::argv(["bash", "-c", "echo hi"]), |bytes| {
+//!         print!("{}", String::from_utf8_lossy(bytes))
+//!     })
+//!     .await?;
+//! # Ok(()) }
+//! ```
+
+mod error;
+mod policy;
+
+use std::time::Duration;
+
+use aws_exec_protocol::{AuthKey, PollQuery, AUTH_HEADER};
+pub use aws_exec_protocol::{ExecRequest, ExecResponse, PollResponse};
+use reqwest::{header, StatusCode};
+
+pub use error::ClientError;
+pub use policy::{PollPolicy, RetryPolicy};
+
+/// Where the service is when nothing else says: `aws-exec serve`'s default address.
+pub const LOCAL_URL: &str = "http://127.0.0.1:8080";
+
+/// The service URL: `explicit`, else `PROJECT_URL`, else `https://$PROJECT_DOMAIN`, else
+/// the local default.
+pub fn service_url(explicit: Option<&str>) -> String {
+    let env = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+    explicit
+        .map(str::to_owned)
+        .or_else(|| env("PROJECT_URL"))
+        .or_else(|| env("PROJECT_DOMAIN").map(|d| format!("https://{d}")))
+        .unwrap_or_else(|| LOCAL_URL.to_owned())
+}
+
+#[derive(Clone, Debug)]
+pub struct Client {
+    base: String,
+    auth: AuthKey,
+    http: reqwest::Client,
+    poll: PollPolicy,
+    retry: RetryPolicy,
+}
+
+impl Client {
+    pub fn new(url: impl Into<String>, auth: impl Into<String>) -> Result<Self, ClientError> {
+        let base = url.into().trim_end_matches('/').to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(ClientError::Config(format!(
+                "service URL {base:?} must start with http:// or https://"
+            )));
+        }
+        let auth = auth.into();
+        if auth.is_empty() {
+            return Err(ClientError::Config(
+                "no auth key: pass one or set AUTH".into(),
+            ));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| ClientError::Config(e.to_string()))?;
+        Ok(Client {
+            base,
+            auth: AuthKey::new(auth),
+            http,
+            poll: PollPolicy::default(),
+            retry: RetryPolicy::default(),
+        })
+    }
+
+    /// A client for [`service_url`]`(None)` with the key in `AUTH`.
+    pub fn from_env() -> Result<Self, ClientError> {
+        Client::new(service_url(None), std::env::var("AUTH").unwrap_or_default())
+    }
+
+    pub fn with_poll_policy(mut self, poll: PollPolicy) -> Self {
+        self.poll = poll;
+        self
+    }
+
+    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    /// Starts a job and returns its uid at once.
+    pub async fn submit(&self, request: &ExecRequest) -> Result<String, ClientError> {
+        let url = format!("{}/api/exec", self.base);
+        let resp = self
+            .retry
+            .run("submit", |attempt| {
+                let req = self
+                    .http
+                    .post(&url)
+                    .header(AUTH_HEADER, self.auth.expose())
+                    .json(request);
+                async move {
+                    let resp = req.send().await.map_err(|e| {
+                        // A refused connection never reached the service; anything later
+                        // might have started a job, so it is not retried.
+                        if e.is_connect() {
+                            policy::Attempt::Retry(ClientError::Http(e))
+                        } else {
+                            policy::Attempt::Fail(ClientError::Http(e))
+                        }
+                    })?;
+                    // 503 means the job was refused before it was created: safe to retry.
+                    if resp.status() == StatusCode::SERVICE_UNAVAILABLE {
+                        return Err(policy::Attempt::Retry(
+                            ClientError::from_response(resp).await,
+                        ));
+                    }
+                    let _ = attempt;
+                    Ok(resp)
+                }
+            })
+            .await?;
+        let body: ExecResponse = json_or_error(resp).await?;
+        Ok(body.uid)
+    }
+
+    /// Asks where to read the log from `range_start`, or for the exit code once it is read.
+    pub async fn poll(&self, uid: &str, range_start: u64) -> Result<PollResponse, ClientError> {
+        let url = format!("{}/api/exec", self.base);
+        let query = PollQuery {
+            uid: uid.to_owned(),
+            range_start,
+        };
+        let resp = self
+            .retry
+            .run("poll", |_| {
+                let req = self
+                    .http
+                    .get(&url)
+                    .header(AUTH_HEADER, self.auth.expose())
+                    .query(&query);
+                async move { policy::retry_transient(req.send().await).await }
+            })
+            .await?;
+        json_or_error(resp).await
+    }
+
+    /// Reads the log at `url` from `offset`, handing each chunk to `on_log` as it arrives.
+    /// Returns how many bytes were read; 0 when there is nothing new yet (403/404/416).
+    pub async fn read_log(
+        &self,
+        url: &str,
+        offset: u64,
+        on_log: &mut (dyn FnMut(&[u8]) + Send),
+    ) -> Result<u64, ClientError> {
+        let resp = self
+            .retry
+            .run("read log", |_| {
+                let req = self
+                    .http
+                    .get(url)
+                    .header(header::RANGE, format!("bytes={offset}-"));
+                async move { policy::retry_transient(req.send().await).await }
+            })
+            .await;
+        let mut resp = match resp {
+            Ok(resp) => resp,
+            Err(ClientError::Api { status, .. }) if policy::log_not_ready(status) => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        // A server that ignored the Range header sent the whole object: skip what we have.
+        let mut skip = if resp.status() == StatusCode::OK {
+            offset
+        } else {
+            0
+        };
+        let mut read = 0u64;
+        while let Some(chunk) = resp.chunk().await.map_err(ClientError::Http)? {
+            let drop_n = skip.min(chunk.len() as u64) as usize;
+            skip -= drop_n as u64;
+            let fresh = &chunk[drop_n..];
+            if !fresh.is_empty() {
+                on_log(fresh);
+                read += fresh.len() as u64;
+            }
+        }
+        Ok(read)
+    }
+
+    /// Follows job `uid` from the start of its log to its end; returns its exit code.
+    pub async fn tail(
+        &self,
+        uid: &str,
+        mut on_log: impl FnMut(&[u8]) + Send,
+    ) -> Result<i32, ClientError> {
+        self.tail_from(uid, 0, &mut on_log).await
+    }
+
+    /// As [`Client::tail`], from byte `offset` of the log.
+    pub async fn tail_from(
+        &self,
+        uid: &str,
+        mut offset: u64,
+        on_log: &mut (dyn FnMut(&[u8]) + Send),
+    ) -> Result<i32, ClientError> {
+        let mut wait = self.poll.initial;
+        loop {
+            match self.poll(uid, offset).await? {
+                PollResponse::Exit { exit } => return Ok(exit),
+                PollResponse::Url { url } => {
+                    let read = self.read_log(&url, offset, on_log).await?;
+                    if read > 0 {
+                        offset += read;
+                        wait = self.poll.initial;
+                        continue;
+                    }
+                }
+            }
+            tokio::time::sleep(wait).await;
+            wait = self.poll.next(wait);
+        }
+    }
+
+    /// Submits a job and follows it to its end; returns its exit code.
+    pub async fn exec(
+        &self,
+        request: &ExecRequest,
+        on_log: impl FnMut(&[u8]) + Send,
+    ) -> Result<i32, ClientError> {
+        let uid = self.submit(request).await?;
+        self.tail(&uid, on_log).await
+    }
+}
+
+async fn json_or_error<T: serde::de::DeserializeOwned>(
+    resp: reqwest::Response,
+) -> Result<T, ClientError> {
+    if !resp.status().is_success() {
+        return Err(ClientError::from_response(resp).await);
+    }
+    let status = resp.status();
+    let body = resp.bytes().await.map_err(ClientError::Http)?;
+    serde_json::from_slice(&body).map_err(|e| ClientError::Protocol {
+        status: status.as_u16(),
+        why: format!(
+            "{e}: {}",
+            String::from_utf8_lossy(&body[..body.len().min(200)])
+        ),
+    })
+}
+
+/// The one-call form: run `request` on the service at `url` and stream its log to `on_log`.
+pub async fn exec(
+    url: &str,
+    auth: &str,
+    request: &ExecRequest,
+    on_log: impl FnMut(&[u8]) + Send,
+) -> Result<i32, ClientError> {
+    Client::new(url, auth)?.exec(request, on_log).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_bad_config_clearly() {
+        assert!(matches!(
+            Client::new("ftp://x", "k"),
+            Err(ClientError::Config(_))
+        ));
+        assert!(matches!(
+            Client::new("http://x", ""),
+            Err(ClientError::Config(_))
+        ));
+        assert_eq!(Client::new("http://x/", "k").unwrap().url(), "http://x");
+    }
+
+    #[test]
+    fn explicit_url_wins() {
+        assert_eq!(service_url(Some("http://a:1")), "http://a:1");
+    }
+}

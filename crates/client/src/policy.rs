@@ -1,0 +1,148 @@
+//! How often to poll and how to retry: the numbers in one place.
+
+use std::future::Future;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+
+use crate::ClientError;
+
+/// Polling starts quick and slows while nothing new arrives.
+#[derive(Clone, Copy, Debug)]
+pub struct PollPolicy {
+    pub initial: Duration,
+    pub max: Duration,
+    /// Each empty poll waits this much longer than the one before.
+    pub factor: f64,
+}
+
+impl Default for PollPolicy {
+    fn default() -> Self {
+        PollPolicy {
+            initial: Duration::from_millis(50),
+            max: Duration::from_secs(1),
+            factor: 1.5,
+        }
+    }
+}
+
+impl PollPolicy {
+    pub(crate) fn next(&self, wait: Duration) -> Duration {
+        wait.mul_f64(self.factor).min(self.max)
+    }
+}
+
+/// Connection errors and 5xx answers are retried with exponential backoff.
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 8,
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(5),
+        }
+    }
+}
+
+pub(crate) enum Attempt {
+    Retry(ClientError),
+    Fail(ClientError),
+}
+
+impl RetryPolicy {
+    pub(crate) async fn run<T, F, Fut>(
+        &self,
+        what: &'static str,
+        mut f: F,
+    ) -> Result<T, ClientError>
+    where
+        F: FnMut(u32) -> Fut,
+        Fut: Future<Output = Result<T, Attempt>>,
+    {
+        let mut wait = self.initial;
+        let mut attempt = 1;
+        loop {
+            match f(attempt).await {
+                Ok(v) => return Ok(v),
+                Err(Attempt::Fail(e)) => return Err(e),
+                Err(Attempt::Retry(e)) if attempt >= self.attempts.max(1) => {
+                    return Err(ClientError::GaveUp {
+                        what,
+                        attempts: attempt,
+                        last: Box::new(e),
+                    })
+                }
+                Err(Attempt::Retry(e)) => {
+                    tracing::debug!(what, attempt, error = %e, "retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(self.max);
+                    attempt += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Sorts a response for an idempotent GET: success passes, 5xx and connection errors are
+/// retried, other errors fail with the service's message.
+pub(crate) async fn retry_transient(
+    sent: Result<reqwest::Response, reqwest::Error>,
+) -> Result<reqwest::Response, Attempt> {
+    match sent {
+        Err(e) => Err(Attempt::Retry(ClientError::Http(e))),
+        Ok(resp) if resp.status().is_server_error() => {
+            Err(Attempt::Retry(ClientError::from_response(resp).await))
+        }
+        Ok(resp) if resp.status().is_success() => Ok(resp),
+        Ok(resp) => Err(Attempt::Fail(ClientError::from_response(resp).await)),
+    }
+}
+
+/// 403 (S3 without list rights, or not yet signed for), 404 and 416 (nothing past the end)
+/// all mean "no new log yet".
+pub(crate) fn log_not_ready(status: u16) -> bool {
+    status == StatusCode::FORBIDDEN.as_u16()
+        || status == StatusCode::NOT_FOUND.as_u16()
+        || status == StatusCode::RANGE_NOT_SATISFIABLE.as_u16()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poll_backs_off_to_a_ceiling() {
+        let p = PollPolicy::default();
+        let mut w = p.initial;
+        for _ in 0..50 {
+            w = p.next(w);
+        }
+        assert_eq!(w, p.max);
+        assert!(p.next(p.initial) > p.initial);
+    }
+
+    #[tokio::test]
+    async fn retries_then_gives_up_with_the_last_error() {
+        let policy = RetryPolicy {
+            attempts: 3,
+            initial: Duration::from_millis(1),
+            max: Duration::from_millis(2),
+        };
+        let mut calls = 0;
+        let err = policy
+            .run::<(), _, _>("thing", |_| {
+                calls += 1;
+                async { Err(Attempt::Retry(ClientError::Config("down".into()))) }
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(calls, 3);
+        assert!(matches!(err, ClientError::GaveUp { attempts: 3, .. }));
+    }
+}

@@ -1,0 +1,18 @@
+//! The aws-exec protocol: what travels on the wire and where objects live.
+//!
+//! Shared by the service, the client library and the CLI. Nothing here does I/O, so every
+//! rule about names, UIDs, keys and limits is checked the same way on both sides.
+
+pub mod auth;
+pub mod keys;
+pub mod limits;
+pub mod meta;
+pub mod uid;
+pub mod wire;
+
+pub use auth::{AuthKey, AuthName};
+pub use meta::{JobMeta, JobState};
+pub use uid::Uid;
+pub use wire::{
+    ErrorBody, ExecRequest, ExecResponse, PollQuery, PollResponse, PushUrls, AUTH_HEADER,
+};

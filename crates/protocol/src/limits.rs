@@ -1,0 +1,23 @@
+//! Limits every part agrees on.
+
+use std::time::Duration;
+
+/// The log object never grows past this many bytes, truncation marker included.
+pub const MAX_LOG_BYTES: usize = 32 * 1024 * 1024;
+
+/// Largest accepted `POST /api/exec` body.
+pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+
+/// Most argv entries a submission may carry.
+pub const MAX_ARGV: usize = 4096;
+
+/// How long a log URL handed out by `GET /api/exec` stays valid.
+pub const LOG_URL_TTL: Duration = Duration::from_secs(60);
+
+/// The longest a job may run: Lambda's own ceiling.
+pub const MAX_RUN_TIME: Duration = Duration::from_secs(15 * 60);
+
+/// Written at the end of a log that hit [`MAX_LOG_BYTES`].
+pub fn truncation_marker() -> String {
+    format!("\n[aws-exec: log truncated at {MAX_LOG_BYTES} bytes; further output discarded]\n")
+}

@@ -1,0 +1,109 @@
+//! Job UIDs: `UNIXSECONDS.UUIDv4`, so a listing of a user's jobs sorts by submit time.
+//!
+//! A UID becomes part of an object key, so parsing is strict: anything else is refused
+//! before it can reach a path or a bucket.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A validated job UID.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Uid(String);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("malformed uid {0:?}: expected UNIXSECONDS.UUID")]
+pub struct UidError(pub String);
+
+impl Uid {
+    /// A new UID for a job submitted `unix_seconds` after the epoch.
+    pub fn new(unix_seconds: u64) -> Self {
+        Uid(format!("{unix_seconds:010}.{}", uuid::Uuid::new_v4()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Seconds since the epoch at which the job was submitted.
+    pub fn unix_seconds(&self) -> u64 {
+        let (secs, _) = self.0.split_once('.').expect("validated on construction");
+        secs.parse().expect("validated on construction")
+    }
+}
+
+impl FromStr for Uid {
+    type Err = UidError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || UidError(s.chars().take(80).collect());
+        let (secs, id) = s.split_once('.').ok_or_else(bad)?;
+        let secs_ok = !secs.is_empty()
+            && secs.len() <= 20
+            && secs.bytes().all(|b| b.is_ascii_digit())
+            && secs.parse::<u64>().is_ok();
+        // Lower-case hyphenated form only: one job, one spelling, one key.
+        let id_ok = id.len() == 36
+            && uuid::Uuid::parse_str(id).is_ok_and(|u| u.hyphenated().to_string() == id);
+        if secs_ok && id_ok {
+            Ok(Uid(s.to_owned()))
+        } else {
+            Err(bad())
+        }
+    }
+}
+
+impl TryFrom<String> for Uid {
+    type Error = UidError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<Uid> for String {
+    fn from(u: Uid) -> String {
+        u.0
+    }
+}
+
+impl fmt::Display for Uid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_uid_round_trips_and_sorts_by_time() {
+        let a = Uid::new(1_700_000_000);
+        let b = Uid::new(1_700_000_001);
+        assert_eq!(a.as_str().parse::<Uid>().unwrap(), a);
+        assert!(a < b);
+        assert_eq!(a.unix_seconds(), 1_700_000_000);
+    }
+
+    #[test]
+    fn rejects_anything_that_could_escape_a_key() {
+        for bad in [
+            "",
+            "123",
+            "../etc/passwd",
+            "1700000000.",
+            ".3f2b1c3e-8d6e-4f0a-9b1e-0c1d2e3f4a5b",
+            "17x0.3f2b1c3e-8d6e-4f0a-9b1e-0c1d2e3f4a5b",
+            "1700000000.3F2B1C3E-8D6E-4F0A-9B1E-0C1D2E3F4A5B",
+            "1700000000.3f2b1c3e-8d6e-4f0a-9b1e-0c1d2e3f4a5b/x",
+            "1700000000.3f2b1c3e8d6e4f0a9b1e0c1d2e3f4a5b",
+        ] {
+            assert!(bad.parse::<Uid>().is_err(), "{bad:?} was accepted");
+        }
+        assert!("1700000000.3f2b1c3e-8d6e-4f0a-9b1e-0c1d2e3f4a5b"
+            .parse::<Uid>()
+            .is_ok());
+    }
+}
