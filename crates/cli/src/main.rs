@@ -1,12 +1,8 @@
 //! `aws-exec`: parses the command line, sets up logging, and hands off to one operation.
 
-mod builtin;
-mod cli;
-mod commands;
-
+use aws_exec::builtin;
+use aws_exec::cli::{Cli, Cmd};
 use clap::Parser;
-
-use cli::{Cli, Cmd};
 
 /// The exit code for the CLI's own failures; a job's code passes through untouched.
 const CLI_ERROR: i32 = 255;

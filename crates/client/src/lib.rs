@@ -100,7 +100,7 @@ impl Client {
         let url = format!("{}/api/exec", self.base);
         let resp = self
             .retry
-            .run("submit", |attempt| {
+            .run("submit", |_| {
                 let req = self
                     .http
                     .post(&url)
@@ -122,7 +122,6 @@ impl Client {
                             ClientError::from_response(resp).await,
                         ));
                     }
-                    let _ = attempt;
                     Ok(resp)
                 }
             })

@@ -1,0 +1,210 @@
+//! One conformance suite for every Store: what the runner and the API rely on. Each
+//! implementation gets the same checks, its signed URLs fetched by a plain HTTP client.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_exec_backend::store::{LocalStore, Store};
+use bytes::Bytes;
+use reqwest::StatusCode;
+
+/// A store under test, and how to turn its presigned URLs into fetchable ones.
+struct Subject {
+    store: Arc<dyn Store>,
+    base: String,
+}
+
+impl Subject {
+    fn absolute(&self, url: &str) -> String {
+        if url.starts_with('/') {
+            format!("{}{url}", self.base)
+        } else {
+            url.to_owned()
+        }
+    }
+
+    async fn fetch(&self, key: &str, range: Option<&str>) -> (StatusCode, Bytes) {
+        let url = self
+            .store
+            .presign_get(key, Duration::from_secs(60))
+            .await
+            .unwrap();
+        let mut req = reqwest::Client::new().get(self.absolute(&url));
+        if let Some(range) = range {
+            req = req.header("range", range);
+        }
+        let resp = req.send().await.unwrap();
+        (resp.status(), resp.bytes().await.unwrap())
+    }
+}
+
+async fn conformance(s: &Subject, prefix: &str) {
+    let store = s.store.as_ref();
+    let key = |name: &str| format!("{prefix}{name}");
+
+    // put / get / overwrite / missing
+    assert_eq!(store.get(&key("missing")).await.unwrap(), None);
+    store.put(&key("a"), "one".into()).await.unwrap();
+    assert_eq!(store.get(&key("a")).await.unwrap().unwrap(), "one");
+    store.put(&key("a"), "two".into()).await.unwrap();
+    assert_eq!(store.get(&key("a")).await.unwrap().unwrap(), "two");
+    store.put(&key("empty"), Bytes::new()).await.unwrap();
+    assert_eq!(store.get(&key("empty")).await.unwrap().unwrap().len(), 0);
+
+    // put_new claims exactly once
+    assert!(store.put_new(&key("claim"), "first".into()).await.unwrap());
+    assert!(!store.put_new(&key("claim"), "second".into()).await.unwrap());
+    assert_eq!(store.get(&key("claim")).await.unwrap().unwrap(), "first");
+
+    // put_grown: the object is always the whole body given
+    store.put_grown(&key("log"), "abc".into(), 0).await.unwrap();
+    store
+        .put_grown(&key("log"), "abcdef".into(), 3)
+        .await
+        .unwrap();
+    assert_eq!(store.get(&key("log")).await.unwrap().unwrap(), "abcdef");
+    // After a failed upload the caller resends from what it knows was stored.
+    store
+        .put_grown(&key("log"), "abcdefgh".into(), 3)
+        .await
+        .unwrap();
+    assert_eq!(store.get(&key("log")).await.unwrap().unwrap(), "abcdefgh");
+
+    // list: sorted, only the prefix, nested keys included
+    store.put(&key("dir/x"), "x".into()).await.unwrap();
+    let listed = store.list(prefix).await.unwrap();
+    let want: Vec<String> = ["a", "claim", "dir/x", "empty", "log"]
+        .iter()
+        .map(|k| key(k))
+        .collect();
+    assert_eq!(listed, want);
+    assert_eq!(store.list(&key("dir/")).await.unwrap(), vec![key("dir/x")]);
+    assert!(store
+        .list(&format!("{prefix}nothing/"))
+        .await
+        .unwrap()
+        .is_empty());
+
+    // delete, idempotent
+    store.delete(&key("a")).await.unwrap();
+    store.delete(&key("a")).await.unwrap();
+    assert_eq!(store.get(&key("a")).await.unwrap(), None);
+
+    // presigned GET: S3's answers
+    let (status, body) = s.fetch(&key("log"), None).await;
+    assert_eq!((status, &body[..]), (StatusCode::OK, &b"abcdefgh"[..]));
+    let (status, body) = s.fetch(&key("log"), Some("bytes=5-")).await;
+    assert_eq!(
+        (status, &body[..]),
+        (StatusCode::PARTIAL_CONTENT, &b"fgh"[..])
+    );
+    let (status, _) = s.fetch(&key("log"), Some("bytes=8-")).await;
+    assert_eq!(status, StatusCode::RANGE_NOT_SATISFIABLE);
+    let (status, _) = s.fetch(&key("empty"), Some("bytes=0-")).await;
+    assert_eq!(status, StatusCode::RANGE_NOT_SATISFIABLE);
+    let (status, _) = s.fetch(&key("missing"), Some("bytes=0-")).await;
+    assert!(
+        status == StatusCode::NOT_FOUND || status == StatusCode::FORBIDDEN,
+        "missing object: {status}"
+    );
+
+    // readers never see a torn whole-object write
+    let big_a = Bytes::from(vec![b'a'; 1 << 20]);
+    let big_b = Bytes::from(vec![b'b'; 1 << 20]);
+    store.put(&key("size"), big_a.clone()).await.unwrap();
+    let writer = {
+        let store = s.store.clone();
+        let (k, a, b) = (key("size"), big_a.clone(), big_b.clone());
+        tokio::spawn(async move {
+            for i in 0..20 {
+                store
+                    .put(&k, if i % 2 == 0 { b.clone() } else { a.clone() })
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    while !writer.is_finished() {
+        let got = store.get(&key("size")).await.unwrap().unwrap();
+        assert!(
+            got == big_a || got == big_b,
+            "torn read of {} bytes",
+            got.len()
+        );
+    }
+    writer.await.unwrap();
+}
+
+async fn local_subject() -> (Subject, tempfile::TempDir, tokio::task::JoinHandle<()>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(LocalStore::open(dir.path()).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let router = store.clone().router();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router).await.unwrap();
+    });
+    (Subject { store, base }, dir, server)
+}
+
+#[tokio::test]
+async fn local_store_conforms() {
+    let (subject, _dir, server) = local_subject().await;
+    conformance(&subject, "jobs/t/").await;
+    server.abort();
+}
+
+#[tokio::test]
+async fn local_store_urls_expire_and_cannot_be_tampered_with() {
+    let (subject, _dir, server) = local_subject().await;
+    let store = subject.store.as_ref();
+    store.put("jobs/t/log.txt", "secret".into()).await.unwrap();
+    store.put("jobs/t/other", "other".into()).await.unwrap();
+    let url = subject.absolute(
+        &store
+            .presign_get("jobs/t/log.txt", Duration::from_secs(1))
+            .await
+            .unwrap(),
+    );
+    let http = reqwest::Client::new();
+    assert_eq!(
+        http.get(&url).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    let tampered = url.replace("log.txt", "other");
+    assert_eq!(
+        http.get(&tampered).send().await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    let later = url.replace("expires=", "expires=9");
+    assert_eq!(
+        http.get(&later).send().await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        http.get(&url).send().await.unwrap().status(),
+        StatusCode::FORBIDDEN,
+        "expired"
+    );
+    server.abort();
+}
+
+#[tokio::test]
+async fn local_store_refuses_keys_that_escape_its_directory() {
+    let (subject, dir, server) = local_subject().await;
+    let store = subject.store.as_ref();
+    for bad in ["../escape", "jobs/../../x", "/etc/passwd", ".tmp/x"] {
+        assert!(store.put(bad, "x".into()).await.is_err(), "{bad}");
+        assert!(store.get(bad).await.is_err(), "{bad}");
+    }
+    assert!(!dir.path().parent().unwrap().join("escape").exists());
+    let resp = reqwest::get(format!(
+        "{}/_store/..%2F..%2Fetc%2Fpasswd?expires=1&sig=00",
+        subject.base
+    ))
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    server.abort();
+}

@@ -1,0 +1,224 @@
+//! The HTTP API's answers to client mistakes: clear 4xx JSON errors, never a 500.
+
+mod common;
+
+use aws_exec_client::ExecRequest;
+use common::{run_sh, Service};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+async fn post(svc: &Service, auth: Option<&str>, body: &str) -> (StatusCode, Value) {
+    let mut req = reqwest::Client::new()
+        .post(format!("{}/api/exec", svc.url()))
+        .body(body.to_owned());
+    if let Some(auth) = auth {
+        req = req.header("auth", auth);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    (status, resp.json().await.expect("error bodies are JSON"))
+}
+
+async fn get(svc: &Service, auth: &str, query: &str) -> (StatusCode, Value) {
+    let resp = reqwest::Client::new()
+        .get(format!("{}/api/exec?{query}", svc.url()))
+        .header("auth", auth)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    (status, resp.json().await.expect("bodies are JSON"))
+}
+
+fn error_text(body: &Value) -> &str {
+    body["error"].as_str().expect("an error field")
+}
+
+#[tokio::test]
+async fn bad_submissions_get_400_with_a_reason() {
+    let svc = Service::start().await;
+    let key = svc.key.clone();
+    for (body, needle) in [
+        ("{not json", "malformed JSON"),
+        ("[1,2]", "malformed JSON"),
+        (r#"{"argv": "ls"}"#, "malformed JSON"),
+        (r#"{"argv": []}"#, "empty"),
+        (r#"{"argv": [""]}"#, "empty"),
+        ("{}", "either"),
+        (r#"{"rpc-args": "{}"}"#, "either"),
+        (r#"{"argv": ["ls"], "rpc-name": "listdir"}"#, "both"),
+        (
+            r#"{"rpc-name": "listdir", "rpc-args": "{nope"}"#,
+            "not valid JSON",
+        ),
+        (
+            r#"{"rpc-name": "listdir", "rpc-args": "{\"pth\": 1}"}"#,
+            "bad args",
+        ),
+    ] {
+        let (status, resp) = post(&svc, Some(&key), body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {resp}");
+        assert!(error_text(&resp).contains(needle), "{body}: {resp}");
+    }
+    let huge = format!(r#"{{"argv": ["{}"]}}"#, "x".repeat(2 << 20));
+    let (status, resp) = post(&svc, Some(&key), &huge).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{resp}");
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_rpc_is_404_and_names_the_known_ones() {
+    let svc = Service::start().await;
+    let (status, resp) = post(&svc, Some(&svc.key), r#"{"rpc-name": "nope"}"#).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(error_text(&resp).contains("listdir"), "{resp}");
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn missing_or_wrong_auth_is_401() {
+    let svc = Service::start().await;
+    let body = r#"{"argv": ["true"]}"#;
+    let (status, resp) = post(&svc, None, body).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(error_text(&resp).contains("auth"));
+    let (status, _) = post(&svc, Some("wrong"), body).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = post(&svc, Some(""), body).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = get(&svc, "wrong", "uid=1.x").await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "auth is checked before anything else"
+    );
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn polls_for_unknown_or_malformed_uids_are_404_and_400() {
+    let svc = Service::start().await;
+    let (status, _) = get(
+        &svc,
+        &svc.key,
+        "uid=1700000000.3f2b1c3e-8d6e-4f0a-9b1e-0c1d2e3f4a5b&range-start=0",
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    for query in [
+        "uid=../../auth",
+        "uid=",
+        "range-start=0",
+        "uid=1.x&range-start=-1",
+    ] {
+        let (status, resp) = get(&svc, &svc.key, query).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {resp}");
+    }
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn one_user_can_never_read_anothers_job() {
+    let svc = Service::start().await;
+    let bob = svc.new_user("bob").await;
+    let alice_uid = svc
+        .client()
+        .submit(&ExecRequest::argv(["echo", "alice's secret"]))
+        .await
+        .unwrap();
+    let (status, resp) = get(&svc, &bob, &format!("uid={alice_uid}&range-start=0")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{resp}");
+    let err = svc
+        .client_for(&bob)
+        .tail(&alice_uid, |_| {})
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(404));
+    // Alice herself still can.
+    assert_eq!(svc.client().tail(&alice_uid, |_| {}).await.unwrap(), 0);
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn range_start_past_the_end_is_400_and_at_the_end_gives_the_exit() {
+    let svc = Service::start().await;
+    let client = svc.client();
+    let uid = client
+        .submit(&ExecRequest::argv(["printf", "abc"]))
+        .await
+        .unwrap();
+    assert_eq!(client.tail(&uid, |_| {}).await.unwrap(), 0);
+    let (status, resp) = get(&svc, &svc.key, &format!("uid={uid}&range-start=3")).await;
+    assert_eq!((status, resp["exit"].as_i64()), (StatusCode::OK, Some(0)));
+    let (status, resp) = get(&svc, &svc.key, &format!("uid={uid}&range-start=4")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{resp}");
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn log_urls_behave_like_s3_presigned_urls() {
+    let svc = Service::start().await;
+    let client = svc.client();
+    let uid = client
+        .submit(&ExecRequest::argv(["printf", "hello world"]))
+        .await
+        .unwrap();
+    client.tail(&uid, |_| {}).await.unwrap();
+    let (_, resp) = get(&svc, &svc.key, &format!("uid={uid}&range-start=0")).await;
+    let url = resp["url"].as_str().expect("a url").to_owned();
+    let http = reqwest::Client::new();
+
+    let whole = http.get(&url).send().await.unwrap();
+    assert_eq!(whole.status(), StatusCode::OK);
+    assert_eq!(whole.bytes().await.unwrap(), "hello world");
+
+    let part = http
+        .get(&url)
+        .header("range", "bytes=6-")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(part.headers()["content-range"], "bytes 6-10/11");
+    assert_eq!(part.bytes().await.unwrap(), "world");
+
+    let end = http
+        .get(&url)
+        .header("range", "bytes=11-")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(end.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+
+    let tampered = url.replace("log.txt", "exit");
+    assert_eq!(
+        http.get(&tampered).send().await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    let unsigned = url.split('?').next().unwrap();
+    assert_eq!(
+        http.get(unsigned).send().await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn non_utf8_output_and_unknown_routes_are_handled() {
+    let svc = Service::start().await;
+    let (log, code) = run_sh(&svc.client(), r"printf '\xff\xfe\x00ok'").await;
+    assert_eq!((log.as_slice(), code), (&b"\xff\xfe\x00ok"[..], 0));
+    let resp = reqwest::get(format!("{}/api/nope", svc.url()))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let body: Value = resp.json().await.unwrap();
+    assert!(error_text(&body).contains("/api/nope"));
+    let resp = reqwest::Client::new()
+        .delete(format!("{}/api/exec", svc.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+    svc.stop().await;
+}

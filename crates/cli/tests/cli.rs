@@ -1,0 +1,163 @@
+//! The `aws-exec` binary as a user runs it: `serve` in one process, commands in others.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_aws-exec");
+
+/// `aws-exec serve` on port 0; killed on drop.
+struct Serve {
+    child: Child,
+    url: String,
+    auth: String,
+    dir: tempfile::TempDir,
+}
+
+impl Serve {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(BIN)
+            .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("serve starts");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let (mut url, mut auth) = (None, None);
+        while url.is_none() {
+            let line = lines.next().expect("serve prints its URL").unwrap();
+            if let Some(key) = line.trim().strip_prefix("export AUTH=") {
+                auth = Some(key.to_owned());
+            }
+            if let Some(rest) = line.strip_prefix("aws-exec serving ") {
+                url = rest.split_whitespace().next().map(str::to_owned);
+            }
+        }
+        Serve {
+            child,
+            url: url.unwrap(),
+            auth: auth.expect("first start prints a key"),
+            dir,
+        }
+    }
+
+    fn cli(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(args)
+            .env("PROJECT_URL", &self.url)
+            .env("AUTH", &self.auth)
+            .env("AWS_EXEC_DATA_DIR", self.dir.path())
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn exec_streams_raw_bytes_and_exits_with_the_jobs_code() {
+    let serve = Serve::start();
+    let out = serve.cli(&[
+        "exec",
+        "--",
+        "bash",
+        "-c",
+        r"echo hi; echo oops >&2; printf '\xff'; exit 3",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(out.stdout.starts_with(b"hi\n") || out.stdout.starts_with(b"oops\n"));
+    assert!(out.stdout.windows(5).any(|w| w == b"oops\n"));
+    assert!(out.stdout.ends_with(b"\xff"));
+}
+
+#[test]
+fn rpc_and_local_listdir_agree() {
+    let serve = Serve::start();
+    let dir = serve.dir.path().join("l");
+    std::fs::create_dir_all(dir.join("d")).unwrap();
+    std::fs::write(dir.join("f"), "").unwrap();
+    let path = dir.to_str().unwrap();
+    let remote = serve.cli(&["rpc", "listdir", &format!(r#"{{"path": "{path}"}}"#)]);
+    let local = serve.cli(&["listdir", path]);
+    assert_eq!(remote.status.code(), Some(0));
+    assert_eq!(local.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&remote.stdout), "d/\nf\n");
+    assert_eq!(remote.stdout, local.stdout);
+}
+
+#[test]
+fn wrong_auth_is_a_clear_cli_error() {
+    let serve = Serve::start();
+    let out = Command::new(BIN)
+        .args(["exec", "--url", &serve.url, "--auth", "bogus", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(255));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("auth key not recognised") && err.contains("401"),
+        "{err}"
+    );
+}
+
+#[test]
+fn auth_new_ls_rm_manage_keys_that_the_service_honours() {
+    let serve = Serve::start();
+    let made = serve.cli(&["auth", "new", "carol"]);
+    assert_eq!(made.status.code(), Some(0));
+    let key = String::from_utf8(made.stdout).unwrap().trim().to_owned();
+    assert_eq!(key.len(), 64);
+
+    let ls = String::from_utf8(serve.cli(&["auth", "ls"]).stdout).unwrap();
+    assert!(ls.contains("carol") && ls.contains("default"), "{ls}");
+    assert!(!ls.contains(&key), "keys are never listed");
+
+    let as_carol = Command::new(BIN)
+        .args([
+            "exec", "--url", &serve.url, "--auth", &key, "--", "echo", "carol",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(as_carol.stdout, b"carol\n");
+
+    let again = serve.cli(&["auth", "new", "carol"]);
+    assert_ne!(again.status.code(), Some(0), "one key per name");
+
+    assert_eq!(serve.cli(&["auth", "rm", "carol"]).status.code(), Some(0));
+    let ls = String::from_utf8(serve.cli(&["auth", "ls"]).stdout).unwrap();
+    assert!(!ls.contains("carol"), "{ls}");
+    let refused = Command::new(BIN)
+        .args(["exec", "--url", &serve.url, "--auth", &key, "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        refused.status.code(),
+        Some(255),
+        "a removed key stops working"
+    );
+
+    let bad = serve.cli(&["auth", "new", "../evil"]);
+    assert_ne!(bad.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid name"));
+}
+
+#[test]
+fn tail_follows_a_uid_printed_by_exec() {
+    let serve = Serve::start();
+    let out = serve.cli(&["exec", "--print-uid", "--", "bash", "-c", "echo x; exit 7"]);
+    assert_eq!(out.status.code(), Some(7));
+    let err = String::from_utf8(out.stderr).unwrap();
+    let uid = err
+        .lines()
+        .find_map(|l| l.strip_prefix("uid: "))
+        .expect("uid printed");
+    let tail = serve.cli(&["tail", uid]);
+    assert_eq!(tail.status.code(), Some(7));
+    assert_eq!(tail.stdout, b"x\n");
+}

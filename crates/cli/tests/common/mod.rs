@@ -1,0 +1,93 @@
+//! A real local service on 127.0.0.1 port 0 in a temp data dir, and clients for it.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use aws_exec_backend::auth;
+use aws_exec_backend::local::{LocalConfig, LocalService};
+use aws_exec_client::{Client, PollPolicy};
+use aws_exec_protocol::AuthName;
+use tempfile::TempDir;
+
+pub struct Service {
+    pub service: LocalService,
+    pub dir: TempDir,
+    /// The key of user "alice", made at start.
+    pub key: String,
+}
+
+impl Service {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut LocalConfig)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = LocalConfig::new(dir.path().join("data"));
+        config.addr = "127.0.0.1:0".parse().unwrap();
+        tweak(&mut config);
+        let service = LocalService::start(config, aws_exec::commands::registry())
+            .await
+            .expect("service starts");
+        let mut svc = Service {
+            service,
+            dir,
+            key: String::new(),
+        };
+        svc.key = svc.new_user("alice").await;
+        svc
+    }
+
+    pub async fn new_user(&self, name: &str) -> String {
+        let name: AuthName = name.parse().unwrap();
+        auth::create(self.service.store().as_ref(), &name)
+            .await
+            .expect("key created")
+            .expose()
+            .to_owned()
+    }
+
+    pub fn url(&self) -> String {
+        self.service.url()
+    }
+
+    pub fn client(&self) -> Client {
+        self.client_for(&self.key)
+    }
+
+    pub fn client_for(&self, key: &str) -> Client {
+        Client::new(self.url(), key)
+            .unwrap()
+            .with_poll_policy(PollPolicy {
+                initial: Duration::from_millis(20),
+                max: Duration::from_millis(200),
+                factor: 1.5,
+            })
+    }
+
+    pub async fn stop(self) {
+        tokio::time::timeout(Duration::from_secs(20), self.service.shutdown())
+            .await
+            .expect("service stops within 20s");
+    }
+}
+
+/// Runs a shell snippet on the service; returns its log bytes and exit code.
+pub async fn run_sh(client: &Client, script: &str) -> (Vec<u8>, i32) {
+    run_argv(client, &["bash", "-c", script]).await
+}
+
+pub async fn run_argv(client: &Client, argv: &[&str]) -> (Vec<u8>, i32) {
+    let mut out = Vec::new();
+    let code = tokio::time::timeout(
+        Duration::from_secs(60),
+        client.exec(
+            &aws_exec_client::ExecRequest::argv(argv.iter().copied()),
+            |b| out.extend_from_slice(b),
+        ),
+    )
+    .await
+    .expect("job ends within 60s")
+    .expect("job runs");
+    (out, code)
+}

@@ -1,0 +1,276 @@
+//! Jobs run through the real service and the client library: exit codes, bytes, streaming,
+//! limits, concurrency.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use aws_exec_protocol::limits::truncation_marker;
+use common::{run_argv, run_sh, Service};
+
+#[tokio::test]
+async fn exit_codes_pass_through() {
+    let svc = Service::start().await;
+    let client = svc.client();
+    for code in [0, 1, 3] {
+        let (_, got) = run_sh(&client, &format!("exit {code}")).await;
+        assert_eq!(got, code);
+    }
+    let (log, got) = run_argv(&client, &["no-such-command-here"]).await;
+    assert_eq!(got, 127);
+    assert!(String::from_utf8_lossy(&log).contains("command not found"));
+
+    let (_, got) = run_sh(&client, "kill -9 $$").await;
+    assert_eq!(got, 128 + 9, "death by SIGKILL is 128+9");
+
+    let script = svc.dir.path().join("not-executable.sh");
+    std::fs::write(&script, "#!/bin/sh\necho no\n").unwrap();
+    let (log, got) = run_argv(&client, &[script.to_str().unwrap()]).await;
+    assert_eq!(got, 126, "{}", String::from_utf8_lossy(&log));
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn stdout_and_stderr_are_both_kept_with_a_final_partial_line() {
+    let svc = Service::start().await;
+    let (log, code) = run_sh(
+        &svc.client(),
+        "echo out; echo err >&2; sleep 0.2; printf 'no newline'",
+    )
+    .await;
+    let log = String::from_utf8(log).unwrap();
+    assert_eq!(code, 0);
+    assert!(log.contains("out\n"), "{log:?}");
+    assert!(log.contains("err\n"), "{log:?}");
+    assert!(log.ends_with("no newline"), "{log:?}");
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn every_byte_value_round_trips_exactly() {
+    let svc = Service::start().await;
+    let file = svc.dir.path().join("bytes");
+    let all: Vec<u8> = (0..=255u8).chain((0..=255u8).rev()).collect();
+    std::fs::write(&file, &all).unwrap();
+    let (log, code) = run_argv(&svc.client(), &["cat", file.to_str().unwrap()]).await;
+    assert_eq!(code, 0);
+    assert_eq!(log, all);
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn five_mib_of_output_reads_back_byte_exact() {
+    let svc = Service::start().await;
+    let file = svc.dir.path().join("big");
+    let mut data = Vec::with_capacity(5 << 20);
+    let mut x: u32 = 2_463_534_242;
+    while data.len() < 5 << 20 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        data.extend_from_slice(&x.to_le_bytes());
+    }
+    std::fs::write(&file, &data).unwrap();
+    // Written in pieces with pauses, so the log is read while it grows.
+    let script = format!(
+        "f={}; for i in 0 1 2 3 4; do dd if=$f bs=1048576 skip=$i count=1 status=none; sleep 0.1; done",
+        file.display()
+    );
+    let (log, code) = run_sh(&svc.client(), &script).await;
+    assert_eq!(code, 0);
+    assert_eq!(log.len(), data.len());
+    assert!(log == data, "5 MiB log differs from what was written");
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn empty_output_is_an_empty_log() {
+    let svc = Service::start().await;
+    let (log, code) = run_argv(&svc.client(), &["true"]).await;
+    assert_eq!((log.len(), code), (0, 0));
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn a_long_job_streams_its_first_line_before_it_ends() {
+    let svc = Service::start().await;
+    let client = svc.client();
+    let start = Instant::now();
+    let mut first_seen = None;
+    let request =
+        aws_exec_client::ExecRequest::argv(["bash", "-c", "echo first; sleep 3; echo last"]);
+    let mut log = Vec::new();
+    let code = client
+        .exec(&request, |b| {
+            first_seen.get_or_insert_with(|| start.elapsed());
+            log.extend_from_slice(b);
+        })
+        .await
+        .unwrap();
+    let ended = start.elapsed();
+    assert_eq!(code, 0);
+    assert_eq!(log, b"first\nlast\n");
+    let first_seen = first_seen.expect("some output arrived");
+    assert!(
+        first_seen + Duration::from_secs(2) < ended,
+        "first line at {first_seen:?}, job ended at {ended:?}"
+    );
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn rpc_listdir_lists_on_the_service() {
+    let svc = Service::start().await;
+    let dir = svc.dir.path().join("listme");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(dir.join("file.txt"), "x").unwrap();
+    let args = serde_json::json!({ "path": dir }).to_string();
+    let mut out = Vec::new();
+    let code = svc
+        .client()
+        .exec(&aws_exec_client::ExecRequest::rpc("listdir", args), |b| {
+            out.extend_from_slice(b)
+        })
+        .await
+        .unwrap();
+    assert_eq!(code, 0);
+    assert_eq!(String::from_utf8(out).unwrap(), "file.txt\nsub/\n");
+
+    let mut out = Vec::new();
+    let missing = serde_json::json!({ "path": dir.join("nope") }).to_string();
+    let code = svc
+        .client()
+        .exec(
+            &aws_exec_client::ExecRequest::rpc("listdir", missing),
+            |b| out.extend_from_slice(b),
+        )
+        .await
+        .unwrap();
+    assert_eq!(code, 1, "an rpc error is exit 1");
+    assert!(String::from_utf8_lossy(&out).contains("nope"));
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn huge_output_is_capped_with_a_marker_and_size_matches() {
+    const CAP: usize = 256 * 1024;
+    let svc = Service::start_with(|c| c.runner.max_log_bytes = CAP).await;
+    let (log, code) = run_sh(
+        &svc.client(),
+        "head -c 3000000 /dev/zero; echo done >&2; exit 4",
+    )
+    .await;
+    assert_eq!(code, 4, "the command still runs to its end");
+    assert_eq!(log.len(), CAP);
+    assert!(log.ends_with(truncation_marker().as_bytes()));
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn a_job_past_its_time_limit_is_stopped_and_still_ends_cleanly() {
+    let svc = Service::start_with(|c| {
+        c.runner.max_run_time = Duration::from_secs(1);
+        c.runner.grace = Duration::from_millis(500);
+    })
+    .await;
+    let started = Instant::now();
+    let (log, code) = run_sh(&svc.client(), "echo started; sleep 30").await;
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(code, 128 + 15, "stopped with SIGTERM");
+    let log = String::from_utf8(log).unwrap();
+    assert!(log.starts_with("started\n"), "{log:?}");
+    assert!(log.contains("time limit"), "{log:?}");
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn fifty_concurrent_jobs_all_finish_with_their_own_output() {
+    let svc = Service::start_with(|c| c.concurrency = 8).await;
+    let client = svc.client();
+    let jobs = (0..50).map(|i| {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let (log, code) = run_sh(
+                &client,
+                &format!("echo job-{i}; sleep 0.2; echo end-{i} >&2; exit {}", i % 7),
+            )
+            .await;
+            (i, log, code)
+        })
+    });
+    let results = futures_join(jobs).await;
+    assert_eq!(results.len(), 50);
+    for (i, log, code) in results {
+        assert_eq!(code, i % 7);
+        assert_eq!(
+            String::from_utf8(log).unwrap(),
+            format!("job-{i}\nend-{i}\n")
+        );
+    }
+    svc.stop().await;
+}
+
+async fn futures_join<T>(handles: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::new();
+    for h in handles.collect::<Vec<_>>() {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn shutdown_cancels_running_jobs_and_records_their_end() {
+    let svc = Service::start().await;
+    let client = svc.client();
+    let uid = client
+        .submit(&aws_exec_client::ExecRequest::argv([
+            "bash",
+            "-c",
+            "echo up; sleep 60",
+        ]))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let dir = svc.dir.path().join("data/jobs/alice").join(&uid);
+    svc.service.shutdown().await;
+    let exit = std::fs::read_to_string(dir.join("exit")).unwrap();
+    let size: u64 = std::fs::read_to_string(dir.join("size"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let log = std::fs::read(dir.join("log.txt")).unwrap();
+    assert_eq!(exit, (128 + 15).to_string());
+    assert_eq!(size, log.len() as u64);
+    assert!(log.starts_with(b"up\n"));
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("meta.json")).unwrap()).unwrap();
+    assert_eq!(meta["state"], "cancelled");
+}
+
+#[tokio::test]
+async fn tail_follows_a_job_by_uid() {
+    let svc = Service::start().await;
+    let client = svc.client();
+    let uid = client
+        .submit(&aws_exec_client::ExecRequest::argv([
+            "bash",
+            "-c",
+            "echo one; sleep 0.3; echo two; exit 5",
+        ]))
+        .await
+        .unwrap();
+    let mut a = Vec::new();
+    let mut b = Vec::new();
+    assert_eq!(
+        client.tail(&uid, |x| a.extend_from_slice(x)).await.unwrap(),
+        5
+    );
+    // A finished job can be tailed again from the start.
+    assert_eq!(
+        client.tail(&uid, |x| b.extend_from_slice(x)).await.unwrap(),
+        5
+    );
+    assert_eq!(a, b"one\ntwo\n");
+    assert_eq!(a, b);
+    svc.stop().await;
+}
