@@ -68,7 +68,7 @@ fn exec_streams_raw_bytes_and_exits_with_the_jobs_code() {
         "--",
         "bash",
         "-c",
-        r"echo hi; echo oops >&2; printf '\xff'; exit 3",
+        r"echo hi; echo oops >&2; sleep 0.2; printf '\xff'; exit 3",
     ]);
     assert_eq!(out.status.code(), Some(3));
     assert!(out.stdout.starts_with(b"hi\n") || out.stdout.starts_with(b"oops\n"));
