@@ -20,14 +20,7 @@ async fn post(svc: &Service, auth: Option<&str>, body: &str) -> (StatusCode, Val
 }
 
 async fn get(svc: &Service, auth: &str, query: &str) -> (StatusCode, Value) {
-    let resp = reqwest::Client::new()
-        .get(format!("{}/api/exec?{query}", svc.url()))
-        .header("auth", auth)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status();
-    (status, resp.json().await.expect("bodies are JSON"))
+    get_path(svc, auth, &format!("/api/exec?{query}")).await
 }
 
 fn error_text(body: &Value) -> &str {
@@ -221,4 +214,48 @@ async fn non_utf8_output_and_unknown_routes_are_handled() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
     svc.stop().await;
+}
+
+#[tokio::test]
+async fn whoami_and_job_metadata_answer_for_the_callers_own_jobs() {
+    let svc = Service::start().await;
+    let resp = reqwest::Client::new()
+        .get(format!("{}/api/whoami", svc.url()))
+        .header("auth", &svc.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.json::<Value>().await.unwrap()["name"], "alice");
+
+    let client = svc.client();
+    let uid = client
+        .submit(&ExecRequest::argv(["bash", "-c", "exit 2"]))
+        .await
+        .unwrap();
+    assert_eq!(client.tail(&uid, |_| {}).await.unwrap(), 2);
+    let (status, meta) = get_path(&svc, &svc.key, &format!("/api/job?uid={uid}")).await;
+    assert_eq!(status, StatusCode::OK, "{meta}");
+    assert_eq!(meta["state"], "exited");
+    assert_eq!(meta["exit"], 2);
+    assert_eq!(meta["command"]["argv"][2], "exit 2");
+    assert!(meta["finished"].as_u64() >= meta["started"].as_u64());
+
+    let bob = svc.new_user("bob").await;
+    let (status, _) = get_path(&svc, &bob, &format!("/api/job?uid={uid}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = get_path(&svc, &svc.key, "/api/job?uid=nope").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    svc.stop().await;
+}
+
+async fn get_path(svc: &Service, auth: &str, path: &str) -> (StatusCode, Value) {
+    let resp = reqwest::Client::new()
+        .get(format!("{}{path}", svc.url()))
+        .header("auth", auth)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    (status, resp.json().await.expect("bodies are JSON"))
 }

@@ -68,6 +68,12 @@ impl ApiError {
     }
 }
 
+impl From<aws_exec_protocol::uid::UidError> for ApiError {
+    fn from(e: aws_exec_protocol::uid::UidError) -> Self {
+        ApiError::BadRequest(e.to_string())
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();

@@ -80,10 +80,7 @@ pub async fn poll(
     headers: HeaderMap,
 ) -> Result<Json<PollResponse>, ApiError> {
     let Query(query) = query.map_err(ApiError::query_rejected)?;
-    let uid: Uid = query
-        .uid
-        .parse()
-        .map_err(|e: aws_exec_protocol::uid::UidError| ApiError::BadRequest(e.to_string()))?;
+    let uid: Uid = query.uid.parse()?;
     let keys = JobKeys::new(&caller.name, &uid);
     let store = state.store.as_ref();
     match get_number::<u64>(store, &keys.size()).await? {

@@ -16,6 +16,8 @@ use crate::store::Store;
 pub mod caller;
 pub mod error;
 pub mod exec;
+pub mod job;
+pub mod web;
 
 use error::ApiError;
 
@@ -36,6 +38,9 @@ pub fn app(state: AppState) -> Router {
                 .post(exec::submit)
                 .fallback(|| async { ApiError::MethodNotAllowed }),
         )
+        .route("/api/job", get(job::meta))
+        .route("/api/whoami", get(job::whoami))
+        .merge(web::routes())
         .route(
             "/api/health",
             get(|| async { Json(serde_json::json!({"ok": true})) }),

@@ -1,0 +1,132 @@
+// @ts-check
+/** The page's side of the aws-exec HTTP protocol: submit, and follow a log by byte range. */
+
+export class AuthError extends Error {}
+
+export class ApiError extends Error {
+  /** @param {number} status @param {string} message */
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/** @param {number} ms @param {AbortSignal} [signal] */
+function sleep(ms, signal) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    }, { once: true });
+  });
+}
+
+export class Api {
+  /** @param {string} key */
+  constructor(key) {
+    this.key = key;
+  }
+
+  /** @param {string} method @param {string} path @param {unknown} [body] @param {AbortSignal} [signal] */
+  async request(method, path, body, signal) {
+    const resp = await fetch(path, {
+      method,
+      headers: { auth: this.key, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      cache: 'no-store',
+      signal,
+    });
+    let data = null;
+    try {
+      data = await resp.json();
+    } catch {
+      // not JSON: described below by status alone
+    }
+    if (resp.status === 401) throw new AuthError(data?.error ?? 'auth key not recognised');
+    if (!resp.ok) throw new ApiError(resp.status, data?.error ?? `HTTP ${resp.status}`);
+    return data;
+  }
+
+  /** The key's name; throws AuthError for a wrong key. @returns {Promise<{name: string}>} */
+  whoami() {
+    return this.request('GET', '/api/whoami');
+  }
+
+  /** @param {string[]} argv @returns {Promise<string>} the uid */
+  async submit(argv) {
+    const { uid } = await this.request('POST', '/api/exec', { argv });
+    return uid;
+  }
+
+  /** The job's metadata (command, state, times). @param {string} uid */
+  job(uid) {
+    return this.request('GET', `/api/job?uid=${encodeURIComponent(uid)}`);
+  }
+
+  /**
+   * Follows a job's log from byte 0, handing each chunk to `onBytes`; resolves to its exit
+   * code. Waits 50 ms between empty polls, backing off to 1 s; network errors and 5xx are
+   * retried.
+   * @param {string} uid @param {(b: Uint8Array) => void} onBytes @param {AbortSignal} signal
+   * @param {(retrying: boolean) => void} [onRetry]
+   */
+  async follow(uid, onBytes, signal, onRetry) {
+    let offset = 0;
+    let wait = 50;
+    let ceiling = 1000; // 5 s while errors are being retried
+    for (;;) {
+      signal.throwIfAborted();
+      try {
+        const answer = await this.request(
+          'GET', `/api/exec?uid=${encodeURIComponent(uid)}&range-start=${offset}`, undefined, signal);
+        onRetry?.(false);
+        ceiling = 1000;
+        if (typeof answer.exit === 'number') return answer.exit;
+        const got = await readFrom(answer.url, offset, onBytes, signal);
+        if (got > 0) {
+          offset += got;
+          wait = 50;
+          continue;
+        }
+      } catch (e) {
+        if (e instanceof AuthError || signal.aborted) throw e;
+        if (e instanceof ApiError && e.status < 500) throw e;
+        onRetry?.(true);
+        ceiling = 5000;
+        wait = Math.max(wait, 500);
+      }
+      await sleep(wait, signal);
+      wait = Math.min(wait * 1.5, ceiling);
+    }
+  }
+}
+
+/**
+ * GETs the log URL from `offset`; 403/404/416 mean nothing new yet.
+ * @param {string} url @param {number} offset @param {(b: Uint8Array) => void} onBytes @param {AbortSignal} signal
+ */
+async function readFrom(url, offset, onBytes, signal) {
+  const resp = await fetch(url, { headers: { Range: `bytes=${offset}-` }, cache: 'no-store', signal });
+  if ([403, 404, 416].includes(resp.status)) return 0;
+  if (resp.status !== 200 && resp.status !== 206) throw new ApiError(resp.status, `log read: HTTP ${resp.status}`);
+  if (!resp.body) return 0;
+  // A server that ignored Range sent everything: skip what was already shown.
+  let skip = resp.status === 200 ? offset : 0;
+  let got = 0;
+  const reader = resp.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return got;
+    let chunk = value;
+    if (skip > 0) {
+      const n = Math.min(skip, chunk.length);
+      chunk = chunk.subarray(n);
+      skip -= n;
+    }
+    if (chunk.length) {
+      onBytes(chunk);
+      got += chunk.length;
+    }
+  }
+}

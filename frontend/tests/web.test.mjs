@@ -1,0 +1,252 @@
+// Browser tests of the web page: Debian's chromium driven by playwright-core against a real
+// `aws-exec serve` on loopback, at phone (375x812, touch) and desktop (1280x800) sizes.
+// Screenshots land in frontend/tests/screenshots/.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const BIN = process.env.AWS_EXEC_BIN ?? join(here, '../../target/debug/aws-exec');
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const SHOTS = join(here, 'screenshots');
+
+let server;
+let dataDir;
+let url;
+let key;
+let browser;
+
+before(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'aws-exec-web-'));
+  mkdirSync(SHOTS, { recursive: true });
+  server = spawn(BIN, ['serve', '--addr', '127.0.0.1:0', '--data-dir', dataDir], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, AWS_EXEC_LOG: 'warn' },
+  });
+  const lines = createInterface({ input: server.stdout });
+  await new Promise((resolve, reject) => {
+    server.once('exit', (code) => reject(new Error(`serve exited with ${code}`)));
+    lines.on('line', (line) => {
+      const k = /export AUTH=(\S+)/.exec(line);
+      if (k) key = k[1];
+      const u = /^aws-exec serving (\S+)/.exec(line);
+      if (u) {
+        url = u[1];
+        resolve();
+      }
+    });
+  });
+  assert.ok(key, 'serve printed a key on first start');
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill('SIGTERM');
+  if (server && server.exitCode === null) await new Promise((r) => server.once('exit', r));
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+const SIZES = [
+  { name: 'phone', viewport: { width: 375, height: 812 }, isMobile: true, hasTouch: true },
+  { name: 'desktop', viewport: { width: 1280, height: 800 }, isMobile: false, hasTouch: false },
+];
+
+async function openPage(size) {
+  const context = await browser.newContext({
+    viewport: size.viewport, isMobile: size.isMobile, hasTouch: size.hasTouch,
+  });
+  const page = await context.newPage();
+  const cspErrors = [];
+  page.on('console', (msg) => {
+    if (/Content Security Policy|Refused to/.test(msg.text())) cspErrors.push(msg.text());
+  });
+  page.on('pageerror', (err) => cspErrors.push(`page error: ${err.message}`));
+  await page.goto(url);
+  return { context, page, cspErrors };
+}
+
+async function signIn(page) {
+  await page.getByLabel('Auth key').fill(key);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByLabel('Command').waitFor();
+  assert.match(await page.locator('#who').textContent(), /signed in as default/);
+}
+
+/** Types a command, presses Enter, waits for its run to finish; returns the run's locator. */
+async function run(page, command, timeout = 15000) {
+  const before = await page.locator('.run').count();
+  await page.getByLabel('Command').fill(command);
+  await page.getByLabel('Command').press('Enter');
+  const block = page.locator('.run').nth(before);
+  await block.locator('xpath=self::*[@data-state="done"]').waitFor({ timeout });
+  return block;
+}
+
+async function outputOf(block) {
+  return block.locator('pre.out').evaluate((el) => el.textContent);
+}
+
+for (const size of SIZES) {
+  test(`${size.name}: a wrong key is refused with a message`, async () => {
+    const { context, page, cspErrors } = await openPage(size);
+    await page.getByLabel('Auth key').fill('not-a-real-key');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.locator('#signin-error', { hasText: 'not recognised' }).waitFor();
+    assert.equal(await page.getByLabel('Command').isVisible(), false);
+    await page.screenshot({ path: join(SHOTS, `${size.name}-wrong-key.png`) });
+    assert.deepEqual(cspErrors, []);
+    await context.close();
+  });
+
+  test(`${size.name}: runs commands, streams output, shows exit codes`, async () => {
+    const { context, page, cspErrors } = await openPage(size);
+    await signIn(page);
+
+    const failing = await run(page, "printf 'a\\nb'; exit 3");
+    assert.equal(await outputOf(failing), 'a\nb');
+    const footer = failing.locator('footer');
+    assert.equal(await footer.textContent(), 'exit 3');
+    assert.equal(await footer.getAttribute('class'), 'fail');
+    assert.match(page.url(), /#\/job\/\d+\.[0-9a-f-]{36}$/);
+
+    const ok = await run(page, 'echo fine');
+    assert.equal(await ok.locator('footer').getAttribute('class'), 'ok');
+    const [okColor, failColor] = await Promise.all([
+      ok.locator('footer').evaluate((el) => getComputedStyle(el).color),
+      footer.evaluate((el) => getComputedStyle(el).color),
+    ]);
+    const rgb = (c) => c.match(/\d+/g).map(Number);
+    assert.ok(rgb(okColor)[1] > rgb(okColor)[0], `exit 0 is green: ${okColor}`);
+    assert.ok(rgb(failColor)[0] > rgb(failColor)[1], `nonzero exit is red: ${failColor}`);
+
+    const colored = await run(page, "printf '\\033[31mred\\033[0m plain \\033[1;38;5;33mblue\\033[0m\\n'");
+    assert.equal(await outputOf(colored), 'red plain blue\n');
+    const red = colored.locator('pre.out span', { hasText: /^red$/ });
+    const color = rgb(await red.evaluate((el) => getComputedStyle(el).color));
+    assert.ok(color[0] > 150 && color[1] < 120, `red text is red: ${color}`);
+    const blue = colored.locator('pre.out span', { hasText: /^blue$/ });
+    assert.equal(await blue.evaluate((el) => getComputedStyle(el).fontWeight), '700');
+
+    const progress = await run(page,
+      "for i in 1 2 3 4 5; do printf '\\rprogress %d%%' $((i*20)); sleep 0.1; done; echo");
+    assert.equal(await outputOf(progress), 'progress 100%\n');
+
+    const split = await run(page,
+      "printf 'euro \\xe2\\x82'; sleep 0.4; printf '\\xac ok\\n'; printf 'bad \\xff end\\n'");
+    assert.equal(await outputOf(split), 'euro \u20ac ok\nbad \ufffd end\n');
+
+    await page.screenshot({ path: join(SHOTS, `${size.name}-runs.png`), fullPage: true });
+    assert.deepEqual(cspErrors, []);
+    await context.close();
+  });
+
+  test(`${size.name}: reload during a job re-attaches and shows its end`, async () => {
+    const { context, page } = await openPage(size);
+    await signIn(page);
+    await page.getByLabel('Command').fill('echo start; sleep 3; echo end');
+    await page.getByLabel('Command').press('Enter');
+    await page.locator('.run pre.out', { hasText: 'start' }).waitFor();
+    const address = page.url();
+    assert.match(address, /#\/job\//);
+    await page.reload();
+    const block = page.locator('.run').first();
+    await block.locator('xpath=self::*[@data-state="done"]').waitFor({ timeout: 15000 });
+    assert.equal(await outputOf(block), 'start\nend\n');
+    assert.equal(await block.locator('footer').textContent(), 'exit 0');
+    assert.match(await block.locator('.cmd').textContent(), /echo start; sleep 3; echo end/);
+    assert.equal(page.url(), address);
+    await page.screenshot({ path: join(SHOTS, `${size.name}-reattached.png`) });
+    await context.close();
+  });
+
+  test(`${size.name}: a link prefills a command but never runs it`, async () => {
+    const { context, page } = await openPage(size);
+    await signIn(page);
+    await page.goto(`${url}/#/run?cmd=${encodeURIComponent('echo from-a-link')}`);
+    await page.getByLabel('Command').waitFor();
+    await page.waitForFunction(() => document.getElementById('cmd').value !== '');
+    assert.equal(await page.getByLabel('Command').inputValue(), 'echo from-a-link');
+    await page.waitForTimeout(700);
+    assert.equal(await page.locator('.run').count(), 0, 'nothing ran');
+    await context.close();
+  });
+
+  test(`${size.name}: history, built-ins, "/" to focus, sign out`, async () => {
+    const { context, page } = await openPage(size);
+    await signIn(page);
+    await run(page, 'echo first');
+    await run(page, 'echo second');
+    await page.reload();
+    await page.getByLabel('Command').waitFor();
+    await page.locator('body').click({ position: { x: 5, y: 5 } });
+    await page.keyboard.press('/');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'cmd');
+    await page.getByLabel('Command').press('ArrowUp');
+    assert.equal(await page.getByLabel('Command').inputValue(), 'echo second');
+    await page.getByLabel('Command').press('ArrowUp');
+    assert.equal(await page.getByLabel('Command').inputValue(), 'echo first');
+    await page.getByLabel('Command').press('ArrowDown');
+    await page.getByLabel('Command').press('ArrowDown');
+    assert.equal(await page.getByLabel('Command').inputValue(), '');
+
+    const hist = await run(page, 'history');
+    assert.match(await outputOf(hist), /echo first\n.*echo second\n/s);
+    await page.getByLabel('Command').fill('clear');
+    await page.getByLabel('Command').press('Enter');
+    await page.waitForFunction(() => document.querySelectorAll('.run').length === 0);
+
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('Auth key').waitFor();
+    await page.reload();
+    await page.getByLabel('Auth key').waitFor();
+    assert.equal(await page.getByLabel('Command').isVisible(), false, 'signed out stays out');
+    await context.close();
+  });
+
+  test(`${size.name}: no horizontal page overflow; long lines scroll in their block`, async () => {
+    const { context, page } = await openPage(size);
+    await signIn(page);
+    const wide = await run(page, "printf '%0400d\\n' 0");
+    const sizes = await page.evaluate(() => ({
+      page: document.documentElement.scrollWidth,
+      view: document.documentElement.clientWidth,
+    }));
+    assert.ok(sizes.page <= sizes.view, `page ${sizes.page} wider than view ${sizes.view}`);
+    const pre = await wide.locator('pre.out').evaluate((el) => [el.scrollWidth, el.clientWidth]);
+    assert.ok(pre[0] > pre[1], 'the long line scrolls inside its block');
+    if (size.isMobile) {
+      for (const label of ['Command']) {
+        const box = await page.getByLabel(label).boundingBox();
+        assert.ok(box.height >= 44, `${label} is tall enough to tap: ${box.height}`);
+      }
+      const fontSize = await page.getByLabel('Command').evaluate((el) => getComputedStyle(el).fontSize);
+      assert.equal(fontSize, '16px', 'inputs at 16px keep phones from zooming');
+    }
+    await page.screenshot({ path: join(SHOTS, `${size.name}-wide.png`) });
+    await context.close();
+  });
+}
+
+test('the page is served with its security headers', async () => {
+  const resp = await fetch(`${url}/`);
+  assert.equal(resp.status, 200);
+  const csp = resp.headers.get('content-security-policy');
+  assert.match(csp, /frame-ancestors 'none'/);
+  assert.match(csp, /script-src 'self'/);
+  assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+  assert.equal(resp.headers.get('x-content-type-options'), 'nosniff');
+  assert.equal(resp.headers.get('referrer-policy'), 'no-referrer');
+  const html = await resp.text();
+  assert.doesNotMatch(html, /<script(?![^>]*\bsrc=)[^>]*>/, 'no inline script');
+});
