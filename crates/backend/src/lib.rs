@@ -5,7 +5,9 @@
 pub mod api;
 pub mod auth;
 pub mod dispatch;
+pub mod housekeeping;
 pub mod job;
+pub mod lambda;
 pub mod local;
 pub mod runner;
 pub mod store;

@@ -1,10 +1,12 @@
-//! The embedded default: the whole service on one machine, a data directory as the bucket
-//! and in-process dispatch. `aws-exec serve` and the tests start it through [`LocalService`].
+//! The embedded default: the whole service on one machine with in-process dispatch, storing
+//! in a data directory (or, with `--bucket`, in S3). `aws-exec serve` and the tests start it
+//! through [`LocalService`].
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -12,12 +14,41 @@ use crate::api::{app, AppState};
 use crate::dispatch::LocalDispatch;
 use crate::runner::rpc::Registry;
 use crate::runner::{Runner, RunnerConfig};
-use crate::store::{LocalStore, Store};
+use crate::store::{LocalStore, S3Store, Store, StoreError};
+
+/// Where the service keeps jobs and keys.
+#[derive(Clone, Debug)]
+pub enum Storage {
+    Dir(PathBuf),
+    Bucket(String),
+}
+
+impl Storage {
+    /// Opens the store; a data directory also yields the route that serves its signed URLs.
+    pub async fn open(&self) -> Result<(Arc<dyn Store>, Option<Router>), StoreError> {
+        Ok(match self {
+            Storage::Dir(dir) => {
+                let store = Arc::new(LocalStore::open(dir)?);
+                (store.clone() as Arc<dyn Store>, Some(store.router()))
+            }
+            Storage::Bucket(bucket) => (Arc::new(S3Store::from_env(bucket).await), None),
+        })
+    }
+}
+
+impl std::fmt::Display for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Storage::Dir(dir) => write!(f, "data in {}", dir.display()),
+            Storage::Bucket(bucket) => write!(f, "data in s3://{bucket}"),
+        }
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct LocalConfig {
     pub addr: SocketAddr,
-    pub data_dir: PathBuf,
+    pub storage: Storage,
     /// Jobs running at once.
     pub concurrency: usize,
     /// Jobs waiting for a slot before submissions are refused with 503.
@@ -27,10 +58,10 @@ pub struct LocalConfig {
 }
 
 impl LocalConfig {
-    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+    pub fn new(storage: Storage) -> Self {
         LocalConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            data_dir: data_dir.into(),
+            storage,
             concurrency: 16,
             queue: 1024,
             runner: RunnerConfig::default(),
@@ -42,7 +73,7 @@ impl LocalConfig {
 /// A running local service; [`LocalService::shutdown`] stops jobs and the server.
 pub struct LocalService {
     addr: SocketAddr,
-    store: Arc<LocalStore>,
+    store: Arc<dyn Store>,
     dispatch: Arc<LocalDispatch>,
     stop: CancellationToken,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -50,10 +81,26 @@ pub struct LocalService {
 
 impl LocalService {
     pub async fn start(config: LocalConfig, registry: Registry) -> std::io::Result<Self> {
-        let store = Arc::new(LocalStore::open(&config.data_dir).map_err(std::io::Error::other)?);
+        let (store, signed_urls) = config.storage.open().await.map_err(std::io::Error::other)?;
+        // In a data directory only this process runs jobs, so any job still unfinished was
+        // cut off when a previous serve stopped. A bucket may be shared with live runners.
+        let lost_after = match config.storage {
+            Storage::Dir(_) => std::time::Duration::ZERO,
+            Storage::Bucket(_) => crate::housekeeping::LOST_AFTER,
+        };
+        match crate::housekeeping::sweep(store.as_ref(), lost_after).await {
+            Ok(report) if !report.lost.is_empty() => {
+                tracing::warn!(
+                    lost = report.lost.len(),
+                    "closed jobs left unfinished by a previous run"
+                )
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "housekeeping at start failed"),
+        }
         let registry = Arc::new(registry);
         let runner = Arc::new(Runner::new(
-            store.clone() as Arc<dyn Store>,
+            store.clone(),
             registry.clone(),
             config.runner.clone(),
         ));
@@ -64,7 +111,10 @@ impl LocalService {
             registry,
             public_url: config.public_url.clone(),
         };
-        let router = app(state).merge(store.clone().router());
+        let mut router = app(state);
+        if let Some(signed_urls) = signed_urls {
+            router = router.merge(signed_urls);
+        }
         let listener = TcpListener::bind(config.addr).await?;
         let addr = listener.local_addr()?;
         let stop = CancellationToken::new();
@@ -91,7 +141,7 @@ impl LocalService {
         format!("http://{}", self.addr)
     }
 
-    pub fn store(&self) -> Arc<LocalStore> {
+    pub fn store(&self) -> Arc<dyn Store> {
         self.store.clone()
     }
 

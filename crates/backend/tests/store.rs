@@ -23,15 +23,15 @@ impl Subject {
         }
     }
 
-    async fn fetch(&self, key: &str, range: Option<&str>) -> (StatusCode, Bytes) {
+    async fn fetch(&self, key: &str, range_start: Option<u64>) -> (StatusCode, Bytes) {
         let url = self
             .store
-            .presign_get(key, Duration::from_secs(60))
+            .presign_get(key, range_start, Duration::from_secs(60))
             .await
             .unwrap();
         let mut req = reqwest::Client::new().get(self.absolute(&url));
-        if let Some(range) = range {
-            req = req.header("range", range);
+        if let Some(start) = range_start {
+            req = req.header("range", format!("bytes={start}-"));
         }
         let resp = req.send().await.unwrap();
         (resp.status(), resp.bytes().await.unwrap())
@@ -93,16 +93,16 @@ async fn conformance(s: &Subject, prefix: &str) {
     // presigned GET: S3's answers
     let (status, body) = s.fetch(&key("log"), None).await;
     assert_eq!((status, &body[..]), (StatusCode::OK, &b"abcdefgh"[..]));
-    let (status, body) = s.fetch(&key("log"), Some("bytes=5-")).await;
+    let (status, body) = s.fetch(&key("log"), Some(5)).await;
     assert_eq!(
         (status, &body[..]),
         (StatusCode::PARTIAL_CONTENT, &b"fgh"[..])
     );
-    let (status, _) = s.fetch(&key("log"), Some("bytes=8-")).await;
+    let (status, _) = s.fetch(&key("log"), Some(8)).await;
     assert_eq!(status, StatusCode::RANGE_NOT_SATISFIABLE);
-    let (status, _) = s.fetch(&key("empty"), Some("bytes=0-")).await;
+    let (status, _) = s.fetch(&key("empty"), Some(0)).await;
     assert_eq!(status, StatusCode::RANGE_NOT_SATISFIABLE);
-    let (status, _) = s.fetch(&key("missing"), Some("bytes=0-")).await;
+    let (status, _) = s.fetch(&key("missing"), Some(0)).await;
     assert!(
         status == StatusCode::NOT_FOUND || status == StatusCode::FORBIDDEN,
         "missing object: {status}"
@@ -162,7 +162,7 @@ async fn local_store_urls_expire_and_cannot_be_tampered_with() {
     store.put("jobs/t/other", "other".into()).await.unwrap();
     let url = subject.absolute(
         &store
-            .presign_get("jobs/t/log.txt", Duration::from_secs(1))
+            .presign_get("jobs/t/log.txt", None, Duration::from_secs(1))
             .await
             .unwrap(),
     );

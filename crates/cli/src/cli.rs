@@ -77,12 +77,15 @@ pub struct TailArgs {
     pub uid: String,
 }
 
-/// Where jobs and auth keys are kept.
+/// Where jobs and auth keys are kept: a data directory, or an S3 bucket.
 #[derive(Debug, Args)]
 pub struct StoreArgs {
     /// Data directory [default: $AWS_EXEC_DATA_DIR, else ~/.local/share/aws-exec]
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "bucket")]
     pub data_dir: Option<PathBuf>,
+    /// Keep everything in this S3 bucket instead (AWS settings from the environment)
+    #[arg(long, env = "PROJECT_BUCKET", value_name = "NAME")]
+    pub bucket: Option<String>,
 }
 
 #[derive(Debug, Args)]

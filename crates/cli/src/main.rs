@@ -8,7 +8,8 @@ use clap::Parser;
 const CLI_ERROR: i32 = 255;
 
 fn main() {
-    let cli = Cli::parse();
+    let lambda = builtin::lambda::enabled();
+    let cli = (!lambda).then(Cli::parse);
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("AWS_EXEC_LOG")
@@ -24,6 +25,12 @@ fn main() {
         }
     };
     let code = runtime.block_on(async {
+        let Some(cli) = cli else {
+            return builtin::lambda::run().await.unwrap_or_else(|e| {
+                eprintln!("aws-exec: error: {e:#}");
+                CLI_ERROR
+            });
+        };
         let result = match cli.command {
             Cmd::Exec(args) => builtin::exec::run(args).await,
             Cmd::Rpc(args) => builtin::rpc::run(args).await,

@@ -22,8 +22,10 @@ pub enum JobState {
     TimedOut,
     /// A caller or shutdown cancelled the job.
     Cancelled,
-    /// The runner could not run it (bad rpc args, store failure).
+    /// The command could not be started (not found, not executable, bad rpc args).
     Failed,
+    /// The runner died without recording an end; found and closed by housekeeping.
+    Lost,
 }
 
 impl JobState {

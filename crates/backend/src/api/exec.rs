@@ -34,10 +34,18 @@ pub async fn submit(
     if let Command::Rpc { name, args } = &command {
         state.registry.check(name, args)?;
     }
-    if request.push_urls.is_some() {
-        return Err(ApiError::BadRequest(
-            "push-urls are not supported by this service".into(),
-        ));
+    if let Some(urls) = &request.push_urls {
+        for (name, url) in [
+            ("log", &urls.log),
+            ("exit", &urls.exit),
+            ("size", &urls.size),
+        ] {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(ApiError::BadRequest(format!(
+                    "push-urls.{name} must be an http(s) URL"
+                )));
+            }
+        }
     }
 
     let now = now_unix();
@@ -98,12 +106,20 @@ pub async fn poll(
         }
         Some(_) => {}
         None => {
-            if store.get(&keys.meta()).await?.is_none() {
-                return Err(ApiError::UnknownJob(uid.to_string()));
+            let meta = store
+                .get(&keys.meta())
+                .await?
+                .ok_or_else(|| ApiError::UnknownJob(uid.to_string()))?;
+            if serde_json::from_slice::<JobMeta>(&meta).is_ok_and(|m| m.pushed) {
+                return Err(ApiError::BadRequest(format!(
+                    "job {uid} writes to its push-urls; read its objects there"
+                )));
             }
         }
     }
-    let url = store.presign_get(&keys.log(), LOG_URL_TTL).await?;
+    let url = store
+        .presign_get(&keys.log(), Some(query.range_start), LOG_URL_TTL)
+        .await?;
     Ok(Json(PollResponse::Url {
         url: absolute_url(&url, state.public_url.as_deref(), &headers),
     }))

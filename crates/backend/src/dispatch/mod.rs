@@ -5,8 +5,10 @@ use async_trait::async_trait;
 
 use crate::job::Job;
 
+pub mod lambda;
 pub mod local;
 
+pub use lambda::LambdaDispatch;
 pub use local::LocalDispatch;
 
 #[derive(Debug, thiserror::Error)]

@@ -21,7 +21,7 @@ use crate::time::now_unix;
 use log::LogWriter;
 use process::ProcessEnd;
 use rpc::{Registry, RpcContext};
-use sink::{Sink, StoreSink};
+use sink::{PushSink, Sink, StoreSink};
 
 #[derive(Clone, Debug)]
 pub struct RunnerConfig {
@@ -58,6 +58,8 @@ pub struct Runner {
     registry: Arc<Registry>,
     config: RunnerConfig,
     shutdown: CancellationToken,
+    /// For push URLs.
+    http: reqwest::Client,
 }
 
 impl Runner {
@@ -67,6 +69,7 @@ impl Runner {
             registry,
             config,
             shutdown: CancellationToken::new(),
+            http: reqwest::Client::new(),
         }
     }
 
@@ -101,10 +104,13 @@ impl Runner {
         meta.started = Some(now_unix());
         self.save_meta(&meta).await;
 
-        let sink: Arc<dyn Sink> = Arc::new(StoreSink {
-            store: self.store.clone(),
-            keys: keys.clone(),
-        });
+        let sink: Arc<dyn Sink> = match &job.push_urls {
+            Some(urls) => Arc::new(PushSink::new(self.http.clone(), urls.clone())),
+            None => Arc::new(StoreSink {
+                store: self.store.clone(),
+                keys: keys.clone(),
+            }),
+        };
         let (log, rx) = LogWriter::channel();
         let finish = CancellationToken::new();
         let shipper = tokio::spawn(log::ship(

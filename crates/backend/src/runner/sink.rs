@@ -1,9 +1,13 @@
-//! Where a job's objects go: the service's own store, or (later) the caller's push URLs.
+//! Where a job's objects go: the service's own store, or the caller's presigned PUT URLs
+//! (`push-urls`), each PUT carrying the whole object with its Content-Length.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use std::time::Duration;
+
 use aws_exec_protocol::keys::JobKeys;
+use aws_exec_protocol::PushUrls;
 use bytes::Bytes;
 
 use crate::store::{Store, StoreError};
@@ -37,6 +41,56 @@ impl Sink for StoreSink {
     async fn size(&self, size: u64) -> Result<(), StoreError> {
         self.store
             .put(&self.keys.size(), size.to_string().into())
+            .await
+    }
+}
+
+pub struct PushSink {
+    http: reqwest::Client,
+    urls: PushUrls,
+}
+
+impl PushSink {
+    pub fn new(http: reqwest::Client, urls: PushUrls) -> Self {
+        PushSink { http, urls }
+    }
+
+    /// PUTs `body` to `url`, retrying connection errors and 5xx a few times.
+    async fn put(&self, what: &str, url: &str, body: Bytes) -> Result<(), StoreError> {
+        let mut wait = Duration::from_millis(200);
+        let mut last = String::new();
+        for _ in 0..4 {
+            match self.http.put(url).body(body.clone()).send().await {
+                Ok(resp) if resp.status().is_success() => return Ok(()),
+                Ok(resp) if resp.status().is_client_error() => {
+                    return Err(StoreError::Backend(format!(
+                        "push of {what} refused: HTTP {}",
+                        resp.status()
+                    )))
+                }
+                Ok(resp) => last = format!("HTTP {}", resp.status()),
+                Err(e) => last = e.to_string(),
+            }
+            tokio::time::sleep(wait).await;
+            wait *= 2;
+        }
+        Err(StoreError::Backend(format!(
+            "push of {what} failed: {last}"
+        )))
+    }
+}
+
+#[async_trait]
+impl Sink for PushSink {
+    async fn log(&self, whole: Bytes, _stored_len: usize) -> Result<(), StoreError> {
+        self.put("log", &self.urls.log, whole).await
+    }
+    async fn exit(&self, code: i32) -> Result<(), StoreError> {
+        self.put("exit", &self.urls.exit, code.to_string().into())
+            .await
+    }
+    async fn size(&self, size: u64) -> Result<(), StoreError> {
+        self.put("size", &self.urls.size, size.to_string().into())
             .await
     }
 }

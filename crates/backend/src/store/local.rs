@@ -208,7 +208,12 @@ impl Store for LocalStore {
         }
     }
 
-    async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, StoreError> {
+    async fn presign_get(
+        &self,
+        key: &str,
+        _range_start: Option<u64>,
+        ttl: Duration,
+    ) -> Result<String, StoreError> {
         check_key(key)?;
         let expires = now_unix() + ttl.as_secs().max(1);
         Ok(format!(

@@ -9,8 +9,10 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 pub mod local;
+pub mod s3;
 
 pub use local::LocalStore;
+pub use s3::S3Store;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -54,9 +56,15 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes an object; deleting a missing one is not an error.
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
 
-    /// A URL from which a plain HTTP client can GET the object (honouring `Range`) until
-    /// `ttl` passes. It may be relative to the service's own address.
-    async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, StoreError>;
+    /// A URL from which a plain HTTP client can GET the object until `ttl` passes. With
+    /// `range_start`, the reader sends `Range: bytes=N-` with that N (a store may sign it
+    /// into the URL). The URL may be relative to the service's own address.
+    async fn presign_get(
+        &self,
+        key: &str,
+        range_start: Option<u64>,
+        ttl: Duration,
+    ) -> Result<String, StoreError>;
 }
 
 /// Reads an object holding decimal text, such as `exit` or `size`.

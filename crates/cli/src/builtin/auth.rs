@@ -1,28 +1,28 @@
 //! `aws-exec auth new|ls|rm`: keys are managed directly on the store.
 
 use aws_exec_backend::auth;
-use aws_exec_backend::store::LocalStore;
 use aws_exec_protocol::AuthName;
 
 use crate::cli::{AuthArgs, AuthCmd};
 
 pub async fn run(args: AuthArgs) -> anyhow::Result<i32> {
-    let store = LocalStore::open(args.store.data_dir())?;
+    let (store, _) = args.store.storage().open().await?;
+    let store = store.as_ref();
     match args.command {
         AuthCmd::New { name } => {
             let name: AuthName = name.parse()?;
-            let key = auth::create(&store, &name).await?;
+            let key = auth::create(store, &name).await?;
             eprintln!("created a key for {name}; it is shown only now:");
             println!("{}", key.expose());
         }
         AuthCmd::Ls => {
-            for record in auth::list(&store).await? {
+            for record in auth::list(store).await? {
                 println!("{}\tcreated {}", record.name, record.created);
             }
         }
         AuthCmd::Rm { name } => {
             let name: AuthName = name.parse()?;
-            auth::remove(&store, &name).await?;
+            auth::remove(store, &name).await?;
             eprintln!("removed {name}");
         }
     }

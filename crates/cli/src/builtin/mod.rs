@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod exec;
+pub mod lambda;
 pub mod rpc;
 pub mod serve;
 pub mod tail;
@@ -10,6 +11,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
+use aws_exec_backend::local::Storage;
 use aws_exec_client::{service_url, Client};
 
 use crate::cli::{Remote, StoreArgs};
@@ -24,7 +26,14 @@ impl Remote {
 }
 
 impl StoreArgs {
-    pub fn data_dir(&self) -> PathBuf {
+    pub fn storage(&self) -> Storage {
+        match (&self.bucket, &self.data_dir) {
+            (Some(bucket), None) if !bucket.is_empty() => Storage::Bucket(bucket.clone()),
+            _ => Storage::Dir(self.data_dir()),
+        }
+    }
+
+    fn data_dir(&self) -> PathBuf {
         if let Some(dir) = &self.data_dir {
             return dir.clone();
         }

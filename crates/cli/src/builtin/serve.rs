@@ -2,14 +2,18 @@
 
 use anyhow::Context;
 use aws_exec_backend::auth;
-use aws_exec_backend::local::{LocalConfig, LocalService};
+use aws_exec_backend::local::{LocalConfig, LocalService, Storage};
 use aws_exec_protocol::AuthName;
 
 use crate::cli::ServeArgs;
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
-    let data_dir = args.store.data_dir();
-    let mut config = LocalConfig::new(&data_dir);
+    let storage = args.store.storage();
+    let mut config = LocalConfig::new(storage.clone());
+    if matches!(storage, Storage::Bucket(_)) {
+        // Each flush rewrites the whole object in S3: fewer, larger writes.
+        config.runner.flush_interval = std::time::Duration::from_millis(500);
+    }
     config.addr = args.addr;
     config.concurrency = args.concurrency;
     config.queue = args.queue;
@@ -27,11 +31,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         );
         println!("  export AUTH={}", key.expose());
     }
-    println!(
-        "aws-exec serving {} (data in {})",
-        service.url(),
-        data_dir.display()
-    );
+    println!("aws-exec serving {} ({storage})", service.url());
 
     shutdown_signal().await;
     eprintln!("stopping: cancelling running jobs");

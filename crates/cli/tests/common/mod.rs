@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use aws_exec_backend::auth;
-use aws_exec_backend::local::{LocalConfig, LocalService};
+use aws_exec_backend::local::{LocalConfig, LocalService, Storage};
 use aws_exec_client::{Client, PollPolicy};
 use aws_exec_protocol::AuthName;
 use tempfile::TempDir;
@@ -23,7 +23,7 @@ impl Service {
 
     pub async fn start_with(tweak: impl FnOnce(&mut LocalConfig)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut config = LocalConfig::new(dir.path().join("data"));
+        let mut config = LocalConfig::new(Storage::Dir(dir.path().join("data")));
         config.addr = "127.0.0.1:0".parse().unwrap();
         tweak(&mut config);
         let service = LocalService::start(config, aws_exec::commands::registry())

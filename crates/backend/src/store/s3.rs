@@ -1,0 +1,171 @@
+//! The S3 store: the same objects in a bucket, through aws-sdk-s3. The endpoint, region and
+//! credentials come from the standard AWS settings, so the same code talks to AWS or to any
+//! S3-compatible server (`AWS_ENDPOINT_URL`).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::Client;
+use bytes::Bytes;
+
+use super::{Store, StoreError};
+
+pub struct S3Store {
+    client: Client,
+    bucket: String,
+}
+
+impl S3Store {
+    /// A store on `bucket` configured from the environment. A custom endpoint
+    /// (`AWS_ENDPOINT_URL`, e.g. a server on 127.0.0.1) gets path-style addressing, which
+    /// such servers need; `AWS_S3_FORCE_PATH_STYLE=true|false` decides explicitly.
+    pub async fn from_env(bucket: impl Into<String>) -> Self {
+        let shared = aws_config::load_from_env().await;
+        let path_style = match std::env::var("AWS_S3_FORCE_PATH_STYLE").ok().as_deref() {
+            Some("true" | "1") => true,
+            Some("false" | "0") => false,
+            _ => shared.endpoint_url().is_some(),
+        };
+        let config = aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(path_style)
+            .build();
+        S3Store::new(Client::from_conf(config), bucket)
+    }
+
+    pub fn new(client: Client, bucket: impl Into<String>) -> Self {
+        S3Store {
+            client,
+            bucket: bucket.into(),
+        }
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+}
+
+fn backend<E, R>(key: &str, e: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    StoreError::Backend(format!("{key}: {}", DisplayErrorContext(e)))
+}
+
+fn http_status<E>(e: &SdkError<E, HttpResponse>) -> Option<u16> {
+    e.raw_response().map(|r| r.status().as_u16())
+}
+
+#[async_trait]
+impl Store for S3Store {
+    async fn put(&self, key: &str, body: Bytes) -> Result<(), StoreError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| backend(key, e))?;
+        Ok(())
+    }
+
+    async fn put_new(&self, key: &str, body: Bytes) -> Result<bool, StoreError> {
+        let sent = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .if_none_match("*")
+            .body(ByteStream::from(body))
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(true),
+            // 412: it exists. 409: another conditional write of it is in flight; it loses.
+            Err(e) if matches!(http_status(&e), Some(412 | 409)) => Ok(false),
+            Err(e) => Err(backend(key, e)),
+        }
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
+        let sent = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await;
+        let out = match sent {
+            Ok(out) => out,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
+            Err(e) if http_status(&e) == Some(404) => return Ok(None),
+            Err(e) => return Err(backend(key, e)),
+        };
+        let body = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| StoreError::Backend(format!("{key}: reading body: {e}")))?;
+        Ok(Some(body.into_bytes()))
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let mut keys = Vec::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| backend(prefix, e))?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_owned)),
+            );
+        }
+        keys.sort();
+        Ok(keys)
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| backend(key, e))?;
+        Ok(())
+    }
+
+    async fn presign_get(
+        &self,
+        key: &str,
+        range_start: Option<u64>,
+        ttl: Duration,
+    ) -> Result<String, StoreError> {
+        let config = PresigningConfig::expires_in(ttl)
+            .map_err(|e| StoreError::Backend(format!("presigning {key}: {e}")))?;
+        let mut request = self.client.get_object().bucket(&self.bucket).key(key);
+        if let Some(start) = range_start {
+            // Signed in: the URL is good for this range only, sent as `Range: bytes=N-`.
+            request = request.range(format!("bytes={start}-"));
+        }
+        let presigned = request.presigned(config).await.map_err(|e| {
+            let code = e.code().unwrap_or("presign").to_owned();
+            StoreError::Backend(format!(
+                "presigning {key}: {code}: {}",
+                DisplayErrorContext(e)
+            ))
+        })?;
+        Ok(presigned.uri().to_owned())
+    }
+}
