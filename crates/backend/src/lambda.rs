@@ -101,6 +101,15 @@ impl LambdaApp {
     }
 }
 
+/// API Gateway REST APIs put the stage in the path (`/prod/api/exec`); lambda_http keeps it
+/// unless told otherwise. The routes live at the root, so Lambda mode drops it. Call before
+/// any threads start: it sets a process environment variable.
+pub fn ignore_stage_in_path() {
+    if std::env::var_os("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH").is_none() {
+        std::env::set_var("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true");
+    }
+}
+
 /// The invocation's deadline as an `Instant`, from the epoch milliseconds Lambda sends.
 fn deadline_of(context: &lambda_runtime::Context) -> Option<Instant> {
     if context.deadline == 0 {

@@ -9,6 +9,9 @@ const CLI_ERROR: i32 = 255;
 
 fn main() {
     let lambda = builtin::lambda::enabled();
+    if lambda {
+        aws_exec_backend::lambda::ignore_stage_in_path();
+    }
     let cli = (!lambda).then(Cli::parse);
     tracing_subscriber::fmt()
         .with_env_filter(

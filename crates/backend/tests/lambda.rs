@@ -1,0 +1,349 @@
+//! The Lambda edge fed real event JSON (API Gateway REST v1, HTTP API v2, function URL,
+//! EventBridge schedule), with the self-invoke going through the real aws-sdk-lambda client to
+//! a loopback Invoke endpoint that records each call and then delivers its payload.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_exec_backend::dispatch::LambdaDispatch;
+use aws_exec_backend::lambda::{LambdaApp, JOB_EVENT_KEY};
+use aws_exec_backend::store::{LocalStore, Store};
+use aws_exec_backend::{app, auth, AppState, Registry, Rpc, RpcContext, Runner, RunnerConfig};
+use aws_exec_protocol::keys::JobKeys;
+use aws_exec_protocol::AuthName;
+use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use lambda_runtime::{Context, LambdaEvent};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// An rpc for these tests: writes its text to the log.
+#[derive(Deserialize)]
+struct Echo {
+    text: String,
+}
+
+impl Rpc for Echo {
+    const NAME: &'static str = "echo";
+    async fn run(self, ctx: RpcContext) -> Result<i32, aws_exec_backend::runner::rpc::RpcError> {
+        ctx.log.write(format!("{}\n", self.text));
+        Ok(0)
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Invocation {
+    path: String,
+    invocation_type: String,
+    payload: Value,
+}
+
+type Recorded = Arc<Mutex<Vec<Invocation>>>;
+
+/// A loopback stand-in for Lambda's Invoke API: records, answers 202 as AWS does for Event.
+async fn invoke_endpoint() -> (String, Recorded, tokio::task::JoinHandle<()>) {
+    let recorded: Recorded = Arc::default();
+    let router = axum::Router::new()
+        .route(
+            "/2015-03-31/functions/{name}/invocations",
+            post(
+                |State(rec): State<Recorded>,
+                 Path(name): Path<String>,
+                 headers: HeaderMap,
+                 body: axum::body::Bytes| async move {
+                    rec.lock().unwrap().push(Invocation {
+                        path: format!("/2015-03-31/functions/{name}/invocations"),
+                        invocation_type: headers
+                            .get("x-amz-invocation-type")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                            .to_owned(),
+                        payload: serde_json::from_slice(&body).unwrap_or(Value::Null),
+                    });
+                    StatusCode::ACCEPTED
+                },
+            ),
+        )
+        .with_state(recorded.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (url, recorded, server)
+}
+
+struct Fixture {
+    app: LambdaApp,
+    store: Arc<dyn Store>,
+    key: String,
+    recorded: Recorded,
+    server: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+async fn fixture() -> Fixture {
+    aws_exec_backend::lambda::ignore_stage_in_path();
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(LocalStore::open(dir.path()).unwrap());
+    let key = auth::create(store.as_ref(), &"alice".parse::<AuthName>().unwrap())
+        .await
+        .unwrap()
+        .expose()
+        .to_owned();
+    let mut registry = Registry::new();
+    registry.add::<Echo>();
+    let registry = Arc::new(registry);
+    let (endpoint, recorded, server) = invoke_endpoint().await;
+    let lambda_client = aws_sdk_lambda::Client::from_conf(
+        aws_sdk_lambda::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(endpoint)
+            .region(Region::new("us-west-2"))
+            .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
+            .build(),
+    );
+    let runner = Arc::new(Runner::new(
+        store.clone(),
+        registry.clone(),
+        RunnerConfig::default(),
+    ));
+    let router = app(AppState {
+        store: store.clone(),
+        dispatch: Arc::new(LambdaDispatch::new(lambda_client, "aws-exec-fn")),
+        registry,
+        public_url: None,
+    });
+    Fixture {
+        app: LambdaApp {
+            router,
+            runner,
+            store: store.clone(),
+        },
+        store,
+        key,
+        recorded,
+        server,
+        _dir: dir,
+    }
+}
+
+fn event(name: &str, replace: &[(&str, &str)]) -> Value {
+    let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    for (from, to) in replace {
+        text = text.replace(from, to);
+    }
+    serde_json::from_str(&text).unwrap()
+}
+
+fn context(deadline_in: Duration) -> Context {
+    let mut ctx = Context::default();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    ctx.deadline = (now + deadline_in).as_millis() as u64;
+    ctx.request_id = "test-request".into();
+    ctx
+}
+
+impl Fixture {
+    async fn call(&self, payload: Value) -> Value {
+        self.app
+            .handle(LambdaEvent::new(payload, context(Duration::from_secs(900))))
+            .await
+            .expect("handled")
+    }
+
+    /// An HTTP event's response: status and JSON body.
+    async fn http(&self, payload: Value) -> (u16, Value) {
+        let resp = self.call(payload).await;
+        let status = resp["statusCode"].as_u64().unwrap() as u16;
+        let body = resp["body"].as_str().unwrap_or("");
+        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    }
+
+    /// Delivers every recorded self-invocation to the handler, as Lambda would.
+    async fn deliver(&self) -> Vec<Value> {
+        let pending: Vec<Invocation> = self.recorded.lock().unwrap().drain(..).collect();
+        let mut out = Vec::new();
+        for inv in pending {
+            out.push(self.call(inv.payload).await);
+        }
+        out
+    }
+}
+
+#[tokio::test]
+async fn rest_api_v1_submit_self_invokes_and_the_runner_writes_the_job() {
+    let f = fixture().await;
+    let (status, body) = f
+        .http(event("apigw-v1-post-exec.json", &[("__AUTH__", &f.key)]))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let uid = body["uid"].as_str().unwrap().to_owned();
+
+    let recorded = f.recorded.lock().unwrap().clone();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(
+        recorded[0].path,
+        "/2015-03-31/functions/aws-exec-fn/invocations"
+    );
+    assert_eq!(recorded[0].invocation_type, "Event");
+    assert_eq!(recorded[0].payload[JOB_EVENT_KEY]["uid"], uid.as_str());
+
+    let results = f.deliver().await;
+    assert_eq!(results[0]["exit"], 4);
+    let keys = JobKeys::new(&"alice".parse().unwrap(), &uid.parse().unwrap());
+    assert_eq!(
+        f.store.get(&keys.log()).await.unwrap().unwrap(),
+        "from-rest-api\n"
+    );
+    assert_eq!(f.store.get(&keys.exit()).await.unwrap().unwrap(), "4");
+    assert_eq!(f.store.get(&keys.size()).await.unwrap().unwrap(), "14");
+
+    // The same event delivered again (Lambda retries, duplicates) does not run it twice.
+    let again = f.call(recorded[0].payload.clone()).await;
+    assert_eq!(again["ran"], false);
+}
+
+#[tokio::test]
+async fn http_api_v2_polls_get_a_url_then_the_exit() {
+    let f = fixture().await;
+    let (_, body) = f
+        .http(event("apigw-v1-post-exec.json", &[("__AUTH__", &f.key)]))
+        .await;
+    let uid = body["uid"].as_str().unwrap().to_owned();
+    f.deliver().await;
+    let poll = |start: &str| {
+        event(
+            "apigw-v2-get-exec.json",
+            &[
+                ("__AUTH__", &f.key),
+                ("__UID__", &uid),
+                ("__START__", start),
+            ],
+        )
+    };
+    let (status, body) = f.http(poll("0")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["url"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://api.exec.example.net/_store/jobs/alice/"));
+    let (status, body) = f.http(poll("14")).await;
+    assert_eq!((status, &body["exit"]), (200, &Value::from(4)));
+
+    let (status, body) = f
+        .http(event(
+            "apigw-v2-get-exec.json",
+            &[("__AUTH__", "wrong"), ("__UID__", &uid), ("__START__", "0")],
+        ))
+        .await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error"], "auth key not recognised");
+}
+
+#[tokio::test]
+async fn function_url_events_with_base64_bodies_reach_the_router() {
+    let f = fixture().await;
+    let (status, body) = f
+        .http(event(
+            "function-url-post-exec.json",
+            &[("__AUTH__", &f.key)],
+        ))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let uid = body["uid"].as_str().unwrap().to_owned();
+    f.deliver().await;
+    let keys = JobKeys::new(&"alice".parse().unwrap(), &uid.parse().unwrap());
+    assert_eq!(
+        f.store.get(&keys.log()).await.unwrap().unwrap(),
+        "via-function-url\n"
+    );
+}
+
+#[tokio::test]
+async fn the_page_is_served_through_lambda_with_its_headers() {
+    let f = fixture().await;
+    let resp = f.call(event("apigw-v2-get-page.json", &[])).await;
+    assert_eq!(resp["statusCode"], 200);
+    assert!(resp["body"]
+        .as_str()
+        .unwrap()
+        .contains("<title>aws-exec</title>"));
+    let csp = resp["headers"]["content-security-policy"].as_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"));
+}
+
+#[tokio::test]
+async fn a_schedule_event_runs_housekeeping() {
+    let f = fixture().await;
+    let report = f.call(event("eventbridge-schedule.json", &[])).await;
+    assert_eq!(report["jobs"], 0);
+    assert_eq!(report["lost"], Value::Array(vec![]));
+}
+
+#[tokio::test]
+async fn the_runner_stops_a_job_before_the_invocations_deadline() {
+    let f = fixture().await;
+    let submit = serde_json::json!({"argv": ["bash", "-c", "echo started; sleep 120"]}).to_string();
+    let mut post = event("apigw-v1-post-exec.json", &[("__AUTH__", &f.key)]);
+    post["body"] = Value::from(submit);
+    let (_, body) = f.http(post).await;
+    let uid = body["uid"].as_str().unwrap().to_owned();
+    let payload = f.recorded.lock().unwrap()[0].payload.clone();
+    let started = Instant::now();
+    // 13 s left: the runner keeps 10 s back, so the command gets about 3 s.
+    let result = f
+        .app
+        .handle(LambdaEvent::new(payload, context(Duration::from_secs(13))))
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(9), "took {took:?}");
+    assert!(took > Duration::from_secs(2), "took {took:?}");
+    assert_eq!(result["exit"], 128 + 15);
+    let keys = JobKeys::new(&"alice".parse().unwrap(), &uid.parse().unwrap());
+    let log = f.store.get(&keys.log()).await.unwrap().unwrap();
+    let log = String::from_utf8_lossy(&log);
+    assert!(
+        log.starts_with("started\n") && log.contains("deadline"),
+        "{log}"
+    );
+    let meta: Value =
+        serde_json::from_slice(&f.store.get(&keys.meta()).await.unwrap().unwrap()).unwrap();
+    assert_eq!(meta["state"], "timed-out");
+    assert!(
+        f.store.get(&keys.size()).await.unwrap().is_some(),
+        "size is written in time"
+    );
+}
+
+#[tokio::test]
+async fn commands_never_see_the_functions_aws_credentials() {
+    // Lambda puts the role's credentials in the environment; set them as it would.
+    std::env::set_var("AWS_ACCESS_KEY_ID", "ASIAFUNCTIONROLEKEY");
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "function-role-secret");
+    std::env::set_var("AWS_SESSION_TOKEN", "function-role-session-token");
+    let f = fixture().await;
+    let mut post = event("apigw-v1-post-exec.json", &[("__AUTH__", &f.key)]);
+    post["body"] = Value::from(serde_json::json!({"argv": ["env"]}).to_string());
+    let (_, body) = f.http(post).await;
+    let uid = body["uid"].as_str().unwrap().to_owned();
+    f.deliver().await;
+    let keys = JobKeys::new(&"alice".parse().unwrap(), &uid.parse().unwrap());
+    let log = String::from_utf8(f.store.get(&keys.log()).await.unwrap().unwrap().to_vec()).unwrap();
+    assert!(log.contains("PATH="), "env ran: {log}");
+    for secret in [
+        "ASIAFUNCTIONROLEKEY",
+        "function-role-secret",
+        "function-role-session-token",
+    ] {
+        assert!(!log.contains(secret), "{secret} leaked into the job");
+    }
+}
