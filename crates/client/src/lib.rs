@@ -19,7 +19,10 @@ mod policy;
 use std::time::Duration;
 
 use aws_exec_protocol::{AuthKey, PollQuery, AUTH_HEADER};
-pub use aws_exec_protocol::{ExecRequest, ExecResponse, PollResponse};
+pub use aws_exec_protocol::{ExecRequest, ExecResponse, PollResponse, PushUrls};
+
+/// GET URLs of a pushed job's three objects (same shape as the PUT URLs it was given).
+pub type ObjectUrls = PushUrls;
 use reqwest::{header, StatusCode};
 
 pub use error::ClientError;
@@ -225,6 +228,68 @@ impl Client {
             tokio::time::sleep(wait).await;
             wait = self.poll.next(wait);
         }
+    }
+
+    /// Follows a job whose objects go to the caller's own storage (`push-urls`), through
+    /// GET URLs for the same three objects; returns its exit code once `size` exists and
+    /// that many log bytes were read.
+    pub async fn tail_objects(
+        &self,
+        urls: &ObjectUrls,
+        mut on_log: impl FnMut(&[u8]) + Send,
+    ) -> Result<i32, ClientError> {
+        let mut offset = 0u64;
+        let mut wait = self.poll.initial;
+        loop {
+            let size = self.get_number::<u64>(&urls.size).await?;
+            let read = self.read_log(&urls.log, offset, &mut on_log).await?;
+            offset += read;
+            if let Some(size) = size.filter(|&s| offset >= s) {
+                let exit = self.get_number::<i32>(&urls.exit).await?.ok_or_else(|| {
+                    ClientError::Protocol {
+                        status: 404,
+                        why: format!("size is {size} but there is no exit object"),
+                    }
+                })?;
+                return Ok(exit);
+            }
+            if read > 0 {
+                wait = self.poll.initial;
+                continue;
+            }
+            tokio::time::sleep(wait).await;
+            wait = self.poll.next(wait);
+        }
+    }
+
+    /// GETs a small object holding a decimal number; `None` while it does not exist.
+    async fn get_number<T: std::str::FromStr>(&self, url: &str) -> Result<Option<T>, ClientError> {
+        let resp = self
+            .retry
+            .run("read object", |_| {
+                let req = self.http.get(url);
+                async move { policy::retry_transient(req.send().await).await }
+            })
+            .await;
+        let resp = match resp {
+            Ok(resp) => resp,
+            Err(ClientError::Api { status, .. }) if policy::log_not_ready(status) => {
+                return Ok(None)
+            }
+            Err(e) => return Err(e),
+        };
+        let status = resp.status().as_u16();
+        let text = resp.text().await.map_err(ClientError::Http)?;
+        text.trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| ClientError::Protocol {
+                status,
+                why: format!(
+                    "expected a number, got {:?}",
+                    text.chars().take(40).collect::<String>()
+                ),
+            })
     }
 
     /// Submits a job and follows it to its end; returns its exit code.
