@@ -71,7 +71,18 @@ impl LambdaApp {
                 Ok(serde_json::to_value(response)?)
             }
             Event::Job(job) => {
-                let deadline = deadline_of(&context).map(|d| d - DEADLINE_MARGIN);
+                tracing::info!(
+                    uid = %job.uid,
+                    deadline_ms = context.deadline,
+                    left_ms = deadline_of(&context)
+                        .map(|d| d.saturating_duration_since(Instant::now()).as_millis()),
+                    "running job"
+                );
+                let deadline = deadline_of(&context).map(|d| {
+                    // Keep the margin, but never more than a quarter of the time there is.
+                    let left = d.saturating_duration_since(Instant::now());
+                    d - DEADLINE_MARGIN.min(left / 4)
+                });
                 let outcome = self.runner.run(&job, deadline).await?;
                 Ok(serde_json::json!({
                     "uid": job.uid,
@@ -111,15 +122,22 @@ pub fn ignore_stage_in_path() {
 }
 
 /// The invocation's deadline as an `Instant`, from the epoch milliseconds Lambda sends.
+/// A deadline already past when the invocation starts is not a real one (a runtime emulator
+/// may send a duration instead); the job then runs under its own run-time limit.
 fn deadline_of(context: &lambda_runtime::Context) -> Option<Instant> {
-    if context.deadline == 0 {
-        return None;
-    }
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .ok()?
         .as_millis() as u64;
-    Some(Instant::now() + Duration::from_millis(context.deadline.saturating_sub(now_ms)))
+    if context.deadline <= now_ms {
+        tracing::warn!(
+            deadline_ms = context.deadline,
+            now_ms,
+            "ignoring a deadline in the past"
+        );
+        return None;
+    }
+    Some(Instant::now() + Duration::from_millis(context.deadline - now_ms))
 }
 
 #[cfg(test)]

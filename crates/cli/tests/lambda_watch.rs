@@ -1,0 +1,131 @@
+//! Lambda mode end to end: the real binary under `cargo lambda watch` (the Lambda runtime
+//! emulator), S3 on moto_server, driven by the client library through the emulator's
+//! function URL. The emulator runs only the Lambda APIs (`--only-lambda-apis`) and the test
+//! starts the already-built binary against them, several instances at once so the function
+//! can invoke itself; letting the emulator `cargo run` it would rebuild the AWS SDK with a
+//! different feature set than the test build.
+
+#[path = "../../backend/tests/common/mod.rs"]
+mod s3;
+
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_exec_backend::auth;
+use aws_exec_backend::store::S3Store;
+use aws_exec_client::{Client, ExecRequest};
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use s3::S3Server;
+
+/// A process in its own group, killed whole on drop.
+struct Group(Child);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        let _ = killpg(Pid::from_raw(self.0.id() as i32), Signal::SIGKILL);
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_job_runs_in_lambda_mode_under_the_runtime_emulator() {
+    let s3 = S3Server::moto();
+    let bucket = "lambda-e2e";
+    let store = Arc::new(S3Store::new(s3.bucket(bucket).await, bucket));
+    let key = auth::create(store.as_ref(), &"erin".parse().unwrap())
+        .await
+        .unwrap();
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let invoke = format!("http://127.0.0.1:{port}");
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let log_path = |what: &str| std::env::temp_dir().join(format!("aws-exec-{what}-{port}.log"));
+    let log = std::fs::File::create(log_path("watch")).unwrap();
+    let mut watch = Command::new(s3::tool("CARGO_LAMBDA", "cargo-lambda"));
+    watch
+        .current_dir(root)
+        .args([
+            "lambda",
+            "watch",
+            "--only-lambda-apis",
+            "--invoke-address",
+            "127.0.0.1",
+        ])
+        .args([
+            "--invoke-port",
+            &port.to_string(),
+            "--concurrency",
+            "4",
+            "--timeout",
+            "900",
+        ])
+        .process_group(0)
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log));
+    let _watch = Group(
+        watch
+            .spawn()
+            .expect("cargo lambda starts (installed by bin/setup.sh)"),
+    );
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "cargo lambda watch did not listen"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // What Lambda gives a function, pointed at the emulator and moto.
+    let function_env = [
+        (
+            "AWS_LAMBDA_RUNTIME_API",
+            format!("http://127.0.0.1:{port}/.rt"),
+        ),
+        ("AWS_LAMBDA_FUNCTION_NAME", "_".to_owned()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "1".to_owned()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024".to_owned()),
+        ("PROJECT_BUCKET", bucket.to_owned()),
+        ("AWS_ENDPOINT_URL_S3", s3.endpoint.clone()),
+        // The self-invoke goes to the emulator's own Invoke API.
+        ("AWS_ENDPOINT_URL_LAMBDA", invoke.clone()),
+        ("AWS_ACCESS_KEY_ID", s3::ACCESS_KEY.to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", s3::SECRET_KEY.to_owned()),
+        ("AWS_REGION", s3::REGION.to_owned()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+    ];
+    let _instances: Vec<Group> = (0..3)
+        .map(|i| {
+            let log = std::fs::File::create(log_path(&format!("fn{i}"))).unwrap();
+            let mut function = Command::new(env!("CARGO_BIN_EXE_aws-exec"));
+            function
+                .envs(function_env.iter().map(|(k, v)| (*k, v.as_str())))
+                .process_group(0)
+                .stdout(Stdio::from(log.try_clone().unwrap()))
+                .stderr(Stdio::from(log));
+            Group(function.spawn().expect("the function starts"))
+        })
+        .collect();
+
+    let client = Client::new(format!("{invoke}/lambda-url/_"), key.expose()).unwrap();
+    let mut out = Vec::new();
+    let code = tokio::time::timeout(
+        Duration::from_secs(240),
+        client.exec(
+            &ExecRequest::argv(["bash", "-c", "echo one; sleep 1; echo two >&2; exit 3"]),
+            |b| out.extend_from_slice(b),
+        ),
+    )
+    .await
+    .expect("the job ends within 240 s")
+    .expect("the job runs");
+    assert_eq!(String::from_utf8_lossy(&out), "one\ntwo\n");
+    assert_eq!(code, 3);
+}
