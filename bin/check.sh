@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Lints: Rust formatting and clippy, the page's JavaScript types, the shell scripts.
+# Lints: Rust formatting and clippy, the page's JavaScript types, infra.yaml, shell scripts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 npm --prefix frontend run typecheck --silent
-shellcheck bin/*.sh .ci/run
+.venv/bin/cfn-lint infra.yaml
+shellcheck -x bin/*.sh .ci/run

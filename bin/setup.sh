@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the checks and tests use; quick when everything is already there.
-#   apt: shellcheck, chromium (browser tests)      npm: frontend/ dev tools (playwright-core, tsc)
+#   apt:   shellcheck, chromium (browser tests), python3-venv
+#   npm:   frontend/ dev tools (playwright-core, tsc)
+#   .venv: moto_server, boto3, cfn-lint, cargo-lambda (requirements-dev.txt)
+#   cargo: s3s-fs 0.14.1 (an S3 server that checks signatures)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +18,7 @@ need_apt=()
 command -v shellcheck >/dev/null 2>&1 || need_apt+=(shellcheck)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup.sh: installing ${need_apt[*]}" >&2
   as_root apt-get update -qq
@@ -24,4 +28,16 @@ fi
 if [ ! -d frontend/node_modules ] || [ frontend/package-lock.json -nt frontend/node_modules/.package-lock.json ]; then
   (cd frontend && npm ci --no-audit --no-fund --loglevel=error)
 fi
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+if [ ! -f .venv/.installed ] || [ requirements-dev.txt -nt .venv/.installed ]; then
+  .venv/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+  touch .venv/.installed
+fi
+
+if ! s3s-fs --version 2>/dev/null | grep -q '0.14.1'; then
+  cargo install s3s-fs --version 0.14.1 --features binary --locked --quiet
+fi
+
 rustup component add rustfmt clippy >/dev/null 2>&1 || true

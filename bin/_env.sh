@@ -1,0 +1,51 @@
+# Sourced by the deploy scripts: loads env.sh and checks what they need.
+# shellcheck shell=bash
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+if [ ! -f env.sh ]; then
+  echo "no env.sh: cp env.sh.template env.sh and fill it in" >&2
+  exit 1
+fi
+# shellcheck source=/dev/null
+source env.sh
+for var in PROJECT_NAME PROJECT_BUCKET AWS_DEFAULT_REGION; do
+  if [ -z "${!var:-}" ]; then
+    echo "env.sh: $var is not set" >&2
+    exit 1
+  fi
+done
+if [ -x .venv/bin/cargo-lambda ]; then PATH="$PWD/.venv/bin:$PATH"; fi
+
+# The stack's parameters, from env.sh.
+stack_parameters() {
+  printf '%s\n' \
+    "ProjectName=$PROJECT_NAME" \
+    "BucketName=$PROJECT_BUCKET" \
+    "ProjectDomain=${PROJECT_DOMAIN:-}" \
+    "CertificateArn=${PROJECT_CERTIFICATE_ARN:-}" \
+    "JobsRetentionDays=${JOBS_RETENTION_DAYS:-1}" \
+    "MemorySize=${MEMORY_SIZE:-1024}" \
+    "ReservedConcurrency=${RESERVED_CONCURRENCY:--1}" \
+    "HousekeepingSchedule=${HOUSEKEEPING_SCHEDULE-rate(30 minutes)}"
+}
+
+# Builds target/lambda/aws-exec/bootstrap.zip for Lambda's arm64.
+build_zip() {
+  rustup target add aarch64-unknown-linux-gnu >/dev/null
+  cargo lambda build --release --arm64 --output-format zip --package aws-exec --bin aws-exec
+  ls -l target/lambda/aws-exec/bootstrap.zip
+}
+
+# sam deploy with this project's settings; extra flags pass through.
+deploy() {
+  local params=()
+  mapfile -t params < <(stack_parameters)
+  sam deploy \
+    --template-file infra.yaml \
+    --stack-name "$PROJECT_NAME" \
+    --region "$AWS_DEFAULT_REGION" \
+    --resolve-s3 \
+    --capabilities CAPABILITY_IAM \
+    --no-fail-on-empty-changeset \
+    --parameter-overrides "${params[@]}" \
+    "$@"
+}
