@@ -6,11 +6,10 @@ mod common;
 #[path = "../../backend/tests/common/mod.rs"]
 mod s3;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use aws_exec_client::{ExecRequest, ObjectUrls, PushUrls};
-use common::Service;
+use common::{ServeProcess, Service};
 use s3::S3Server;
 use serde_json::Value;
 
@@ -120,50 +119,10 @@ async fn bad_push_urls_are_refused_at_submit() {
     svc.stop().await;
 }
 
-/// `aws-exec serve --bucket` with AWS settings from the environment; killed on drop.
-struct BucketServe {
-    child: std::process::Child,
-    url: String,
-    key: String,
-}
-
-impl Drop for BucketServe {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve_on(server: &S3Server, bucket: &str) -> BucketServe {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--addr", "127.0.0.1:0", "--bucket", bucket])
-        .envs(server.env())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut url, mut key) = (None, None);
-    while url.is_none() {
-        let line = lines.next().expect("serve prints its URL").unwrap();
-        if let Some(k) = line.trim().strip_prefix("export AUTH=") {
-            key = Some(k.to_owned());
-        }
-        if let Some(rest) = line.strip_prefix("aws-exec serving ") {
-            assert!(rest.contains(&format!("s3://{bucket}")), "{rest}");
-            url = rest.split_whitespace().next().map(str::to_owned);
-        }
-    }
-    BucketServe {
-        child,
-        url: url.unwrap(),
-        key: key.expect("first start prints a key"),
-    }
-}
-
 async fn serve_on_a_bucket(server: S3Server) {
     let s3 = server.bucket("svc").await;
-    let serve = serve_on(&server, "svc");
+    let serve = ServeProcess::start(&["--bucket", "svc"], &server.env());
+    assert!(serve.banner.contains("s3://svc"), "{}", serve.banner);
     let cli = |args: &[&str]| {
         Command::new(BIN)
             .args(args)

@@ -1,13 +1,16 @@
 //! The `aws-exec` binary as a user runs it: `serve` in one process, commands in others.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+mod common;
+
+use std::process::{Command, Output};
+
+use common::ServeProcess;
 
 const BIN: &str = env!("CARGO_BIN_EXE_aws-exec");
 
-/// `aws-exec serve` on port 0; killed on drop.
+/// `aws-exec serve` on port 0 in a temp data dir.
 struct Serve {
-    child: Child,
+    _process: ServeProcess,
     url: String,
     auth: String,
     dir: tempfile::TempDir,
@@ -16,28 +19,11 @@ struct Serve {
 impl Serve {
     fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(BIN)
-            .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("serve starts");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let (mut url, mut auth) = (None, None);
-        while url.is_none() {
-            let line = lines.next().expect("serve prints its URL").unwrap();
-            if let Some(key) = line.trim().strip_prefix("export AUTH=") {
-                auth = Some(key.to_owned());
-            }
-            if let Some(rest) = line.strip_prefix("aws-exec serving ") {
-                url = rest.split_whitespace().next().map(str::to_owned);
-            }
-        }
+        let process = ServeProcess::start(&["--data-dir", dir.path().to_str().unwrap()], &[]);
         Serve {
-            child,
-            url: url.unwrap(),
-            auth: auth.expect("first start prints a key"),
+            url: process.url.clone(),
+            auth: process.key.clone(),
+            _process: process,
             dir,
         }
     }
@@ -50,13 +36,6 @@ impl Serve {
             .env("AWS_EXEC_DATA_DIR", self.dir.path())
             .output()
             .unwrap()
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

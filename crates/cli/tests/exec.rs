@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use aws_exec_protocol::limits::truncation_marker;
-use common::{run_argv, run_sh, Service};
+use common::{run_argv, run_sh, submit_sh, Service};
 
 #[tokio::test]
 async fn exit_codes_pass_through() {
@@ -222,14 +222,7 @@ async fn futures_join<T>(handles: impl Iterator<Item = tokio::task::JoinHandle<T
 async fn shutdown_cancels_running_jobs_and_records_their_end() {
     let svc = Service::start().await;
     let client = svc.client();
-    let uid = client
-        .submit(&aws_exec_client::ExecRequest::argv([
-            "bash",
-            "-c",
-            "echo up; sleep 60",
-        ]))
-        .await
-        .unwrap();
+    let uid = submit_sh(&client, "echo up; sleep 60").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let dir = svc.dir.path().join("data/jobs/alice").join(&uid);
     svc.service.shutdown().await;
@@ -251,14 +244,7 @@ async fn shutdown_cancels_running_jobs_and_records_their_end() {
 async fn tail_follows_a_job_by_uid() {
     let svc = Service::start().await;
     let client = svc.client();
-    let uid = client
-        .submit(&aws_exec_client::ExecRequest::argv([
-            "bash",
-            "-c",
-            "echo one; sleep 0.3; echo two; exit 5",
-        ]))
-        .await
-        .unwrap();
+    let uid = submit_sh(&client, "echo one; sleep 0.3; echo two; exit 5").await;
     let mut a = Vec::new();
     let mut b = Vec::new();
     assert_eq!(

@@ -14,32 +14,23 @@ struct Asset {
     body: &'static str,
 }
 
+/// One file of `frontend/`, compiled in.
+macro_rules! asset {
+    ($path:literal, $file:literal, $content_type:literal) => {
+        Asset {
+            path: $path,
+            content_type: $content_type,
+            body: include_str!(concat!("../../../../frontend/", $file)),
+        }
+    };
+}
+
 const ASSETS: &[Asset] = &[
-    Asset {
-        path: "/",
-        content_type: "text/html; charset=utf-8",
-        body: include_str!("../../../../frontend/index.html"),
-    },
-    Asset {
-        path: "/app.css",
-        content_type: "text/css; charset=utf-8",
-        body: include_str!("../../../../frontend/app.css"),
-    },
-    Asset {
-        path: "/app.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../../../../frontend/app.js"),
-    },
-    Asset {
-        path: "/api.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../../../../frontend/api.js"),
-    },
-    Asset {
-        path: "/term.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../../../../frontend/term.js"),
-    },
+    asset!("/", "index.html", "text/html; charset=utf-8"),
+    asset!("/app.css", "app.css", "text/css; charset=utf-8"),
+    asset!("/app.js", "app.js", "text/javascript; charset=utf-8"),
+    asset!("/api.js", "api.js", "text/javascript; charset=utf-8"),
+    asset!("/term.js", "term.js", "text/javascript; charset=utf-8"),
 ];
 
 /// Scripts and styles come from this origin only; logs may also be read from S3.

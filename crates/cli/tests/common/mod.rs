@@ -91,3 +91,59 @@ pub async fn run_argv(client: &Client, argv: &[&str]) -> (Vec<u8>, i32) {
     .expect("job runs");
     (out, code)
 }
+
+/// Submits a shell snippet without waiting for it; returns its uid.
+pub async fn submit_sh(client: &Client, script: &str) -> String {
+    client
+        .submit(&aws_exec_client::ExecRequest::argv(["bash", "-c", script]))
+        .await
+        .expect("submitted")
+}
+
+/// `aws-exec serve` as its own process, killed on drop.
+pub struct ServeProcess {
+    child: std::process::Child,
+    pub url: String,
+    /// The key printed on first start.
+    pub key: String,
+    /// The "aws-exec serving ..." line, which names the storage.
+    pub banner: String,
+}
+
+impl ServeProcess {
+    /// Starts `aws-exec serve --addr 127.0.0.1:0 ARGS` and reads the URL and key it prints.
+    pub fn start(args: &[&str], env: &[(&str, String)]) -> Self {
+        use std::io::{BufRead, BufReader};
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_aws-exec"))
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("serve starts");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut key = None;
+        loop {
+            let line = lines.next().expect("serve prints its URL").unwrap();
+            if let Some(k) = line.trim().strip_prefix("export AUTH=") {
+                key = Some(k.to_owned());
+            }
+            if let Some(rest) = line.strip_prefix("aws-exec serving ") {
+                return ServeProcess {
+                    child,
+                    url: rest.split_whitespace().next().unwrap().to_owned(),
+                    key: key.expect("first start prints a key"),
+                    banner: line,
+                };
+            }
+        }
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

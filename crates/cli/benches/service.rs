@@ -1,0 +1,149 @@
+//! Service benchmarks, each printed beside a baseline:
+//! - round trip: submit `true` and follow it to its exit code, vs. spawning `true` here;
+//! - throughput: 32 MiB of output read back through the service, vs. the same bytes piped;
+//! - memory: the service's RSS while 50 jobs stream output at once, vs. idle.
+//!
+//! Run with `cargo bench -p aws-exec --bench service`.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use aws_exec_backend::auth;
+use aws_exec_backend::local::{LocalConfig, LocalService, Storage};
+use aws_exec_client::{Client, ExecRequest};
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn row(what: &str, service: String, baseline: String) {
+    println!("{what:<34} {service:>22} {baseline:>22}");
+}
+
+#[tokio::main]
+async fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = LocalConfig::new(Storage::Dir(dir.path().to_path_buf()));
+    config.addr = "127.0.0.1:0".parse().unwrap();
+    config.concurrency = 64;
+    let service = LocalService::start(config, aws_exec::commands::registry())
+        .await
+        .unwrap();
+    let key = auth::create(service.store().as_ref(), &"bench".parse().unwrap())
+        .await
+        .unwrap();
+    let client = Client::new(service.url(), key.expose()).unwrap();
+    println!(
+        "{:<34} {:>22} {:>22}",
+        "benchmark", "aws-exec serve", "baseline"
+    );
+
+    // Round trip.
+    let runs = 100;
+    let mut service_times = Vec::new();
+    let mut direct_times = Vec::new();
+    for _ in 0..runs {
+        let t = Instant::now();
+        let code = client
+            .exec(&ExecRequest::argv(["true"]), |_| {})
+            .await
+            .unwrap();
+        assert_eq!(code, 0);
+        service_times.push(t.elapsed());
+        let t = Instant::now();
+        Command::new("true").status().unwrap();
+        direct_times.push(t.elapsed());
+    }
+    service_times.sort();
+    direct_times.sort();
+    for (name, p) in [
+        ("round trip `true`, p50", 0.5),
+        ("round trip `true`, p95", 0.95),
+    ] {
+        row(
+            name,
+            format!(
+                "{:.1} ms",
+                percentile(&service_times, p).as_secs_f64() * 1e3
+            ),
+            format!(
+                "{:.1} ms (spawn)",
+                percentile(&direct_times, p).as_secs_f64() * 1e3
+            ),
+        );
+    }
+
+    // Throughput.
+    let mib = 32 - 1; // under the 32 MiB log cap
+    let script = format!("head -c {}M /dev/urandom", mib);
+    let t = Instant::now();
+    let mut got = 0usize;
+    client
+        .exec(&ExecRequest::argv(["bash", "-c", &script]), |b| {
+            got += b.len()
+        })
+        .await
+        .unwrap();
+    let service_secs = t.elapsed().as_secs_f64();
+    assert_eq!(got, mib << 20);
+    let t = Instant::now();
+    let piped = Command::new("bash")
+        .args(["-c", &format!("{script} | cat > /dev/null")])
+        .status()
+        .unwrap();
+    assert!(piped.success());
+    let pipe_secs = t.elapsed().as_secs_f64();
+    row(
+        &format!("{mib} MiB of output, end to end"),
+        format!("{:.0} MiB/s", mib as f64 / service_secs),
+        format!("{:.0} MiB/s (pipe)", mib as f64 / pipe_secs),
+    );
+
+    // Memory under load (the service runs in this process).
+    let idle = rss_kib();
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(idle));
+    let sampler = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            loop {
+                peak.fetch_max(rss_kib(), std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    let jobs: Vec<_> = (0..50)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let request = ExecRequest::argv([
+                    "bash",
+                    "-c",
+                    "for i in $(seq 1 20); do head -c 65536 /dev/urandom | base64; sleep 0.05; done",
+                ]);
+                client.exec(&request, |_| {}).await.unwrap()
+            })
+        })
+        .collect();
+    for job in jobs {
+        assert_eq!(job.await.unwrap(), 0);
+    }
+    sampler.abort();
+    row(
+        "RSS, 50 jobs streaming ~1.7 MiB each",
+        format!(
+            "{} MiB peak",
+            peak.load(std::sync::atomic::Ordering::Relaxed) / 1024
+        ),
+        format!("{} MiB idle", idle / 1024),
+    );
+    service.shutdown().await;
+}
