@@ -114,7 +114,7 @@ impl ServeProcess {
     /// Starts `aws-exec serve --addr 127.0.0.1:0 ARGS` and reads the URL and key it prints.
     pub fn start(args: &[&str], env: &[(&str, String)]) -> Self {
         use std::io::{BufRead, BufReader};
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_aws-exec"))
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_aws-exec"))
             .args(["serve", "--addr", "127.0.0.1:0"])
             .args(args)
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
@@ -122,22 +122,28 @@ impl ServeProcess {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("serve starts");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut key = None;
-        loop {
-            let line = lines.next().expect("serve prints its URL").unwrap();
+        // Owned by the guard from here on, so a failed start is still killed and reaped.
+        let mut serve = ServeProcess {
+            child,
+            url: String::new(),
+            key: String::new(),
+            banner: String::new(),
+        };
+        let stdout = serve.child.stdout.take().unwrap();
+        for line in BufReader::new(stdout).lines() {
+            let line = line.unwrap();
             if let Some(k) = line.trim().strip_prefix("export AUTH=") {
-                key = Some(k.to_owned());
+                serve.key = k.to_owned();
             }
             if let Some(rest) = line.strip_prefix("aws-exec serving ") {
-                return ServeProcess {
-                    child,
-                    url: rest.split_whitespace().next().unwrap().to_owned(),
-                    key: key.expect("first start prints a key"),
-                    banner: line,
-                };
+                serve.url = rest.split_whitespace().next().unwrap().to_owned();
+                serve.banner = line;
+                break;
             }
         }
+        assert!(!serve.url.is_empty(), "serve did not print its URL");
+        assert!(!serve.key.is_empty(), "first start prints a key");
+        serve
     }
 }
 
