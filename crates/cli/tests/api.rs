@@ -241,6 +241,17 @@ async fn whoami_and_job_metadata_answer_for_the_callers_own_jobs() {
     assert_eq!(meta["command"]["argv"][2], "exit 2");
     assert!(meta["finished"].as_u64() >= meta["started"].as_u64());
 
+    // A code over 128 from `exit` is not a signal; a real signal is.
+    for (script, state) in [("exit 130", "exited"), ("kill -9 $$", "signaled")] {
+        let uid = client
+            .submit(&ExecRequest::argv(["bash", "-c", script]))
+            .await
+            .unwrap();
+        client.tail(&uid, |_| {}).await.unwrap();
+        let (_, meta) = get_path(&svc, &svc.key, &format!("/api/job?uid={uid}")).await;
+        assert_eq!(meta["state"], state, "{script}");
+    }
+
     let bob = svc.new_user("bob").await;
     let (status, _) = get_path(&svc, &bob, &format!("/api/job?uid={uid}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);

@@ -134,7 +134,8 @@ impl Runner {
         let exit = match &job.command {
             Command::Argv { argv } => {
                 match process::run(argv, &log, &stop, self.config.grace).await {
-                    ProcessEnd::Finished(code) => (code, None),
+                    ProcessEnd::Exited(code) => (code, None),
+                    ProcessEnd::Signaled(code) => (code, Some(JobState::Signaled)),
                     ProcessEnd::NotStarted(code) => (code, Some(JobState::Failed)),
                     ProcessEnd::Stopped(code) => (code, Some(JobState::Cancelled)),
                 }
@@ -158,11 +159,7 @@ impl Runner {
         } else if state == Some(JobState::Cancelled) {
             log.write("\naws-exec: cancelled: the service is shutting down\n");
         }
-        let state = state.unwrap_or(if code > 128 {
-            JobState::Signaled
-        } else {
-            JobState::Exited
-        });
+        let state = state.unwrap_or(JobState::Exited);
 
         finish.cancel();
         drop(log);

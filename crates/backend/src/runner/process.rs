@@ -31,20 +31,14 @@ pub const SCRUBBED_ENV: &[&str] = &[
 /// How a process run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProcessEnd {
-    /// It exited, or was killed by a signal it was not sent by us (code 128+N).
-    Finished(i32),
+    /// It exited by itself with this code.
+    Exited(i32),
+    /// A signal we did not send ended it; the code is 128+N.
+    Signaled(i32),
     /// It could not be started (127 not found, 126 not executable).
     NotStarted(i32),
     /// We stopped it because `stop` fired; the code is what it ended with.
     Stopped(i32),
-}
-
-impl ProcessEnd {
-    pub fn code(self) -> i32 {
-        match self {
-            ProcessEnd::Finished(c) | ProcessEnd::NotStarted(c) | ProcessEnd::Stopped(c) => c,
-        }
-    }
 }
 
 /// The shell convention: the exit code, or 128+N for death by signal N.
@@ -98,7 +92,11 @@ pub async fn run(
     ];
 
     let end = tokio::select! {
-        status = child.wait() => ProcessEnd::Finished(status.map(exit_code).unwrap_or(1)),
+        status = child.wait() => match status {
+            Ok(status) if status.signal().is_some() => ProcessEnd::Signaled(exit_code(status)),
+            Ok(status) => ProcessEnd::Exited(exit_code(status)),
+            Err(_) => ProcessEnd::Exited(1),
+        },
         _ = stop.cancelled() => ProcessEnd::Stopped(terminate(&mut child, group, grace).await),
     };
     if let Some(group) = group {
