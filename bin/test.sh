@@ -15,4 +15,4 @@ else
 fi
 
 echo "== browser tests (screenshots in frontend/tests/screenshots/)"
-AWS_EXEC_BIN="$PWD/target/debug/aws-exec" npm --prefix frontend test --silent
+AWS_EXEC_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/aws-exec" npm --prefix frontend test --silent
