@@ -18,10 +18,12 @@ pub struct PollPolicy {
 
 impl Default for PollPolicy {
     fn default() -> Self {
+        // Short jobs end within milliseconds: a quick first look pays; doubling keeps a
+        // long job's idle polls down to about one a second.
         PollPolicy {
-            initial: Duration::from_millis(50),
+            initial: Duration::from_millis(10),
             max: Duration::from_secs(1),
-            factor: 1.5,
+            factor: 2.0,
         }
     }
 }
