@@ -95,7 +95,12 @@ impl LogBuffer {
     }
 
     pub fn snapshot(&self) -> Bytes {
-        Bytes::copy_from_slice(&self.buf)
+        self.bytes_from(0)
+    }
+
+    /// A copy of the log from byte `offset` on.
+    pub fn bytes_from(&self, offset: usize) -> Bytes {
+        Bytes::copy_from_slice(&self.buf[offset.min(self.buf.len())..])
     }
 }
 
@@ -110,6 +115,7 @@ pub async fn ship(
     finish: CancellationToken,
 ) -> Result<u64, StoreError> {
     let mut log = LogBuffer::new(cap);
+    let appends = sink.appends();
     let mut stored = 0usize;
     let mut inflight: Option<tokio::task::JoinHandle<Result<usize, StoreError>>> = None;
     let mut tick = tokio::time::interval(interval);
@@ -134,10 +140,11 @@ pub async fn ship(
                     stored = settle(done, stored).await;
                 }
                 if log.len() > stored {
-                    let (sink, body, from) = (sink.clone(), log.snapshot(), stored);
+                    // An appending sink gets only what is new; others the whole log.
+                    let offset = if appends { stored } else { 0 };
+                    let (sink, body, len) = (sink.clone(), log.bytes_from(offset), log.len());
                     inflight = Some(tokio::spawn(async move {
-                        let len = body.len();
-                        sink.log(body, from).await.map(|()| len)
+                        sink.log(body, offset).await.map(|()| len)
                     }));
                 }
             }
@@ -148,7 +155,8 @@ pub async fn ship(
     }
     // An empty log is still written once, so the object exists for readers.
     if log.len() > stored || log.is_empty() {
-        sink.log(log.snapshot(), stored).await?;
+        let offset = if appends { stored } else { 0 };
+        sink.log(log.bytes_from(offset), offset).await?;
     }
     Ok(log.len() as u64)
 }

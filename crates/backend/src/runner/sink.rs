@@ -14,8 +14,12 @@ use crate::store::{Store, StoreError};
 
 #[async_trait]
 pub trait Sink: Send + Sync + 'static {
-    /// The log's whole body so far; the first `stored_len` bytes were stored already.
-    async fn log(&self, whole: Bytes, stored_len: usize) -> Result<(), StoreError>;
+    /// True when [`Sink::log`] may be given only the bytes not yet stored.
+    fn appends(&self) -> bool {
+        false
+    }
+    /// Stores the log's bytes from `offset` on; `offset` is 0 unless the sink appends.
+    async fn log(&self, body: Bytes, offset: usize) -> Result<(), StoreError>;
     async fn exit(&self, code: i32) -> Result<(), StoreError>;
     /// Written last: its presence tells readers the log is complete.
     async fn size(&self, size: u64) -> Result<(), StoreError>;
@@ -28,10 +32,15 @@ pub struct StoreSink {
 
 #[async_trait]
 impl Sink for StoreSink {
-    async fn log(&self, whole: Bytes, stored_len: usize) -> Result<(), StoreError> {
-        self.store
-            .put_grown(&self.keys.log(), whole, stored_len)
-            .await
+    fn appends(&self) -> bool {
+        self.store.appends()
+    }
+    async fn log(&self, body: Bytes, offset: usize) -> Result<(), StoreError> {
+        if self.store.appends() {
+            self.store.append(&self.keys.log(), body, offset).await
+        } else {
+            self.store.put(&self.keys.log(), body).await
+        }
     }
     async fn exit(&self, code: i32) -> Result<(), StoreError> {
         self.store
@@ -82,8 +91,8 @@ impl PushSink {
 
 #[async_trait]
 impl Sink for PushSink {
-    async fn log(&self, whole: Bytes, _stored_len: usize) -> Result<(), StoreError> {
-        self.put("log", &self.urls.log, whole).await
+    async fn log(&self, body: Bytes, _offset: usize) -> Result<(), StoreError> {
+        self.put("log", &self.urls.log, body).await
     }
     async fn exit(&self, code: i32) -> Result<(), StoreError> {
         self.put("exit", &self.urls.exit, code.to_string().into())

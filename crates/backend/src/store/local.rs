@@ -146,12 +146,11 @@ impl Store for LocalStore {
         }
     }
 
-    async fn put_grown(
-        &self,
-        key: &str,
-        whole: Bytes,
-        stored_len: usize,
-    ) -> Result<(), StoreError> {
+    fn appends(&self) -> bool {
+        true
+    }
+
+    async fn append(&self, key: &str, tail: Bytes, offset: usize) -> Result<(), StoreError> {
         let path = self.path(key)?;
         ensure_parent(&path, key).await?;
         let mut file = tokio::fs::OpenOptions::new()
@@ -161,14 +160,12 @@ impl Store for LocalStore {
             .open(&path)
             .await
             .map_err(io_err(key))?;
-        // Bytes before `stored_len` are final; a reader of the growing file sees a prefix.
-        file.set_len(stored_len as u64).await.map_err(io_err(key))?;
-        file.seek(SeekFrom::Start(stored_len as u64))
+        // Bytes before `offset` are final; a reader of the growing file sees a prefix.
+        file.set_len(offset as u64).await.map_err(io_err(key))?;
+        file.seek(SeekFrom::Start(offset as u64))
             .await
             .map_err(io_err(key))?;
-        file.write_all(&whole[stored_len.min(whole.len())..])
-            .await
-            .map_err(io_err(key))?;
+        file.write_all(&tail).await.map_err(io_err(key))?;
         file.flush().await.map_err(io_err(key))
     }
 

@@ -36,16 +36,19 @@ pub trait Store: Send + Sync + 'static {
     /// Writes an object only if none exists; `Ok(false)` when one already did.
     async fn put_new(&self, key: &str, body: Bytes) -> Result<bool, StoreError>;
 
-    /// Writes a growing object (a log): `whole` is its new body, of which the first
-    /// `stored_len` bytes were written by the previous call. Stores that can append do.
-    async fn put_grown(
-        &self,
-        key: &str,
-        whole: Bytes,
-        stored_len: usize,
-    ) -> Result<(), StoreError> {
-        let _ = stored_len;
-        self.put(key, whole).await
+    /// True when [`Store::append`] writes in place, so a growing log need not be rewritten
+    /// whole on every flush (a file can; an S3 object cannot).
+    fn appends(&self) -> bool {
+        false
+    }
+
+    /// Writes `tail` at byte `offset` of the object, dropping whatever stood from there on.
+    /// Only for stores whose [`Store::appends`] is true.
+    async fn append(&self, key: &str, tail: Bytes, offset: usize) -> Result<(), StoreError> {
+        let _ = (tail, offset);
+        Err(StoreError::Backend(format!(
+            "{key}: this store cannot append"
+        )))
     }
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError>;
