@@ -20,14 +20,6 @@ impl JobKeys {
         }
     }
 
-    /// Every job of `owner` lives under this prefix.
-    pub fn owner_prefix(owner: &AuthName) -> String {
-        format!("{JOBS_PREFIX}{owner}/")
-    }
-
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
     /// stdout and stderr, interleaved as they arrived.
     pub fn log(&self) -> String {
         format!("{}log.txt", self.prefix)

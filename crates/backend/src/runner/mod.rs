@@ -73,10 +73,6 @@ impl Runner {
         }
     }
 
-    pub fn registry(&self) -> &Registry {
-        &self.registry
-    }
-
     /// Cancels every running job; each still writes its log, exit and size.
     pub fn shutdown(&self) {
         self.shutdown.cancel();

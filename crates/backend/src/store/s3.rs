@@ -42,10 +42,6 @@ impl S3Store {
             bucket: bucket.into(),
         }
     }
-
-    pub fn bucket(&self) -> &str {
-        &self.bucket
-    }
 }
 
 fn backend<E, R>(key: &str, e: SdkError<E, R>) -> StoreError
