@@ -45,10 +45,8 @@ impl Event {
             let JobEvent { job } = serde_json::from_value(payload)?;
             return Ok(Event::Job(Box::new(job)));
         }
-        let scheduled = payload.get("detail-type").and_then(Value::as_str)
-            == Some("Scheduled Event")
-            || payload.get("source").and_then(Value::as_str) == Some("aws.scheduler");
-        if scheduled {
+        // An EventBridge rule's schedule, as infra.yaml sets up.
+        if payload.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event") {
             return Ok(Event::Scheduled);
         }
         serde_json::from_value(payload).map(|r| Event::Http(Box::new(r)))
@@ -71,16 +69,10 @@ impl LambdaApp {
                 Ok(serde_json::to_value(response)?)
             }
             Event::Job(job) => {
-                tracing::info!(
-                    uid = %job.uid,
-                    deadline_ms = context.deadline,
-                    left_ms = deadline_of(&context)
-                        .map(|d| d.saturating_duration_since(Instant::now()).as_millis()),
-                    "running job"
-                );
                 let deadline = deadline_of(&context).map(|d| {
                     // Keep the margin, but never more than a quarter of the time there is.
                     let left = d.saturating_duration_since(Instant::now());
+                    tracing::info!(uid = %job.uid, left_ms = left.as_millis(), "running job");
                     d - DEADLINE_MARGIN.min(left / 4)
                 });
                 let outcome = self.runner.run(&job, deadline).await?;
