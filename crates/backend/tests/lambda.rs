@@ -280,12 +280,67 @@ async fn the_page_is_served_through_lambda_with_its_headers() {
     assert!(csp.contains("frame-ancestors 'none'"));
 }
 
+/// Writes a job's meta.json as the API would at submit, `submitted` seconds after the epoch.
+async fn stored_job(store: &dyn Store, submitted: u64, state: &str) -> JobKeys {
+    let uid = aws_exec_protocol::Uid::new(submitted);
+    let keys = JobKeys::new(&"alice".parse().unwrap(), &uid);
+    let meta = serde_json::json!({
+        "uid": uid, "owner": "alice", "state": state, "submitted": submitted,
+        "command": {"kind": "argv", "argv": ["sleep", "900"]},
+    });
+    store
+        .put(&keys.meta(), meta.to_string().into())
+        .await
+        .unwrap();
+    keys
+}
+
 #[tokio::test]
-async fn a_schedule_event_runs_housekeeping() {
+async fn a_schedule_event_closes_jobs_whose_runner_died_and_nothing_else() {
     let f = fixture().await;
+    let store = f.store.as_ref();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // Started an hour ago, wrote some log, never finished: its runner died.
+    let died = stored_job(store, now - 3600, "running").await;
+    store.put(&died.claim(), "x".into()).await.unwrap();
+    store.put(&died.log(), "partial".into()).await.unwrap();
+    // Submitted a minute ago: may still be running on another instance.
+    let young = stored_job(store, now - 60, "running").await;
+    // Finished long ago.
+    let done = stored_job(store, now - 7200, "exited").await;
+    store.put(&done.size(), "0".into()).await.unwrap();
+
     let report = f.call(event("eventbridge-schedule.json", &[])).await;
-    assert_eq!(report["jobs"], 0);
-    assert_eq!(report["lost"], Value::Array(vec![]));
+    assert_eq!(report["jobs"], 3);
+    let uid = died.meta().split('/').nth(2).unwrap().to_owned();
+    assert_eq!(report["lost"], serde_json::json!([uid]));
+
+    let log = store.get(&died.log()).await.unwrap().unwrap();
+    assert!(log.starts_with(b"partial\n"), "earlier log kept");
+    assert!(String::from_utf8_lossy(&log).contains("job lost"));
+    assert_eq!(store.get(&died.exit()).await.unwrap().unwrap(), "255");
+    assert_eq!(
+        store.get(&died.size()).await.unwrap().unwrap(),
+        log.len().to_string()
+    );
+    let meta: Value =
+        serde_json::from_slice(&store.get(&died.meta()).await.unwrap().unwrap()).unwrap();
+    assert_eq!(meta["state"], "lost");
+    assert!(
+        store.get(&young.size()).await.unwrap().is_none(),
+        "a young job is left running"
+    );
+    assert!(
+        store.get(&done.exit()).await.unwrap().is_none(),
+        "a finished job is not touched"
+    );
+
+    // A second sweep finds nothing more to do.
+    let again = f.call(event("eventbridge-schedule.json", &[])).await;
+    assert_eq!(again["lost"], serde_json::json!([]));
 }
 
 #[tokio::test]
