@@ -45,6 +45,11 @@ impl std::fmt::Display for Storage {
     }
 }
 
+/// Jobs running at once, by default.
+pub const DEFAULT_CONCURRENCY: usize = 16;
+/// Jobs waiting for a slot, by default.
+pub const DEFAULT_QUEUE: usize = 1024;
+
 #[derive(Clone, Debug)]
 pub struct LocalConfig {
     pub addr: SocketAddr,
@@ -62,8 +67,8 @@ impl LocalConfig {
         LocalConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             storage,
-            concurrency: 16,
-            queue: 1024,
+            concurrency: DEFAULT_CONCURRENCY,
+            queue: DEFAULT_QUEUE,
             runner: RunnerConfig::default(),
             public_url: None,
         }

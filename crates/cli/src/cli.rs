@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use aws_exec_backend::local;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands::UserCommand;
@@ -96,10 +97,10 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub store: StoreArgs,
     /// Jobs that may run at once
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = local::DEFAULT_CONCURRENCY)]
     pub concurrency: usize,
     /// Jobs that may wait for a free slot before submissions are refused (503)
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = local::DEFAULT_QUEUE)]
     pub queue: usize,
     /// The URL callers reach this service at, if not the one they connect to (a proxy)
     #[arg(long, value_name = "URL")]
