@@ -1,7 +1,9 @@
 //! Auth keys kept in the store itself (`auth/KEY-HASH` holds the name): no other database.
+//! `auth-names/NAME` reserves a name with a conditional write, so two concurrent creates of
+//! one name cannot both succeed.
 
 use aws_exec_protocol::auth::AuthRecord;
-use aws_exec_protocol::keys::{auth_key, AUTH_PREFIX};
+use aws_exec_protocol::keys::{auth_name, auth_record, AUTH_PREFIX};
 use aws_exec_protocol::{AuthKey, AuthName};
 
 use crate::store::{Store, StoreError};
@@ -19,16 +21,20 @@ pub enum AuthError {
 
 /// Creates a key for `name` and returns it: the only time it is ever seen.
 pub async fn create(store: &dyn Store, name: &AuthName) -> Result<AuthKey, AuthError> {
+    // Keys made before names were reserved have no reservation: look for them too.
     if list(store).await?.iter().any(|r| &r.name == name) {
         return Err(AuthError::Exists(name.clone()));
     }
     let key = AuthKey::from_random(rand::random());
+    if !store.put_new(&auth_name(name), key.hash().into()).await? {
+        return Err(AuthError::Exists(name.clone()));
+    }
     let record = AuthRecord {
         name: name.clone(),
         created: now_unix(),
     };
     let body = serde_json::to_vec(&record).expect("record serializes");
-    store.put(&auth_key(&key.hash()), body.into()).await?;
+    store.put(&auth_record(&key.hash()), body.into()).await?;
     Ok(key)
 }
 
@@ -59,7 +65,9 @@ pub async fn remove(store: &dyn Store, name: &AuthName) -> Result<(), AuthError>
             removed += 1;
         }
     }
-    if removed == 0 {
+    let reserved = store.get(&auth_name(name)).await?.is_some();
+    store.delete(&auth_name(name)).await?;
+    if removed == 0 && !reserved {
         return Err(AuthError::NoSuchName(name.clone()));
     }
     Ok(())
@@ -71,7 +79,7 @@ pub async fn lookup(store: &dyn Store, key: &AuthKey) -> Result<Option<AuthName>
     if key.expose().is_empty() || key.expose().len() > 1024 {
         return Ok(None);
     }
-    Ok(match store.get(&auth_key(&key.hash())).await? {
+    Ok(match store.get(&auth_record(&key.hash())).await? {
         Some(body) => serde_json::from_slice::<AuthRecord>(&body)
             .ok()
             .map(|r| r.name),

@@ -1,74 +1,151 @@
 //! Housekeeping: jobs whose runner died (a crashed `serve`, a Lambda that never ran the
-//! async event) would leave pollers waiting forever. A sweep ends each such job as `lost`:
-//! a note in its log, `exit` 255 and `size`, so every reader stops.
+//! async event, or died mid-job) would leave pollers waiting forever. A sweep ends each such
+//! job as `lost`: a note in its log, `exit` 255 and `size`, so every reader stops.
+//!
+//! Its cost follows the number of unfinished jobs, not of jobs kept: it lists only the
+//! `open/` markers that submit writes and the end of a job removes.
 
-use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
-use aws_exec_protocol::keys::{JobKeys, JOBS_PREFIX};
-use aws_exec_protocol::limits::MAX_RUN_TIME;
-use aws_exec_protocol::{JobMeta, JobState};
+use aws_exec_protocol::keys::{parse_open_job, JobKeys, OPEN_PREFIX};
+use aws_exec_protocol::limits::{LOST_MARGIN, MAX_EVENT_AGE, MAX_RUN_TIME};
+use aws_exec_protocol::{JobEnd, JobState};
+use bytes::Bytes;
 use serde::Serialize;
 
-use crate::store::{Store, StoreError};
+use crate::finish::{claim_end, load_meta, read_end, record_end};
+use crate::runner::sink::{Sink, StoreSink};
+use crate::store::{get_number, Store, StoreError};
 use crate::time::now_unix;
-
-/// A job unfinished this long after submit cannot still be running on Lambda.
-pub const LOST_AFTER: Duration = Duration::from_secs(MAX_RUN_TIME.as_secs() + 5 * 60);
 
 /// The exit code recorded for a lost job.
 pub const LOST_EXIT: i32 = 255;
 
-#[derive(Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Report {
-    pub jobs: usize,
-    pub lost: Vec<String>,
+/// When an unfinished job counts as lost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LostRule {
+    /// Every unfinished job: nothing else can be running them (a data directory's own
+    /// `serve`, at start).
+    AllOpen,
+    /// Only jobs that can no longer be running anywhere: queued past the longest wait of
+    /// an async event, or started longer ago than the run-time limit, each plus a margin.
+    PastDeadlines { run_limit: Duration },
 }
 
-/// Ends every job submitted more than `older_than` ago that has no `size`.
-pub async fn sweep(store: &dyn Store, older_than: Duration) -> Result<Report, StoreError> {
-    let keys = store.list(JOBS_PREFIX).await?;
-    let finished: HashSet<&str> = keys.iter().filter_map(|k| k.strip_suffix("size")).collect();
-    let cutoff = now_unix().saturating_sub(older_than.as_secs());
+impl Default for LostRule {
+    fn default() -> Self {
+        LostRule::PastDeadlines {
+            run_limit: MAX_RUN_TIME,
+        }
+    }
+}
+
+#[derive(Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// Unfinished jobs looked at.
+    pub open: usize,
+    pub lost: Vec<String>,
+    /// Jobs whose end was claimed but not fully written, now completed.
+    pub completed: Vec<String>,
+}
+
+pub async fn sweep(store: &Arc<dyn Store>, rule: LostRule) -> Result<Report, StoreError> {
+    let shared = store;
+    let store = shared.as_ref();
     let mut report = Report::default();
-    for key in &keys {
-        let Some(prefix) = key.strip_suffix("meta.json") else {
+    for marker in store.list(OPEN_PREFIX).await? {
+        let Some((owner, uid)) = parse_open_job(&marker) else {
+            tracing::warn!(marker, "unreadable open-job marker; leaving it");
             continue;
         };
-        report.jobs += 1;
-        if finished.contains(prefix) {
+        report.open += 1;
+        let keys = JobKeys::new(&owner, &uid);
+        let Some(mut meta) = load_meta(store, &keys).await? else {
+            // The job itself is gone (deleted, or never fully submitted).
+            store.delete(&marker).await?;
+            continue;
+        };
+        let sink = StoreSink {
+            store: shared.clone(),
+            keys: keys.clone(),
+        };
+        let sink = (!meta.pushed).then_some(&sink as &dyn Sink);
+        if let Some(end) = read_end(store, &keys).await? {
+            // Someone ended it and stopped before writing everything: finish their work.
+            let size = log_len(store, &keys).await?;
+            record_end(store, sink, &mut meta, end, size).await?;
+            report.completed.push(uid.to_string());
             continue;
         }
-        let Some(body) = store.get(key).await? else {
-            continue;
+        let now = now_unix();
+        // Some(time) when a runner claimed it; Some(None) when a sweep did.
+        let claimed_at: Option<Option<u64>> = store
+            .get(&keys.claim())
+            .await?
+            .map(|body| std::str::from_utf8(&body).ok().and_then(|t| t.parse().ok()));
+        let started = meta.started.or(claimed_at.flatten());
+        let lost = match rule {
+            LostRule::AllOpen => true,
+            LostRule::PastDeadlines { run_limit } => match started {
+                Some(t) => t + run_limit.as_secs() + LOST_MARGIN.as_secs() < now,
+                // A claim without a time was made by a sweep that then failed: lost.
+                None if claimed_at.is_some() => true,
+                None => meta.submitted + MAX_EVENT_AGE.as_secs() + LOST_MARGIN.as_secs() < now,
+            },
         };
-        let Ok(mut meta) = serde_json::from_slice::<JobMeta>(&body) else {
-            tracing::warn!(key, "unreadable meta.json; leaving it");
-            continue;
-        };
-        if meta.pushed || meta.state.is_final() || meta.submitted > cutoff {
+        if !lost {
             continue;
         }
-        let job = JobKeys::new(&meta.owner, &meta.uid);
-        // Claiming first keeps a late runner from starting it after it was declared lost.
-        let never_started = store.put_new(&job.claim(), "lost".into()).await?;
-        let mut log = store.get(&job.log()).await?.unwrap_or_default().to_vec();
-        log.extend_from_slice(if never_started {
-            b"\naws-exec: this job never started; it was lost\n".as_slice()
+        // Claiming a job that never started keeps a late runner from starting it now.
+        let never_started =
+            claimed_at.is_none() && store.put_new(&keys.claim(), "lost".into()).await?;
+        if claimed_at.is_none() && !never_started && rule != LostRule::AllOpen {
+            continue; // its runner claimed it this instant: it is running after all
+        }
+        let end = JobEnd {
+            exit: LOST_EXIT,
+            state: JobState::Lost,
+            finished: now,
+        };
+        if !claim_end(store, &keys, &end).await? {
+            continue; // its runner ended it meanwhile
+        }
+        let note: &[u8] = if never_started {
+            b"\naws-exec: this job never started; it was lost\n"
         } else {
-            b"\naws-exec: the runner stopped without recording an end; job lost\n".as_slice()
-        });
-        store.put(&job.log(), log.clone().into()).await?;
-        store.put(&job.exit(), LOST_EXIT.to_string().into()).await?;
-        store.put(&job.size(), log.len().to_string().into()).await?;
-        meta.state = JobState::Lost;
-        meta.exit = Some(LOST_EXIT);
-        meta.finished = Some(now_unix());
-        store
-            .put(&job.meta(), serde_json::to_vec(&meta).expect("meta").into())
-            .await?;
+            b"\naws-exec: the runner stopped without recording an end; job lost\n"
+        };
+        let size = if meta.pushed {
+            0
+        } else {
+            append_note(store, &keys, note).await?
+        };
+        record_end(store, sink, &mut meta, end, size).await?;
         tracing::warn!(uid = %meta.uid, owner = %meta.owner, "job lost");
-        report.lost.push(meta.uid.to_string());
+        report.lost.push(uid.to_string());
     }
     Ok(report)
+}
+
+async fn log_len(store: &dyn Store, keys: &JobKeys) -> Result<u64, StoreError> {
+    if let Some(size) = get_number::<u64>(store, &keys.size()).await? {
+        return Ok(size);
+    }
+    Ok(store.get(&keys.log()).await?.map_or(0, |b| b.len() as u64))
+}
+
+/// Appends `note` to the job's log; returns the log's new length.
+async fn append_note(store: &dyn Store, keys: &JobKeys, note: &[u8]) -> Result<u64, StoreError> {
+    let mut log = store.get(&keys.log()).await?.unwrap_or_default().to_vec();
+    let offset = log.len();
+    log.extend_from_slice(note);
+    if store.appends() {
+        store
+            .append(&keys.log(), Bytes::copy_from_slice(note), offset)
+            .await?;
+    } else {
+        store.put(&keys.log(), log.clone().into()).await?;
+    }
+    Ok(log.len() as u64)
 }

@@ -1,9 +1,10 @@
 //! A job as it travels from the API to a runner: in-process locally, as the Lambda
-//! self-invocation payload on AWS.
+//! self-invocation payload on AWS. Every field checks itself when deserialized, so a job
+//! event is as valid as a request the API accepted.
 
 use aws_exec_protocol::keys::JobKeys;
 use aws_exec_protocol::wire::Command;
-use aws_exec_protocol::{AuthName, PushUrls, Uid};
+use aws_exec_protocol::{AuthName, JobMeta, PushUrls, Uid};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,5 +19,15 @@ pub struct Job {
 impl Job {
     pub fn keys(&self) -> JobKeys {
         JobKeys::new(&self.owner, &self.uid)
+    }
+
+    /// Its metadata as of submit.
+    pub fn queued_meta(&self) -> JobMeta {
+        JobMeta::queued(
+            self.uid.clone(),
+            self.owner.clone(),
+            self.command.clone(),
+            self.push_urls.is_some(),
+        )
     }
 }

@@ -5,11 +5,12 @@
 pub mod api;
 pub mod auth;
 pub mod dispatch;
+pub mod finish;
 pub mod housekeeping;
 pub mod job;
-pub mod lambda;
-pub mod local;
+pub mod lambda_edge;
 pub mod runner;
+pub mod serve;
 pub mod store;
 mod time;
 

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_exec_backend::dispatch::LambdaDispatch;
-use aws_exec_backend::lambda::{LambdaApp, JOB_EVENT_KEY};
+use aws_exec_backend::lambda_edge::{LambdaApp, JOB_EVENT_KEY};
 use aws_exec_backend::store::{LocalStore, Store};
 use aws_exec_backend::{app, auth, AppState, Registry, Rpc, RpcContext, Runner, RunnerConfig};
 use aws_exec_protocol::keys::JobKeys;
@@ -89,7 +89,6 @@ impl Drop for Fixture {
 }
 
 async fn fixture() -> Fixture {
-    aws_exec_backend::lambda::ignore_stage_in_path();
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(LocalStore::open(dir.path()).unwrap());
     let key = auth::create(store.as_ref(), &"alice".parse::<AuthName>().unwrap())
@@ -280,23 +279,45 @@ async fn the_page_is_served_through_lambda_with_its_headers() {
     assert!(csp.contains("frame-ancestors 'none'"));
 }
 
-/// Writes a job's meta.json as the API would at submit, `submitted` seconds after the epoch.
-async fn stored_job(store: &dyn Store, submitted: u64, state: &str) -> JobKeys {
+/// Writes a job as the API and a runner would have left it: meta.json with `submitted` (and
+/// `started`, if any) in seconds since the epoch, and its open marker unless it is finished.
+async fn stored_job(
+    store: &dyn Store,
+    submitted: u64,
+    started: Option<u64>,
+    state: &str,
+) -> JobKeys {
     let uid = aws_exec_protocol::Uid::new(submitted);
-    let keys = JobKeys::new(&"alice".parse().unwrap(), &uid);
-    let meta = serde_json::json!({
+    let owner: aws_exec_protocol::AuthName = "alice".parse().unwrap();
+    let keys = JobKeys::new(&owner, &uid);
+    let mut meta = serde_json::json!({
         "uid": uid, "owner": "alice", "state": state, "submitted": submitted,
         "command": {"kind": "argv", "argv": ["sleep", "900"]},
     });
+    if let Some(started) = started {
+        meta["started"] = started.into();
+        store
+            .put(&keys.claim(), started.to_string().into())
+            .await
+            .unwrap();
+    }
     store
         .put(&keys.meta(), meta.to_string().into())
         .await
         .unwrap();
+    if state == "queued" || state == "running" {
+        let open = aws_exec_protocol::keys::open_job(&owner, &uid);
+        store.put(&open, "".into()).await.unwrap();
+    }
     keys
 }
 
+fn uid_of(keys: &JobKeys) -> String {
+    keys.meta().split('/').nth(2).unwrap().to_owned()
+}
+
 #[tokio::test]
-async fn a_schedule_event_closes_jobs_whose_runner_died_and_nothing_else() {
+async fn a_schedule_event_closes_only_jobs_that_cannot_still_be_running() {
     let f = fixture().await;
     let store = f.store.as_ref();
     let now = SystemTime::now()
@@ -304,19 +325,26 @@ async fn a_schedule_event_closes_jobs_whose_runner_died_and_nothing_else() {
         .unwrap()
         .as_secs();
     // Started an hour ago, wrote some log, never finished: its runner died.
-    let died = stored_job(store, now - 3600, "running").await;
-    store.put(&died.claim(), "x".into()).await.unwrap();
+    let died = stored_job(store, now - 3700, Some(now - 3600), "running").await;
     store.put(&died.log(), "partial".into()).await.unwrap();
-    // Submitted a minute ago: may still be running on another instance.
-    let young = stored_job(store, now - 60, "running").await;
-    // Finished long ago.
-    let done = stored_job(store, now - 7200, "exited").await;
+    // Submitted 50 minutes ago but started only a minute ago (a throttled function's event
+    // waited in the queue): it is running, and must be left alone.
+    let late = stored_job(store, now - 3000, Some(now - 60), "running").await;
+    // Queued two hours ago, never started: no event waits that long.
+    let never = stored_job(store, now - 7200, None, "queued").await;
+    // Queued half an hour ago: its event may still come.
+    let waiting = stored_job(store, now - 1800, None, "queued").await;
+    // Finished long ago: no open marker, not even looked at.
+    let done = stored_job(store, now - 7200, Some(now - 7200), "exited").await;
     store.put(&done.size(), "0".into()).await.unwrap();
 
     let report = f.call(event("eventbridge-schedule.json", &[])).await;
-    assert_eq!(report["jobs"], 3);
-    let uid = died.meta().split('/').nth(2).unwrap().to_owned();
-    assert_eq!(report["lost"], serde_json::json!([uid]));
+    assert_eq!(report["open"], 4, "{report}");
+    let mut lost: Vec<String> = serde_json::from_value(report["lost"].clone()).unwrap();
+    lost.sort();
+    let mut expected = vec![uid_of(&died), uid_of(&never)];
+    expected.sort();
+    assert_eq!(lost, expected, "{report}");
 
     let log = store.get(&died.log()).await.unwrap().unwrap();
     assert!(log.starts_with(b"partial\n"), "earlier log kept");
@@ -329,17 +357,31 @@ async fn a_schedule_event_closes_jobs_whose_runner_died_and_nothing_else() {
     let meta: Value =
         serde_json::from_slice(&store.get(&died.meta()).await.unwrap().unwrap()).unwrap();
     assert_eq!(meta["state"], "lost");
-    assert!(
-        store.get(&young.size()).await.unwrap().is_none(),
-        "a young job is left running"
+    let never_log = store.get(&never.log()).await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&never_log).contains("never started"));
+    assert_eq!(
+        store.get(&never.claim()).await.unwrap().unwrap(),
+        "lost",
+        "a late event for it finds it claimed and does not run it"
     );
+    for (keys, what) in [(&late, "a late-started job"), (&waiting, "a queued job")] {
+        assert!(
+            store.get(&keys.exit()).await.unwrap().is_none(),
+            "{what} is left alone"
+        );
+        assert!(
+            store.get(&keys.end()).await.unwrap().is_none(),
+            "{what} is left alone"
+        );
+    }
     assert!(
         store.get(&done.exit()).await.unwrap().is_none(),
         "a finished job is not touched"
     );
 
-    // A second sweep finds nothing more to do.
+    // A second sweep looks only at the two still open, and ends nothing.
     let again = f.call(event("eventbridge-schedule.json", &[])).await;
+    assert_eq!(again["open"], 2, "{again}");
     assert_eq!(again["lost"], serde_json::json!([]));
 }
 
@@ -369,7 +411,10 @@ async fn the_runner_stops_a_job_before_the_invocations_deadline() {
         took > Duration::from_secs(4),
         "the command got most of the time: {took:?}"
     );
-    assert_eq!(result["exit"], 128 + 15);
+    assert_eq!(
+        result["exit"], 124,
+        "a job stopped for time exits 124, as timeout(1)"
+    );
     let keys = JobKeys::new(&"alice".parse().unwrap(), &uid.parse().unwrap());
     let log = f.store.get(&keys.log()).await.unwrap().unwrap();
     let log = String::from_utf8_lossy(&log);
@@ -387,25 +432,70 @@ async fn the_runner_stops_a_job_before_the_invocations_deadline() {
 }
 
 #[tokio::test]
-async fn commands_never_see_the_functions_aws_credentials() {
-    // Lambda puts the role's credentials in the environment; set them as it would.
-    std::env::set_var("AWS_ACCESS_KEY_ID", "ASIAFUNCTIONROLEKEY");
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", "function-role-secret");
-    std::env::set_var("AWS_SESSION_TOKEN", "function-role-session-token");
+async fn job_events_a_request_could_not_make_are_refused_without_running() {
     let f = fixture().await;
-    let mut post = event("apigw-v1-post-exec.json", &[("__AUTH__", &f.key)]);
-    post["body"] = Value::from(serde_json::json!({"argv": ["env"]}).to_string());
-    let (_, body) = f.http(post).await;
-    let uid = body["uid"].as_str().unwrap().to_owned();
-    f.deliver().await;
-    let keys = JobKeys::new(&"alice".parse().unwrap(), &uid.parse().unwrap());
-    let log = String::from_utf8(f.store.get(&keys.log()).await.unwrap().unwrap().to_vec()).unwrap();
-    assert!(log.contains("PATH="), "env ran: {log}");
-    for secret in [
-        "ASIAFUNCTIONROLEKEY",
-        "function-role-secret",
-        "function-role-session-token",
+    let uid = aws_exec_protocol::Uid::new(1_700_000_000);
+    for job in [
+        serde_json::json!({"owner": "alice", "uid": uid, "command": {"kind": "argv", "argv": []}}),
+        serde_json::json!({"owner": "alice", "uid": uid, "command": {"kind": "argv", "argv": [""]}}),
+        serde_json::json!({"owner": "alice", "uid": uid, "command": {"kind": "rpc", "rpc-name": "", "rpc-args": "null"}}),
+        serde_json::json!({"owner": "alice", "uid": uid, "command": {"kind": "argv", "argv": ["true"]},
+            "push-urls": {"log": "file:///etc/passwd", "exit": "http://x/e", "size": "http://x/s"}}),
     ] {
-        assert!(!log.contains(secret), "{secret} leaked into the job");
+        let event = serde_json::json!({ JOB_EVENT_KEY: job });
+        let handled = f
+            .app
+            .handle(LambdaEvent::new(event, context(Duration::from_secs(60))))
+            .await;
+        assert!(handled.is_err(), "refused: {job}");
     }
+    let keys = JobKeys::new(&"alice".parse().unwrap(), &uid);
+    assert!(
+        f.store.get(&keys.claim()).await.unwrap().is_none(),
+        "nothing ran"
+    );
+}
+
+#[tokio::test]
+async fn an_end_written_first_by_housekeeping_is_never_overwritten_by_a_late_runner() {
+    let f = fixture().await;
+    let (_, body) = f
+        .http(event("apigw-v1-post-exec.json", &[("__AUTH__", &f.key)]))
+        .await;
+    let uid: aws_exec_protocol::Uid = body["uid"].as_str().unwrap().parse().unwrap();
+    let keys = JobKeys::new(&"alice".parse().unwrap(), &uid);
+    // Housekeeping ended the job (its end claimed and exit written) just before the
+    // delayed event reaches a runner.
+    let end = aws_exec_protocol::JobEnd {
+        exit: 255,
+        state: aws_exec_protocol::JobState::Lost,
+        finished: 1,
+    };
+    f.store
+        .put(&keys.end(), serde_json::to_vec(&end).unwrap().into())
+        .await
+        .unwrap();
+    f.store.put(&keys.exit(), "255".into()).await.unwrap();
+    let results = f.deliver().await;
+    assert_eq!(results[0]["ran"], true, "{results:?}");
+    assert_eq!(
+        results[0]["exit"],
+        Value::Null,
+        "the runner backed off: {results:?}"
+    );
+    assert_eq!(f.store.get(&keys.exit()).await.unwrap().unwrap(), "255");
+    let stored: aws_exec_protocol::JobEnd =
+        serde_json::from_slice(&f.store.get(&keys.end()).await.unwrap().unwrap()).unwrap();
+    assert_eq!(stored, end);
+}
+
+#[test]
+fn housekeeping_and_infra_agree_on_the_longest_event_wait() {
+    let infra =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../infra.yaml")).unwrap();
+    let secs = aws_exec_protocol::limits::MAX_EVENT_AGE.as_secs();
+    assert!(
+        infra.contains(&format!("MaximumEventAgeInSeconds: {secs}")),
+        "infra.yaml's MaximumEventAgeInSeconds must be {secs}"
+    );
 }

@@ -4,11 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-mod common;
-
 use aws_exec_backend::store::{LocalStore, S3Store, Store};
+use aws_exec_testkit::S3Server;
 use bytes::Bytes;
-use common::S3Server;
 use reqwest::StatusCode;
 
 /// A store under test, and how to turn its presigned URLs into fetchable ones.
@@ -154,7 +152,7 @@ async fn local_subject() -> (Subject, tempfile::TempDir, tokio::task::JoinHandle
     let store = Arc::new(LocalStore::open(dir.path()).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let router = store.clone().router();
+    let router = aws_exec_backend::api::signed_objects::routes(store.clone());
     let server = tokio::spawn(async move {
         axum::serve(listener, router).await.unwrap();
     });

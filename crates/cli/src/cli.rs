@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use aws_exec_backend::local;
+use aws_exec_backend::serve;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands::UserCommand;
@@ -78,14 +78,16 @@ pub struct TailArgs {
     pub uid: String,
 }
 
-/// Where jobs and auth keys are kept: a data directory, or an S3 bucket.
+/// Where jobs and auth keys are kept: a data directory, or an S3 bucket. Flags beat
+/// variables: --data-dir, else --bucket, else $AWS_EXEC_DATA_DIR, else $PROJECT_BUCKET,
+/// else ~/.local/share/aws-exec.
 #[derive(Debug, Args)]
 pub struct StoreArgs {
-    /// Data directory [default: $AWS_EXEC_DATA_DIR, else ~/.local/share/aws-exec]
-    #[arg(long, value_name = "DIR", conflicts_with = "bucket")]
+    /// Data directory [env: AWS_EXEC_DATA_DIR; default: ~/.local/share/aws-exec]
+    #[arg(long, global = true, value_name = "DIR", conflicts_with = "bucket")]
     pub data_dir: Option<PathBuf>,
-    /// Keep everything in this S3 bucket instead (AWS settings from the environment)
-    #[arg(long, env = "PROJECT_BUCKET", value_name = "NAME")]
+    /// Keep everything in this S3 bucket, AWS settings from the environment [env: PROJECT_BUCKET; a --data-dir or $AWS_EXEC_DATA_DIR wins over the variable]
+    #[arg(long, global = true, value_name = "NAME")]
     pub bucket: Option<String>,
 }
 
@@ -97,10 +99,10 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub store: StoreArgs,
     /// Jobs that may run at once
-    #[arg(long, default_value_t = local::DEFAULT_CONCURRENCY)]
+    #[arg(long, default_value_t = serve::DEFAULT_CONCURRENCY)]
     pub concurrency: usize,
     /// Jobs that may wait for a free slot before submissions are refused (503)
-    #[arg(long, default_value_t = local::DEFAULT_QUEUE)]
+    #[arg(long, default_value_t = serve::DEFAULT_QUEUE)]
     pub queue: usize,
     /// The URL callers reach this service at, if not the one they connect to (a proxy)
     #[arg(long, value_name = "URL")]
@@ -133,6 +135,29 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn store_flags_work_after_the_subcommand() {
+        let cli =
+            Cli::try_parse_from(["aws-exec", "auth", "new", "bob", "--data-dir", "/d"]).unwrap();
+        let Cmd::Auth(args) = cli.command else {
+            panic!("not auth")
+        };
+        assert_eq!(
+            args.store.data_dir.as_deref(),
+            Some(std::path::Path::new("/d"))
+        );
+        assert!(Cli::try_parse_from([
+            "aws-exec",
+            "auth",
+            "ls",
+            "--data-dir",
+            "/d",
+            "--bucket",
+            "b"
+        ])
+        .is_err());
     }
 
     #[test]

@@ -9,14 +9,13 @@ const CLI_ERROR: i32 = 255;
 
 fn main() {
     let lambda = builtin::lambda::enabled();
-    if lambda {
-        aws_exec_backend::lambda::ignore_stage_in_path();
-    }
     let cli = (!lambda).then(Cli::parse);
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("AWS_EXEC_LOG")
-                .unwrap_or_else(|_| "info".into()),
+                // The AWS SDK's own retries of missing settings (IMDS) would print screens
+                // of warnings; a missing setting is reported once, by the store.
+                .unwrap_or_else(|_| "info,aws_config=error".into()),
         )
         .with_writer(std::io::stderr)
         .init();

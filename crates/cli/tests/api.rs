@@ -1,9 +1,8 @@
 //! The HTTP API's answers to client mistakes: clear 4xx JSON errors, never a 500.
 
-mod common;
-
+use aws_exec::commands::registry;
 use aws_exec_client::ExecRequest;
-use common::{run_sh, Service};
+use aws_exec_testkit::{run_sh, Service};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -29,7 +28,7 @@ fn error_text(body: &Value) -> &str {
 
 #[tokio::test]
 async fn bad_submissions_get_400_with_a_reason() {
-    let svc = Service::start().await;
+    let svc = Service::start(registry()).await;
     let key = svc.key.clone();
     for (body, needle) in [
         ("{not json", "malformed JSON"),
@@ -61,7 +60,7 @@ async fn bad_submissions_get_400_with_a_reason() {
 
 #[tokio::test]
 async fn unknown_rpc_is_404_and_names_the_known_ones() {
-    let svc = Service::start().await;
+    let svc = Service::start(registry()).await;
     let (status, resp) = post(&svc, Some(&svc.key), r#"{"rpc-name": "nope"}"#).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(error_text(&resp).contains("listdir"), "{resp}");
@@ -70,7 +69,7 @@ async fn unknown_rpc_is_404_and_names_the_known_ones() {
 
 #[tokio::test]
 async fn missing_or_wrong_auth_is_401() {
-    let svc = Service::start().await;
+    let svc = Service::start(registry()).await;
     let body = r#"{"argv": ["true"]}"#;
     let (status, resp) = post(&svc, None, body).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -90,7 +89,7 @@ async fn missing_or_wrong_auth_is_401() {
 
 #[tokio::test]
 async fn polls_for_unknown_or_malformed_uids_are_404_and_400() {
-    let svc = Service::start().await;
+    let svc = Service::start(registry()).await;
     let (status, _) = get(
         &svc,
         &svc.key,
@@ -112,7 +111,7 @@ async fn polls_for_unknown_or_malformed_uids_are_404_and_400() {
 
 #[tokio::test]
 async fn one_user_can_never_read_anothers_job() {
-    let svc = Service::start().await;
+    let svc = Service::start(registry()).await;
     let bob = svc.new_user("bob").await;
     let alice_uid = svc
         .client()
@@ -134,7 +133,7 @@ async fn one_user_can_never_read_anothers_job() {
 
 #[tokio::test]
 async fn range_start_past_the_end_is_400_and_at_the_end_gives_the_exit() {
-    let svc = Service::start().await;
+    let svc = Service::start(registry()).await;
     let client = svc.client();
     let uid = client
         .submit(&ExecRequest::argv(["printf", "abc"]))
@@ -150,7 +149,7 @@ async fn range_start_past_the_end_is_400_and_at_the_end_gives_the_exit() {
 
 #[tokio::test]
 async fn log_urls_behave_like_s3_presigned_urls() {
-    let svc = Service::start().await;
+    let svc = Service::start(registry()).await;
     let client = svc.client();
     let uid = client
         .submit(&ExecRequest::argv(["printf", "hello world"]))
@@ -198,7 +197,7 @@ async fn log_urls_behave_like_s3_presigned_urls() {
 
 #[tokio::test]
 async fn non_utf8_output_and_unknown_routes_are_handled() {
-    let svc = Service::start().await;
+    let svc = Service::start(registry()).await;
     let (log, code) = run_sh(&svc.client(), r"printf '\xff\xfe\x00ok'").await;
     assert_eq!((log.as_slice(), code), (&b"\xff\xfe\x00ok"[..], 0));
     let resp = reqwest::get(format!("{}/api/nope", svc.url()))
@@ -218,7 +217,7 @@ async fn non_utf8_output_and_unknown_routes_are_handled() {
 
 #[tokio::test]
 async fn whoami_and_job_metadata_answer_for_the_callers_own_jobs() {
-    let svc = Service::start().await;
+    let svc = Service::start(registry()).await;
     let resp = reqwest::Client::new()
         .get(format!("{}/api/whoami", svc.url()))
         .header("auth", &svc.key)

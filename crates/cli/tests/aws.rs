@@ -2,15 +2,12 @@
 //! boto3, followed by the library and read back with boto3; and `aws-exec serve --bucket`
 //! with `auth` working against the bucket.
 
-mod common;
-#[path = "../../backend/tests/common/mod.rs"]
-mod s3;
-
+use aws_exec::commands::registry;
 use std::process::Command;
 
 use aws_exec_client::{ExecRequest, ObjectUrls, PushUrls};
-use common::{ServeProcess, Service};
-use s3::S3Server;
+use aws_exec_testkit::S3Server;
+use aws_exec_testkit::{ServeProcess, Service};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_aws-exec");
@@ -19,7 +16,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_aws-exec");
 fn boto3(server: &S3Server, script: &str) -> Value {
     let prelude = "import boto3, json, sys\nfrom botocore.config import Config\n\
         s3 = boto3.client('s3', config=Config(signature_version='s3v4', s3={'addressing_style': 'path'}))\n";
-    let out = Command::new(s3::tool("AWS_EXEC_PYTHON", "python3"))
+    let out = Command::new(aws_exec_testkit::s3::tool("AWS_EXEC_PYTHON", "python3"))
         .arg("-c")
         .arg(format!("{prelude}{script}"))
         .envs(server.env())
@@ -46,13 +43,13 @@ async fn push_urls_round_trip(server: S3Server) {
         exit: field("put", "exit"),
         size: field("put", "size"),
     };
-    let gets: ObjectUrls = PushUrls {
+    let gets = ObjectUrls {
         log: field("get", "log"),
         exit: field("get", "exit"),
         size: field("get", "size"),
     };
 
-    let svc = Service::start().await;
+    let svc = Service::start(registry()).await;
     let client = svc.client();
     let request = ExecRequest {
         push_urls: Some(push),
@@ -104,7 +101,7 @@ async fn push_urls_presigned_by_boto3_on_s3s_fs_which_checks_signatures() {
 
 #[tokio::test]
 async fn bad_push_urls_are_refused_at_submit() {
-    let svc = Service::start().await;
+    let svc = Service::start(registry()).await;
     let request = ExecRequest {
         push_urls: Some(PushUrls {
             log: "file:///etc/passwd".into(),
@@ -121,7 +118,7 @@ async fn bad_push_urls_are_refused_at_submit() {
 
 async fn serve_on_a_bucket(server: S3Server) {
     let s3 = server.bucket("svc").await;
-    let serve = ServeProcess::start(&["--bucket", "svc"], &server.env());
+    let serve = ServeProcess::start(BIN, &["--bucket", "svc"], &server.env());
     assert!(serve.banner.contains("s3://svc"), "{}", serve.banner);
     let cli = |args: &[&str]| {
         Command::new(BIN)

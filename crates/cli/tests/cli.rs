@@ -1,10 +1,9 @@
 //! The `aws-exec` binary as a user runs it: `serve` in one process, commands in others.
 
-mod common;
+use std::process::Output;
 
-use std::process::{Command, Output};
-
-use common::ServeProcess;
+use aws_exec_testkit::env::clean_command;
+use aws_exec_testkit::ServeProcess;
 
 const BIN: &str = env!("CARGO_BIN_EXE_aws-exec");
 
@@ -19,7 +18,7 @@ struct Serve {
 impl Serve {
     fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let process = ServeProcess::start(&["--data-dir", dir.path().to_str().unwrap()], &[]);
+        let process = ServeProcess::start(BIN, &["--data-dir", dir.path().to_str().unwrap()], &[]);
         Serve {
             url: process.url.clone(),
             auth: process.key.clone(),
@@ -29,7 +28,7 @@ impl Serve {
     }
 
     fn cli(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
+        clean_command(BIN, &[])
             .args(args)
             .env("PROJECT_URL", &self.url)
             .env("AUTH", &self.auth)
@@ -73,7 +72,7 @@ fn rpc_and_local_listdir_agree() {
 #[test]
 fn wrong_auth_is_a_clear_cli_error() {
     let serve = Serve::start();
-    let out = Command::new(BIN)
+    let out = clean_command(BIN, &[])
         .args(["exec", "--url", &serve.url, "--auth", "bogus", "--", "true"])
         .output()
         .unwrap();
@@ -97,7 +96,7 @@ fn auth_new_ls_rm_manage_keys_that_the_service_honours() {
     assert!(ls.contains("carol") && ls.contains("default"), "{ls}");
     assert!(!ls.contains(&key), "keys are never listed");
 
-    let as_carol = Command::new(BIN)
+    let as_carol = clean_command(BIN, &[])
         .args([
             "exec", "--url", &serve.url, "--auth", &key, "--", "echo", "carol",
         ])
@@ -111,7 +110,7 @@ fn auth_new_ls_rm_manage_keys_that_the_service_honours() {
     assert_eq!(serve.cli(&["auth", "rm", "carol"]).status.code(), Some(0));
     let ls = String::from_utf8(serve.cli(&["auth", "ls"]).stdout).unwrap();
     assert!(!ls.contains("carol"), "{ls}");
-    let refused = Command::new(BIN)
+    let refused = clean_command(BIN, &[])
         .args(["exec", "--url", &serve.url, "--auth", &key, "--", "true"])
         .output()
         .unwrap();
@@ -139,4 +138,67 @@ fn tail_follows_a_uid_printed_by_exec() {
     let tail = serve.cli(&["tail", uid]);
     assert_eq!(tail.status.code(), Some(7));
     assert_eq!(tail.stdout, b"x\n");
+}
+
+#[test]
+fn a_data_dir_flag_wins_over_project_bucket_in_the_environment() {
+    // As after `source env.sh`: a real bucket's name is exported. The flag must win, and
+    // nothing may try to reach AWS.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let serve = ServeProcess::start(
+        BIN,
+        &["--data-dir", data.to_str().unwrap()],
+        &[("PROJECT_BUCKET", "someone-elses-real-bucket".into())],
+    );
+    assert!(
+        serve.banner.contains(data.to_str().unwrap()),
+        "{}",
+        serve.banner
+    );
+    assert!(data.join("auth").is_dir(), "the key went to the data dir");
+}
+
+#[test]
+fn store_flags_work_after_the_subcommand_and_a_name_is_taken_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let run = |args: &[&str]| {
+        clean_command(BIN, &[("PROJECT_BUCKET", "not-this-one".into())])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["auth", "new", "bob", "--data-dir", d]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim().len(), 64);
+    let again = run(&["auth", "new", "bob", "--data-dir", d]);
+    assert_eq!(again.status.code(), Some(255));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already has a key"));
+    let ls = run(&["auth", "ls", "--data-dir", d]);
+    assert!(String::from_utf8_lossy(&ls.stdout).starts_with("bob\t"));
+    let rm = run(&["auth", "rm", "bob", "--data-dir", d]);
+    assert!(rm.status.success());
+    let new_again = run(&["auth", "new", "bob", "--data-dir", d]);
+    assert!(
+        new_again.status.success(),
+        "a removed name can be given a new key"
+    );
+}
+
+#[test]
+fn a_missing_aws_setting_is_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = clean_command(BIN, &[("HOME", dir.path().to_str().unwrap().into())])
+        .args(["auth", "ls", "--bucket", "b"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(255));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("AWS_REGION"), "{err}");
 }

@@ -1,16 +1,15 @@
 //! Jobs run through the real service and the client library: exit codes, bytes, streaming,
 //! limits, concurrency.
 
-mod common;
-
+use aws_exec::commands::registry;
 use std::time::{Duration, Instant};
 
 use aws_exec_protocol::limits::truncation_marker;
-use common::{run_argv, run_sh, submit_sh, Service};
+use aws_exec_testkit::{run_argv, run_sh, submit_sh, wait_until, Service};
 
 #[tokio::test]
 async fn exit_codes_pass_through() {
-    let svc = Service::start().await;
+    let svc = Service::start(registry()).await;
     let client = svc.client();
     for code in [0, 1, 3] {
         let (_, got) = run_sh(&client, &format!("exit {code}")).await;
@@ -32,7 +31,7 @@ async fn exit_codes_pass_through() {
 
 #[tokio::test]
 async fn stdout_and_stderr_are_both_kept_with_a_final_partial_line() {
-    let svc = Service::start().await;
+    let svc = Service::start(registry()).await;
     let (log, code) = run_sh(
         &svc.client(),
         "echo out; echo err >&2; sleep 0.2; printf 'no newline'",
@@ -48,7 +47,7 @@ async fn stdout_and_stderr_are_both_kept_with_a_final_partial_line() {
 
 #[tokio::test]
 async fn every_byte_value_round_trips_exactly() {
-    let svc = Service::start().await;
+    let svc = Service::start(registry()).await;
     let file = svc.dir.path().join("bytes");
     let all: Vec<u8> = (0..=255u8).chain((0..=255u8).rev()).collect();
     std::fs::write(&file, &all).unwrap();
@@ -60,7 +59,7 @@ async fn every_byte_value_round_trips_exactly() {
 
 #[tokio::test]
 async fn five_mib_of_output_reads_back_byte_exact() {
-    let svc = Service::start().await;
+    let svc = Service::start(registry()).await;
     let file = svc.dir.path().join("big");
     let mut data = Vec::with_capacity(5 << 20);
     let mut x: u32 = 2_463_534_242;
@@ -85,7 +84,7 @@ async fn five_mib_of_output_reads_back_byte_exact() {
 
 #[tokio::test]
 async fn empty_output_is_an_empty_log() {
-    let svc = Service::start().await;
+    let svc = Service::start(registry()).await;
     let (log, code) = run_argv(&svc.client(), &["true"]).await;
     assert_eq!((log.len(), code), (0, 0));
     svc.stop().await;
@@ -93,7 +92,7 @@ async fn empty_output_is_an_empty_log() {
 
 #[tokio::test]
 async fn a_long_job_streams_its_first_line_before_it_ends() {
-    let svc = Service::start().await;
+    let svc = Service::start(registry()).await;
     let client = svc.client();
     let start = Instant::now();
     let mut first_seen = None;
@@ -120,7 +119,7 @@ async fn a_long_job_streams_its_first_line_before_it_ends() {
 
 #[tokio::test]
 async fn rpc_listdir_lists_on_the_service() {
-    let svc = Service::start().await;
+    let svc = Service::start(registry()).await;
     let dir = svc.dir.path().join("listme");
     std::fs::create_dir_all(dir.join("sub")).unwrap();
     std::fs::write(dir.join("file.txt"), "x").unwrap();
@@ -154,7 +153,7 @@ async fn rpc_listdir_lists_on_the_service() {
 #[tokio::test]
 async fn huge_output_is_capped_with_a_marker_and_size_matches() {
     const CAP: usize = 256 * 1024;
-    let svc = Service::start_with(|c| c.runner.max_log_bytes = CAP).await;
+    let svc = Service::start_with(registry(), |c| c.runner.max_log_bytes = CAP).await;
     let (log, code) = run_sh(
         &svc.client(),
         "head -c 3000000 /dev/zero; echo done >&2; exit 4",
@@ -168,24 +167,35 @@ async fn huge_output_is_capped_with_a_marker_and_size_matches() {
 
 #[tokio::test]
 async fn a_job_past_its_time_limit_is_stopped_and_still_ends_cleanly() {
-    let svc = Service::start_with(|c| {
+    let svc = Service::start_with(registry(), |c| {
         c.runner.max_run_time = Duration::from_secs(1);
         c.runner.grace = Duration::from_millis(500);
     })
     .await;
     let started = Instant::now();
-    let (log, code) = run_sh(&svc.client(), "echo started; sleep 30").await;
+    let client = svc.client();
+    let uid = submit_sh(&client, "echo started; sleep 30").await;
+    let mut log = Vec::new();
+    let code = client
+        .tail(&uid, |b| log.extend_from_slice(b))
+        .await
+        .unwrap();
     assert!(started.elapsed() < Duration::from_secs(10));
-    assert_eq!(code, 128 + 15, "stopped with SIGTERM");
+    assert_eq!(code, 124, "stopped for time: 124, as timeout(1) answers");
     let log = String::from_utf8(log).unwrap();
     assert!(log.starts_with("started\n"), "{log:?}");
-    assert!(log.contains("time limit"), "{log:?}");
+    assert!(log.contains("run-time limit"), "{log:?}");
+    let meta = job_meta(&svc, &uid).await;
+    assert_eq!(
+        meta["state"], "timed-out",
+        "the reason recorded when the stop was asked for"
+    );
     svc.stop().await;
 }
 
 #[tokio::test]
 async fn fifty_concurrent_jobs_all_finish_with_their_own_output() {
-    let svc = Service::start_with(|c| c.concurrency = 8).await;
+    let svc = Service::start_with(registry(), |c| c.concurrency = 8).await;
     let client = svc.client();
     let jobs = (0..50).map(|i| {
         let client = client.clone();
@@ -220,11 +230,15 @@ async fn futures_join<T>(handles: impl Iterator<Item = tokio::task::JoinHandle<T
 
 #[tokio::test]
 async fn shutdown_cancels_running_jobs_and_records_their_end() {
-    let svc = Service::start().await;
+    let svc = Service::start(registry()).await;
     let client = svc.client();
     let uid = submit_sh(&client, "echo up; sleep 60").await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let dir = svc.dir.path().join("data/jobs/alice").join(&uid);
+    wait_until(Duration::from_secs(10), "the job's first line", || {
+        let log = std::fs::read(dir.join("log.txt")).unwrap_or_default();
+        async move { log.starts_with(b"up\n").then_some(()) }
+    })
+    .await;
     svc.service.shutdown().await;
     let exit = std::fs::read_to_string(dir.join("exit")).unwrap();
     let size: u64 = std::fs::read_to_string(dir.join("size"))
@@ -242,7 +256,7 @@ async fn shutdown_cancels_running_jobs_and_records_their_end() {
 
 #[tokio::test]
 async fn tail_follows_a_job_by_uid() {
-    let svc = Service::start().await;
+    let svc = Service::start(registry()).await;
     let client = svc.client();
     let uid = submit_sh(&client, "echo one; sleep 0.3; echo two; exit 5").await;
     let mut a = Vec::new();
@@ -258,5 +272,84 @@ async fn tail_follows_a_job_by_uid() {
     );
     assert_eq!(a, b"one\ntwo\n");
     assert_eq!(a, b);
+    svc.stop().await;
+}
+
+/// `GET /api/job?uid=` as JSON.
+async fn job_meta(svc: &Service, uid: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .get(format!("{}/api/job?uid={uid}", svc.url()))
+        .header("auth", &svc.key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_state_is_final_whenever_the_exit_code_is_readable() {
+    let svc = Service::start_with(registry(), |c| c.concurrency = 8).await;
+    let client = svc.client();
+    let mut uids = Vec::new();
+    for i in 0..50 {
+        uids.push(submit_sh(&client, &format!("sleep 0.0{}; exit {}", i % 10, i % 5)).await);
+    }
+    let jobs = svc.dir.path().join("data/jobs/alice");
+    // Watch every job's objects while they end: whenever `exit` exists, meta.json, read
+    // after it, must already hold a final state (meta is written before exit).
+    let mut checked = 0;
+    wait_until(Duration::from_secs(60), "all 50 jobs to end", || {
+        let mut all_done = true;
+        for uid in &uids {
+            let dir = jobs.join(uid);
+            if dir.join("exit").exists() {
+                let meta: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(dir.join("meta.json")).unwrap()).unwrap();
+                assert_ne!(meta["state"], "running", "exit readable but state running");
+                assert_ne!(meta["state"], "queued", "exit readable but state queued");
+                checked += 1;
+            }
+            all_done &= dir.join("size").exists();
+        }
+        async move { all_done.then_some(()) }
+    })
+    .await;
+    assert!(checked >= 50);
+    for uid in &uids {
+        let meta = job_meta(&svc, uid).await;
+        assert_eq!(meta["state"], "exited", "{meta}");
+        assert!(
+            !svc.dir.path().join("data/open/alice").join(uid).exists(),
+            "open marker removed"
+        );
+    }
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn following_gives_up_after_a_bounded_silence_with_a_reason() {
+    let svc = Service::start(registry()).await;
+    // Object URLs that are refused forever (bad signatures), as for a pushed job whose
+    // runner died or a log URL that stays forbidden.
+    let refused = format!("{}/_store/jobs/alice/x/log.txt?expires=1&sig=00", svc.url());
+    let urls = aws_exec_client::ObjectUrls {
+        log: refused.clone(),
+        exit: refused.clone(),
+        size: refused,
+    };
+    let client = svc.client().with_poll_policy(aws_exec_client::PollPolicy {
+        give_up_after: Duration::from_secs(1),
+        ..aws_exec_client::PollPolicy::default()
+    });
+    let started = Instant::now();
+    let err = client.tail_objects(&urls, |_| {}).await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        matches!(err, aws_exec_client::ClientError::NoProgress { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("no new log bytes"), "{err}");
     svc.stop().await;
 }

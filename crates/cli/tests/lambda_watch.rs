@@ -5,9 +5,6 @@
 //! can invoke itself; letting the emulator `cargo run` it would rebuild the AWS SDK with a
 //! different feature set than the test build.
 
-#[path = "../../backend/tests/common/mod.rs"]
-mod s3;
-
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -16,9 +13,9 @@ use std::time::{Duration, Instant};
 use aws_exec_backend::auth;
 use aws_exec_backend::store::S3Store;
 use aws_exec_client::{Client, ExecRequest};
+use aws_exec_testkit::S3Server;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
-use s3::S3Server;
 
 /// A process in its own group, killed whole on drop.
 struct Group(Child);
@@ -48,7 +45,7 @@ async fn a_job_runs_in_lambda_mode_under_the_runtime_emulator() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
     let log_path = |what: &str| std::env::temp_dir().join(format!("aws-exec-{what}-{port}.log"));
     let log = std::fs::File::create(log_path("watch")).unwrap();
-    let mut watch = Command::new(s3::tool("CARGO_LAMBDA", "cargo-lambda"));
+    let mut watch = Command::new(aws_exec_testkit::s3::tool("CARGO_LAMBDA", "cargo-lambda"));
     watch
         .current_dir(root)
         .args([
@@ -96,9 +93,15 @@ async fn a_job_runs_in_lambda_mode_under_the_runtime_emulator() {
         ("AWS_ENDPOINT_URL_S3", s3.endpoint.clone()),
         // The self-invoke goes to the emulator's own Invoke API.
         ("AWS_ENDPOINT_URL_LAMBDA", invoke.clone()),
-        ("AWS_ACCESS_KEY_ID", s3::ACCESS_KEY.to_owned()),
-        ("AWS_SECRET_ACCESS_KEY", s3::SECRET_KEY.to_owned()),
-        ("AWS_REGION", s3::REGION.to_owned()),
+        (
+            "AWS_ACCESS_KEY_ID",
+            aws_exec_testkit::s3::ACCESS_KEY.to_owned(),
+        ),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            aws_exec_testkit::s3::SECRET_KEY.to_owned(),
+        ),
+        ("AWS_REGION", aws_exec_testkit::s3::REGION.to_owned()),
         ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
     ];
     let _instances: Vec<Group> = (0..3)
@@ -128,4 +131,23 @@ async fn a_job_runs_in_lambda_mode_under_the_runtime_emulator() {
     .expect("the job runs");
     assert_eq!(String::from_utf8_lossy(&out), "one\ntwo\n");
     assert_eq!(code, 3);
+
+    // The function's own credentials are in its environment, as on Lambda; a job's is not.
+    let mut env = Vec::new();
+    let code = client
+        .exec(&ExecRequest::argv(["env"]), |b| env.extend_from_slice(b))
+        .await
+        .expect("env runs");
+    assert_eq!(code, 0);
+    let env = String::from_utf8_lossy(&env);
+    assert!(env.contains("PATH="), "{env}");
+    for secret in [
+        aws_exec_testkit::s3::ACCESS_KEY,
+        aws_exec_testkit::s3::SECRET_KEY,
+    ] {
+        assert!(
+            !env.contains(secret),
+            "the function's credentials reached a job"
+        );
+    }
 }

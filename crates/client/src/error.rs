@@ -13,6 +13,12 @@ pub enum ClientError {
     Http(#[source] reqwest::Error),
     #[error("unexpected answer (HTTP {status}): {why}")]
     Protocol { status: u16, why: String },
+    /// Following a job saw nothing new for [`crate::PollPolicy::give_up_after`].
+    #[error("gave up after {silent:?} without progress ({why}); the job may still finish: follow it again with its uid")]
+    NoProgress {
+        silent: std::time::Duration,
+        why: String,
+    },
     #[error("gave up on {what} after {attempts} attempts: {last}")]
     GaveUp {
         what: &'static str,

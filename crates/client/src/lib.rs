@@ -20,12 +20,18 @@ use std::time::Duration;
 
 use aws_exec_protocol::{AuthKey, PollQuery, AUTH_HEADER};
 pub use aws_exec_protocol::{ExecRequest, ExecResponse, PollResponse, PushUrls};
-
-/// GET URLs of a pushed job's three objects (same shape as the PUT URLs it was given).
-pub type ObjectUrls = PushUrls;
 use reqwest::{header, StatusCode};
 
+/// GET URLs of a pushed job's three objects, which the caller presigned for its storage.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectUrls {
+    pub log: String,
+    pub exit: String,
+    pub size: String,
+}
+
 pub use error::ClientError;
+use policy::Pacer;
 pub use policy::{PollPolicy, RetryPolicy};
 
 /// Where the service is when nothing else says: `aws-exec serve`'s default address.
@@ -212,21 +218,21 @@ impl Client {
         mut offset: u64,
         on_log: &mut (dyn FnMut(&[u8]) + Send),
     ) -> Result<i32, ClientError> {
-        let mut wait = self.poll.initial;
+        let mut pacer = Pacer::new(self.poll);
         loop {
+            // Each round asks for a fresh URL, so an expired or refused one is renewed.
             match self.poll(uid, offset).await? {
                 PollResponse::Exit { exit } => return Ok(exit),
                 PollResponse::Url { url } => {
                     let read = self.read_log(&url, offset, on_log).await?;
                     if read > 0 {
                         offset += read;
-                        wait = self.poll.initial;
+                        pacer.news();
                         continue;
                     }
                 }
             }
-            tokio::time::sleep(wait).await;
-            wait = self.poll.next(wait);
+            pacer.idle(&format!("job {uid} at byte {offset}")).await?;
         }
     }
 
@@ -239,7 +245,7 @@ impl Client {
         mut on_log: impl FnMut(&[u8]) + Send,
     ) -> Result<i32, ClientError> {
         let mut offset = 0u64;
-        let mut wait = self.poll.initial;
+        let mut pacer = Pacer::new(self.poll);
         loop {
             let size = self.get_number::<u64>(&urls.size).await?;
             let read = self.read_log(&urls.log, offset, &mut on_log).await?;
@@ -254,11 +260,12 @@ impl Client {
                 return Ok(exit);
             }
             if read > 0 {
-                wait = self.poll.initial;
+                pacer.news();
                 continue;
             }
-            tokio::time::sleep(wait).await;
-            wait = self.poll.next(wait);
+            pacer
+                .idle(&format!("pushed job's log at byte {offset}"))
+                .await?;
         }
     }
 

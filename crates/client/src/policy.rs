@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use aws_exec_protocol::limits::{LOST_MARGIN, MAX_RUN_TIME};
 use reqwest::StatusCode;
 
 use crate::ClientError;
@@ -14,6 +15,10 @@ pub struct PollPolicy {
     pub max: Duration,
     /// Each empty poll waits this much longer than the one before.
     pub factor: f64,
+    /// Following gives up, with an error saying so, after this long without a new byte or
+    /// the end: a log URL that stays refused, or a pushed job whose runner died, must not
+    /// keep a caller waiting forever. The default outlasts the longest silent job.
+    pub give_up_after: Duration,
 }
 
 impl Default for PollPolicy {
@@ -24,6 +29,7 @@ impl Default for PollPolicy {
             initial: Duration::from_millis(10),
             max: Duration::from_secs(1),
             factor: 2.0,
+            give_up_after: MAX_RUN_TIME + LOST_MARGIN,
         }
     }
 }
@@ -31,6 +37,43 @@ impl Default for PollPolicy {
 impl PollPolicy {
     pub(crate) fn next(&self, wait: Duration) -> Duration {
         wait.mul_f64(self.factor).min(self.max)
+    }
+}
+
+/// Paces one follow: quick polls after news, slower ones while there is none, and an error
+/// once there has been none for [`PollPolicy::give_up_after`].
+pub(crate) struct Pacer {
+    policy: PollPolicy,
+    wait: Duration,
+    last_news: tokio::time::Instant,
+}
+
+impl Pacer {
+    pub(crate) fn new(policy: PollPolicy) -> Self {
+        Pacer {
+            policy,
+            wait: policy.initial,
+            last_news: tokio::time::Instant::now(),
+        }
+    }
+
+    pub(crate) fn news(&mut self) {
+        self.wait = self.policy.initial;
+        self.last_news = tokio::time::Instant::now();
+    }
+
+    /// Sleeps before the next poll, or fails if the silence has lasted too long.
+    pub(crate) async fn idle(&mut self, what: &str) -> Result<(), ClientError> {
+        let silent = self.last_news.elapsed();
+        if silent >= self.policy.give_up_after {
+            return Err(ClientError::NoProgress {
+                silent,
+                why: format!("{what}: no new log bytes and no exit code"),
+            });
+        }
+        tokio::time::sleep(self.wait).await;
+        self.wait = self.policy.next(self.wait);
+        Ok(())
     }
 }
 

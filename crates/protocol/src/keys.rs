@@ -1,11 +1,15 @@
 //! Where objects live, in the bucket and in the local data directory alike.
 //!
-//! `jobs/AUTH-NAME/UID/{log.txt,exit,size,meta.json}` and `auth/KEY-HASH`.
+//! `jobs/AUTH-NAME/UID/{log.txt,exit,size,meta.json,claim,end}`, `auth/KEY-HASH` (one per
+//! key), `auth-names/AUTH-NAME` (one per name, so a name is taken exactly once) and
+//! `open/AUTH-NAME/UID` (one per unfinished job, so housekeeping reads only those).
 
 use crate::{AuthName, Uid};
 
 pub const AUTH_PREFIX: &str = "auth/";
+pub const AUTH_NAMES_PREFIX: &str = "auth-names/";
 pub const JOBS_PREFIX: &str = "jobs/";
+pub const OPEN_PREFIX: &str = "open/";
 
 /// The keys of one job's objects.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,15 +40,37 @@ impl JobKeys {
     pub fn meta(&self) -> String {
         format!("{}meta.json", self.prefix)
     }
-    /// Created exactly once by whichever runner starts the job first.
+    /// Created exactly once by whichever runner starts the job first (or by housekeeping,
+    /// so that a job declared lost never starts late); holds the start time.
     pub fn claim(&self) -> String {
         format!("{}claim", self.prefix)
     }
+    /// Created exactly once by whoever ends the job first (its runner or housekeeping);
+    /// holds how it ended. The loser of that race writes nothing.
+    pub fn end(&self) -> String {
+        format!("{}end", self.prefix)
+    }
+}
+
+/// The marker that job `uid` of `owner` is not finished yet; removed once `size` is written.
+pub fn open_job(owner: &AuthName, uid: &Uid) -> String {
+    format!("{OPEN_PREFIX}{owner}/{uid}")
+}
+
+/// Reads an [`open_job`] key back into its owner and uid.
+pub fn parse_open_job(key: &str) -> Option<(AuthName, Uid)> {
+    let (owner, uid) = key.strip_prefix(OPEN_PREFIX)?.split_once('/')?;
+    Some((owner.parse().ok()?, uid.parse().ok()?))
 }
 
 /// The object recording one auth key, named by the key's hash.
-pub fn auth_key(hash: &str) -> String {
+pub fn auth_record(hash: &str) -> String {
     format!("{AUTH_PREFIX}{hash}")
+}
+
+/// The object that reserves a name for one key.
+pub fn auth_name(name: &AuthName) -> String {
+    format!("{AUTH_NAMES_PREFIX}{name}")
 }
 
 #[cfg(test)]
@@ -63,6 +89,10 @@ mod tests {
         );
         assert!(keys.exit().ends_with("/exit"));
         assert!(keys.size().ends_with("/size"));
-        assert_eq!(auth_key("ab12"), "auth/ab12");
+        assert_eq!(auth_record("ab12"), "auth/ab12");
+        let alice: AuthName = "alice".parse().unwrap();
+        let open = open_job(&alice, &uid);
+        assert_eq!(parse_open_job(&open), Some((alice, uid)));
+        assert_eq!(parse_open_job("open/../x"), None);
     }
 }

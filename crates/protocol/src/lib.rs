@@ -11,7 +11,7 @@ pub mod uid;
 pub mod wire;
 
 pub use auth::{AuthKey, AuthName};
-pub use meta::{JobMeta, JobState};
+pub use meta::{JobEnd, JobMeta, JobState};
 pub use uid::Uid;
 pub use wire::{
     ErrorBody, ExecRequest, ExecResponse, PollQuery, PollResponse, PushUrls, AUTH_HEADER,

@@ -11,11 +11,21 @@ pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 /// Most argv entries a submission may carry.
 pub const MAX_ARGV: usize = 4096;
 
+/// Longest accepted URL (a push URL, presigned, is a few hundred bytes).
+pub const MAX_URL_BYTES: usize = 8192;
+
 /// How long a log URL handed out by `GET /api/exec` stays valid.
 pub const LOG_URL_TTL: Duration = Duration::from_secs(60);
 
 /// The longest a job may run: Lambda's own ceiling.
 pub const MAX_RUN_TIME: Duration = Duration::from_secs(15 * 60);
+
+/// The longest an async invocation may wait in Lambda's queue before it runs: infra.yaml's
+/// `MaximumEventAgeInSeconds` says the same, and a test holds the two together.
+pub const MAX_EVENT_AGE: Duration = Duration::from_secs(3600);
+
+/// Slack on top of every "cannot still be running" bound: clocks differ, writes take time.
+pub const LOST_MARGIN: Duration = Duration::from_secs(5 * 60);
 
 /// Written at the end of a log that hit [`MAX_LOG_BYTES`].
 pub fn truncation_marker() -> String {

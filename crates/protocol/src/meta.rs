@@ -1,7 +1,8 @@
 //! A job's metadata object, `meta.json`, kept beside its log.
 //!
-//! Written at submit, at start and at the end; `exit` and `size` keep their meanings, this
-//! only adds what they cannot say (state, times, what ran).
+//! Written at submit, at start and at the end (before `exit` and `size`, so whoever can read
+//! the exit code sees a final state); `exit` and `size` keep their meanings, this only adds
+//! what they cannot say (state, times, what ran).
 
 use serde::{Deserialize, Serialize};
 
@@ -18,9 +19,10 @@ pub enum JobState {
     Exited,
     /// The command was ended by a signal; `exit` is 128+N.
     Signaled,
-    /// The command ran past its deadline and was stopped.
+    /// The command reached its time limit (its own timeout, the run-time limit or the
+    /// invocation's deadline) and was stopped; `exit` is 124, as `timeout(1)` answers.
     TimedOut,
-    /// A caller or shutdown cancelled the job.
+    /// A caller or the service's shutdown stopped the job; `exit` is what it ended with.
     Cancelled,
     /// The command could not be started (not found, not executable, bad rpc args).
     Failed,
@@ -29,9 +31,62 @@ pub enum JobState {
 }
 
 impl JobState {
+    pub const ALL: [JobState; 8] = [
+        JobState::Queued,
+        JobState::Running,
+        JobState::Exited,
+        JobState::Signaled,
+        JobState::TimedOut,
+        JobState::Cancelled,
+        JobState::Failed,
+        JobState::Lost,
+    ];
+
     pub fn is_final(self) -> bool {
         !matches!(self, JobState::Queued | JobState::Running)
     }
+
+    /// The name on the wire (`timed-out`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Exited => "exited",
+            JobState::Signaled => "signaled",
+            JobState::TimedOut => "timed-out",
+            JobState::Cancelled => "cancelled",
+            JobState::Failed => "failed",
+            JobState::Lost => "lost",
+        }
+    }
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for JobState {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        JobState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| {
+                let known: Vec<_> = JobState::ALL.iter().map(|s| s.as_str()).collect();
+                format!("unknown state {s:?}; one of {}", known.join(", "))
+            })
+    }
+}
+
+/// How a job ended, as its `end` object records it. Whoever writes `end` first decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobEnd {
+    pub exit: i32,
+    pub state: JobState,
+    pub finished: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,4 +106,46 @@ pub struct JobMeta {
     /// True when the job's objects go to the caller's push URLs.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pushed: bool,
+}
+
+impl JobMeta {
+    /// The metadata of a job just submitted: the one place a new job's meta is made.
+    pub fn queued(uid: Uid, owner: AuthName, command: Command, pushed: bool) -> Self {
+        JobMeta {
+            submitted: uid.unix_seconds(),
+            uid,
+            owner,
+            command,
+            state: JobState::Queued,
+            started: None,
+            finished: None,
+            exit: None,
+            pushed,
+        }
+    }
+
+    /// Records how the job ended.
+    pub fn end(&mut self, end: JobEnd) {
+        self.state = end.state;
+        self.exit = Some(end.exit);
+        self.finished = Some(end.finished);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_read_and_print_as_on_the_wire() {
+        for state in JobState::ALL {
+            let json = serde_json::to_string(&state).unwrap();
+            assert_eq!(json, format!("\"{state}\""));
+            assert_eq!(state.as_str().parse::<JobState>(), Ok(state));
+        }
+        assert!("done"
+            .parse::<JobState>()
+            .unwrap_err()
+            .contains("timed-out"));
+    }
 }

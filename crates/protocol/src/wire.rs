@@ -1,13 +1,17 @@
 //! Request and response bodies of the HTTP API, spelled as aws-exec spells them.
+//!
+//! Types that reach a runner ([`Command`], [`PushUrls`]) are valid by construction: they
+//! check themselves when deserialized, so a job event cannot carry what the API would refuse.
 
 use serde::{Deserialize, Serialize};
 
-use crate::limits::MAX_ARGV;
+use crate::limits::{MAX_ARGV, MAX_URL_BYTES};
 
 /// The header carrying the caller's auth key.
 pub const AUTH_HEADER: &str = "auth";
 
-/// `POST /api/exec` body: either `argv` or `rpc-name` (+ `rpc-args`).
+/// `POST /api/exec` body: either `argv` or `rpc-name` (+ `rpc-args`). Zero values (`null`,
+/// `""`) mean "absent", as aws-exec's own Go client sends every field.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExecRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -21,18 +25,74 @@ pub struct ExecRequest {
     pub push_urls: Option<PushUrls>,
 }
 
-/// Caller-owned presigned PUT URLs that receive a job's objects instead of the service's store.
+/// Caller-owned presigned PUT URLs that receive a job's objects instead of the service's
+/// store. Each is an http(s) URL, checked when deserialized.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "PushUrlsRepr")]
 pub struct PushUrls {
     pub log: String,
     pub exit: String,
     pub size: String,
 }
 
-/// What a job runs, once a request has been checked.
+#[derive(Deserialize)]
+struct PushUrlsRepr {
+    log: String,
+    exit: String,
+    size: String,
+}
+
+impl TryFrom<PushUrlsRepr> for PushUrls {
+    type Error = RequestError;
+
+    fn try_from(r: PushUrlsRepr) -> Result<Self, RequestError> {
+        PushUrls::new(r.log, r.exit, r.size)
+    }
+}
+
+impl PushUrls {
+    pub fn new(
+        log: impl Into<String>,
+        exit: impl Into<String>,
+        size: impl Into<String>,
+    ) -> Result<Self, RequestError> {
+        let urls = PushUrls {
+            log: log.into(),
+            exit: exit.into(),
+            size: size.into(),
+        };
+        for (name, url) in urls.named() {
+            let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+            if !scheme_ok || url.len() > MAX_URL_BYTES {
+                return Err(RequestError::BadPushUrl(name));
+            }
+        }
+        Ok(urls)
+    }
+
+    /// Each URL with the name of the object it receives.
+    pub fn named(&self) -> [(&'static str, &str); 3] {
+        [
+            ("log", &self.log),
+            ("exit", &self.exit),
+            ("size", &self.size),
+        ]
+    }
+}
+
+/// What a job runs. Only [`Command::argv`] and [`Command::rpc`] make one (deserializing
+/// goes through them too), so every `Command` has a program or a name and valid args.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", tag = "kind")]
+#[serde(try_from = "CommandRepr", into = "CommandRepr")]
 pub enum Command {
+    Argv { argv: Vec<String> },
+    Rpc { name: String, args: String },
+}
+
+/// The serialized shape of [`Command`], checked on the way in.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+enum CommandRepr {
     Argv {
         argv: Vec<String>,
     },
@@ -43,6 +103,67 @@ pub enum Command {
         #[serde(rename = "rpc-args")]
         args: String,
     },
+}
+
+impl TryFrom<CommandRepr> for Command {
+    type Error = RequestError;
+
+    fn try_from(r: CommandRepr) -> Result<Self, RequestError> {
+        match r {
+            CommandRepr::Argv { argv } => Command::argv(argv),
+            CommandRepr::Rpc { name, args } => Command::rpc(name, &args),
+        }
+    }
+}
+
+impl From<Command> for CommandRepr {
+    fn from(c: Command) -> Self {
+        match c {
+            Command::Argv { argv } => CommandRepr::Argv { argv },
+            Command::Rpc { name, args } => CommandRepr::Rpc { name, args },
+        }
+    }
+}
+
+impl Command {
+    /// A subprocess: a non-empty program name, at most [`MAX_ARGV`] entries, no NUL bytes.
+    pub fn argv(argv: Vec<String>) -> Result<Self, RequestError> {
+        match argv.first() {
+            None => return Err(RequestError::EmptyArgv),
+            Some(program) if program.is_empty() => return Err(RequestError::EmptyProgram),
+            Some(_) => {}
+        }
+        if argv.len() > MAX_ARGV {
+            return Err(RequestError::TooManyArgs(argv.len()));
+        }
+        if argv.iter().any(|a| a.contains('\0')) {
+            return Err(RequestError::NulInArgv);
+        }
+        Ok(Command::Argv { argv })
+    }
+
+    /// A named function; `args` is JSON text, and empty means `null`.
+    pub fn rpc(name: String, args: &str) -> Result<Self, RequestError> {
+        if name.is_empty() {
+            return Err(RequestError::EmptyRpcName);
+        }
+        let args = if args.is_empty() {
+            "null".to_owned()
+        } else {
+            serde_json::from_str::<serde_json::Value>(args)
+                .map_err(|e| RequestError::BadRpcArgs(e.to_string()))?;
+            args.to_owned()
+        };
+        Ok(Command::Rpc { name, args })
+    }
+
+    /// How the command reads to a person: the argv joined, or `rpc NAME ARGS`.
+    pub fn display(&self) -> String {
+        match self {
+            Command::Argv { argv } => argv.join(" "),
+            Command::Rpc { name, args } => format!("rpc {name} {args}"),
+        }
+    }
 }
 
 /// Why a request body cannot become a [`Command`].
@@ -64,6 +185,8 @@ pub enum RequestError {
     EmptyRpcName,
     #[error("\"rpc-args\" is not valid JSON text: {0}")]
     BadRpcArgs(String),
+    #[error("push-urls.{0} must be an http(s) URL of at most {MAX_URL_BYTES} bytes")]
+    BadPushUrl(&'static str),
 }
 
 impl ExecRequest {
@@ -84,40 +207,13 @@ impl ExecRequest {
 
     /// Checks the request's shape and returns what it asks to run.
     pub fn command(&self) -> Result<Command, RequestError> {
-        match (&self.argv, &self.rpc_name) {
+        let rpc_name = self.rpc_name.as_deref().filter(|n| !n.is_empty());
+        match (&self.argv, rpc_name) {
             (Some(_), Some(_)) => Err(RequestError::BothCommands),
             (None, None) => Err(RequestError::NoCommand),
-            (Some(argv), None) => {
-                if argv.is_empty() {
-                    return Err(RequestError::EmptyArgv);
-                }
-                if argv[0].is_empty() {
-                    return Err(RequestError::EmptyProgram);
-                }
-                if argv.len() > MAX_ARGV {
-                    return Err(RequestError::TooManyArgs(argv.len()));
-                }
-                if argv.iter().any(|a| a.contains('\0')) {
-                    return Err(RequestError::NulInArgv);
-                }
-                Ok(Command::Argv { argv: argv.clone() })
-            }
+            (Some(argv), None) => Command::argv(argv.clone()),
             (None, Some(name)) => {
-                if name.is_empty() {
-                    return Err(RequestError::EmptyRpcName);
-                }
-                let args = match self.rpc_args.as_deref() {
-                    None | Some("") => "null".to_owned(),
-                    Some(text) => {
-                        serde_json::from_str::<serde_json::Value>(text)
-                            .map_err(|e| RequestError::BadRpcArgs(e.to_string()))?;
-                        text.to_owned()
-                    }
-                };
-                Ok(Command::Rpc {
-                    name: name.clone(),
-                    args,
-                })
+                Command::rpc(name.to_owned(), self.rpc_args.as_deref().unwrap_or(""))
             }
         }
     }
@@ -207,6 +303,12 @@ mod tests {
             ExecRequest::rpc("x", "{nope").command(),
             Err(RequestError::BadRpcArgs(_))
         ));
+        // What aws-exec's Go client sends: every field, zero values meaning absent.
+        let go: ExecRequest = serde_json::from_str(
+            r#"{"argv":["true"],"rpc-name":"","rpc-args":"","push-urls":null}"#,
+        )
+        .unwrap();
+        assert!(matches!(go.command(), Ok(Command::Argv { .. })));
         assert_eq!(
             ExecRequest::rpc("x", "").command().unwrap(),
             Command::Rpc {
@@ -214,5 +316,24 @@ mod tests {
                 args: "null".into()
             }
         );
+    }
+
+    #[test]
+    fn a_command_is_valid_however_it_arrives() {
+        for bad in [
+            r#"{"kind":"argv","argv":[]}"#,
+            r#"{"kind":"argv","argv":[""]}"#,
+            r#"{"kind":"rpc","rpc-name":"","rpc-args":"null"}"#,
+            r#"{"kind":"rpc","rpc-name":"x","rpc-args":"{nope"}"#,
+        ] {
+            assert!(serde_json::from_str::<Command>(bad).is_err(), "{bad}");
+        }
+        let c = Command::argv(vec!["ls".into(), "-l".into()]).unwrap();
+        let text = serde_json::to_string(&c).unwrap();
+        assert_eq!(text, r#"{"kind":"argv","argv":["ls","-l"]}"#);
+        assert_eq!(serde_json::from_str::<Command>(&text).unwrap(), c);
+        let bad_push = r#"{"log":"file:///etc/passwd","exit":"http://x","size":"http://x"}"#;
+        let err = serde_json::from_str::<PushUrls>(bad_push).unwrap_err();
+        assert!(err.to_string().contains("push-urls.log"), "{err}");
     }
 }

@@ -1,5 +1,6 @@
 //! Every error the API answers with, mapped to a status and a JSON `{"error": ...}` body in
-//! one place. Client mistakes are 4xx; only the service's own failures are 5xx.
+//! one place. Client mistakes are 4xx and say what is wrong; the service's own failures are
+//! 5xx with a generic message and a request id, the details going to the service's log.
 
 use aws_exec_protocol::ErrorBody;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
@@ -45,7 +46,9 @@ impl ApiError {
             ApiError::Rpc(RpcLookupError::Unknown { .. }) => StatusCode::NOT_FOUND,
             ApiError::Rpc(RpcLookupError::BadArgs { .. }) => StatusCode::BAD_REQUEST,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Dispatch(DispatchError::Busy { .. }) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Dispatch(DispatchError::Busy { .. } | DispatchError::ShuttingDown) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Dispatch(DispatchError::Failed(_)) => StatusCode::BAD_GATEWAY,
             ApiError::Store(StoreError::BadKey(_)) => StatusCode::BAD_REQUEST,
             ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -77,12 +80,21 @@ impl From<aws_exec_protocol::uid::UidError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
-            tracing::error!(error = %self, "request failed");
-        }
-        let body = ErrorBody {
-            error: self.to_string(),
+        let error = if status.is_server_error() {
+            // Internal details (bucket names, paths, SDK messages) stay in the log.
+            let request_id = format!("{:016x}", rand::random::<u64>());
+            tracing::error!(error = %self, request_id, "request failed");
+            match &self {
+                ApiError::Dispatch(DispatchError::Busy { .. } | DispatchError::ShuttingDown) => {
+                    self.to_string()
+                }
+                _ => format!(
+                    "the service failed to answer (request id {request_id}); retry, or report the id"
+                ),
+            }
+        } else {
+            self.to_string()
         };
-        (status, Json(body)).into_response()
+        (status, Json(ErrorBody { error })).into_response()
     }
 }

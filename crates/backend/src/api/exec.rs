@@ -1,12 +1,10 @@
 //! `POST /api/exec` starts a job; `GET /api/exec` says where to read its log or, once it
 //! is all read, its exit code.
 
-use aws_exec_protocol::keys::JobKeys;
+use aws_exec_protocol::keys::{open_job, JobKeys};
 use aws_exec_protocol::limits::LOG_URL_TTL;
 use aws_exec_protocol::wire::Command;
-use aws_exec_protocol::{
-    ExecRequest, ExecResponse, JobMeta, JobState, PollQuery, PollResponse, Uid,
-};
+use aws_exec_protocol::{ExecRequest, ExecResponse, JobMeta, PollQuery, PollResponse, Uid};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};
@@ -16,6 +14,7 @@ use axum::Json;
 use super::caller::Caller;
 use super::error::ApiError;
 use super::AppState;
+use crate::finish::save_meta;
 use crate::job::Job;
 use crate::store::get_number;
 use crate::time::now_unix;
@@ -34,45 +33,20 @@ pub async fn submit(
     if let Command::Rpc { name, args } = &command {
         state.registry.check(name, args)?;
     }
-    if let Some(urls) = &request.push_urls {
-        for (name, url) in [
-            ("log", &urls.log),
-            ("exit", &urls.exit),
-            ("size", &urls.size),
-        ] {
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
-                return Err(ApiError::BadRequest(format!(
-                    "push-urls.{name} must be an http(s) URL"
-                )));
-            }
-        }
-    }
-
-    let now = now_unix();
-    let uid = Uid::new(now);
     let job = Job {
         owner: caller.name,
-        uid,
+        uid: Uid::new(now_unix()),
         command,
         push_urls: request.push_urls,
     };
-    let meta = JobMeta {
-        uid: job.uid.clone(),
-        owner: job.owner.clone(),
-        command: job.command.clone(),
-        state: JobState::Queued,
-        submitted: now,
-        started: None,
-        finished: None,
-        exit: None,
-        pushed: job.push_urls.is_some(),
-    };
     let meta_key = job.keys().meta();
-    let body = serde_json::to_vec(&meta).expect("meta serializes");
-    state.store.put(&meta_key, body.into()).await?;
+    let open_key = open_job(&job.owner, &job.uid);
+    save_meta(state.store.as_ref(), &job.queued_meta()).await?;
+    state.store.put(&open_key, Bytes::new()).await?;
     if let Err(e) = state.dispatch.dispatch(job.clone()).await {
         // The caller never learns this uid; leave no half-made job behind.
         let _ = state.store.delete(&meta_key).await;
+        let _ = state.store.delete(&open_key).await;
         return Err(e.into());
     }
     tracing::info!(uid = %job.uid, owner = %job.owner, "job submitted");

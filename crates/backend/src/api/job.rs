@@ -1,6 +1,6 @@
 //! `GET /api/job?uid=UID`: a job's metadata (command, state, times, exit), and
-//! `GET /api/whoami`: the name behind the caller's key. Both are additions to aws-exec's
-//! protocol; the page uses them to sign in and to title a re-attached run.
+//! `GET /api/whoami`: the name behind the caller's key. The page uses them to sign in and
+//! to title a re-attached run.
 
 use aws_exec_protocol::keys::JobKeys;
 use aws_exec_protocol::{JobMeta, Uid};

@@ -17,6 +17,7 @@ pub mod caller;
 pub mod error;
 pub mod exec;
 pub mod job;
+pub mod signed_objects;
 pub mod web;
 
 use error::ApiError;

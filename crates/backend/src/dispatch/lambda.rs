@@ -9,7 +9,7 @@ use aws_sdk_lambda::Client;
 
 use super::{Dispatch, DispatchError};
 use crate::job::Job;
-use crate::lambda::JobEvent;
+use crate::lambda_edge::JobEvent;
 
 pub struct LambdaDispatch {
     client: Client,

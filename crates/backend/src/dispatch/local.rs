@@ -36,10 +36,11 @@ impl LocalDispatch {
         }
     }
 
-    /// Stops every job (each still writes its exit and size) and waits for all of them.
+    /// Refuses new jobs, then stops every running one (each still writes its exit and
+    /// size) and waits for all of them.
     pub async fn shutdown(&self) {
-        self.runner.shutdown();
         self.tasks.close();
+        self.runner.shutdown();
         self.tasks.wait().await;
     }
 }
@@ -47,6 +48,9 @@ impl LocalDispatch {
 #[async_trait]
 impl Dispatch for LocalDispatch {
     async fn dispatch(&self, job: Job) -> Result<(), DispatchError> {
+        if self.tasks.is_closed() {
+            return Err(DispatchError::ShuttingDown);
+        }
         let before = self.pending.fetch_add(1, Ordering::SeqCst);
         if before >= self.concurrency + self.max_queue {
             self.pending.fetch_sub(1, Ordering::SeqCst);

@@ -16,6 +16,8 @@ pub enum DispatchError {
     /// Every slot is busy and the queue is full; the caller may retry later.
     #[error("the service is busy: {running} jobs running and {queued} queued; retry later")]
     Busy { running: usize, queued: usize },
+    #[error("the service is shutting down; retry later")]
+    ShuttingDown,
     #[error("could not start the job: {0}")]
     Failed(String),
 }

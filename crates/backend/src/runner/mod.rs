@@ -1,20 +1,23 @@
-//! Runs one job to its end: claim it, run the argv or rpc, ship the log, then write `exit`
-//! and, last, `size`. The same runner serves the local dispatcher and the Lambda event.
+//! Runs one job to its end: claim it, run the argv or rpc, ship the log, then end it through
+//! [`crate::finish`]. The same runner serves the local dispatcher and the Lambda event.
 
 pub mod log;
 pub mod process;
 pub mod rpc;
 pub mod sink;
+pub mod stop;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_exec_protocol::limits::{MAX_LOG_BYTES, MAX_RUN_TIME};
 use aws_exec_protocol::wire::Command;
-use aws_exec_protocol::{JobMeta, JobState};
+use aws_exec_protocol::{JobEnd, JobMeta, JobState, Uid};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::finish::{claim_end, load_meta, record_end, save_meta};
 use crate::job::Job;
 use crate::store::{Store, StoreError};
 use crate::time::now_unix;
@@ -22,6 +25,7 @@ use log::LogWriter;
 use process::ProcessEnd;
 use rpc::{Registry, RpcContext};
 use sink::{PushSink, Sink, StoreSink};
+use stop::{Stop, StopReason};
 
 #[derive(Clone, Debug)]
 pub struct RunnerConfig {
@@ -51,13 +55,19 @@ pub struct Outcome {
     pub exit: i32,
     pub state: JobState,
     pub size: u64,
+    /// False when the job had already been ended elsewhere (housekeeping): this run's end
+    /// was not recorded.
+    pub recorded: bool,
 }
 
 pub struct Runner {
     store: Arc<dyn Store>,
     registry: Arc<Registry>,
     config: RunnerConfig,
+    /// Fired once the service shuts down: jobs stop, and none starts after.
     shutdown: CancellationToken,
+    /// The stop handle of every job running in this process.
+    running: Mutex<HashMap<Uid, Stop>>,
     /// For push URLs.
     http: reqwest::Client,
 }
@@ -69,13 +79,28 @@ impl Runner {
             registry,
             config,
             shutdown: CancellationToken::new(),
+            running: Mutex::new(HashMap::new()),
             http: reqwest::Client::new(),
         }
     }
 
-    /// Cancels every running job; each still writes its log, exit and size.
+    /// Stops every running job; each still writes its log, exit and size.
     pub fn shutdown(&self) {
         self.shutdown.cancel();
+        for stop in self.running.lock().expect("running jobs").values() {
+            stop.request(StopReason::Shutdown);
+        }
+    }
+
+    /// Asks job `uid` to stop, if it runs in this process; `false` otherwise.
+    pub fn stop(&self, uid: &Uid, reason: StopReason) -> bool {
+        match self.running.lock().expect("running jobs").get(uid) {
+            Some(stop) => {
+                stop.request(reason);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Runs `job` unless another runner claimed it first (`Ok(None)`). `deadline` is when
@@ -95,11 +120,39 @@ impl Runner {
             tracing::info!(uid = %job.uid, "job already claimed; not running it twice");
             return Ok(None);
         }
-        let mut meta = self.load_meta(job).await;
+        let mut meta = match load_meta(self.store.as_ref(), &keys).await {
+            Ok(Some(meta)) => meta,
+            _ => job.queued_meta(),
+        };
         meta.state = JobState::Running;
         meta.started = Some(now_unix());
-        self.save_meta(&meta).await;
+        // Advisory until the end (the protocol objects are log, exit and size), so a failed
+        // write here is logged, not fatal.
+        if let Err(e) = save_meta(self.store.as_ref(), &meta).await {
+            tracing::warn!(uid = %job.uid, error = %e, "writing meta.json");
+        }
 
+        let stop = Stop::new();
+        if self.shutdown.is_cancelled() {
+            stop.request(StopReason::Shutdown);
+        }
+        self.running
+            .lock()
+            .expect("running jobs")
+            .insert(job.uid.clone(), stop.clone());
+        let ended = self.run_started(job, &mut meta, &stop, deadline).await;
+        self.running.lock().expect("running jobs").remove(&job.uid);
+        ended
+    }
+
+    async fn run_started(
+        &self,
+        job: &Job,
+        meta: &mut JobMeta,
+        stop: &Stop,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Outcome>, StoreError> {
+        let keys = job.keys();
         let sink: Arc<dyn Sink> = match &job.push_urls {
             Some(urls) => Arc::new(PushSink::new(self.http.clone(), urls.clone())),
             None => Arc::new(StoreSink {
@@ -117,90 +170,66 @@ impl Runner {
             finish.clone(),
         ));
 
-        let stop = self.shutdown.child_token();
         let limit = Instant::now() + self.config.max_run_time;
-        let stop_at = deadline.map_or(limit, |d| d.min(limit));
+        let (stop_at, why) = match deadline {
+            Some(d) if d < limit => (d, StopReason::Deadline),
+            _ => (limit, StopReason::RunLimit),
+        };
         let timer = {
             let stop = stop.clone();
             tokio::spawn(async move {
                 tokio::time::sleep_until(stop_at).await;
-                stop.cancel();
+                stop.request(why);
             })
         };
-        let exit = match &job.command {
+        let (code, state) = match &job.command {
+            // Stopped before it started (cancelled while queued, or at shutdown): it never
+            // runs, and ends as if SIGTERM had reached it at once.
+            _ if stop.reason().is_some() => (128 + 15, JobState::Cancelled),
             Command::Argv { argv } => {
-                match process::run(argv, &log, &stop, self.config.grace).await {
-                    ProcessEnd::Exited(code) => (code, None),
-                    ProcessEnd::Signaled(code) => (code, Some(JobState::Signaled)),
-                    ProcessEnd::NotStarted(code) => (code, Some(JobState::Failed)),
-                    ProcessEnd::Stopped(code) => (code, Some(JobState::Cancelled)),
+                match process::run(argv, &log, stop.token(), self.config.grace).await {
+                    ProcessEnd::Exited(code) => (code, JobState::Exited),
+                    ProcessEnd::Signaled(code) => (code, JobState::Signaled),
+                    ProcessEnd::NotStarted(code) => (code, JobState::Failed),
+                    ProcessEnd::Stopped(code) => (code, JobState::Cancelled),
                 }
             }
             Command::Rpc { name, args } => {
-                let ctx = RpcContext::new(log.clone(), stop.clone());
+                let ctx = RpcContext::new(log.clone(), stop.token().clone());
                 let code = self.registry.run(name, args, ctx, self.config.grace).await;
-                (code, stop.is_cancelled().then_some(JobState::Cancelled))
+                (code, JobState::Exited)
             }
         };
         timer.abort();
-        let (code, mut state) = exit;
-        if state == Some(JobState::Cancelled) && !self.shutdown.is_cancelled() {
-            state = Some(JobState::TimedOut);
-            let limit = if deadline.is_some_and(|d| d < limit) {
-                "the invocation's deadline"
-            } else {
-                "its run-time limit"
-            };
-            log.write(format!("\naws-exec: stopped: the job reached {limit}\n"));
-        } else if state == Some(JobState::Cancelled) {
-            log.write("\naws-exec: cancelled: the service is shutting down\n");
-        }
-        let state = state.unwrap_or(JobState::Exited);
+        let (code, state) = match stop.reason() {
+            Some(reason) => {
+                log.write(format!("\n{}\n", reason.note()));
+                (reason.exit(code), reason.state())
+            }
+            None => (code, state),
+        };
 
         finish.cancel();
         drop(log);
         let size = shipper
             .await
             .map_err(|e| StoreError::Backend(format!("log shipper failed: {e}")))??;
-        sink.exit(code).await?;
-        sink.size(size).await?;
-
-        meta.state = state;
-        meta.exit = Some(code);
-        meta.finished = Some(now_unix());
-        self.save_meta(&meta).await;
+        let end = JobEnd {
+            exit: code,
+            state,
+            finished: now_unix(),
+        };
+        let recorded = claim_end(self.store.as_ref(), &keys, &end).await?;
+        if recorded {
+            record_end(self.store.as_ref(), Some(sink.as_ref()), meta, end, size).await?;
+        } else {
+            tracing::warn!(uid = %job.uid, "job was already ended elsewhere; leaving its end as it is");
+        }
         Ok(Some(Outcome {
             exit: code,
             state,
             size,
+            recorded,
         }))
-    }
-
-    async fn load_meta(&self, job: &Job) -> JobMeta {
-        let stored = match self.store.get(&job.keys().meta()).await {
-            Ok(Some(body)) => serde_json::from_slice(&body).ok(),
-            _ => None,
-        };
-        stored.unwrap_or_else(|| JobMeta {
-            uid: job.uid.clone(),
-            owner: job.owner.clone(),
-            command: job.command.clone(),
-            state: JobState::Queued,
-            submitted: job.uid.unix_seconds(),
-            started: None,
-            finished: None,
-            exit: None,
-            pushed: job.push_urls.is_some(),
-        })
-    }
-
-    /// Metadata is advisory (the protocol objects are `log`, `exit`, `size`), so a failed
-    /// write is logged, not fatal.
-    async fn save_meta(&self, meta: &JobMeta) {
-        let keys = aws_exec_protocol::keys::JobKeys::new(&meta.owner, &meta.uid);
-        let body = serde_json::to_vec(meta).expect("meta serializes");
-        if let Err(e) = self.store.put(&keys.meta(), body.into()).await {
-            tracing::warn!(uid = %meta.uid, error = %e, "writing meta.json");
-        }
     }
 }

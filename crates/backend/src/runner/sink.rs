@@ -42,10 +42,13 @@ impl Sink for StoreSink {
             self.store.put(&self.keys.log(), body).await
         }
     }
+    /// Conditional: `exit` is written once. Finding it already there means an earlier
+    /// attempt at this same end got that far, so it is not an error.
     async fn exit(&self, code: i32) -> Result<(), StoreError> {
         self.store
-            .put(&self.keys.exit(), code.to_string().into())
+            .put_new(&self.keys.exit(), code.to_string().into())
             .await
+            .map(drop)
     }
     async fn size(&self, size: u64) -> Result<(), StoreError> {
         self.store
@@ -66,9 +69,10 @@ impl PushSink {
 
     /// PUTs `body` to `url`, retrying connection errors and 5xx a few times.
     async fn put(&self, what: &str, url: &str, body: Bytes) -> Result<(), StoreError> {
+        const ATTEMPTS: u32 = 4;
         let mut wait = Duration::from_millis(200);
         let mut last = String::new();
-        for _ in 0..4 {
+        for attempt in 1..=ATTEMPTS {
             match self.http.put(url).body(body.clone()).send().await {
                 Ok(resp) if resp.status().is_success() => return Ok(()),
                 Ok(resp) if resp.status().is_client_error() => {
@@ -80,8 +84,10 @@ impl PushSink {
                 Ok(resp) => last = format!("HTTP {}", resp.status()),
                 Err(e) => last = e.to_string(),
             }
-            tokio::time::sleep(wait).await;
-            wait *= 2;
+            if attempt < ATTEMPTS {
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
         }
         Err(StoreError::Backend(format!(
             "push of {what} failed: {last}"

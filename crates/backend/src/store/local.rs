@@ -1,27 +1,19 @@
 //! The local store: a data directory laid out like the bucket.
 //!
 //! Whole-object writes go through a temp file and a rename, so `exit` and `size` are never
-//! seen torn; logs grow by appending. Log URLs point at this service's `/_store/` route and
-//! carry an HMAC over key and expiry, checked the way S3 checks a presigned URL.
+//! seen torn; logs grow by appending. Log URLs point at the service's `/_store/` route
+//! (`api::signed_objects`) and carry an HMAC over key and expiry, checked the way S3 checks
+//! a presigned URL.
 
 use std::io::{ErrorKind, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use axum::body::Body;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
-use serde::Deserialize;
 use sha2::Sha256;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
 use super::{Store, StoreError};
 use crate::time::now_unix;
@@ -41,10 +33,14 @@ impl LocalStore {
     /// of this value: each start signs with a fresh secret.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
         let root = root.into();
-        std::fs::create_dir_all(root.join(TMP_DIR)).map_err(|source| StoreError::Io {
+        let io = |source| StoreError::Io {
             key: root.display().to_string(),
             source,
-        })?;
+        };
+        std::fs::create_dir_all(root.join(TMP_DIR)).map_err(io)?;
+        // Keys and every user's logs live here: the serving user's alone.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
         Ok(LocalStore {
             root,
             secret: rand::random(),
@@ -62,7 +58,8 @@ impl LocalStore {
         hex::encode(mac.finalize().into_bytes())
     }
 
-    fn verify(&self, key: &str, expires: u64, sig: &str) -> bool {
+    /// Whether `sig` signs a GET of `key` until `expires`, and that time has not passed.
+    pub fn verify(&self, key: &str, expires: u64, sig: &str) -> bool {
         let Ok(sig) = hex::decode(sig) else {
             return false;
         };
@@ -71,12 +68,9 @@ impl LocalStore {
         mac.verify_slice(&sig).is_ok() && now_unix() <= expires
     }
 
-    /// The route that answers signed URLs like an S3 GET: 200/206 with bytes, 416 past the
-    /// end, 404 for a missing object, 403 for a bad or expired signature.
-    pub fn router(self: Arc<Self>) -> Router {
-        Router::new()
-            .route(&format!("{ROUTE}{{*key}}"), get(serve_object))
-            .with_state(self)
+    /// The file behind `key`, for serving a URL that [`LocalStore::verify`] accepted.
+    pub fn object_path(&self, key: &str) -> Result<PathBuf, StoreError> {
+        self.path(key)
     }
 
     fn tmp_path(&self) -> PathBuf {
@@ -244,102 +238,6 @@ fn walk(root: &Path, dir: &Path, prefix: &str, out: &mut Vec<String>) -> std::io
     Ok(())
 }
 
-#[derive(Deserialize)]
-struct SignedQuery {
-    expires: u64,
-    sig: String,
-}
-
-async fn serve_object(
-    State(store): State<Arc<LocalStore>>,
-    UrlPath(key): UrlPath<String>,
-    headers: HeaderMap,
-    query: Result<Query<SignedQuery>, QueryRejection>,
-) -> Response {
-    let Ok(Query(q)) = query else {
-        return plain(StatusCode::FORBIDDEN, "missing signature");
-    };
-    if check_key(&key).is_err() || !store.verify(&key, q.expires, &q.sig) {
-        return plain(
-            StatusCode::FORBIDDEN,
-            "signature does not match or has expired",
-        );
-    }
-    let path = store.root.join(&key);
-    let mut file = match tokio::fs::File::open(&path).await {
-        Ok(f) => f,
-        Err(e) if e.kind() == ErrorKind::NotFound => {
-            return plain(StatusCode::NOT_FOUND, "no such key")
-        }
-        Err(e) => {
-            tracing::error!(key, error = %e, "reading object");
-            return plain(StatusCode::INTERNAL_SERVER_ERROR, "cannot read object");
-        }
-    };
-    let len = match file.metadata().await {
-        Ok(m) => m.len(),
-        Err(_) => return plain(StatusCode::INTERNAL_SERVER_ERROR, "cannot read object"),
-    };
-    let range = headers
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_range);
-    let (status, start, end) = match range {
-        None => (StatusCode::OK, 0, len),
-        Some((start, _)) if start >= len => {
-            let mut resp = plain(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable");
-            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
-                resp.headers_mut().insert(header::CONTENT_RANGE, v);
-            }
-            return resp;
-        }
-        Some((start, last)) => {
-            let end = last.map_or(len, |l| l.saturating_add(1).min(len));
-            (StatusCode::PARTIAL_CONTENT, start, end)
-        }
-    };
-    if start > 0 && file.seek(SeekFrom::Start(start)).await.is_err() {
-        return plain(StatusCode::INTERNAL_SERVER_ERROR, "cannot read object");
-    }
-    // The file may still be growing: serve exactly the bytes `len` promised.
-    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file.take(end - start)));
-    let mut resp = Response::new(body);
-    *resp.status_mut() = status;
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    if status == StatusCode::PARTIAL_CONTENT {
-        if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{}/{len}", end - 1)) {
-            h.insert(header::CONTENT_RANGE, v);
-        }
-    }
-    resp
-}
-
-/// `bytes=N-` or `bytes=N-M`; anything else is ignored as S3 ignores it.
-fn parse_range(value: &str) -> Option<(u64, Option<u64>)> {
-    let spec = value.trim().strip_prefix("bytes=")?;
-    let (start, end) = spec.split_once('-')?;
-    let start = start.trim().parse().ok()?;
-    let end = match end.trim() {
-        "" => None,
-        e => Some(e.parse().ok()?),
-    };
-    match end {
-        Some(e) if e < start => None,
-        _ => Some((start, end)),
-    }
-}
-
-fn plain(status: StatusCode, msg: &str) -> Response {
-    (status, axum::Json(serde_json::json!({ "error": msg }))).into_response()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -352,14 +250,5 @@ mod tests {
             assert!(check_key(bad).is_err(), "{bad:?}");
         }
         assert!(check_key("jobs/alice/1.x/log.txt").is_ok());
-    }
-
-    #[test]
-    fn ranges_parse_like_s3() {
-        assert_eq!(parse_range("bytes=5-"), Some((5, None)));
-        assert_eq!(parse_range("bytes=0-9"), Some((0, Some(9))));
-        assert_eq!(parse_range("bytes=9-0"), None);
-        assert_eq!(parse_range("items=1-"), None);
-        assert_eq!(parse_range("bytes=-5"), None);
     }
 }

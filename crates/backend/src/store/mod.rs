@@ -26,6 +26,9 @@ pub enum StoreError {
     },
     #[error("storage backend: {0}")]
     Backend(String),
+    /// The store cannot be opened as configured (a missing AWS setting, say).
+    #[error("{0}")]
+    Config(String),
 }
 
 #[async_trait]

@@ -22,9 +22,11 @@ pub struct S3Store {
 impl S3Store {
     /// A store on `bucket` configured from the environment. A custom endpoint
     /// (`AWS_ENDPOINT_URL`, e.g. a server on 127.0.0.1) gets path-style addressing, which
-    /// such servers need; `AWS_S3_FORCE_PATH_STYLE=true|false` decides explicitly.
-    pub async fn from_env(bucket: impl Into<String>) -> Self {
+    /// such servers need; `AWS_S3_FORCE_PATH_STYLE=true|false` decides explicitly. A missing
+    /// region or credentials is one clear error, found here rather than at the first request.
+    pub async fn from_env(bucket: impl Into<String>) -> Result<Self, StoreError> {
         let shared = aws_config::load_from_env().await;
+        check_aws_settings(&shared).await?;
         let path_style = match std::env::var("AWS_S3_FORCE_PATH_STYLE").ok().as_deref() {
             Some("true" | "1") => true,
             Some("false" | "0") => false,
@@ -33,7 +35,7 @@ impl S3Store {
         let config = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(path_style)
             .build();
-        S3Store::new(Client::from_conf(config), bucket)
+        Ok(S3Store::new(Client::from_conf(config), bucket))
     }
 
     pub fn new(client: Client, bucket: impl Into<String>) -> Self {
@@ -41,6 +43,28 @@ impl S3Store {
             client,
             bucket: bucket.into(),
         }
+    }
+}
+
+/// Fails with one line naming what is missing: a region, or any credentials.
+pub async fn check_aws_settings(shared: &aws_config::SdkConfig) -> Result<(), StoreError> {
+    use aws_sdk_s3::config::ProvideCredentials;
+    if shared.region().is_none() {
+        return Err(StoreError::Config(
+            "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or a profile's region)".into(),
+        ));
+    }
+    let Some(provider) = shared.credentials_provider() else {
+        return Err(StoreError::Config("no AWS credentials provider".into()));
+    };
+    match tokio::time::timeout(Duration::from_secs(10), provider.provide_credentials()).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(StoreError::Config(format!(
+            "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE ({e})"
+        ))),
+        Err(_) => Err(StoreError::Config(
+            "no AWS credentials within 10 s: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE".into(),
+        )),
     }
 }
 

@@ -6,7 +6,7 @@ use aws_exec_protocol::AuthName;
 use crate::cli::{AuthArgs, AuthCmd};
 
 pub async fn run(args: AuthArgs) -> anyhow::Result<i32> {
-    let (store, _) = args.store.storage().open().await?;
+    let (store, _) = args.store.location().open().await?;
     let store = store.as_ref();
     match args.command {
         AuthCmd::New { name } => {

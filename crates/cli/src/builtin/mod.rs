@@ -7,11 +7,12 @@ pub mod rpc;
 pub mod serve;
 pub mod tail;
 
+use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use aws_exec_backend::local::Storage;
+use aws_exec_backend::serve::StoreLocation;
 use aws_exec_client::{service_url, Client};
 
 use crate::cli::{Remote, StoreArgs};
@@ -26,28 +27,30 @@ impl Remote {
 }
 
 impl StoreArgs {
-    pub fn storage(&self) -> Storage {
-        match (&self.bucket, &self.data_dir) {
-            (Some(bucket), None) if !bucket.is_empty() => Storage::Bucket(bucket.clone()),
-            _ => Storage::Dir(self.data_dir()),
-        }
+    /// Where to keep data, by the rule `--help` gives: flags beat variables.
+    pub fn location(&self) -> StoreLocation {
+        let env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+        self.location_with(&env)
     }
 
-    fn data_dir(&self) -> PathBuf {
+    fn location_with(&self, env: &dyn Fn(&str) -> Option<OsString>) -> StoreLocation {
         if let Some(dir) = &self.data_dir {
-            return dir.clone();
+            return StoreLocation::Dir(dir.clone());
         }
-        let env = |name| std::env::var_os(name).filter(|v| !v.is_empty());
+        if let Some(bucket) = self.bucket.as_ref().filter(|b| !b.is_empty()) {
+            return StoreLocation::Bucket(bucket.clone());
+        }
         if let Some(dir) = env("AWS_EXEC_DATA_DIR") {
-            return dir.into();
+            return StoreLocation::Dir(dir.into());
         }
-        if let Some(dir) = env("XDG_DATA_HOME") {
-            return PathBuf::from(dir).join("aws-exec");
+        if let Some(bucket) = env("PROJECT_BUCKET") {
+            return StoreLocation::Bucket(bucket.to_string_lossy().into_owned());
         }
-        match env("HOME") {
-            Some(home) => PathBuf::from(home).join(".local/share/aws-exec"),
-            None => PathBuf::from("aws-exec-data"),
-        }
+        StoreLocation::Dir(match (env("XDG_DATA_HOME"), env("HOME")) {
+            (Some(data), _) => PathBuf::from(data).join("aws-exec"),
+            (None, Some(home)) => PathBuf::from(home).join(".local/share/aws-exec"),
+            (None, None) => PathBuf::from("aws-exec-data"),
+        })
     }
 }
 
@@ -57,5 +60,47 @@ pub fn stdout_sink() -> impl FnMut(&[u8]) + Send {
         let mut out = std::io::stdout().lock();
         // A closed stdout (`| head`) must not kill the wait for the exit code.
         let _ = out.write_all(bytes).and_then(|()| out.flush());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(
+        data_dir: Option<&str>,
+        bucket: Option<&str>,
+        vars: &[(&str, &str)],
+    ) -> StoreLocation {
+        let args = StoreArgs {
+            data_dir: data_dir.map(PathBuf::from),
+            bucket: bucket.map(str::to_owned),
+        };
+        let vars: Vec<(String, OsString)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.into()))
+            .collect();
+        args.location_with(&|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn flags_beat_variables() {
+        let both = [
+            ("PROJECT_BUCKET", "prod-bucket"),
+            ("AWS_EXEC_DATA_DIR", "/env-dir"),
+        ];
+        let dir = |d: &str| StoreLocation::Dir(d.into());
+        let bucket = |b: &str| StoreLocation::Bucket(b.into());
+        assert_eq!(resolve(Some("/flag"), None, &both), dir("/flag"));
+        assert_eq!(
+            resolve(None, Some("flag-bucket"), &both),
+            bucket("flag-bucket")
+        );
+        assert_eq!(resolve(None, None, &both), dir("/env-dir"));
+        assert_eq!(resolve(None, None, &both[..1]), bucket("prod-bucket"));
+        assert_eq!(
+            resolve(None, None, &[("HOME", "/home/u")]),
+            dir("/home/u/.local/share/aws-exec")
+        );
     }
 }

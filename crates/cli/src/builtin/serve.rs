@@ -2,15 +2,15 @@
 
 use anyhow::Context;
 use aws_exec_backend::auth;
-use aws_exec_backend::local::{LocalConfig, LocalService, Storage};
+use aws_exec_backend::serve::{LocalConfig, LocalService, StoreLocation};
 use aws_exec_protocol::AuthName;
 
 use crate::cli::ServeArgs;
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
-    let storage = args.store.storage();
+    let storage = args.store.location();
     let mut config = LocalConfig::new(storage.clone());
-    if matches!(storage, Storage::Bucket(_)) {
+    if matches!(storage, StoreLocation::Bucket(_)) {
         // Each flush rewrites the whole object in S3: fewer, larger writes.
         config.runner.flush_interval = std::time::Duration::from_millis(500);
     }

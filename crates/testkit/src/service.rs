@@ -1,10 +1,10 @@
 //! A real local service on 127.0.0.1 port 0 in a temp data dir, and clients for it.
-#![allow(dead_code)]
 
 use std::time::Duration;
 
 use aws_exec_backend::auth;
-use aws_exec_backend::local::{LocalConfig, LocalService, Storage};
+use aws_exec_backend::serve::{LocalConfig, LocalService, StoreLocation};
+use aws_exec_backend::Registry;
 use aws_exec_client::{Client, PollPolicy};
 use aws_exec_protocol::AuthName;
 use tempfile::TempDir;
@@ -17,16 +17,16 @@ pub struct Service {
 }
 
 impl Service {
-    pub async fn start() -> Self {
-        Self::start_with(|_| {}).await
+    pub async fn start(registry: Registry) -> Self {
+        Self::start_with(registry, |_| {}).await
     }
 
-    pub async fn start_with(tweak: impl FnOnce(&mut LocalConfig)) -> Self {
+    pub async fn start_with(registry: Registry, tweak: impl FnOnce(&mut LocalConfig)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut config = LocalConfig::new(Storage::Dir(dir.path().join("data")));
+        let mut config = LocalConfig::new(StoreLocation::Dir(dir.path().join("data")));
         config.addr = "127.0.0.1:0".parse().unwrap();
         tweak(&mut config);
-        let service = LocalService::start(config, aws_exec::commands::registry())
+        let service = LocalService::start(config, registry)
             .await
             .expect("service starts");
         let mut svc = Service {
@@ -62,6 +62,7 @@ impl Service {
                 initial: Duration::from_millis(20),
                 max: Duration::from_millis(200),
                 factor: 1.5,
+                ..PollPolicy::default()
             })
     }
 
@@ -111,13 +112,13 @@ pub struct ServeProcess {
 }
 
 impl ServeProcess {
-    /// Starts `aws-exec serve --addr 127.0.0.1:0 ARGS` and reads the URL and key it prints.
-    pub fn start(args: &[&str], env: &[(&str, String)]) -> Self {
+    /// Starts `BIN serve --addr 127.0.0.1:0 ARGS` (BIN: the `aws-exec` binary) in a clean
+    /// environment plus `env`, and reads the URL and key it prints.
+    pub fn start(bin: &str, args: &[&str], env: &[(&str, String)]) -> Self {
         use std::io::{BufRead, BufReader};
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_aws-exec"))
+        let child = crate::env::clean_command(bin, env)
             .args(["serve", "--addr", "127.0.0.1:0"])
             .args(args)
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()

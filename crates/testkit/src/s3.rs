@@ -1,14 +1,15 @@
 //! Real S3-protocol servers for tests: moto_server (PyPI) and s3s-fs (crates.io), each
 //! started on a free loopback port and stopped on drop. A missing server is a test failure
 //! that says how to install it (bin/setup.sh), never a skip.
-#![allow(dead_code)]
 
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+
+use crate::env::clean_command;
 
 pub const ACCESS_KEY: &str = "AKIAAWSEXECTEST00001";
 pub const SECRET_KEY: &str = "awsexectestsecretkey000000000000000000001";
@@ -79,7 +80,7 @@ impl S3Server {
     /// moto_server: answers like S3, but does not check signatures or expiry.
     pub fn moto() -> Self {
         let port = free_port();
-        let mut child = Command::new(tool("MOTO_SERVER", "moto_server"))
+        let mut child = clean_command(tool("MOTO_SERVER", "moto_server"), &[])
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -98,7 +99,7 @@ impl S3Server {
     pub fn s3s_fs() -> Self {
         let port = free_port();
         let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(tool("S3S_FS", "s3s-fs"))
+        let mut child = clean_command(tool("S3S_FS", "s3s-fs"), &[])
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
             .arg(dir.path())

@@ -1,6 +1,6 @@
-//! The embedded default: the whole service on one machine with in-process dispatch, storing
-//! in a data directory (or, with `--bucket`, in S3). `aws-exec serve` and the tests start it
-//! through [`LocalService`].
+//! `aws-exec serve`, the embedded default: the whole service on one machine with in-process
+//! dispatch, storing in a data directory (or, with `--bucket`, in S3). The CLI and the tests
+//! start it through [`LocalService`]; its Lambda counterpart is [`crate::lambda_edge`].
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,34 +13,38 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{app, AppState};
 use crate::dispatch::LocalDispatch;
 use crate::runner::rpc::Registry;
+use aws_exec_protocol::limits::MAX_RUN_TIME;
+
+use crate::housekeeping::{sweep, LostRule};
 use crate::runner::{Runner, RunnerConfig};
 use crate::store::{LocalStore, S3Store, Store, StoreError};
 
 /// Where the service keeps jobs and keys.
-#[derive(Clone, Debug)]
-pub enum Storage {
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreLocation {
     Dir(PathBuf),
     Bucket(String),
 }
 
-impl Storage {
+impl StoreLocation {
     /// Opens the store; a data directory also yields the route that serves its signed URLs.
     pub async fn open(&self) -> Result<(Arc<dyn Store>, Option<Router>), StoreError> {
         Ok(match self {
-            Storage::Dir(dir) => {
+            StoreLocation::Dir(dir) => {
                 let store = Arc::new(LocalStore::open(dir)?);
-                (store.clone() as Arc<dyn Store>, Some(store.router()))
+                let route = crate::api::signed_objects::routes(store.clone());
+                (store as Arc<dyn Store>, Some(route))
             }
-            Storage::Bucket(bucket) => (Arc::new(S3Store::from_env(bucket).await), None),
+            StoreLocation::Bucket(bucket) => (Arc::new(S3Store::from_env(bucket).await?), None),
         })
     }
 }
 
-impl std::fmt::Display for Storage {
+impl std::fmt::Display for StoreLocation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Storage::Dir(dir) => write!(f, "data in {}", dir.display()),
-            Storage::Bucket(bucket) => write!(f, "data in s3://{bucket}"),
+            StoreLocation::Dir(dir) => write!(f, "data in {}", dir.display()),
+            StoreLocation::Bucket(bucket) => write!(f, "data in s3://{bucket}"),
         }
     }
 }
@@ -53,7 +57,7 @@ pub const DEFAULT_QUEUE: usize = 1024;
 #[derive(Clone, Debug)]
 pub struct LocalConfig {
     pub addr: SocketAddr,
-    pub storage: Storage,
+    pub storage: StoreLocation,
     /// Jobs running at once.
     pub concurrency: usize,
     /// Jobs waiting for a slot before submissions are refused with 503.
@@ -63,7 +67,7 @@ pub struct LocalConfig {
 }
 
 impl LocalConfig {
-    pub fn new(storage: Storage) -> Self {
+    pub fn new(storage: StoreLocation) -> Self {
         LocalConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             storage,
@@ -89,11 +93,14 @@ impl LocalService {
         let (store, signed_urls) = config.storage.open().await.map_err(std::io::Error::other)?;
         // In a data directory only this process runs jobs, so any job still unfinished was
         // cut off when a previous serve stopped. A bucket may be shared with live runners.
-        let lost_after = match config.storage {
-            Storage::Dir(_) => std::time::Duration::ZERO,
-            Storage::Bucket(_) => crate::housekeeping::LOST_AFTER,
+        let rule = match config.storage {
+            StoreLocation::Dir(_) => LostRule::AllOpen,
+            // Runners elsewhere (Lambda) may share the bucket: use the longest limit.
+            StoreLocation::Bucket(_) => LostRule::PastDeadlines {
+                run_limit: config.runner.max_run_time.max(MAX_RUN_TIME),
+            },
         };
-        match crate::housekeeping::sweep(store.as_ref(), lost_after).await {
+        match sweep(&store, rule).await {
             Ok(report) if !report.lost.is_empty() => {
                 tracing::warn!(
                     lost = report.lost.len(),
@@ -150,10 +157,11 @@ impl LocalService {
         self.store.clone()
     }
 
-    /// Cancels running jobs (each records its end), then stops serving.
+    /// Stops taking connections and jobs, then stops running jobs (each records its end)
+    /// and waits for them and for open requests.
     pub async fn shutdown(self) {
-        self.dispatch.shutdown().await;
         self.stop.cancel();
+        self.dispatch.shutdown().await;
         let _ = self.server.await;
     }
 }

@@ -1,22 +1,29 @@
-//! The Lambda edge. One function receives three kinds of event and tells them apart here:
-//! HTTP (API Gateway REST v1, HTTP API v2, function URL, ALB) goes through the same axum
-//! router as `serve`; a job event, which only this function's own async self-invoke sends,
-//! runs the runner; a scheduled event runs housekeeping.
+//! The Lambda edge, the counterpart of [`crate::serve`]. One function receives three kinds of
+//! event and tells them apart here: HTTP (API Gateway REST v1, HTTP API v2, function URL,
+//! ALB) goes through the same axum router as `serve`; a job event, which only this
+//! function's own async self-invoke sends, runs the runner; a scheduled event runs
+//! housekeeping. [`LambdaApp::from_env`] wires it from the function's environment.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::http::{Request, Uri};
 use axum::Router;
-use lambda_http::request::LambdaRequest;
+use lambda_http::request::{LambdaRequest, RequestContext};
 use lambda_http::{Adapter, Service};
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::time::Instant;
+use tower::ServiceExt;
 
+use crate::api::{app, AppState};
+use crate::dispatch::LambdaDispatch;
+use crate::housekeeping::{sweep, LostRule};
 use crate::job::Job;
-use crate::runner::Runner;
-use crate::store::Store;
+use crate::runner::rpc::Registry;
+use crate::runner::{Runner, RunnerConfig};
+use crate::store::{S3Store, Store, StoreError};
 
 /// The key under which a self-invoked payload carries its job. API Gateway and function-URL
 /// events are shaped by AWS and never have it, so HTTP callers cannot start the runner.
@@ -59,12 +66,55 @@ pub struct LambdaApp {
     pub store: Arc<dyn Store>,
 }
 
+/// What Lambda mode needs from the environment that infra.yaml sets.
+#[derive(Debug, thiserror::Error)]
+pub enum LambdaSetupError {
+    #[error("{0} is not set")]
+    Missing(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 impl LambdaApp {
+    /// The service as a Lambda function: S3 store on `PROJECT_BUCKET`, dispatch by invoking
+    /// itself (`AWS_LAMBDA_FUNCTION_NAME`), the same router and runner as `serve`.
+    pub async fn from_env(registry: Registry) -> Result<Self, LambdaSetupError> {
+        let var = |name: &'static str| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .ok_or(LambdaSetupError::Missing(name))
+        };
+        let bucket = var("PROJECT_BUCKET")?;
+        let function = var("AWS_LAMBDA_FUNCTION_NAME")?;
+        let store: Arc<dyn Store> = Arc::new(S3Store::from_env(bucket).await?);
+        let registry = Arc::new(registry);
+        let config = RunnerConfig {
+            // Each flush rewrites the log object in S3: fewer, larger writes.
+            flush_interval: Duration::from_millis(500),
+            ..RunnerConfig::default()
+        };
+        let runner = Arc::new(Runner::new(store.clone(), registry.clone(), config));
+        let router = app(AppState {
+            store: store.clone(),
+            dispatch: Arc::new(LambdaDispatch::from_env(function).await),
+            registry,
+            public_url: None,
+        });
+        Ok(LambdaApp {
+            router,
+            runner,
+            store,
+        })
+    }
+
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, lambda_runtime::Error> {
         let LambdaEvent { payload, context } = event;
         match Event::classify(payload)? {
             Event::Http(request) => {
-                let mut adapter = Adapter::from(self.router.clone());
+                // Before routing: a layer on the Router itself would run after the match.
+                let service = self.router.clone().map_request(strip_stage);
+                let mut adapter = Adapter::from(service);
                 let Ok(response) = adapter.call(LambdaEvent::new(*request, context)).await;
                 Ok(serde_json::to_value(response)?)
             }
@@ -79,15 +129,11 @@ impl LambdaApp {
                 Ok(serde_json::json!({
                     "uid": job.uid,
                     "ran": outcome.is_some(),
-                    "exit": outcome.map(|o| o.exit),
+                    "exit": outcome.filter(|o| o.recorded).map(|o| o.exit),
                 }))
             }
             Event::Scheduled => {
-                let report = crate::housekeeping::sweep(
-                    self.store.as_ref(),
-                    crate::housekeeping::LOST_AFTER,
-                )
-                .await?;
+                let report = sweep(&self.store, LostRule::default()).await?;
                 Ok(serde_json::to_value(report)?)
             }
         }
@@ -104,13 +150,42 @@ impl LambdaApp {
     }
 }
 
-/// API Gateway REST APIs put the stage in the path (`/prod/api/exec`); lambda_http keeps it
-/// unless told otherwise. The routes live at the root, so Lambda mode drops it. Call before
-/// any threads start: it sets a process environment variable.
-pub fn ignore_stage_in_path() {
-    if std::env::var_os("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH").is_none() {
-        std::env::set_var("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true");
+/// API Gateway puts a named stage in the path (`/prod/api/exec`) and lambda_http keeps it;
+/// the routes live at the root, so Lambda mode takes it off again, reading the stage from
+/// the request context (no process environment involved).
+fn strip_stage<B>(mut request: Request<B>) -> Request<B> {
+    let stage = match request.extensions().get::<RequestContext>() {
+        Some(RequestContext::ApiGatewayV1(c)) => c.stage.clone(),
+        Some(RequestContext::ApiGatewayV2(c)) => c.stage.clone(),
+        _ => None,
+    };
+    let Some(stage) = stage.filter(|s| !s.is_empty() && s != "$default") else {
+        return request;
+    };
+    let prefix = format!("/{stage}");
+    let Some(pq) = request.uri().path_and_query() else {
+        return request;
+    };
+    let Some(rest) = pq.as_str().strip_prefix(&prefix) else {
+        return request;
+    };
+    if !(rest.is_empty() || rest.starts_with('/') || rest.starts_with('?')) {
+        return request;
     }
+    let rest = if rest.starts_with('/') {
+        rest.to_owned()
+    } else {
+        format!("/{rest}")
+    };
+    let mut parts = request.uri().clone().into_parts();
+    match rest.parse() {
+        Ok(pq) => parts.path_and_query = Some(pq),
+        Err(_) => return request,
+    }
+    if let Ok(uri) = Uri::from_parts(parts) {
+        *request.uri_mut() = uri;
+    }
+    request
 }
 
 /// The invocation's deadline as an `Instant`, from the epoch milliseconds Lambda sends.

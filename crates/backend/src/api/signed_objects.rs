@@ -1,0 +1,136 @@
+//! The route that answers the local store's signed URLs like an S3 GET: 200/206 with bytes,
+//! 416 past the end, 404 for a missing object, 403 for a bad or expired signature.
+
+use std::io::{ErrorKind, SeekFrom};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::Deserialize;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use crate::store::local::ROUTE;
+use crate::store::LocalStore;
+
+pub fn routes(store: Arc<LocalStore>) -> Router {
+    Router::new()
+        .route(&format!("{ROUTE}{{*key}}"), get(serve_object))
+        .with_state(store)
+}
+
+#[derive(Deserialize)]
+struct SignedQuery {
+    expires: u64,
+    sig: String,
+}
+
+async fn serve_object(
+    State(store): State<Arc<LocalStore>>,
+    UrlPath(key): UrlPath<String>,
+    headers: HeaderMap,
+    query: Result<Query<SignedQuery>, QueryRejection>,
+) -> Response {
+    let Ok(Query(q)) = query else {
+        return plain(StatusCode::FORBIDDEN, "missing signature");
+    };
+    let path = match store.object_path(&key) {
+        Ok(path) if store.verify(&key, q.expires, &q.sig) => path,
+        _ => {
+            return plain(
+                StatusCode::FORBIDDEN,
+                "signature does not match or has expired",
+            )
+        }
+    };
+    let mut file = match tokio::fs::File::open(&path).await {
+        Ok(f) => f,
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            return plain(StatusCode::NOT_FOUND, "no such key")
+        }
+        Err(e) => {
+            tracing::error!(key, error = %e, "reading object");
+            return plain(StatusCode::INTERNAL_SERVER_ERROR, "cannot read object");
+        }
+    };
+    let len = match file.metadata().await {
+        Ok(m) => m.len(),
+        Err(_) => return plain(StatusCode::INTERNAL_SERVER_ERROR, "cannot read object"),
+    };
+    let range = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_range);
+    let (status, start, end) = match range {
+        None => (StatusCode::OK, 0, len),
+        Some((start, _)) if start >= len => {
+            let mut resp = plain(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable");
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                resp.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            return resp;
+        }
+        Some((start, last)) => {
+            let end = last.map_or(len, |l| l.saturating_add(1).min(len));
+            (StatusCode::PARTIAL_CONTENT, start, end)
+        }
+    };
+    if start > 0 && file.seek(SeekFrom::Start(start)).await.is_err() {
+        return plain(StatusCode::INTERNAL_SERVER_ERROR, "cannot read object");
+    }
+    // The file may still be growing: serve exactly the bytes `len` promised.
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file.take(end - start)));
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if status == StatusCode::PARTIAL_CONTENT {
+        if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{}/{len}", end - 1)) {
+            h.insert(header::CONTENT_RANGE, v);
+        }
+    }
+    resp
+}
+
+/// `bytes=N-` or `bytes=N-M`; anything else is ignored as S3 ignores it.
+fn parse_range(value: &str) -> Option<(u64, Option<u64>)> {
+    let spec = value.trim().strip_prefix("bytes=")?;
+    let (start, end) = spec.split_once('-')?;
+    let start = start.trim().parse().ok()?;
+    let end = match end.trim() {
+        "" => None,
+        e => Some(e.parse().ok()?),
+    };
+    match end {
+        Some(e) if e < start => None,
+        _ => Some((start, end)),
+    }
+}
+
+fn plain(status: StatusCode, msg: &str) -> Response {
+    (status, axum::Json(serde_json::json!({ "error": msg }))).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_parse_like_s3() {
+        assert_eq!(parse_range("bytes=5-"), Some((5, None)));
+        assert_eq!(parse_range("bytes=0-9"), Some((0, Some(9))));
+        assert_eq!(parse_range("bytes=9-0"), None);
+        assert_eq!(parse_range("items=1-"), None);
+        assert_eq!(parse_range("bytes=-5"), None);
+    }
+}

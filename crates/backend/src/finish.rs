@@ -1,0 +1,60 @@
+//! Ending a job, in one place for the runner and housekeeping alike. Whoever claims `end`
+//! first decides how the job ended; the other backs off. The winner then writes
+//! `meta.json` (so the state is final before anyone can read the exit code), `exit`, `size`
+//! (last: its presence means the log is complete), and drops the job's open marker.
+
+use aws_exec_protocol::keys::{open_job, JobKeys};
+use aws_exec_protocol::{JobEnd, JobMeta};
+use bytes::Bytes;
+
+use crate::runner::sink::Sink;
+use crate::store::{Store, StoreError};
+
+/// Claims the job's end; `false` when someone else ended it first.
+pub async fn claim_end(
+    store: &dyn Store,
+    keys: &JobKeys,
+    end: &JobEnd,
+) -> Result<bool, StoreError> {
+    let body = serde_json::to_vec(end).expect("end serializes");
+    store.put_new(&keys.end(), body.into()).await
+}
+
+/// The end someone claimed, if any.
+pub async fn read_end(store: &dyn Store, keys: &JobKeys) -> Result<Option<JobEnd>, StoreError> {
+    Ok(match store.get(&keys.end()).await? {
+        Some(body) => serde_json::from_slice(&body).ok(),
+        None => None,
+    })
+}
+
+/// Writes a claimed end: meta, then exit and size through `sink` (none for a job whose
+/// objects went to push-urls that are no longer known), then removes the open marker.
+pub async fn record_end(
+    store: &dyn Store,
+    sink: Option<&dyn Sink>,
+    meta: &mut JobMeta,
+    end: JobEnd,
+    size: u64,
+) -> Result<(), StoreError> {
+    meta.end(end);
+    save_meta(store, meta).await?;
+    if let Some(sink) = sink {
+        sink.exit(end.exit).await?;
+        sink.size(size).await?;
+    }
+    store.delete(&open_job(&meta.owner, &meta.uid)).await
+}
+
+pub async fn save_meta(store: &dyn Store, meta: &JobMeta) -> Result<(), StoreError> {
+    let keys = JobKeys::new(&meta.owner, &meta.uid);
+    let body = serde_json::to_vec(meta).expect("meta serializes");
+    store.put(&keys.meta(), Bytes::from(body)).await
+}
+
+pub async fn load_meta(store: &dyn Store, keys: &JobKeys) -> Result<Option<JobMeta>, StoreError> {
+    Ok(match store.get(&keys.meta()).await? {
+        Some(body) => serde_json::from_slice(&body).ok(),
+        None => None,
+    })
+}
