@@ -8,7 +8,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_exec_protocol::keys::{parse_open_job, JobKeys, OPEN_PREFIX};
+use aws_exec_protocol::keys::{
+    parse_job_index, parse_open_job, JobKeys, INDEX_PREFIX, OPEN_PREFIX,
+};
 use aws_exec_protocol::limits::{LOST_MARGIN, MAX_EVENT_AGE, MAX_RUN_TIME};
 use aws_exec_protocol::{JobEnd, JobState};
 use bytes::Bytes;
@@ -133,6 +135,39 @@ async fn log_len(store: &dyn Store, keys: &JobKeys) -> Result<u64, StoreError> {
         return Ok(size);
     }
     Ok(store.get(&keys.log()).await?.map_or(0, |b| b.len() as u64))
+}
+
+/// Deletes every finished job submitted more than `keep` ago, with all its objects and
+/// its index entry, as the bucket's lifecycle rule does on AWS; returns how many. Unfinished
+/// jobs are left to [`sweep`].
+pub async fn expire(store: &dyn Store, keep: Duration) -> Result<usize, StoreError> {
+    let cutoff = now_unix().saturating_sub(keep.as_secs());
+    let mut deleted = 0;
+    for entry in store.list(INDEX_PREFIX).await? {
+        let Some(uid) = parse_job_index(&entry) else {
+            continue;
+        };
+        if uid.unix_seconds() >= cutoff {
+            continue;
+        }
+        let Some(owner) = entry
+            .strip_prefix(INDEX_PREFIX)
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|name| name.parse().ok())
+        else {
+            continue;
+        };
+        let keys = JobKeys::new(&owner, &uid);
+        if store.get(&keys.size()).await?.is_none() && store.get(&keys.end()).await?.is_none() {
+            continue;
+        }
+        for key in store.list(keys.prefix()).await? {
+            store.delete(&key).await?;
+        }
+        store.delete(&entry).await?;
+        deleted += 1;
+    }
+    Ok(deleted)
 }
 
 /// Appends `note` to the job's log; returns the log's new length.

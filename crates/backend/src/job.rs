@@ -4,7 +4,7 @@
 
 use aws_exec_protocol::keys::JobKeys;
 use aws_exec_protocol::wire::Command;
-use aws_exec_protocol::{AuthName, JobMeta, PushUrls, Uid};
+use aws_exec_protocol::{AuthName, JobEnv, JobMeta, PushUrls, Uid};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,6 +14,14 @@ pub struct Job {
     pub command: Command,
     #[serde(rename = "push-urls", default, skip_serializing_if = "Option::is_none")]
     pub push_urls: Option<PushUrls>,
+    /// Seconds it may run, if it asked for a limit of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
+    #[serde(default, skip_serializing_if = "JobEnv::is_empty")]
+    pub env: JobEnv,
+    /// True when its standard input waits in the store (`stdin` beside its log).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stdin: bool,
 }
 
 impl Job {
@@ -28,6 +36,7 @@ impl Job {
             self.owner.clone(),
             self.command.clone(),
             self.push_urls.is_some(),
+            self.timeout,
         )
     }
 }

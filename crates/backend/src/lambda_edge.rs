@@ -100,6 +100,8 @@ impl LambdaApp {
             dispatch: Arc::new(LambdaDispatch::from_env(function).await),
             registry,
             public_url: None,
+            // A job's own timeout must end before the invocation's deadline does.
+            max_timeout: aws_exec_protocol::limits::MAX_RUN_TIME - DEADLINE_MARGIN,
         });
         Ok(LambdaApp {
             router,

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use tokio::net::TcpListener;
@@ -51,6 +52,9 @@ impl std::fmt::Display for StoreLocation {
 
 /// Jobs running at once, by default.
 pub const DEFAULT_CONCURRENCY: usize = 16;
+/// How long finished jobs are kept, by default.
+pub const DEFAULT_KEEP: Duration = Duration::from_secs(7 * 86400);
+
 /// Jobs waiting for a slot, by default.
 pub const DEFAULT_QUEUE: usize = 1024;
 
@@ -64,6 +68,8 @@ pub struct LocalConfig {
     pub queue: usize,
     pub runner: RunnerConfig,
     pub public_url: Option<String>,
+    /// Finished jobs older than this are deleted (at start and hourly); `None` keeps all.
+    pub keep: Option<Duration>,
 }
 
 impl LocalConfig {
@@ -75,6 +81,7 @@ impl LocalConfig {
             queue: DEFAULT_QUEUE,
             runner: RunnerConfig::default(),
             public_url: None,
+            keep: Some(DEFAULT_KEEP),
         }
     }
 }
@@ -122,14 +129,19 @@ impl LocalService {
             dispatch: dispatch.clone(),
             registry,
             public_url: config.public_url.clone(),
+            // Locally the run-time limit is the longest timeout a job may ask for.
+            max_timeout: config.runner.max_run_time,
         };
         let mut router = app(state);
         if let Some(signed_urls) = signed_urls {
             router = router.merge(signed_urls);
         }
+        let stop = CancellationToken::new();
+        if let Some(keep) = config.keep {
+            tokio::spawn(expire_every_hour(store.clone(), keep, stop.clone()));
+        }
         let listener = TcpListener::bind(config.addr).await?;
         let addr = listener.local_addr()?;
-        let stop = CancellationToken::new();
         let graceful = stop.clone().cancelled_owned();
         let server = tokio::spawn(async move {
             axum::serve(listener, router)
@@ -163,5 +175,20 @@ impl LocalService {
         self.stop.cancel();
         self.dispatch.shutdown().await;
         let _ = self.server.await;
+    }
+}
+
+/// Retention for a data directory, as the bucket's lifecycle rule does it on AWS.
+async fn expire_every_hour(store: Arc<dyn Store>, keep: Duration, stop: CancellationToken) {
+    loop {
+        match crate::housekeeping::expire(store.as_ref(), keep).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "deleted finished jobs past retention"),
+            Err(e) => tracing::warn!(error = %e, "retention sweep failed"),
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+        }
     }
 }

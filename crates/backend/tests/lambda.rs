@@ -118,6 +118,7 @@ async fn fixture() -> Fixture {
         dispatch: Arc::new(LambdaDispatch::new(lambda_client, "aws-exec-fn")),
         registry,
         public_url: None,
+        max_timeout: Duration::from_secs(890),
     });
     Fixture {
         app: LambdaApp {

@@ -89,6 +89,20 @@ async fn conformance(s: &Subject, prefix: &str) {
         .unwrap()
         .is_empty());
 
+    // list_page: one page from after a key, sorted, at most `max`
+    let page = store
+        .list_page(prefix, Some(&key("claim")), 2)
+        .await
+        .unwrap();
+    assert_eq!(page, vec![key("dir/x"), key("empty")]);
+    let page = store.list_page(prefix, None, 1).await.unwrap();
+    assert_eq!(page, vec![key("a")]);
+    let page = store
+        .list_page(prefix, Some(&key("log")), 10)
+        .await
+        .unwrap();
+    assert!(page.is_empty(), "{page:?}");
+
     // delete, idempotent
     store.delete(&key("a")).await.unwrap();
     store.delete(&key("a")).await.unwrap();

@@ -23,6 +23,12 @@ pub enum Cmd {
     Rpc(RpcArgs),
     /// Follow a job by uid from the start of its log to its exit code.
     Tail(TailArgs),
+    /// Cancel jobs: a queued one never starts, a running one is stopped.
+    Cancel(CancelArgs),
+    /// List your jobs, newest first.
+    Ls(LsArgs),
+    /// Show one job: command, state, times, exit code.
+    Status(StatusArgs),
     /// Run the service locally: API, runner and web page on one machine.
     Serve(ServeArgs),
     /// Manage auth keys (stored as hashes beside the jobs).
@@ -42,6 +48,8 @@ pub struct Remote {
     pub auth: Option<String>,
 }
 
+/// Ctrl-C cancels the job and waits for its end (a second Ctrl-C leaves it running and
+/// prints its uid). Piped standard input becomes the job's (a terminal's does not).
 #[derive(Debug, Args)]
 pub struct ExecArgs {
     #[command(flatten)]
@@ -49,6 +57,18 @@ pub struct ExecArgs {
     /// Print the job's uid to stderr before its output
     #[arg(long)]
     pub print_uid: bool,
+    /// Stop the job after this long (30s, 5m, 1h): state timed-out, exit 124
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+    /// Add NAME=VALUE to the job's environment (repeatable)
+    #[arg(short = 'e', long = "env", value_name = "NAME=VALUE", value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
+    /// Print the uid and return at once instead of following the job
+    #[arg(long)]
+    pub detach: bool,
+    /// Never send standard input, even when it is piped (as ssh -n)
+    #[arg(short = 'n', long)]
+    pub no_stdin: bool,
     /// The command and its arguments (put them after `--`)
     #[arg(
         required = true,
@@ -68,6 +88,40 @@ pub struct RpcArgs {
     /// Its args as JSON text
     #[arg(default_value = "null")]
     pub args: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CancelArgs {
+    #[command(flatten)]
+    pub remote: Remote,
+    /// The jobs' uids
+    #[arg(required = true)]
+    pub uids: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    #[command(flatten)]
+    pub remote: Remote,
+    /// Only jobs in this state (queued, running, exited, signaled, timed-out, cancelled, failed, lost)
+    #[arg(long)]
+    pub state: Option<aws_exec_protocol::JobState>,
+    /// How many jobs to show
+    #[arg(short = 'n', long, default_value_t = 20)]
+    pub limit: usize,
+    /// Print the jobs as JSON, one array
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub remote: Remote,
+    pub uid: String,
+    /// Print the job's metadata as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -107,6 +161,26 @@ pub struct ServeArgs {
     /// The URL callers reach this service at, if not the one they connect to (a proxy)
     #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
+    /// The longest a job may run, and so the largest timeout it may ask for
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
+    pub max_timeout: std::time::Duration,
+    /// Delete finished jobs older than this (checked at start and hourly)
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_duration)]
+    pub keep: std::time::Duration,
+}
+
+/// `30s`, `5m`, `1h30m`, or plain seconds.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    if let Ok(secs) = text.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(secs));
+    }
+    humantime::parse_duration(text).map_err(|e| format!("{e} (try 30s, 5m or 1h)"))
+}
+
+fn parse_env(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{text:?} is not NAME=VALUE"))
 }
 
 #[derive(Debug, Args)]
@@ -158,6 +232,36 @@ mod tests {
             "b"
         ])
         .is_err());
+    }
+
+    #[test]
+    fn exec_options_parse() {
+        let cli = Cli::try_parse_from([
+            "aws-exec",
+            "exec",
+            "--timeout",
+            "5m",
+            "-e",
+            "A=1=2",
+            "--env",
+            "B=",
+            "--detach",
+            "--",
+            "env",
+        ])
+        .unwrap();
+        let Cmd::Exec(args) = cli.command else {
+            panic!("not exec")
+        };
+        assert_eq!(args.timeout, Some(std::time::Duration::from_secs(300)));
+        assert_eq!(
+            args.env,
+            [("A".into(), "1=2".into()), ("B".into(), String::new())]
+        );
+        assert!(args.detach);
+        assert!(Cli::try_parse_from(["aws-exec", "exec", "--timeout", "soon", "--", "x"]).is_err());
+        assert!(Cli::try_parse_from(["aws-exec", "exec", "-e", "NOVALUE", "--", "x"]).is_err());
+        assert!(Cli::try_parse_from(["aws-exec", "ls", "--state", "done"]).is_err());
     }
 
     #[test]

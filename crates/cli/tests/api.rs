@@ -207,7 +207,7 @@ async fn non_utf8_output_and_unknown_routes_are_handled() {
     let body: Value = resp.json().await.unwrap();
     assert!(error_text(&body).contains("/api/nope"));
     let resp = reqwest::Client::new()
-        .delete(format!("{}/api/exec", svc.url()))
+        .put(format!("{}/api/exec", svc.url()))
         .send()
         .await
         .unwrap();

@@ -18,8 +18,10 @@ mod policy;
 
 use std::time::Duration;
 
-use aws_exec_protocol::{AuthKey, PollQuery, AUTH_HEADER};
-pub use aws_exec_protocol::{ExecRequest, ExecResponse, PollResponse, PushUrls};
+use aws_exec_protocol::{AuthKey, CancelResponse, PollQuery, AUTH_HEADER, IDEMPOTENCY_HEADER};
+pub use aws_exec_protocol::{
+    ExecRequest, ExecResponse, JobList, JobMeta, JobState, ListQuery, PollResponse, PushUrls,
+};
 use reqwest::{header, StatusCode};
 
 /// GET URLs of a pushed job's three objects, which the caller presigned for its storage.
@@ -104,9 +106,22 @@ impl Client {
         &self.base
     }
 
-    /// Starts a job and returns its uid at once.
+    /// Starts a job and returns its uid at once. It carries an `Idempotency-Key` made up
+    /// here, so every transient failure is retried without any risk of a second job.
     pub async fn submit(&self, request: &ExecRequest) -> Result<String, ClientError> {
+        self.submit_with_key(request, &new_idempotency_key()).await
+    }
+
+    /// As [`Client::submit`] with a key of the caller's: the same key and request within 24
+    /// hours return the first job's uid again; the same key with another request is an
+    /// error (422).
+    pub async fn submit_with_key(
+        &self,
+        request: &ExecRequest,
+        idempotency_key: &str,
+    ) -> Result<String, ClientError> {
         let url = format!("{}/api/exec", self.base);
+        let body = serde_json::to_vec(request).map_err(|e| ClientError::Config(e.to_string()))?;
         let resp = self
             .retry
             .run("submit", |_| {
@@ -114,29 +129,89 @@ impl Client {
                     .http
                     .post(&url)
                     .header(AUTH_HEADER, self.auth.expose())
-                    .json(request);
-                async move {
-                    let resp = req.send().await.map_err(|e| {
-                        // A refused connection never reached the service; anything later
-                        // might have started a job, so it is not retried.
-                        if e.is_connect() {
-                            policy::Attempt::Retry(ClientError::Http(e))
-                        } else {
-                            policy::Attempt::Fail(ClientError::Http(e))
-                        }
-                    })?;
-                    // 503 means the job was refused before it was created: safe to retry.
-                    if resp.status() == StatusCode::SERVICE_UNAVAILABLE {
-                        return Err(policy::Attempt::Retry(
-                            ClientError::from_response(resp).await,
-                        ));
-                    }
-                    Ok(resp)
-                }
+                    .header(IDEMPOTENCY_HEADER, idempotency_key)
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(body.clone());
+                async move { policy::retry_transient(req.send().await).await }
             })
             .await?;
         let body: ExecResponse = json_or_error(resp).await?;
         Ok(body.uid)
+    }
+
+    /// Cancels job `uid`: a queued job never starts, a running one is stopped, a finished
+    /// one is left as it is. Returns the job's state after the request.
+    pub async fn cancel(&self, uid: &str) -> Result<JobState, ClientError> {
+        let url = format!("{}/api/exec", self.base);
+        let resp = self
+            .retry
+            .run("cancel", |_| {
+                let req = self
+                    .http
+                    .delete(&url)
+                    .header(AUTH_HEADER, self.auth.expose())
+                    .query(&[("uid", uid)]);
+                async move { policy::retry_transient(req.send().await).await }
+            })
+            .await?;
+        let body: CancelResponse = json_or_error(resp).await?;
+        Ok(body.state)
+    }
+
+    /// A job's metadata: command, state, times, exit code, timeout.
+    pub async fn status(&self, uid: &str) -> Result<JobMeta, ClientError> {
+        self.get_json("/api/job", &[("uid", uid.to_owned())]).await
+    }
+
+    /// One page of the caller's jobs, newest first; pass `next` back as `filter.before` for
+    /// the following page, or use [`Client::list_all`].
+    pub async fn list(&self, filter: &ListQuery) -> Result<JobList, ClientError> {
+        let mut query = Vec::new();
+        if let Some(state) = filter.state {
+            query.push(("state", state.to_string()));
+        }
+        if let Some(limit) = filter.limit {
+            query.push(("limit", limit.to_string()));
+        }
+        if let Some(before) = &filter.before {
+            query.push(("before", before.clone()));
+        }
+        self.get_json("/api/jobs", &query).await
+    }
+
+    /// Every job matching `filter` (its `before` and `limit` start and size the pages),
+    /// newest first, walking all pages.
+    pub async fn list_all(&self, filter: &ListQuery) -> Result<Vec<JobMeta>, ClientError> {
+        let mut filter = filter.clone();
+        let mut all = Vec::new();
+        loop {
+            let page = self.list(&filter).await?;
+            all.extend(page.jobs);
+            match page.next {
+                Some(next) => filter.before = Some(next),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let resp = self
+            .retry
+            .run("request", |_| {
+                let req = self
+                    .http
+                    .get(&url)
+                    .header(AUTH_HEADER, self.auth.expose())
+                    .query(query);
+                async move { policy::retry_transient(req.send().await).await }
+            })
+            .await?;
+        json_or_error(resp).await
     }
 
     /// Asks where to read the log from `range_start`, or for the exit code once it is read.
@@ -308,6 +383,12 @@ impl Client {
         let uid = self.submit(request).await?;
         self.tail(&uid, on_log).await
     }
+}
+
+/// A fresh random key for one submission and its retries.
+pub fn new_idempotency_key() -> String {
+    let bytes: [u8; 16] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 async fn json_or_error<T: serde::de::DeserializeOwned>(

@@ -2,7 +2,9 @@
 //!
 //! `jobs/AUTH-NAME/UID/{log.txt,exit,size,meta.json,claim,end}`, `auth/KEY-HASH` (one per
 //! key), `auth-names/AUTH-NAME` (one per name, so a name is taken exactly once) and
-//! `open/AUTH-NAME/UID` (one per unfinished job, so housekeeping reads only those).
+//! `open/AUTH-NAME/UID` (one per unfinished job, so housekeeping reads only those),
+//! `index/AUTH-NAME/INVERTED-TIME.UUID` (newest-first listing) and
+//! `idempotency/AUTH-NAME/KEY-HASH` (which job a repeated submit gets).
 
 use crate::{AuthName, Uid};
 
@@ -10,6 +12,8 @@ pub const AUTH_PREFIX: &str = "auth/";
 pub const AUTH_NAMES_PREFIX: &str = "auth-names/";
 pub const JOBS_PREFIX: &str = "jobs/";
 pub const OPEN_PREFIX: &str = "open/";
+pub const INDEX_PREFIX: &str = "index/";
+pub const IDEMPOTENCY_PREFIX: &str = "idempotency/";
 
 /// The keys of one job's objects.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,6 +28,10 @@ impl JobKeys {
         }
     }
 
+    /// The folder of all the job's objects.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
     /// stdout and stderr, interleaved as they arrived.
     pub fn log(&self) -> String {
         format!("{}log.txt", self.prefix)
@@ -45,6 +53,14 @@ impl JobKeys {
     pub fn claim(&self) -> String {
         format!("{}claim", self.prefix)
     }
+    /// The job's standard input, when it has one (too large for a Lambda event).
+    pub fn stdin(&self) -> String {
+        format!("{}stdin", self.prefix)
+    }
+    /// Present once someone asked to cancel the job.
+    pub fn cancel(&self) -> String {
+        format!("{}cancel", self.prefix)
+    }
     /// Created exactly once by whoever ends the job first (its runner or housekeeping);
     /// holds how it ended. The loser of that race writes nothing.
     pub fn end(&self) -> String {
@@ -61,6 +77,34 @@ pub fn open_job(owner: &AuthName, uid: &Uid) -> String {
 pub fn parse_open_job(key: &str) -> Option<(AuthName, Uid)> {
     let (owner, uid) = key.strip_prefix(OPEN_PREFIX)?.split_once('/')?;
     Some((owner.parse().ok()?, uid.parse().ok()?))
+}
+
+/// The newest-first listing of `owner`'s jobs: one empty object per job, named so that an
+/// ascending listing (S3's only order) yields the newest job first.
+pub fn job_index(owner: &AuthName, uid: &Uid) -> String {
+    let (secs, id) = uid.as_str().split_once('.').expect("validated uid");
+    let inverted = INDEX_EPOCH_END.saturating_sub(secs.parse().unwrap_or(0));
+    format!("{}{inverted:010}.{id}", job_index_prefix(owner))
+}
+
+pub fn job_index_prefix(owner: &AuthName) -> String {
+    format!("{INDEX_PREFIX}{owner}/")
+}
+
+/// Reads a [`job_index`] key back into the job's uid.
+pub fn parse_job_index(key: &str) -> Option<Uid> {
+    let name = key.rsplit('/').next()?;
+    let (inverted, id) = name.split_once('.')?;
+    let secs = INDEX_EPOCH_END.checked_sub(inverted.parse().ok()?)?;
+    format!("{secs:010}.{id}").parse().ok()
+}
+
+/// The last second the index can order (the year 2286).
+const INDEX_EPOCH_END: u64 = 9_999_999_999;
+
+/// The record of one `Idempotency-Key` of `owner`, named by the key's hash.
+pub fn idempotency(owner: &AuthName, key_hash: &str) -> String {
+    format!("{IDEMPOTENCY_PREFIX}{owner}/{key_hash}")
 }
 
 /// The object recording one auth key, named by the key's hash.
@@ -92,7 +136,12 @@ mod tests {
         assert_eq!(auth_record("ab12"), "auth/ab12");
         let alice: AuthName = "alice".parse().unwrap();
         let open = open_job(&alice, &uid);
-        assert_eq!(parse_open_job(&open), Some((alice, uid)));
+        assert_eq!(parse_open_job(&open), Some((alice, uid.clone())));
         assert_eq!(parse_open_job("open/../x"), None);
+        let alice: AuthName = "alice".parse().unwrap();
+        let older = Uid::new(1_600_000_000);
+        let (a, b) = (job_index(&alice, &uid), job_index(&alice, &older));
+        assert!(a < b, "newer jobs sort first");
+        assert_eq!(parse_job_index(&a), Some(uid));
     }
 }

@@ -14,5 +14,6 @@ pub use auth::{AuthKey, AuthName};
 pub use meta::{JobEnd, JobMeta, JobState};
 pub use uid::Uid;
 pub use wire::{
-    ErrorBody, ExecRequest, ExecResponse, PollQuery, PollResponse, PushUrls, AUTH_HEADER,
+    CancelResponse, ErrorBody, ExecRequest, ExecResponse, JobEnv, JobList, JobOptions, ListQuery,
+    PollQuery, PollResponse, PushUrls, AUTH_HEADER, IDEMPOTENCY_HEADER,
 };

@@ -11,6 +11,22 @@ pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 /// Most argv entries a submission may carry.
 pub const MAX_ARGV: usize = 4096;
 
+/// Most bytes of `env` names and values together in one request.
+pub const MAX_ENV_BYTES: usize = 64 * 1024;
+
+/// Jobs in one page of `GET /api/jobs`: the default and the most a caller may ask for.
+pub const DEFAULT_LIST: usize = 50;
+pub const MAX_LIST: usize = 1000;
+
+/// How long an `Idempotency-Key` keeps returning the same job.
+pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// Longest accepted `Idempotency-Key`.
+pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// How often a runner elsewhere (Lambda) looks for a cancel request: one small GET a second.
+pub const CANCEL_CHECK: Duration = Duration::from_secs(1);
+
 /// Longest accepted URL (a push URL, presigned, is a few hundred bytes).
 pub const MAX_URL_BYTES: usize = 8192;
 

@@ -106,11 +106,20 @@ pub struct JobMeta {
     /// True when the job's objects go to the caller's push URLs.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pushed: bool,
+    /// The job's own time limit in seconds, if it asked for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
 }
 
 impl JobMeta {
     /// The metadata of a job just submitted: the one place a new job's meta is made.
-    pub fn queued(uid: Uid, owner: AuthName, command: Command, pushed: bool) -> Self {
+    pub fn queued(
+        uid: Uid,
+        owner: AuthName,
+        command: Command,
+        pushed: bool,
+        timeout: Option<u64>,
+    ) -> Self {
         JobMeta {
             submitted: uid.unix_seconds(),
             uid,
@@ -121,6 +130,7 @@ impl JobMeta {
             finished: None,
             exit: None,
             pushed,
+            timeout,
         }
     }
 

@@ -5,7 +5,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::limits::{MAX_ARGV, MAX_URL_BYTES};
+use std::collections::BTreeMap;
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+
+use crate::limits::{MAX_ARGV, MAX_ENV_BYTES, MAX_URL_BYTES};
+use crate::meta::{JobMeta, JobState};
 
 /// The header carrying the caller's auth key.
 pub const AUTH_HEADER: &str = "auth";
@@ -23,6 +29,78 @@ pub struct ExecRequest {
     pub rpc_args: Option<String>,
     #[serde(rename = "push-urls", default, skip_serializing_if = "Option::is_none")]
     pub push_urls: Option<PushUrls>,
+    /// Seconds the job may run before it is stopped (state `timed-out`, exit 124).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
+    /// Variables added to the job's environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<BTreeMap<String, String>>,
+    /// The job's standard input, base64 (standard alphabet, padded); `/dev/null` without.
+    #[serde(
+        rename = "stdin-base64",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub stdin_base64: Option<String>,
+}
+
+/// Variables for a job's environment: names `[A-Za-z_][A-Za-z0-9_]*`, no NUL anywhere,
+/// at most [`MAX_ENV_BYTES`] in all. Checked when made and when deserialized.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    try_from = "BTreeMap<String, String>",
+    into = "BTreeMap<String, String>"
+)]
+pub struct JobEnv(BTreeMap<String, String>);
+
+impl TryFrom<BTreeMap<String, String>> for JobEnv {
+    type Error = RequestError;
+
+    fn try_from(vars: BTreeMap<String, String>) -> Result<Self, RequestError> {
+        let mut total = 0;
+        for (name, value) in &vars {
+            let mut chars = name.chars();
+            let name_ok = chars
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !name_ok {
+                return Err(RequestError::BadEnvName(name.chars().take(64).collect()));
+            }
+            if value.contains('\0') {
+                return Err(RequestError::NulInEnv(name.clone()));
+            }
+            total += name.len() + value.len();
+        }
+        if total > MAX_ENV_BYTES {
+            return Err(RequestError::EnvTooLarge(total));
+        }
+        Ok(JobEnv(vars))
+    }
+}
+
+impl From<JobEnv> for BTreeMap<String, String> {
+    fn from(env: JobEnv) -> Self {
+        env.0
+    }
+}
+
+impl JobEnv {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.0.iter()
+    }
+}
+
+/// The checked options of a request besides its command.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JobOptions {
+    pub timeout: Option<u64>,
+    pub env: JobEnv,
+    pub stdin: Option<Vec<u8>>,
 }
 
 /// Caller-owned presigned PUT URLs that receive a job's objects instead of the service's
@@ -187,6 +265,16 @@ pub enum RequestError {
     BadRpcArgs(String),
     #[error("push-urls.{0} must be an http(s) URL of at most {MAX_URL_BYTES} bytes")]
     BadPushUrl(&'static str),
+    #[error("\"timeout\" must be 1 to {max} seconds; got {got}")]
+    BadTimeout { got: u64, max: u64 },
+    #[error("\"env\" name {0:?} is not [A-Za-z_][A-Za-z0-9_]*")]
+    BadEnvName(String),
+    #[error("\"env\" value of {0} contains a NUL byte")]
+    NulInEnv(String),
+    #[error("\"env\" holds {0} bytes; the limit is {MAX_ENV_BYTES}")]
+    EnvTooLarge(usize),
+    #[error("\"stdin-base64\" is not valid base64: {0}")]
+    BadStdin(String),
 }
 
 impl ExecRequest {
@@ -203,6 +291,52 @@ impl ExecRequest {
             rpc_args: Some(args_json.into()),
             ..Default::default()
         }
+    }
+
+    /// Adds a timeout in seconds.
+    pub fn timeout(mut self, seconds: u64) -> Self {
+        self.timeout = Some(seconds);
+        self
+    }
+
+    /// Adds a variable to the job's environment.
+    pub fn env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env
+            .get_or_insert_with(BTreeMap::new)
+            .insert(name.into(), value.into());
+        self
+    }
+
+    /// Sets the job's standard input.
+    pub fn stdin(mut self, bytes: impl AsRef<[u8]>) -> Self {
+        self.stdin_base64 = Some(BASE64.encode(bytes));
+        self
+    }
+
+    /// Checks timeout (up to `max_timeout` seconds), env and stdin.
+    pub fn options(&self, max_timeout: u64) -> Result<JobOptions, RequestError> {
+        if let Some(t) = self.timeout {
+            if t == 0 || t > max_timeout {
+                return Err(RequestError::BadTimeout {
+                    got: t,
+                    max: max_timeout,
+                });
+            }
+        }
+        let env = JobEnv::try_from(self.env.clone().unwrap_or_default())?;
+        let stdin = match self.stdin_base64.as_deref() {
+            None => None,
+            Some(text) => Some(
+                BASE64
+                    .decode(text)
+                    .map_err(|e| RequestError::BadStdin(e.to_string()))?,
+            ),
+        };
+        Ok(JobOptions {
+            timeout: self.timeout,
+            env,
+            stdin,
+        })
     }
 
     /// Checks the request's shape and returns what it asks to run.
@@ -240,6 +374,36 @@ pub enum PollResponse {
     Url { url: String },
     Exit { exit: i32 },
 }
+
+/// `GET /api/jobs` query: the caller's jobs, newest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<JobState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// Only jobs older than this uid (the `next` of the previous page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+}
+
+/// `GET /api/jobs` answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobList {
+    pub jobs: Vec<JobMeta>,
+    /// Pass as `before` for the next page; `null` on the last.
+    pub next: Option<String>,
+}
+
+/// `DELETE /api/exec` answer: the job's state after the cancel request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelResponse {
+    pub uid: String,
+    pub state: JobState,
+}
+
+/// The header that makes a repeated `POST /api/exec` return the first one's uid.
+pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
 /// Every error answer of the API.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -316,6 +480,35 @@ mod tests {
                 args: "null".into()
             }
         );
+    }
+
+    #[test]
+    fn options_are_checked_and_name_their_field() {
+        let ok = ExecRequest::argv(["cat"])
+            .timeout(5)
+            .env("A_1", "x y")
+            .stdin([0u8, 255]);
+        let opts = ok.options(900).unwrap();
+        assert_eq!(opts.timeout, Some(5));
+        assert_eq!(opts.stdin.as_deref(), Some(&[0u8, 255][..]));
+        for (req, field) in [
+            (ExecRequest::argv(["x"]).timeout(0), "timeout"),
+            (ExecRequest::argv(["x"]).timeout(901), "timeout"),
+            (ExecRequest::argv(["x"]).env("1A", "v"), "env"),
+            (ExecRequest::argv(["x"]).env("A-B", "v"), "env"),
+            (ExecRequest::argv(["x"]).env("A", "a\0b"), "env"),
+            (ExecRequest::argv(["x"]).env("A", "v".repeat(70_000)), "env"),
+            (
+                ExecRequest {
+                    stdin_base64: Some("!!".into()),
+                    ..ExecRequest::argv(["x"])
+                },
+                "stdin-base64",
+            ),
+        ] {
+            let err = req.options(900).unwrap_err().to_string();
+            assert!(err.contains(field), "{err}");
+        }
     }
 
     #[test]

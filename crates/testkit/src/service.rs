@@ -105,7 +105,7 @@ pub async fn submit_sh(client: &Client, script: &str) -> String {
 pub struct ServeProcess {
     child: std::process::Child,
     pub url: String,
-    /// The key printed on first start.
+    /// The key printed on first start (empty when the store already had keys).
     pub key: String,
     /// The "aws-exec serving ..." line, which names the storage.
     pub banner: String,
@@ -143,7 +143,6 @@ impl ServeProcess {
             }
         }
         assert!(!serve.url.is_empty(), "serve did not print its URL");
-        assert!(!serve.key.is_empty(), "first start prints a key");
         serve
     }
 }

@@ -24,6 +24,8 @@ pub enum ApiError {
     TooLarge(usize),
     #[error("no job {0} for this auth key")]
     UnknownJob(String),
+    #[error("{0}")]
+    Unprocessable(String),
     #[error(transparent)]
     Rpc(#[from] RpcLookupError),
     #[error("no such endpoint: {0}")]
@@ -41,6 +43,7 @@ impl ApiError {
         match self {
             ApiError::MissingAuth | ApiError::BadAuth => StatusCode::UNAUTHORIZED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnknownJob(_) | ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
             ApiError::Rpc(RpcLookupError::Unknown { .. }) => StatusCode::NOT_FOUND,

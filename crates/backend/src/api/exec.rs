@@ -1,7 +1,7 @@
 //! `POST /api/exec` starts a job; `GET /api/exec` says where to read its log or, once it
 //! is all read, its exit code.
 
-use aws_exec_protocol::keys::{open_job, JobKeys};
+use aws_exec_protocol::keys::{job_index, open_job, JobKeys};
 use aws_exec_protocol::limits::LOG_URL_TTL;
 use aws_exec_protocol::wire::Command;
 use aws_exec_protocol::{ExecRequest, ExecResponse, JobMeta, PollQuery, PollResponse, Uid};
@@ -13,6 +13,7 @@ use axum::Json;
 
 use super::caller::Caller;
 use super::error::ApiError;
+use super::idempotency;
 use super::AppState;
 use crate::finish::save_meta;
 use crate::job::Job;
@@ -22,37 +23,85 @@ use crate::time::now_unix;
 pub async fn submit(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ExecResponse>, ApiError> {
     let body = body.map_err(ApiError::body_rejected)?;
-    let request: ExecRequest = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::BadRequest(format!("malformed JSON body: {e}")))?;
+    // The path names the field at fault ("timeout", "env.A", "push-urls.log").
+    let request: ExecRequest =
+        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&body))
+            .map_err(|e| match e.path().to_string().as_str() {
+                "." => ApiError::BadRequest(format!("malformed JSON body: {}", e.inner())),
+                path => ApiError::BadRequest(format!("malformed JSON body: {path}: {}", e.inner())),
+            })?;
     let command = request
         .command()
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let options = request
+        .options(state.max_timeout.as_secs())
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     if let Command::Rpc { name, args } = &command {
         state.registry.check(name, args)?;
     }
+    let uid = Uid::new(now_unix());
+    let idempotency = match idempotency::key(&headers)? {
+        Some(key) => {
+            let claim = idempotency::Claim::new(&caller.name, key, &body, &uid);
+            match claim.take(state.store.as_ref()).await? {
+                idempotency::Taken::Fresh => Some(claim),
+                idempotency::Taken::Repeat(uid) => return Ok(Json(ExecResponse { uid })),
+            }
+        }
+        None => None,
+    };
     let job = Job {
         owner: caller.name,
-        uid: Uid::new(now_unix()),
+        uid,
         command,
         push_urls: request.push_urls,
+        timeout: options.timeout,
+        env: options.env,
+        stdin: options.stdin.is_some(),
     };
-    let meta_key = job.keys().meta();
-    let open_key = open_job(&job.owner, &job.uid);
-    save_meta(state.store.as_ref(), &job.queued_meta()).await?;
-    state.store.put(&open_key, Bytes::new()).await?;
-    if let Err(e) = state.dispatch.dispatch(job.clone()).await {
+    let created = create(&state, &job, options.stdin).await;
+    if let Err(e) = created {
         // The caller never learns this uid; leave no half-made job behind.
-        let _ = state.store.delete(&meta_key).await;
-        let _ = state.store.delete(&open_key).await;
-        return Err(e.into());
+        let keys = job.keys();
+        for key in [
+            keys.meta(),
+            keys.stdin(),
+            open_job(&job.owner, &job.uid),
+            job_index(&job.owner, &job.uid),
+        ] {
+            let _ = state.store.delete(&key).await;
+        }
+        if let Some(claim) = idempotency {
+            claim.release(state.store.as_ref()).await;
+        }
+        return Err(e);
     }
     tracing::info!(uid = %job.uid, owner = %job.owner, "job submitted");
     Ok(Json(ExecResponse {
         uid: job.uid.to_string(),
     }))
+}
+
+/// Writes a new job's objects (stdin first: a runner may start the moment it is
+/// dispatched) and hands it to a runner.
+async fn create(state: &AppState, job: &Job, stdin: Option<Vec<u8>>) -> Result<(), ApiError> {
+    let store = state.store.as_ref();
+    if let Some(stdin) = stdin {
+        store.put(&job.keys().stdin(), stdin.into()).await?;
+    }
+    save_meta(store, &job.queued_meta()).await?;
+    store
+        .put(&open_job(&job.owner, &job.uid), Bytes::new())
+        .await?;
+    store
+        .put(&job_index(&job.owner, &job.uid), Bytes::new())
+        .await?;
+    state.dispatch.dispatch(job.clone()).await?;
+    Ok(())
 }
 
 pub async fn poll(

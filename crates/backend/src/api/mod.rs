@@ -2,6 +2,7 @@
 //! serve it, and tests drive it directly.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_exec_protocol::limits::MAX_REQUEST_BYTES;
 use axum::extract::DefaultBodyLimit;
@@ -14,9 +15,12 @@ use crate::runner::rpc::Registry;
 use crate::store::Store;
 
 pub mod caller;
+pub mod cancel;
 pub mod error;
 pub mod exec;
+pub mod idempotency;
 pub mod job;
+pub mod jobs;
 pub mod signed_objects;
 pub mod web;
 
@@ -29,6 +33,8 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     /// The address callers reach this service at, when it cannot be told from the request.
     pub public_url: Option<String>,
+    /// The largest `timeout` a job may ask for.
+    pub max_timeout: Duration,
 }
 
 pub fn app(state: AppState) -> Router {
@@ -37,9 +43,11 @@ pub fn app(state: AppState) -> Router {
             "/api/exec",
             get(exec::poll)
                 .post(exec::submit)
+                .delete(cancel::cancel)
                 .fallback(|| async { ApiError::MethodNotAllowed }),
         )
         .route("/api/job", get(job::meta))
+        .route("/api/jobs", get(jobs::list))
         .route("/api/whoami", get(job::whoami))
         .merge(web::routes())
         .route(

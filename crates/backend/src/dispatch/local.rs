@@ -9,7 +9,10 @@ use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
 use super::{Dispatch, DispatchError};
+use aws_exec_protocol::Uid;
+
 use crate::job::Job;
+use crate::runner::stop::StopReason;
 use crate::runner::Runner;
 
 pub struct LocalDispatch {
@@ -64,14 +67,24 @@ impl Dispatch for LocalDispatch {
             self.slots.clone(),
             self.pending.clone(),
         );
+        // Registered now, so a cancel or shutdown reaches the job while it waits its turn.
+        let stop = runner.register(&job.uid);
         self.tasks.spawn(async move {
-            if let Ok(_slot) = slots.acquire_owned().await {
-                if let Err(e) = runner.run(&job, None).await {
-                    tracing::error!(uid = %job.uid, error = %e, "job failed to record its end");
-                }
+            let slot = tokio::select! {
+                slot = slots.acquire_owned() => slot.ok(),
+                // Cancelled while queued: it ends at once without a slot and never starts.
+                _ = stop.token().cancelled() => None,
+            };
+            if let Err(e) = runner.run_with(&job, stop, None).await {
+                tracing::error!(uid = %job.uid, error = %e, "job failed to record its end");
             }
+            drop(slot);
             pending.fetch_sub(1, Ordering::SeqCst);
         });
         Ok(())
+    }
+
+    fn cancel(&self, uid: &Uid) -> bool {
+        self.runner.stop(uid, StopReason::Cancelled)
     }
 }

@@ -3,6 +3,8 @@
 
 use async_trait::async_trait;
 
+use aws_exec_protocol::Uid;
+
 use crate::job::Job;
 
 pub mod lambda;
@@ -26,4 +28,11 @@ pub enum DispatchError {
 pub trait Dispatch: Send + Sync + 'static {
     /// Starts `job` without waiting for it to finish.
     async fn dispatch(&self, job: Job) -> Result<(), DispatchError>;
+
+    /// Stops job `uid` at once if this dispatcher runs it here; `false` if it does not (a
+    /// runner elsewhere then learns of the cancel from the store within a second).
+    fn cancel(&self, uid: &Uid) -> bool {
+        let _ = uid;
+        false
+    }
 }

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_exec_protocol::limits::{MAX_LOG_BYTES, MAX_RUN_TIME};
+use aws_exec_protocol::limits::{CANCEL_CHECK, MAX_LOG_BYTES, MAX_RUN_TIME};
 use aws_exec_protocol::wire::Command;
 use aws_exec_protocol::{JobEnd, JobMeta, JobState, Uid};
 use tokio::time::Instant;
@@ -103,6 +103,20 @@ impl Runner {
         }
     }
 
+    /// A stop handle for job `uid`, registered so that [`Runner::stop`] and shutdown reach
+    /// it from now on, queued or running.
+    pub fn register(&self, uid: &Uid) -> Stop {
+        let stop = Stop::new();
+        if self.shutdown.is_cancelled() {
+            stop.request(StopReason::Shutdown);
+        }
+        self.running
+            .lock()
+            .expect("running jobs")
+            .insert(uid.clone(), stop.clone());
+        stop
+    }
+
     /// Runs `job` unless another runner claimed it first (`Ok(None)`). `deadline` is when
     /// the caller must be done (a Lambda invocation's end); the command is stopped early
     /// enough to write what must be written.
@@ -111,13 +125,35 @@ impl Runner {
         job: &Job,
         deadline: Option<Instant>,
     ) -> Result<Option<Outcome>, StoreError> {
+        let stop = self.register(&job.uid);
+        self.run_with(job, stop, deadline).await
+    }
+
+    /// As [`Runner::run`], with a stop handle from [`Runner::register`].
+    pub async fn run_with(
+        &self,
+        job: &Job,
+        stop: Stop,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Outcome>, StoreError> {
+        let ran = self.claim_and_run(job, &stop, deadline).await;
+        self.running.lock().expect("running jobs").remove(&job.uid);
+        ran
+    }
+
+    async fn claim_and_run(
+        &self,
+        job: &Job,
+        stop: &Stop,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Outcome>, StoreError> {
         let keys = job.keys();
         if !self
             .store
             .put_new(&keys.claim(), now_unix().to_string().into())
             .await?
         {
-            tracing::info!(uid = %job.uid, "job already claimed; not running it twice");
+            tracing::info!(uid = %job.uid, "job already claimed (run or cancelled); not running it");
             return Ok(None);
         }
         let mut meta = match load_meta(self.store.as_ref(), &keys).await {
@@ -131,17 +167,15 @@ impl Runner {
         if let Err(e) = save_meta(self.store.as_ref(), &meta).await {
             tracing::warn!(uid = %job.uid, error = %e, "writing meta.json");
         }
-
-        let stop = Stop::new();
-        if self.shutdown.is_cancelled() {
-            stop.request(StopReason::Shutdown);
-        }
-        self.running
-            .lock()
-            .expect("running jobs")
-            .insert(job.uid.clone(), stop.clone());
-        let ended = self.run_started(job, &mut meta, &stop, deadline).await;
-        self.running.lock().expect("running jobs").remove(&job.uid);
+        // A cancel asked for before the claim, or from another process (the API on Lambda),
+        // arrives as an object beside the log: looked for now and once a second.
+        let watcher = tokio::spawn(watch_for_cancel(
+            self.store.clone(),
+            keys.cancel(),
+            stop.clone(),
+        ));
+        let ended = self.run_started(job, &mut meta, stop, deadline).await;
+        watcher.abort();
         ended
     }
 
@@ -170,11 +204,15 @@ impl Runner {
             finish.clone(),
         ));
 
-        let limit = Instant::now() + self.config.max_run_time;
-        let (stop_at, why) = match deadline {
-            Some(d) if d < limit => (d, StopReason::Deadline),
-            _ => (limit, StopReason::RunLimit),
-        };
+        let now = Instant::now();
+        let mut stop_at = (now + self.config.max_run_time, StopReason::RunLimit);
+        if let Some(t) = job.timeout {
+            stop_at = stop_at.min((now + Duration::from_secs(t), StopReason::Timeout));
+        }
+        if let Some(d) = deadline {
+            stop_at = stop_at.min((d, StopReason::Deadline));
+        }
+        let (stop_at, why) = stop_at;
         let timer = {
             let stop = stop.clone();
             tokio::spawn(async move {
@@ -187,7 +225,16 @@ impl Runner {
             // runs, and ends as if SIGTERM had reached it at once.
             _ if stop.reason().is_some() => (128 + 15, JobState::Cancelled),
             Command::Argv { argv } => {
-                match process::run(argv, &log, stop.token(), self.config.grace).await {
+                let stdin = match job.stdin {
+                    true => self.store.get(&keys.stdin()).await?,
+                    false => None,
+                };
+                let spec = process::Spec {
+                    argv,
+                    env: &job.env,
+                    stdin,
+                };
+                match process::run(spec, &log, stop.token(), self.config.grace).await {
                     ProcessEnd::Exited(code) => (code, JobState::Exited),
                     ProcessEnd::Signaled(code) => (code, JobState::Signaled),
                     ProcessEnd::NotStarted(code) => (code, JobState::Failed),
@@ -195,6 +242,7 @@ impl Runner {
                 }
             }
             Command::Rpc { name, args } => {
+                // An rpc is a function of this process: `env` and stdin are the argv's.
                 let ctx = RpcContext::new(log.clone(), stop.token().clone());
                 let code = self.registry.run(name, args, ctx, self.config.grace).await;
                 (code, JobState::Exited)
@@ -231,5 +279,17 @@ impl Runner {
             size,
             recorded,
         }))
+    }
+}
+
+/// Requests a stop once `key` (the job's cancel marker) exists: checked at once, then every
+/// [`CANCEL_CHECK`], one small GET each time.
+async fn watch_for_cancel(store: Arc<dyn Store>, key: String, stop: Stop) {
+    loop {
+        if let Ok(Some(_)) = store.get(&key).await {
+            stop.request(StopReason::Cancelled);
+            return;
+        }
+        tokio::time::sleep(CANCEL_CHECK).await;
     }
 }

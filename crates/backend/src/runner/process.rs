@@ -6,10 +6,11 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
+use aws_exec_protocol::JobEnv;
 use bytes::Bytes;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
@@ -49,17 +50,35 @@ pub fn exit_code(status: ExitStatus) -> i32 {
         .unwrap_or(1)
 }
 
-/// Runs `argv` until it exits or `stop` fires; then SIGTERM to its group, and SIGKILL after
-/// `grace`. Whatever is left of its group when it exits is killed, so no job leaves strays.
+/// What to start: the argv, variables added to the service's (scrubbed) environment, and
+/// standard input (`/dev/null` without).
+pub struct Spec<'a> {
+    pub argv: &'a [String],
+    pub env: &'a JobEnv,
+    pub stdin: Option<Bytes>,
+}
+
+/// Runs the command until it exits or `stop` fires; then SIGTERM to its group, and SIGKILL
+/// after `grace`. Whatever is left of its group when it exits is killed, so no job leaves
+/// strays.
 pub async fn run(
-    argv: &[String],
+    spec: Spec<'_>,
     log: &LogWriter,
     stop: &CancellationToken,
     grace: Duration,
 ) -> ProcessEnd {
-    let mut cmd = Command::new(&argv[0]);
-    cmd.args(&argv[1..])
-        .stdin(Stdio::null())
+    let argv = spec.argv;
+    let Some((program, args)) = argv.split_first() else {
+        // A Command cannot be built without a program; this is only a guard.
+        log.write("aws-exec: empty command\n");
+        return ProcessEnd::NotStarted(127);
+    };
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .stdin(match spec.stdin {
+            Some(_) => Stdio::piped(),
+            None => Stdio::null(),
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
@@ -67,6 +86,7 @@ pub async fn run(
     for var in SCRUBBED_ENV {
         cmd.env_remove(var);
     }
+    cmd.envs(spec.env.iter());
     let mut child = match cmd.spawn() {
         Ok(child) => child,
         Err(e) => {
@@ -75,11 +95,19 @@ pub async fn run(
                 ErrorKind::PermissionDenied => (126, "permission denied".to_owned()),
                 _ => (126, e.to_string()),
             };
-            log.write(format!("aws-exec: {}: {why}\n", argv[0]));
+            log.write(format!("aws-exec: {program}: {why}\n"));
             return ProcessEnd::NotStarted(code);
         }
     };
     let group = child.id().map(|id| Pid::from_raw(id as i32));
+    // Fed from a task, so a command that never reads its input cannot block the job; a
+    // command that exits early just closes the pipe.
+    let feeder = match (child.stdin.take(), spec.stdin) {
+        (Some(mut pipe), Some(bytes)) => Some(tokio::spawn(async move {
+            let _ = pipe.write_all(&bytes).await;
+        })),
+        _ => None,
+    };
     let readers = [
         child
             .stdout
@@ -101,6 +129,9 @@ pub async fn run(
     };
     if let Some(group) = group {
         let _ = killpg(group, Signal::SIGKILL);
+    }
+    if let Some(feeder) = feeder {
+        feeder.abort();
     }
     // Output still in the pipes is read to the end; a stray that escaped the group and
     // holds a pipe open cannot keep the job alive.

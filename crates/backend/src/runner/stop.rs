@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 /// The exit code of a job stopped for time, as `timeout(1)` answers.
 pub const TIMED_OUT_EXIT: i32 = 124;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum StopReason {
     /// The job's own `timeout`.
     Timeout,

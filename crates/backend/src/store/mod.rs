@@ -59,6 +59,22 @@ pub trait Store: Send + Sync + 'static {
     /// Keys under `prefix`, sorted.
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
 
+    /// Up to `max` keys under `prefix` that sort after `start_after`, sorted: one page of a
+    /// listing, which S3 answers with a single request.
+    async fn list_page(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        max: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let keys = self.list(prefix).await?;
+        let from = match start_after {
+            Some(after) => keys.partition_point(|k| k.as_str() <= after),
+            None => 0,
+        };
+        Ok(keys.into_iter().skip(from).take(max).collect())
+    }
+
     /// Deletes an object; deleting a missing one is not an error.
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
 

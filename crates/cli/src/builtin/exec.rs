@@ -1,14 +1,78 @@
-//! `aws-exec exec -- CMD...`: run a subprocess on the service.
+//! `aws-exec exec -- CMD...`: run a subprocess on the service and follow it. Ctrl-C cancels
+//! the job and keeps following it to its end state; a second Ctrl-C leaves it running.
 
-use aws_exec_client::ExecRequest;
+use std::io::{IsTerminal, Read};
+
+use anyhow::Context;
+use aws_exec_client::{Client, ExecRequest};
 
 use crate::cli::ExecArgs;
 
+/// The CLI's exit code when a second Ctrl-C leaves the job running, as a shell reports it.
+const INTERRUPTED: i32 = 130;
+
 pub async fn run(args: ExecArgs) -> anyhow::Result<i32> {
     let client = args.remote.client()?;
-    let uid = client.submit(&ExecRequest::argv(args.argv)).await?;
+    let mut request = ExecRequest::argv(args.argv);
+    if let Some(timeout) = args.timeout {
+        request = request.timeout(timeout.as_secs().max(1));
+    }
+    for (name, value) in args.env {
+        request = request.env(name, value);
+    }
+    if !args.no_stdin && !std::io::stdin().is_terminal() {
+        let stdin = read_stdin().await?;
+        if !stdin.is_empty() {
+            request = request.stdin(stdin);
+        }
+    }
+    let uid = client.submit(&request).await?;
+    if args.detach {
+        println!("{uid}");
+        return Ok(0);
+    }
     if args.print_uid {
         eprintln!("uid: {uid}");
     }
-    Ok(client.tail(&uid, super::stdout_sink()).await?)
+    follow_cancelling_on_ctrl_c(&client, &uid).await
+}
+
+/// Piped input, read whole: it travels in the request (up to what fits in its 1 MiB).
+async fn read_stdin() -> anyhow::Result<Vec<u8>> {
+    tokio::task::spawn_blocking(|| {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .context("reading standard input")?;
+        Ok(buf)
+    })
+    .await?
+}
+
+async fn follow_cancelling_on_ctrl_c(client: &Client, uid: &str) -> anyhow::Result<i32> {
+    let follow = client.tail(uid, super::stdout_sink());
+    tokio::pin!(follow);
+    tokio::select! {
+        code = &mut follow => return Ok(code?),
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    eprintln!("\naws-exec: cancelling {uid} (Ctrl-C again to leave it running)");
+    let cancel = client.cancel(uid);
+    tokio::pin!(cancel);
+    let mut cancelled = false;
+    loop {
+        tokio::select! {
+            code = &mut follow => return Ok(code?),
+            state = &mut cancel, if !cancelled => {
+                cancelled = true;
+                if let Err(e) = state {
+                    eprintln!("aws-exec: cancel failed: {e}");
+                }
+            }
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("aws-exec: left running: {uid} (follow it with `aws-exec tail {uid}`)");
+                return Ok(INTERRUPTED);
+            }
+        }
+    }
 }

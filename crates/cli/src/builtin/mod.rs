@@ -1,10 +1,13 @@
 //! The built-in operations, one file each.
 
 pub mod auth;
+pub mod cancel;
 pub mod exec;
 pub mod lambda;
+pub mod ls;
 pub mod rpc;
 pub mod serve;
+pub mod status;
 pub mod tail;
 
 use std::ffi::OsString;

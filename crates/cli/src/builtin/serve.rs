@@ -18,6 +18,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     config.concurrency = args.concurrency;
     config.queue = args.queue;
     config.public_url = args.public_url;
+    config.runner.max_run_time = args.max_timeout;
+    config.keep = Some(args.keep);
     let service = LocalService::start(config, crate::commands::registry())
         .await
         .with_context(|| format!("starting the service on {}", args.addr))?;

@@ -1,0 +1,102 @@
+//! `Idempotency-Key` on `POST /api/exec`: the same caller sending the same key again within
+//! 24 hours gets the first job's uid and no second job; the same key with another body is
+//! refused (422). The record is taken with a conditional write, so two racing requests
+//! cannot both create a job.
+
+use aws_exec_protocol::keys::idempotency;
+use aws_exec_protocol::limits::{IDEMPOTENCY_TTL, MAX_IDEMPOTENCY_KEY};
+use aws_exec_protocol::{AuthName, Uid, IDEMPOTENCY_HEADER};
+use axum::http::HeaderMap;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::error::ApiError;
+use crate::store::Store;
+use crate::time::now_unix;
+
+/// The header's value, checked: 1 to 255 visible ASCII characters.
+pub fn key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(value) = headers.get(IDEMPOTENCY_HEADER) else {
+        return Ok(None);
+    };
+    let bad = || {
+        ApiError::BadRequest(format!(
+            "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"
+        ))
+    };
+    let key = value.to_str().map_err(|_| bad())?;
+    if key.is_empty()
+        || key.len() > MAX_IDEMPOTENCY_KEY
+        || !key.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(bad());
+    }
+    Ok(Some(key))
+}
+
+#[derive(Serialize, Deserialize)]
+struct Record {
+    uid: String,
+    /// SHA-256 of the request body, so a different body under the same key is told apart.
+    body: String,
+    created: u64,
+}
+
+pub struct Claim {
+    object: String,
+    record: Record,
+}
+
+pub enum Taken {
+    /// This request is the first with its key: go on and create the job.
+    Fresh,
+    /// An earlier request with this key and body made this job.
+    Repeat(String),
+}
+
+impl Claim {
+    pub fn new(owner: &AuthName, key: &str, body: &[u8], uid: &Uid) -> Self {
+        Claim {
+            object: idempotency(owner, &hex::encode(Sha256::digest(key.as_bytes()))),
+            record: Record {
+                uid: uid.to_string(),
+                body: hex::encode(Sha256::digest(body)),
+                created: now_unix(),
+            },
+        }
+    }
+
+    pub async fn take(&self, store: &dyn Store) -> Result<Taken, ApiError> {
+        let body = serde_json::to_vec(&self.record).expect("record serializes");
+        if store.put_new(&self.object, body.clone().into()).await? {
+            return Ok(Taken::Fresh);
+        }
+        let earlier: Option<Record> = store
+            .get(&self.object)
+            .await?
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        match earlier {
+            Some(e) if e.created + IDEMPOTENCY_TTL.as_secs() >= self.record.created => {
+                if e.body == self.record.body {
+                    Ok(Taken::Repeat(e.uid))
+                } else {
+                    Err(ApiError::Unprocessable(
+                        "this Idempotency-Key was used with a different request body".into(),
+                    ))
+                }
+            }
+            // Expired (or unreadable): the key is free again.
+            _ => {
+                store.put(&self.object, body.into()).await?;
+                Ok(Taken::Fresh)
+            }
+        }
+    }
+
+    /// Frees the key after the job could not be created, so a retry can make it.
+    pub async fn release(self, store: &dyn Store) {
+        if let Err(e) = store.delete(&self.object).await {
+            tracing::warn!(error = %e, "releasing an idempotency key");
+        }
+    }
+}

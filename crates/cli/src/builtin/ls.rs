@@ -1,0 +1,42 @@
+//! `aws-exec ls`: the caller's jobs, newest first, as a table or JSON.
+
+use aws_exec_client::ListQuery;
+
+use super::status::{age, duration};
+use crate::cli::LsArgs;
+
+pub async fn run(args: LsArgs) -> anyhow::Result<i32> {
+    let client = args.remote.client()?;
+    let page = client
+        .list(&ListQuery {
+            state: args.state,
+            limit: Some(args.limit),
+            before: None,
+        })
+        .await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&page.jobs)?);
+        return Ok(0);
+    }
+    println!(
+        "{:<47}  {:<9}  {:>4}  {:>5}  {:>8}  COMMAND",
+        "UID", "STATE", "EXIT", "AGE", "DURATION"
+    );
+    for job in &page.jobs {
+        let exit = job.exit.map_or("-".to_owned(), |e| e.to_string());
+        let mut command = job.command.display();
+        if command.chars().count() > 60 {
+            command = command.chars().take(59).collect::<String>() + "…";
+        }
+        println!(
+            "{:<47}  {:<9}  {:>4}  {:>5}  {:>8}  {}",
+            job.uid.as_str(),
+            job.state.as_str(),
+            exit,
+            age(job.submitted),
+            duration(job),
+            command.replace(['\n', '\t'], " ")
+        );
+    }
+    Ok(0)
+}
