@@ -1,5 +1,26 @@
 // @ts-check
-/** The page's side of the aws-exec HTTP protocol: submit, and follow a log by byte range. */
+/**
+ * The page's side of the aws-exec HTTP protocol: submit, follow a log by byte range, list
+ * and cancel jobs.
+ */
+
+/**
+ * What a job runs, as its metadata records it.
+ * @typedef {{kind: 'argv', argv: string[]} | {kind: 'rpc', 'rpc-name': string, 'rpc-args': string}} JobCommand
+ */
+
+/**
+ * A job's metadata (`GET /api/job`, and each entry of `GET /api/jobs`). Times are seconds
+ * since the epoch; `state` is one of queued, running, exited, signaled, timed-out,
+ * cancelled, failed, lost.
+ * @typedef {{uid: string, owner: string, command: JobCommand, state: string, submitted: number,
+ *   started?: number, finished?: number, exit?: number, timeout?: number}} JobMeta
+ */
+
+/**
+ * One page of `GET /api/jobs`, newest first; `next` is the `before` of the page after it.
+ * @typedef {{jobs: JobMeta[], next: string | null}} JobPage
+ */
 
 export class AuthError extends Error {}
 
@@ -59,9 +80,37 @@ export class Api {
     return uid;
   }
 
-  /** The job's metadata (command, state, times). @param {string} uid */
+  /** The job's metadata (command, state, times). @param {string} uid @returns {Promise<JobMeta>} */
   job(uid) {
     return this.request('GET', `/api/job?uid=${encodeURIComponent(uid)}`);
+  }
+
+  /**
+   * A page of the caller's jobs, newest first: at most `limit`, only those in `state` if
+   * given, and only those older than the job `before` if given.
+   * @param {{limit?: number, state?: string, before?: string}} [options] @param {AbortSignal} [signal]
+   * @returns {Promise<JobPage>}
+   */
+  async jobs(options = {}, signal) {
+    const query = new URLSearchParams();
+    if (options.limit !== undefined) query.set('limit', String(options.limit));
+    if (options.state) query.set('state', options.state);
+    if (options.before) query.set('before', options.before);
+    const answer = await this.request('GET', `/api/jobs?${query}`, undefined, signal);
+    const jobs = Array.isArray(answer?.jobs) ? answer.jobs : [];
+    return {
+      jobs: jobs.filter((/** @type {any} */ j) => j && typeof j.uid === 'string'),
+      next: typeof answer?.next === 'string' && answer.next ? answer.next : null,
+    };
+  }
+
+  /**
+   * Cancels a job: a queued one never starts, a running one is stopped, a finished one is
+   * left as it is. Resolves to the job's state as the service then saw it.
+   * @param {string} uid @returns {Promise<{uid: string, state: string}>}
+   */
+  cancel(uid) {
+    return this.request('DELETE', `/api/exec?uid=${encodeURIComponent(uid)}`);
   }
 
   /**

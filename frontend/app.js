@@ -3,13 +3,20 @@
  * The aws-exec page: sign in with a key, run bash commands, watch their output stream.
  * A run's uid is in the address (#/job/UID) so a reload or a shared link re-attaches;
  * #/run?cmd=... only fills in the command line, it never runs anything by itself.
+ * The jobs panel lists the caller's jobs as the service knows them (whoever started them);
+ * a row is a #/job/UID link, so opening one re-attaches the same way.
  */
 import { Api, AuthError } from './api.js';
 import { Terminal } from './term.js';
 
+/** @typedef {import('./api.js').JobMeta} JobMeta */
+/** @typedef {import('./api.js').JobCommand} JobCommand */
+/** @typedef {import('./api.js').JobPage} JobPage */
+
 const KEY_STORE = 'aws-exec.auth';
 const HISTORY_STORE = 'aws-exec.history';
 const HISTORY_MAX = 500;
+const JOBS_PAGE = 50;
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const signin = /** @type {HTMLFormElement} */ ($('signin'));
@@ -21,6 +28,11 @@ const prompt = /** @type {HTMLFormElement} */ ($('prompt'));
 const cmd = /** @type {HTMLInputElement} */ ($('cmd'));
 const who = $('who');
 const signout = $('signout');
+const jobsList = $('jobs-list');
+const jobsError = $('jobs-error');
+const jobsEmpty = $('jobs-empty');
+const jobsRefresh = /** @type {HTMLButtonElement} */ ($('jobs-refresh'));
+const jobsMore = /** @type {HTMLButtonElement} */ ($('jobs-more'));
 
 /** @type {Api | null} */
 let api = null;
@@ -33,6 +45,7 @@ function showSignin(message = '') {
   api = null;
   for (const ctl of following.values()) ctl.abort();
   following.clear();
+  clearJobs();
   consoleEl.hidden = true;
   signout.hidden = true;
   who.textContent = '';
@@ -55,6 +68,7 @@ async function trySignin(key, typed) {
     signout.hidden = false;
     who.textContent = `signed in as ${me.name}`;
     route();
+    refreshJobs();
     cmd.focus();
   } catch (e) {
     if (e instanceof AuthError) {
@@ -62,7 +76,7 @@ async function trySignin(key, typed) {
       showSignin(typed ? 'That auth key was not recognised. Check it and try again.'
         : 'The saved auth key is no longer valid. Sign in again.');
     } else {
-      showSignin(`Cannot reach the service: ${e instanceof Error ? e.message : e}`);
+      showSignin(`Cannot reach the service: ${messageOf(e)}`);
     }
   }
 }
@@ -79,6 +93,11 @@ signout.addEventListener('click', () => {
   history.replaceState(null, '', location.pathname);
   showSignin('Signed out.');
 });
+
+/** @param {unknown} e */
+function messageOf(e) {
+  return e instanceof Error ? e.message : String(e);
+}
 
 // ---- history ------------------------------------------------------------------------------
 
@@ -143,12 +162,15 @@ function runBlock(title) {
   const out = document.createElement('pre');
   out.className = 'out';
   out.tabIndex = 0;
+  const alert = document.createElement('p');
+  alert.className = 'alert';
+  alert.setAttribute('role', 'alert');
   const footer = document.createElement('footer');
   footer.textContent = 'running…';
-  article.append(header, out, footer);
+  article.append(header, out, alert, footer);
   runs.append(article);
   article.scrollIntoView({ block: 'end' });
-  return { article, header, code, out, footer, term: new Terminal(out) };
+  return { article, header, code, out, alert, footer, term: new Terminal(out) };
 }
 
 /** @param {ReturnType<typeof runBlock>} block @param {string} uid */
@@ -162,11 +184,46 @@ function showUid(block, uid) {
   block.article.dataset.uid = uid;
 }
 
-/** @param {ReturnType<typeof runBlock>} block @param {string} uid */
-async function follow(block, uid) {
+/**
+ * A Cancel button in the run's header: asks the service to stop the job; the follow loop
+ * then sees its end as with any other. The button goes when the follow ends.
+ * @param {ReturnType<typeof runBlock>} block @param {string} uid
+ */
+function cancelButton(block, uid) {
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.className = 'cancel';
+  button.textContent = 'Cancel';
+  button.title = 'Stop this job';
+  button.addEventListener('click', async () => {
+    if (!api || button.disabled) return;
+    button.disabled = true;
+    block.alert.textContent = '';
+    try {
+      await api.cancel(uid);
+      refreshJobs();
+    } catch (e) {
+      if (e instanceof AuthError) {
+        showSignin('The auth key was refused. Sign in again.');
+        return;
+      }
+      block.alert.textContent = `Cancel failed: ${messageOf(e)}`;
+      button.disabled = false;
+    }
+  });
+  block.header.append(button);
+  return button;
+}
+
+/**
+ * Follows a run to its end; `cancellable` says whether the job may still be running.
+ * @param {ReturnType<typeof runBlock>} block @param {string} uid
+ */
+async function follow(block, uid, cancellable = true) {
   if (!api) return;
   const ctl = new AbortController();
   following.set(uid, ctl);
+  const cancel = cancellable ? cancelButton(block, uid) : null;
   const nearBottom = () => window.innerHeight + window.scrollY >= document.body.scrollHeight - 80;
   try {
     const exit = await api.follow(uid, (bytes) => {
@@ -181,15 +238,17 @@ async function follow(block, uid) {
     block.article.dataset.exit = String(exit);
     block.footer.className = exit === 0 ? 'ok' : 'fail';
     block.footer.textContent = `exit ${exit}`;
+    refreshUntilEnded(uid);
   } catch (e) {
     if (ctl.signal.aborted) return;
     block.term.end();
     block.article.dataset.state = 'error';
     block.footer.className = 'fail';
-    block.footer.textContent = e instanceof Error ? e.message : String(e);
+    block.footer.textContent = messageOf(e);
     if (e instanceof AuthError) showSignin('The auth key was refused. Sign in again.');
   } finally {
     following.delete(uid);
+    cancel?.remove();
   }
 }
 
@@ -212,11 +271,12 @@ async function run(line) {
     const uid = await api.submit(['bash', '-c', line]);
     showUid(block, uid);
     location.hash = `#/job/${uid}`;
+    refreshJobs();
     await follow(block, uid);
   } catch (e) {
     block.article.dataset.state = 'error';
     block.footer.className = 'fail';
-    block.footer.textContent = e instanceof Error ? e.message : String(e);
+    block.footer.textContent = messageOf(e);
     if (e instanceof AuthError) showSignin('The auth key was refused. Sign in again.');
   }
 }
@@ -233,19 +293,222 @@ async function attach(uid) {
   if (!api || following.has(uid) || runs.querySelector(`[data-uid="${CSS.escape(uid)}"]`)) return;
   const block = runBlock(`job ${uid}`);
   showUid(block, uid);
+  let ended = false;
   try {
     const meta = await api.job(uid);
-    const argv = meta?.command?.argv;
-    if (Array.isArray(argv)) {
+    const argv = argvOf(meta?.command);
+    if (argv) {
       block.code.textContent = `$ ${argv[0] === 'bash' && argv[1] === '-c' ? argv[2] : argv.join(' ')}`;
-    } else if (meta?.command?.['rpc-name']) {
-      block.code.textContent = `rpc ${meta.command['rpc-name']} ${meta.command['rpc-args']}`;
+    } else if (commandText(meta?.command)) {
+      block.code.textContent = commandText(meta.command);
     }
+    ended = typeof meta?.exit === 'number';
   } catch {
     // the follow below reports a job that is not there
   }
-  await follow(block, uid);
+  await follow(block, uid, !ended);
 }
+
+// ---- jobs panel ---------------------------------------------------------------------------
+
+/** The listed jobs by uid, with the cells that change as time passes. */
+const listed = /** @type {Map<string, {meta: JobMeta, dur: HTMLElement, age: HTMLElement}>} */ (new Map());
+/** Where the next page of older jobs starts, if there is one. */
+let jobsNext = /** @type {string | null} */ (null);
+/** Counts list requests, so only the newest answer is shown. */
+let jobsSeq = 0;
+
+/** @param {string} state */
+function isFinal(state) {
+  return state !== 'queued' && state !== 'running';
+}
+
+/** @param {JobCommand | undefined} command @returns {string[] | null} */
+function argvOf(command) {
+  return command && 'argv' in command && Array.isArray(command.argv) ? command.argv : null;
+}
+
+/** How a command reads in the list: the argv joined, or `rpc NAME ARGS`. @param {JobCommand | undefined} command */
+function commandText(command) {
+  const argv = argvOf(command);
+  if (argv) return argv.join(' ');
+  if (command && 'rpc-name' in command) return `rpc ${command['rpc-name']} ${command['rpc-args'] ?? 'null'}`;
+  return '';
+}
+
+/** A length of time, to the second: 7s, 3m05s, 2h04m, 3d05h. @param {number} secs */
+function span(secs) {
+  const s = Math.max(0, Math.round(secs));
+  const two = (/** @type {number} */ n) => String(n).padStart(2, '0');
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${two(s % 60)}s`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h${two(Math.floor(s / 60) % 60)}m`;
+  return `${Math.floor(s / 86400)}d${two(Math.floor(s / 3600) % 24)}h`;
+}
+
+/** How long ago, coarsely: 40s ago, 5m ago, 3h ago, 2d ago. @param {number} secs */
+function ago(secs) {
+  const s = Math.max(0, Math.round(secs));
+  if (s < 60) return `${s}s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h ago`;
+  return `${Math.floor(s / 86400)}d ago`;
+}
+
+const nowSecs = () => Date.now() / 1000;
+
+/** Run time: finished - started, or so far while it runs. @param {JobMeta} meta */
+function runTime(meta) {
+  if (typeof meta.started !== 'number') return '';
+  if (typeof meta.finished === 'number') return span(meta.finished - meta.started);
+  return isFinal(meta.state) ? '' : span(nowSecs() - meta.started);
+}
+
+/** @param {string} tag @param {string} className @param {string} text */
+function cell(tag, className, text) {
+  const el = document.createElement(tag);
+  el.className = className;
+  el.textContent = text;
+  return el;
+}
+
+/** One job's row: a link that re-attaches to it. @param {JobMeta} meta */
+function jobRow(meta) {
+  const li = document.createElement('li');
+  const link = document.createElement('a');
+  link.className = 'job';
+  link.href = `#/job/${encodeURIComponent(meta.uid)}`;
+  link.dataset.uid = meta.uid;
+  link.dataset.state = String(meta.state);
+  link.title = meta.uid;
+  const state = cell('span', 'job-state', String(meta.state));
+  const hasExit = typeof meta.exit === 'number';
+  const exit = cell('span', 'job-exit', hasExit ? `exit ${meta.exit}` : '');
+  if (hasExit) exit.classList.add(meta.exit === 0 ? 'ok' : 'fail');
+  const dur = cell('span', 'job-dur', runTime(meta));
+  const age = cell('span', 'job-age', typeof meta.submitted === 'number' ? ago(nowSecs() - meta.submitted) : '');
+  if (typeof meta.submitted === 'number') age.title = new Date(meta.submitted * 1000).toLocaleString();
+  const text = commandText(meta.command);
+  const command = cell('code', 'job-cmd', text);
+  command.title = text;
+  link.append(state, exit, dur, age, command);
+  li.append(link);
+  listed.set(meta.uid, { meta, dur, age });
+  return li;
+}
+
+/** Shows a page of jobs, replacing the list or adding older ones below it. @param {JobPage} page @param {boolean} older */
+function showJobs(page, older) {
+  if (!older) {
+    jobsList.textContent = '';
+    listed.clear();
+  }
+  const rows = document.createDocumentFragment();
+  for (const meta of page.jobs) {
+    if (!listed.has(meta.uid)) rows.append(jobRow(meta));
+  }
+  jobsList.append(rows);
+  jobsNext = page.next;
+  jobsMore.hidden = !jobsNext;
+  jobsEmpty.hidden = listed.size > 0;
+  jobsError.textContent = '';
+}
+
+function clearJobs() {
+  jobsSeq++;
+  jobsList.textContent = '';
+  listed.clear();
+  jobsNext = null;
+  jobsMore.hidden = true;
+  jobsEmpty.hidden = true;
+  jobsError.textContent = '';
+  jobsList.removeAttribute('aria-busy');
+}
+
+/** @param {unknown} e */
+function jobsFailed(e) {
+  if (e instanceof AuthError) showSignin('The auth key was refused. Sign in again.');
+  else jobsError.textContent = `Cannot list jobs: ${messageOf(e)}`;
+}
+
+/** Loads the newest jobs into the panel. Never throws; false when nothing was shown. */
+async function refreshJobs() {
+  const mine = api;
+  if (!mine) return false;
+  const seq = ++jobsSeq;
+  jobsList.setAttribute('aria-busy', 'true');
+  try {
+    const page = await mine.jobs({ limit: JOBS_PAGE });
+    if (seq !== jobsSeq || api !== mine) return false;
+    showJobs(page, false);
+    return true;
+  } catch (e) {
+    if (seq === jobsSeq && api === mine) jobsFailed(e);
+    return false;
+  } finally {
+    if (seq === jobsSeq) jobsList.removeAttribute('aria-busy');
+  }
+}
+
+/** Adds the next page of older jobs below the list. */
+async function olderJobs() {
+  const mine = api;
+  const before = jobsNext;
+  if (!mine || !before) return;
+  const seq = jobsSeq;
+  jobsMore.disabled = true;
+  try {
+    const page = await mine.jobs({ limit: JOBS_PAGE, before });
+    if (seq === jobsSeq && api === mine) showJobs(page, true);
+  } catch (e) {
+    if (seq === jobsSeq && api === mine) jobsFailed(e);
+  } finally {
+    jobsMore.disabled = false;
+  }
+}
+
+/**
+ * After a run ends: refreshes the list until it shows that job ended too (its metadata is
+ * written before its exit code, so the first refresh normally does), a few tries at most.
+ * @param {string} uid
+ */
+async function refreshUntilEnded(uid) {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    if (attempt) await new Promise((resolve) => setTimeout(resolve, 1000));
+    if (!api) return;
+    const shown = await refreshJobs();
+    const row = listed.get(uid);
+    if (shown && (!row || isFinal(row.meta.state))) return;
+  }
+}
+
+/** Brings ages and running times up to date without asking the service. */
+function tickJobs() {
+  const now = nowSecs();
+  for (const { meta, dur, age } of listed.values()) {
+    if (typeof meta.submitted === 'number') age.textContent = ago(now - meta.submitted);
+    if (!isFinal(meta.state)) dur.textContent = runTime(meta);
+  }
+}
+
+jobsRefresh.addEventListener('click', () => refreshJobs());
+jobsMore.addEventListener('click', () => olderJobs());
+setInterval(() => {
+  if (api && !document.hidden) tickJobs();
+}, 10000);
+
+// A row is a #/job/UID link, and following it re-attaches through the address. A run already
+// on the page is brought into view instead; the address the page is already at changes
+// nothing, so that case attaches here.
+jobsList.addEventListener('click', (ev) => {
+  if (ev.button !== 0 || ev.ctrlKey || ev.metaKey || ev.shiftKey || ev.altKey) return;
+  const link = /** @type {Element} */ (ev.target).closest('a.job');
+  if (!(link instanceof HTMLAnchorElement)) return;
+  const uid = link.dataset.uid ?? '';
+  const block = runs.querySelector(`[data-uid="${CSS.escape(uid)}"]`);
+  if (block) block.scrollIntoView({ block: 'start' });
+  else if (location.hash === link.hash) attach(uid);
+});
 
 // ---- the address --------------------------------------------------------------------------
 

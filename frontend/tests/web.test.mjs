@@ -97,6 +97,31 @@ async function outputOf(block) {
   return block.locator('pre.out').evaluate((el) => el.textContent);
 }
 
+/** Submits a job straight to the HTTP API with the key, as the CLI does; returns its uid. */
+async function submitByApi(argv) {
+  const resp = await fetch(`${url}/api/exec`, {
+    method: 'POST',
+    headers: { auth: key, 'content-type': 'application/json' },
+    body: JSON.stringify({ argv }),
+  });
+  const body = await resp.json();
+  assert.equal(resp.status, 200, JSON.stringify(body));
+  assert.match(body.uid, /^\d+\.[0-9a-f-]{36}$/);
+  return body.uid;
+}
+
+/** The page's row for job `uid` in the jobs panel. */
+function jobRow(page, uid) {
+  return page.locator(`#jobs-list .job[data-uid="${uid}"]`);
+}
+
+async function pageOverflow(page) {
+  return page.evaluate(() => ({
+    page: document.documentElement.scrollWidth,
+    view: document.documentElement.clientWidth,
+  }));
+}
+
 for (const size of SIZES) {
   test(`${size.name}: a wrong key is refused with a message`, async () => {
     const { context, page, cspErrors } = await openPage(size);
@@ -211,6 +236,112 @@ for (const size of SIZES) {
     await page.reload();
     await page.getByLabel('Auth key').waitFor();
     assert.equal(await page.getByLabel('Command').isVisible(), false, 'signed out stays out');
+    await context.close();
+  });
+
+  test(`${size.name}: Cancel stops a running job; its block ends and its row says cancelled`, async () => {
+    const { context, page, cspErrors } = await openPage(size);
+    await signIn(page);
+    await page.getByLabel('Command').fill('echo waiting; sleep 30; echo never');
+    await page.getByLabel('Command').press('Enter');
+    const block = page.locator('.run').first();
+    await block.locator('pre.out', { hasText: 'waiting' }).waitFor();
+    const uid = await block.getAttribute('data-uid');
+    assert.ok(uid, 'the block knows its job');
+    const cancel = block.getByRole('button', { name: 'Cancel' });
+    await cancel.waitFor();
+
+    // A refused cancel shows the service's message and leaves the button usable.
+    const isExec = (u) => u.pathname === '/api/exec';
+    const refuse = (route) => (route.request().method() === 'DELETE'
+      ? route.fulfill({ status: 404, contentType: 'application/json',
+        body: JSON.stringify({ error: `no job ${uid}` }) })
+      : route.continue());
+    await page.route(isExec, refuse);
+    await cancel.click();
+    await block.locator('.alert', { hasText: `Cancel failed: no job ${uid}` }).waitFor();
+    assert.equal(await cancel.isEnabled(), true);
+    assert.equal(await block.getAttribute('data-state'), 'running');
+    await page.unroute(isExec, refuse);
+
+    // The real one: the button disables itself at once, and the job's end arrives as usual.
+    const started = Date.now();
+    const disabledAtOnce = await cancel.evaluate((button) => {
+      button.click();
+      return button.disabled;
+    });
+    assert.equal(disabledAtOnce, true, 'Cancel disables itself when clicked');
+    await block.locator('xpath=self::*[@data-state="done"]').waitFor({ timeout: 10000 });
+    assert.ok(Date.now() - started < 10000, 'cancelled within 10 s');
+    const footer = block.locator('footer');
+    const exit = /^exit (-?\d+)$/.exec(await footer.textContent());
+    assert.ok(exit, `the block ends with an exit code: ${await footer.textContent()}`);
+    assert.notEqual(Number(exit[1]), 0);
+    assert.equal(await footer.getAttribute('class'), 'fail');
+    const output = await outputOf(block);
+    assert.ok(output.startsWith('waiting\n') && !output.includes('never'), output);
+    assert.equal(await cancel.count(), 0, 'no Cancel once the job has ended');
+    assert.equal(await block.locator('.alert').textContent(), '');
+
+    // The jobs panel refreshes after the run ends.
+    const row = jobRow(page, uid);
+    await row.locator('.job-state', { hasText: /^cancelled$/ }).waitFor({ timeout: 10000 });
+    assert.equal(await row.locator('.job-exit').textContent(), `exit ${exit[1]}`);
+    assert.match(await row.locator('.job-cmd').textContent(), /^bash -c echo waiting; sleep 30; echo never$/);
+    await page.screenshot({ path: join(SHOTS, `${size.name}-cancelled.png`) });
+    assert.deepEqual(cspErrors, []);
+    await context.close();
+  });
+
+  test(`${size.name}: a job submitted through the API is listed; its row re-attaches`, async () => {
+    const marker = `from-the-api-${size.name}`;
+    // Long enough that the row must truncate it.
+    const uid = await submitByApi(['bash', '-c', `sleep 1; echo ${marker} # ${'long '.repeat(60)}`]);
+    const { context, page, cspErrors } = await openPage(size);
+    await signIn(page);
+
+    const row = jobRow(page, uid);
+    await row.waitFor(); // listed on sign-in: fed by the service, not this browser
+    assert.match(await row.locator('.job-state').textContent(), /^(queued|running|exited)$/);
+    assert.match(await row.locator('.job-age').textContent(), /^\d+s ago$/);
+    const command = row.locator('.job-cmd');
+    assert.ok((await command.textContent()).startsWith(`bash -c sleep 1; echo ${marker} # long long`));
+    const cell = await command.evaluate((el) => ({
+      scroll: el.scrollWidth, client: el.clientWidth, ellipsis: getComputedStyle(el).textOverflow,
+    }));
+    assert.ok(cell.scroll > cell.client, 'a long command is cut to its row');
+    assert.equal(cell.ellipsis, 'ellipsis');
+    const sizes = await pageOverflow(page);
+    assert.ok(sizes.page <= sizes.view, `page ${sizes.page} wider than view ${sizes.view}`);
+    if (size.isMobile) {
+      const box = await row.boundingBox();
+      assert.ok(box.height >= 44, `a row is tall enough to tap: ${box.height}`);
+      assert.ok(box.x >= 0 && box.x + box.width <= size.viewport.width, 'the row fits the screen');
+    }
+    await page.screenshot({ path: join(SHOTS, `${size.name}-jobs.png`) });
+
+    await row.click();
+    const block = page.locator(`.run[data-uid="${uid}"]`);
+    await block.locator('xpath=self::*[@data-state="done"]').waitFor({ timeout: 15000 });
+    assert.equal(await outputOf(block), `${marker}\n`);
+    assert.equal(await block.locator('footer').textContent(), 'exit 0');
+    assert.ok(page.url().endsWith(`#/job/${uid}`), page.url());
+    assert.equal(await page.locator('.run').count(), 1);
+    // Its row catches up with the end; clicking it again attaches nothing twice.
+    await row.locator('.job-state', { hasText: /^exited$/ }).waitFor({ timeout: 10000 });
+    assert.equal(await row.locator('.job-exit').textContent(), 'exit 0');
+    assert.match(await row.locator('.job-dur').textContent(), /^\d+s$/);
+    await row.click();
+    assert.equal(await page.locator('.run').count(), 1);
+
+    // Refresh picks up a job started elsewhere while the page is open.
+    const later = await submitByApi(['true']);
+    assert.equal(await jobRow(page, later).count(), 0);
+    await page.getByRole('button', { name: 'Refresh' }).click();
+    await jobRow(page, later).waitFor();
+    assert.equal(await page.locator('#jobs-list .job').first().getAttribute('data-uid'), later,
+      'newest first');
+    assert.deepEqual(cspErrors, []);
     await context.close();
   });
 
