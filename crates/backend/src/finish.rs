@@ -39,11 +39,17 @@ pub async fn record_end(
 ) -> Result<(), StoreError> {
     meta.end(end);
     save_meta(store, meta).await?;
-    if let Some(sink) = sink {
-        sink.exit(end.exit).await?;
-        sink.size(size).await?;
-    }
-    store.delete(&open_job(&meta.owner, &meta.uid)).await
+    let written = match sink {
+        Some(sink) => match sink.exit(end.exit).await {
+            Ok(()) => sink.size(size).await,
+            Err(e) => Err(e),
+        },
+        None => Ok(()),
+    };
+    // The end is claimed and final whatever a push-url answered: nothing is left for
+    // housekeeping to do, so the marker goes either way.
+    store.delete(&open_job(&meta.owner, &meta.uid)).await?;
+    written
 }
 
 pub async fn save_meta(store: &dyn Store, meta: &JobMeta) -> Result<(), StoreError> {

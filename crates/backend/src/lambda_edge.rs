@@ -21,6 +21,7 @@ use crate::api::{app, AppState};
 use crate::dispatch::LambdaDispatch;
 use crate::housekeeping::{sweep, LostRule};
 use crate::job::Job;
+use crate::push_guard::PushPolicy;
 use crate::runner::rpc::Registry;
 use crate::runner::{Runner, RunnerConfig};
 use crate::store::{S3Store, Store, StoreError};
@@ -89,11 +90,20 @@ impl LambdaApp {
         let function = var("AWS_LAMBDA_FUNCTION_NAME")?;
         let store: Arc<dyn Store> = Arc::new(S3Store::from_env(bucket).await?);
         let registry = Arc::new(registry);
+        crate::isolation::harden_process();
         let config = RunnerConfig {
             // Each flush rewrites the log object in S3: fewer, larger writes.
             flush_interval: Duration::from_millis(500),
+            // The sandbox, /tmp included, is reused by later invocations of any user.
+            work_root: "/tmp/aws-exec-jobs".into(),
+            clean_scratch: Some("/tmp".into()),
+            push_policy: PushPolicy {
+                s3_https_only: true,
+                ..PushPolicy::default()
+            },
             ..RunnerConfig::default()
         };
+        let push_policy = config.push_policy.clone();
         let runner = Arc::new(Runner::new(store.clone(), registry.clone(), config));
         let router = app(AppState {
             store: store.clone(),
@@ -102,6 +112,7 @@ impl LambdaApp {
             public_url: None,
             // A job's own timeout must end before the invocation's deadline does.
             max_timeout: aws_exec_protocol::limits::MAX_RUN_TIME - DEADLINE_MARGIN,
+            push_policy,
         });
         Ok(LambdaApp {
             router,

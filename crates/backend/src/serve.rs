@@ -97,6 +97,7 @@ pub struct LocalService {
 
 impl LocalService {
     pub async fn start(config: LocalConfig, registry: Registry) -> std::io::Result<Self> {
+        crate::isolation::harden_process();
         let (store, signed_urls) = config.storage.open().await.map_err(std::io::Error::other)?;
         // In a data directory only this process runs jobs, so any job still unfinished was
         // cut off when a previous serve stopped. A bucket may be shared with live runners.
@@ -131,6 +132,7 @@ impl LocalService {
             public_url: config.public_url.clone(),
             // Locally the run-time limit is the longest timeout a job may ask for.
             max_timeout: config.runner.max_run_time,
+            push_policy: config.runner.push_policy.clone(),
         };
         let mut router = app(state);
         if let Some(signed_urls) = signed_urls {

@@ -119,6 +119,7 @@ async fn fixture() -> Fixture {
         registry,
         public_url: None,
         max_timeout: Duration::from_secs(890),
+        push_policy: Default::default(),
     });
     Fixture {
         app: LambdaApp {

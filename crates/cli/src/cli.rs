@@ -164,6 +164,12 @@ pub struct ServeArgs {
     /// The longest a job may run, and so the largest timeout it may ask for
     #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
     pub max_timeout: std::time::Duration,
+    /// Let push-urls reach this host even though it is loopback or private (repeatable)
+    #[arg(long, value_name = "HOST")]
+    pub allow_push_host: Vec<String>,
+    /// When serving as root: the user jobs run as [default: nobody]. Refused when not root
+    #[arg(long, value_name = "USER")]
+    pub run_as: Option<String>,
     /// Delete finished jobs older than this (checked at start and hourly)
     #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_duration)]
     pub keep: std::time::Duration,

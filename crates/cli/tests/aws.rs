@@ -49,7 +49,22 @@ async fn push_urls_round_trip(server: S3Server) {
         size: field("get", "size"),
     };
 
-    let svc = Service::start(registry()).await;
+    // The S3 server is on loopback, where push-urls may not point unless allowed.
+    let guarded = Service::start(registry()).await;
+    let request = ExecRequest {
+        push_urls: Some(push.clone()),
+        ..ExecRequest::argv(["true"])
+    };
+    let err = guarded.client().submit(&request).await.unwrap_err();
+    assert_eq!(err.status(), Some(400), "{err}");
+    assert!(err.to_string().contains("push-urls.log"), "{err}");
+    assert!(err.to_string().contains("not a public address"), "{err}");
+    guarded.stop().await;
+
+    let svc = Service::start_with(registry(), |c| {
+        c.runner.push_policy.allow_hosts = vec!["127.0.0.1".into()];
+    })
+    .await;
     let client = svc.client();
     let request = ExecRequest {
         push_urls: Some(push),

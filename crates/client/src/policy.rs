@@ -134,14 +134,15 @@ impl RetryPolicy {
     }
 }
 
-/// Sorts a response for an idempotent GET: success passes, 5xx and connection errors are
+/// Sorts a response for an idempotent request: success passes, 5xx, 409 (an earlier
+/// request with the same Idempotency-Key still in progress) and connection errors are
 /// retried, other errors fail with the service's message.
 pub(crate) async fn retry_transient(
     sent: Result<reqwest::Response, reqwest::Error>,
 ) -> Result<reqwest::Response, Attempt> {
     match sent {
         Err(e) => Err(Attempt::Retry(ClientError::Http(e))),
-        Ok(resp) if resp.status().is_server_error() => {
+        Ok(resp) if resp.status().is_server_error() || resp.status() == StatusCode::CONFLICT => {
             Err(Attempt::Retry(ClientError::from_response(resp).await))
         }
         Ok(resp) if resp.status().is_success() => Ok(resp),

@@ -25,6 +25,7 @@ impl Service {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = LocalConfig::new(StoreLocation::Dir(dir.path().join("data")));
         config.addr = "127.0.0.1:0".parse().unwrap();
+        config.runner.work_root = dir.path().join("jobs");
         tweak(&mut config);
         let service = LocalService::start(config, registry)
             .await
@@ -115,8 +116,19 @@ impl ServeProcess {
     /// Starts `BIN serve --addr 127.0.0.1:0 ARGS` (BIN: the `aws-exec` binary) in a clean
     /// environment plus `env`, and reads the URL and key it prints.
     pub fn start(bin: &str, args: &[&str], env: &[(&str, String)]) -> Self {
+        Self::start_under(&[], bin, args, env)
+    }
+
+    /// As [`ServeProcess::start`], run through `wrapper` (e.g. `setpriv ... --`), which
+    /// must exec the binary so that killing it stops serve.
+    pub fn start_under(wrapper: &[&str], bin: &str, args: &[&str], env: &[(&str, String)]) -> Self {
         use std::io::{BufRead, BufReader};
-        let child = crate::env::clean_command(bin, env)
+        let (program, before) = match wrapper.split_first() {
+            Some((program, rest)) => (*program, [rest, &[bin]].concat()),
+            None => (bin, Vec::new()),
+        };
+        let child = crate::env::clean_command(program, env)
+            .args(before)
             .args(["serve", "--addr", "127.0.0.1:0"])
             .args(args)
             .stdout(std::process::Stdio::piped())

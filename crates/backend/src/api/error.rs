@@ -26,6 +26,8 @@ pub enum ApiError {
     UnknownJob(String),
     #[error("{0}")]
     Unprocessable(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error(transparent)]
     Rpc(#[from] RpcLookupError),
     #[error("no such endpoint: {0}")]
@@ -44,6 +46,7 @@ impl ApiError {
             ApiError::MissingAuth | ApiError::BadAuth => StatusCode::UNAUTHORIZED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnknownJob(_) | ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
             ApiError::Rpc(RpcLookupError::Unknown { .. }) => StatusCode::NOT_FOUND,

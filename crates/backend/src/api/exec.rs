@@ -43,6 +43,13 @@ pub async fn submit(
     if let Command::Rpc { name, args } = &command {
         state.registry.check(name, args)?;
     }
+    if let Some(urls) = &request.push_urls {
+        state
+            .push_policy
+            .check(urls)
+            .await
+            .map_err(ApiError::BadRequest)?;
+    }
     let uid = Uid::new(now_unix());
     let idempotency = match idempotency::key(&headers)? {
         Some(key) => {
@@ -65,10 +72,24 @@ pub async fn submit(
     };
     let created = create(&state, &job, options.stdin).await;
     if let Err(e) = created {
-        // The caller never learns this uid; leave no half-made job behind.
         let keys = job.keys();
+        // A dispatch that failed may still have been delivered (an invoke that timed out):
+        // taking the run claim first either stops that runner from ever starting the job
+        // or shows that it already has, and then the job is the caller's after all.
+        if let Ok(false) = state
+            .store
+            .put_new(&keys.claim(), Bytes::from_static(b"aborted"))
+            .await
+        {
+            tracing::warn!(uid = %job.uid, error = %e, "dispatch reported failure but the job runs");
+            return Ok(Json(ExecResponse {
+                uid: job.uid.to_string(),
+            }));
+        }
+        // The caller never learns this uid; leave no half-made job behind.
         for key in [
             keys.meta(),
+            keys.log(),
             keys.stdin(),
             open_job(&job.owner, &job.uid),
             job_index(&job.owner, &job.uid),
@@ -92,6 +113,11 @@ async fn create(state: &AppState, job: &Job, stdin: Option<Vec<u8>>) -> Result<(
     let store = state.store.as_ref();
     if let Some(stdin) = stdin {
         store.put(&job.keys().stdin(), stdin.into()).await?;
+    }
+    // An empty log from the start: clients written for aws-exec take a missing log (404)
+    // for an error, and a job may print nothing for a long time.
+    if job.push_urls.is_none() {
+        store.put(&job.keys().log(), Bytes::new()).await?;
     }
     save_meta(store, &job.queued_meta()).await?;
     store

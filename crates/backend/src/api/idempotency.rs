@@ -1,9 +1,12 @@
 //! `Idempotency-Key` on `POST /api/exec`: the same caller sending the same key again within
 //! 24 hours gets the first job's uid and no second job; the same key with another body is
 //! refused (422). The record is taken with a conditional write, so two racing requests
-//! cannot both create a job.
+//! cannot both create a job; a repeat is answered with the uid only once that job exists
+//! (409 "retry" before), so a uid handed out is always one that can be followed.
 
-use aws_exec_protocol::keys::idempotency;
+use std::time::Duration;
+
+use aws_exec_protocol::keys::{idempotency, JobKeys};
 use aws_exec_protocol::limits::{IDEMPOTENCY_TTL, MAX_IDEMPOTENCY_KEY};
 use aws_exec_protocol::{AuthName, Uid, IDEMPOTENCY_HEADER};
 use axum::http::HeaderMap;
@@ -42,7 +45,12 @@ struct Record {
     created: u64,
 }
 
+/// A record older than this whose job never appeared belongs to a request that failed
+/// without freeing its key (its process died): the key is taken over.
+const ABANDONED: Duration = Duration::from_secs(60);
+
 pub struct Claim {
+    owner: AuthName,
     object: String,
     record: Record,
 }
@@ -57,6 +65,7 @@ pub enum Taken {
 impl Claim {
     pub fn new(owner: &AuthName, key: &str, body: &[u8], uid: &Uid) -> Self {
         Claim {
+            owner: owner.clone(),
             object: idempotency(owner, &hex::encode(Sha256::digest(key.as_bytes()))),
             record: Record {
                 uid: uid.to_string(),
@@ -77,12 +86,28 @@ impl Claim {
             .and_then(|b| serde_json::from_slice(&b).ok());
         match earlier {
             Some(e) if e.created + IDEMPOTENCY_TTL.as_secs() >= self.record.created => {
-                if e.body == self.record.body {
-                    Ok(Taken::Repeat(e.uid))
-                } else {
-                    Err(ApiError::Unprocessable(
+                if e.body != self.record.body {
+                    return Err(ApiError::Unprocessable(
                         "this Idempotency-Key was used with a different request body".into(),
+                    ));
+                }
+                let made = match e.uid.parse::<Uid>() {
+                    Ok(uid) => store
+                        .get(&JobKeys::new(&self.owner, &uid).meta())
+                        .await?
+                        .is_some(),
+                    Err(_) => false,
+                };
+                if made {
+                    Ok(Taken::Repeat(e.uid))
+                } else if e.created + ABANDONED.as_secs() >= self.record.created {
+                    Err(ApiError::Conflict(
+                        "a request with this Idempotency-Key is still being handled; retry shortly"
+                            .into(),
                     ))
+                } else {
+                    store.put(&self.object, body.into()).await?;
+                    Ok(Taken::Fresh)
                 }
             }
             // Expired (or unreadable): the key is free again.

@@ -11,6 +11,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 
 use crate::dispatch::Dispatch;
+use crate::push_guard::PushPolicy;
 use crate::runner::rpc::Registry;
 use crate::store::Store;
 
@@ -35,6 +36,8 @@ pub struct AppState {
     pub public_url: Option<String>,
     /// The largest `timeout` a job may ask for.
     pub max_timeout: Duration,
+    /// Where push-urls may point.
+    pub push_policy: PushPolicy,
 }
 
 pub fn app(state: AppState) -> Router {

@@ -106,14 +106,15 @@ impl LogBuffer {
 
 /// Copies the log to `sink` at most once per `interval` while it grows, with one write in
 /// flight at a time so the command is never slowed by storage. Once `finish` fires, it
-/// drains what was written, stores the final log and returns its size.
+/// drains what was written, stores the final log and returns its size; if that last write
+/// fails after the sink's own retries, the size of what was stored before and the error.
 pub async fn ship(
     mut rx: mpsc::UnboundedReceiver<Bytes>,
     sink: Arc<dyn Sink>,
     interval: Duration,
     cap: usize,
     finish: CancellationToken,
-) -> Result<u64, StoreError> {
+) -> Result<u64, (u64, StoreError)> {
     let mut log = LogBuffer::new(cap);
     let appends = sink.appends();
     let mut stored = 0usize;
@@ -156,7 +157,9 @@ pub async fn ship(
     // An empty log is still written once, so the object exists for readers.
     if log.len() > stored || log.is_empty() {
         let offset = if appends { stored } else { 0 };
-        sink.log(log.bytes_from(offset), offset).await?;
+        if let Err(e) = sink.log(log.bytes_from(offset), offset).await {
+            return Err((stored as u64, e));
+        }
     }
     Ok(log.len() as u64)
 }

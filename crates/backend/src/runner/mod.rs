@@ -8,6 +8,7 @@ pub mod sink;
 pub mod stop;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,7 +19,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::finish::{claim_end, load_meta, record_end, save_meta};
+use crate::isolation::{ScratchSnapshot, Workspace};
 use crate::job::Job;
+use crate::push_guard::PushPolicy;
 use crate::store::{Store, StoreError};
 use crate::time::now_unix;
 use log::LogWriter;
@@ -36,6 +39,15 @@ pub struct RunnerConfig {
     /// Time a stopped command gets between SIGTERM and SIGKILL.
     pub grace: Duration,
     pub max_log_bytes: usize,
+    /// Where each job gets its own directory.
+    pub work_root: PathBuf,
+    /// The user and group jobs run as (the service runs as root).
+    pub run_as: Option<(u32, u32)>,
+    /// A scratch directory shared by every job in turn (`/tmp` on Lambda): whatever a job
+    /// adds to it is removed after the job.
+    pub clean_scratch: Option<PathBuf>,
+    /// Where push-urls may point.
+    pub push_policy: PushPolicy,
 }
 
 impl Default for RunnerConfig {
@@ -45,6 +57,12 @@ impl Default for RunnerConfig {
             max_run_time: MAX_RUN_TIME,
             grace: Duration::from_secs(2),
             max_log_bytes: MAX_LOG_BYTES,
+            // One root per user: another user's serve never shares (or pre-creates) it.
+            work_root: std::env::temp_dir()
+                .join(format!("aws-exec-jobs-{}", nix::unistd::geteuid())),
+            run_as: None,
+            clean_scratch: None,
+            push_policy: PushPolicy::default(),
         }
     }
 }
@@ -74,13 +92,14 @@ pub struct Runner {
 
 impl Runner {
     pub fn new(store: Arc<dyn Store>, registry: Arc<Registry>, config: RunnerConfig) -> Self {
+        let http = config.push_policy.client();
         Runner {
             store,
             registry,
             config,
             shutdown: CancellationToken::new(),
             running: Mutex::new(HashMap::new()),
-            http: reqwest::Client::new(),
+            http,
         }
     }
 
@@ -188,7 +207,11 @@ impl Runner {
     ) -> Result<Option<Outcome>, StoreError> {
         let keys = job.keys();
         let sink: Arc<dyn Sink> = match &job.push_urls {
-            Some(urls) => Arc::new(PushSink::new(self.http.clone(), urls.clone())),
+            Some(urls) => Arc::new(PushSink::new(
+                self.http.clone(),
+                urls.clone(),
+                self.config.push_policy.clone(),
+            )),
             None => Arc::new(StoreSink {
                 store: self.store.clone(),
                 keys: keys.clone(),
@@ -224,23 +247,7 @@ impl Runner {
             // Stopped before it started (cancelled while queued, or at shutdown): it never
             // runs, and ends as if SIGTERM had reached it at once.
             _ if stop.reason().is_some() => (128 + 15, JobState::Cancelled),
-            Command::Argv { argv } => {
-                let stdin = match job.stdin {
-                    true => self.store.get(&keys.stdin()).await?,
-                    false => None,
-                };
-                let spec = process::Spec {
-                    argv,
-                    env: &job.env,
-                    stdin,
-                };
-                match process::run(spec, &log, stop.token(), self.config.grace).await {
-                    ProcessEnd::Exited(code) => (code, JobState::Exited),
-                    ProcessEnd::Signaled(code) => (code, JobState::Signaled),
-                    ProcessEnd::NotStarted(code) => (code, JobState::Failed),
-                    ProcessEnd::Stopped(code) => (code, JobState::Cancelled),
-                }
-            }
+            Command::Argv { argv } => self.run_argv(job, argv, &log, stop).await,
             Command::Rpc { name, args } => {
                 // An rpc is a function of this process: `env` and stdin are the argv's.
                 let ctx = RpcContext::new(log.clone(), stop.token().clone());
@@ -259,9 +266,19 @@ impl Runner {
 
         finish.cancel();
         drop(log);
-        let size = shipper
-            .await
-            .map_err(|e| StoreError::Backend(format!("log shipper failed: {e}")))??;
+        // A job whose log could not be stored in full still ends (never stuck running),
+        // as failed, with the size of what readers can find.
+        let (size, state) = match shipper.await {
+            Ok(Ok(size)) => (size, state),
+            Ok(Err((stored, e))) => {
+                tracing::error!(uid = %job.uid, error = %e, "storing the end of the log");
+                (stored, JobState::Failed)
+            }
+            Err(e) => {
+                tracing::error!(uid = %job.uid, error = %e, "log shipper failed");
+                (0, JobState::Failed)
+            }
+        };
         let end = JobEnd {
             exit: code,
             state,
@@ -279,6 +296,60 @@ impl Runner {
             size,
             recorded,
         }))
+    }
+}
+
+impl Runner {
+    /// Runs a subprocess in its own directory, then kills whatever it left behind.
+    async fn run_argv(
+        &self,
+        job: &Job,
+        argv: &[String],
+        log: &LogWriter,
+        stop: &Stop,
+    ) -> (i32, JobState) {
+        let uid = job.uid.to_string();
+        let scratch = self
+            .config
+            .clean_scratch
+            .as_deref()
+            .map(ScratchSnapshot::take);
+        let workspace = match Workspace::create(&self.config.work_root, &uid, self.config.run_as) {
+            Ok(w) => w,
+            Err(e) => {
+                log.write(format!("aws-exec: cannot make the job's directory: {e}\n"));
+                return (126, JobState::Failed);
+            }
+        };
+        let stdin = match job.stdin {
+            true => match self.store.get(&job.keys().stdin()).await {
+                Ok(Some(stdin)) => Some(stdin),
+                Ok(None) | Err(_) => {
+                    log.write("aws-exec: cannot read the job's standard input\n");
+                    return (126, JobState::Failed);
+                }
+            },
+            false => None,
+        };
+        let spec = process::Spec {
+            argv,
+            env: &job.env,
+            stdin,
+            tag: &uid,
+            workspace: &workspace,
+            run_as: self.config.run_as,
+        };
+        let ended = match process::run(spec, log, stop.token(), self.config.grace).await {
+            ProcessEnd::Exited(code) => (code, JobState::Exited),
+            ProcessEnd::Signaled(code) => (code, JobState::Signaled),
+            ProcessEnd::NotStarted(code) => (code, JobState::Failed),
+            ProcessEnd::Stopped(code) => (code, JobState::Cancelled),
+        };
+        drop(workspace);
+        if let Some(scratch) = scratch {
+            scratch.clean(&self.config.work_root);
+        }
+        ended
     }
 }
 

@@ -7,6 +7,8 @@ use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use aws_exec_protocol::JobEnv;
+
+use crate::isolation::{self, Workspace};
 use bytes::Bytes;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
@@ -56,11 +58,17 @@ pub struct Spec<'a> {
     pub argv: &'a [String],
     pub env: &'a JobEnv,
     pub stdin: Option<Bytes>,
+    /// The job's uid, carried by its processes as [`isolation::JOB_TAG`].
+    pub tag: &'a str,
+    /// Its own directory: working directory, `HOME`, and `TMPDIR` below it.
+    pub workspace: &'a Workspace,
+    /// The user and group to run as, when the service runs as root.
+    pub run_as: Option<(u32, u32)>,
 }
 
 /// Runs the command until it exits or `stop` fires; then SIGTERM to its group, and SIGKILL
-/// after `grace`. Whatever is left of its group when it exits is killed, so no job leaves
-/// strays.
+/// after `grace`. Whatever is left of its group when it exits is killed, and so is every
+/// process it left elsewhere ([`isolation::kill_strays`]).
 pub async fn run(
     spec: Spec<'_>,
     log: &LogWriter,
@@ -86,9 +94,16 @@ pub async fn run(
     for var in SCRUBBED_ENV {
         cmd.env_remove(var);
     }
-    cmd.envs(spec.env.iter());
-    let mut child = match cmd.spawn() {
-        Ok(child) => child,
+    cmd.envs(spec.env.iter())
+        .env("HOME", &spec.workspace.dir)
+        .env("TMPDIR", spec.workspace.tmp())
+        .current_dir(&spec.workspace.dir);
+    if let Some((user, group)) = spec.run_as {
+        cmd.uid(user).gid(group);
+    }
+    let since = isolation::now_ticks();
+    let (mut child, live) = match isolation::spawn_tagged(&mut cmd, spec.tag) {
+        Ok(spawned) => spawned,
         Err(e) => {
             let (code, why) = match e.kind() {
                 ErrorKind::NotFound => (127, "command not found".to_owned()),
@@ -129,6 +144,17 @@ pub async fn run(
     };
     if let Some(group) = group {
         let _ = killpg(group, Signal::SIGKILL);
+    }
+    // Then whatever left the group (setsid, a double fork): with the service a child
+    // subreaper, all of it was reparented here.
+    drop(live);
+    let killed = isolation::kill_strays(spec.tag, since).await;
+    if killed > 0 {
+        tracing::info!(
+            uid = spec.tag,
+            killed,
+            "killed processes the job left behind"
+        );
     }
     if let Some(feeder) = feeder {
         feeder.abort();

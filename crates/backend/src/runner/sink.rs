@@ -10,6 +10,7 @@ use aws_exec_protocol::keys::JobKeys;
 use aws_exec_protocol::PushUrls;
 use bytes::Bytes;
 
+use crate::push_guard::PushPolicy;
 use crate::store::{Store, StoreError};
 
 #[async_trait]
@@ -60,15 +61,20 @@ impl Sink for StoreSink {
 pub struct PushSink {
     http: reqwest::Client,
     urls: PushUrls,
+    policy: PushPolicy,
 }
 
 impl PushSink {
-    pub fn new(http: reqwest::Client, urls: PushUrls) -> Self {
-        PushSink { http, urls }
+    /// `http` must be [`PushPolicy::client`]'s: it refuses inward addresses and redirects.
+    pub fn new(http: reqwest::Client, urls: PushUrls, policy: PushPolicy) -> Self {
+        PushSink { http, urls, policy }
     }
 
     /// PUTs `body` to `url`, retrying connection errors and 5xx a few times.
     async fn put(&self, what: &str, url: &str, body: Bytes) -> Result<(), StoreError> {
+        self.policy
+            .check_before_put(url)
+            .map_err(|why| StoreError::Backend(format!("push of {what} refused: {why}")))?;
         const ATTEMPTS: u32 = 4;
         let mut wait = Duration::from_millis(200);
         let mut last = String::new();

@@ -80,6 +80,18 @@ impl LocalStore {
     }
 }
 
+/// Writes a new file readable by the serving user alone (keys live here).
+async fn write_private(path: &Path, body: &[u8]) -> std::io::Result<()> {
+    let mut file = tokio::fs::OpenOptions::new()
+        .create_new(true)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .await?;
+    file.write_all(body).await?;
+    file.flush().await
+}
+
 fn io_err(key: &str) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     move |source| StoreError::Io {
         key: key.to_owned(),
@@ -117,7 +129,7 @@ impl Store for LocalStore {
         let path = self.path(key)?;
         ensure_parent(&path, key).await?;
         let tmp = self.tmp_path();
-        tokio::fs::write(&tmp, &body).await.map_err(io_err(key))?;
+        write_private(&tmp, &body).await.map_err(io_err(key))?;
         tokio::fs::rename(&tmp, &path).await.map_err(io_err(key))
     }
 
@@ -125,7 +137,7 @@ impl Store for LocalStore {
         let path = self.path(key)?;
         ensure_parent(&path, key).await?;
         let tmp = self.tmp_path();
-        tokio::fs::write(&tmp, &body).await.map_err(io_err(key))?;
+        write_private(&tmp, &body).await.map_err(io_err(key))?;
         // A hard link appears whole and fails if the name exists: atomic and exclusive.
         let linked = tokio::fs::hard_link(&tmp, &path).await;
         let _ = tokio::fs::remove_file(&tmp).await;
@@ -147,6 +159,7 @@ impl Store for LocalStore {
             .create(true)
             .write(true)
             .truncate(false)
+            .mode(0o600)
             .open(&path)
             .await
             .map_err(io_err(key))?;

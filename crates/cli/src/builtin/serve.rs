@@ -19,6 +19,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     config.queue = args.queue;
     config.public_url = args.public_url;
     config.runner.max_run_time = args.max_timeout;
+    config.runner.run_as = run_as(args.run_as.as_deref())?;
+    config.runner.push_policy.allow_hosts = args.allow_push_host;
     config.keep = Some(args.keep);
     let service = LocalService::start(config, crate::commands::registry())
         .await
@@ -39,6 +41,25 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     eprintln!("stopping: cancelling running jobs");
     service.shutdown().await;
     Ok(0)
+}
+
+/// As root, jobs run as an unprivileged user (`nobody` unless told), so they cannot reach
+/// the data directory or keys; otherwise they run as the serving user, which `--run-as`
+/// cannot change.
+fn run_as(user: Option<&str>) -> anyhow::Result<Option<(u32, u32)>> {
+    let root = nix::unistd::geteuid().is_root();
+    let name = match (root, user) {
+        (true, user) => user.unwrap_or("nobody"),
+        (false, None) => return Ok(None),
+        (false, Some(_)) => anyhow::bail!("--run-as needs serve to run as root"),
+    };
+    let user = nix::unistd::User::from_name(name)?
+        .with_context(|| format!("--run-as: no user {name:?}"))?;
+    if user.uid.is_root() {
+        anyhow::bail!("--run-as: jobs must not run as root");
+    }
+    eprintln!("jobs run as {name} (uid {})", user.uid);
+    Ok(Some((user.uid.as_raw(), user.gid.as_raw())))
 }
 
 async fn shutdown_signal() {

@@ -1,0 +1,260 @@
+//! What keeps a job away from the service and from other jobs, on Linux without needing
+//! root:
+//! - the service makes itself non-dumpable, so a job running as the same user cannot read
+//!   its `/proc/PID/environ` or `/proc/PID/mem` (credentials, `AUTH`) and no core dump of
+//!   it is written;
+//! - the service is a child subreaper: whatever a job leaves behind (a daemon, a `setsid`
+//!   process, a double fork) is reparented to the service instead of init, and
+//!   [`kill_strays`] kills it when the job ends;
+//! - each job runs in a fresh directory of its own ([`Workspace`]), removed afterwards.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag};
+use nix::unistd::Pid;
+use tokio::process::{Child, Command};
+
+/// The variable every job's processes carry, naming their job, so that strays can be told
+/// apart while several jobs run at once.
+pub const JOB_TAG: &str = "AWS_EXEC_JOB";
+
+/// Once, at start: non-dumpable and child subreaper. Failures are logged: isolation is
+/// then weaker, and the README says where each guarantee holds.
+pub fn harden_process() {
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        tracing::warn!(error = %e, "cannot make the service non-dumpable");
+    }
+    if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
+        tracing::warn!(error = %e, "cannot become a child subreaper; strays of jobs may survive");
+    }
+}
+
+/// A process seen in `/proc`.
+struct Proc {
+    pid: Pid,
+    parent: i32,
+    /// Clock ticks after boot.
+    started: u64,
+}
+
+fn read_proc(pid: i32) -> Option<Proc> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: fields start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    Some(Proc {
+        pid: Pid::from_raw(pid),
+        parent: fields.get(1)?.parse().ok()?,
+        started: fields.get(19)?.parse().ok()?,
+    })
+}
+
+/// The job a process belongs to, from its environment; `None` if unreadable or untagged.
+fn tag_of(pid: Pid) -> Option<String> {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    let prefix = format!("{JOB_TAG}=");
+    environ
+        .split(|&b| b == 0)
+        .find_map(|var| var.strip_prefix(prefix.as_bytes()))
+        .map(|uid| String::from_utf8_lossy(uid).into_owned())
+}
+
+/// The time now, in the clock ticks after boot that [`Proc::started`] counts.
+pub fn now_ticks() -> u64 {
+    let uptime = std::fs::read_to_string("/proc/uptime").unwrap_or_default();
+    let secs: f64 = uptime
+        .split_whitespace()
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0.0);
+    (secs * ticks_per_second() as f64) as u64
+}
+
+fn ticks_per_second() -> u64 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .map_or(100, |t| t as u64)
+}
+
+/// Jobs whose processes are running, by tag, with the pid of each one's first process.
+/// Process-wide, as the subreaper is: a spawn and a sweep never interleave, so a process
+/// between fork and exec (not yet carrying its tag) is never taken for a stray.
+static LIVE: Mutex<BTreeMap<String, i32>> = Mutex::new(BTreeMap::new());
+
+/// A job counted as live until dropped: its tagged processes are left alone by the sweeps
+/// of other jobs.
+pub struct LiveJob {
+    tag: String,
+}
+
+impl Drop for LiveJob {
+    fn drop(&mut self) {
+        live().remove(&self.tag);
+    }
+}
+
+fn live() -> std::sync::MutexGuard<'static, BTreeMap<String, i32>> {
+    LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Spawns a job's first process, tagged `tag` (see [`JOB_TAG`]).
+pub fn spawn_tagged(cmd: &mut Command, tag: &str) -> std::io::Result<(Child, LiveJob)> {
+    cmd.env(JOB_TAG, tag);
+    let mut live = live();
+    let child = cmd.spawn()?;
+    live.insert(tag.to_owned(), child.id().map_or(0, |id| id as i32));
+    Ok((
+        child,
+        LiveJob {
+            tag: tag.to_owned(),
+        },
+    ))
+}
+
+/// Kills what job `uid`, whose process started at `since` (see [`now_ticks`]), left
+/// behind: the service's own children that carry its tag or the tag of no live job, or
+/// that carry no tag (a job can clear its environment) and appeared after it started. Each
+/// kill can orphan more (a daemon's children), so it repeats until nothing is left.
+pub async fn kill_strays(uid: &str, since: u64) -> usize {
+    let mut killed = 0;
+    for _ in 0..50 {
+        let found = kill_strays_once(uid, since);
+        if found == 0 {
+            break;
+        }
+        killed += found;
+        // Orphans of what was just killed are reparented to us within moments.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    killed
+}
+
+fn kill_strays_once(uid: &str, since: u64) -> usize {
+    let me = std::process::id() as i32;
+    let live = live();
+    let strays: Vec<Pid> = children_of(me)
+        .into_iter()
+        .filter(|p| !live.values().any(|&first| first == p.pid.as_raw()))
+        .filter(|p| match tag_of(p.pid) {
+            Some(tag) => tag == uid || !live.contains_key(&tag),
+            None => p.started >= since,
+        })
+        .map(|p| p.pid)
+        .collect();
+    for &pid in &strays {
+        let _ = kill(pid, Signal::SIGKILL);
+        // Reaped by pid: tokio only ever waits for the pids it spawned itself, and those
+        // are the live jobs' first processes, never touched here.
+        let _ = waitpid(pid, Some(WaitPidFlag::empty()));
+    }
+    strays.len()
+}
+
+fn children_of(parent: i32) -> Vec<Proc> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(read_proc)
+        .filter(|p| p.parent == parent)
+        .collect()
+}
+
+/// A job's own working directory: `HOME` and `TMPDIR` point into it, and it is removed
+/// when the job ends.
+pub struct Workspace {
+    pub dir: PathBuf,
+}
+
+impl Workspace {
+    /// Creates `root/UID` (mode 0700, owned by `owner` when the service runs jobs as another
+    /// user) with a `tmp` inside.
+    pub fn create(root: &Path, uid: &str, owner: Option<(u32, u32)>) -> std::io::Result<Self> {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        if let Err(e) = std::fs::create_dir(root) {
+            if e.kind() != std::io::ErrorKind::AlreadyExists {
+                return Err(e);
+            }
+        }
+        // In a shared /tmp another user could have made the root first, or a symlink in
+        // its place: use it only if it is a real directory of ours.
+        let found = std::fs::symlink_metadata(root)?;
+        if !found.is_dir() || found.uid() != nix::unistd::geteuid().as_raw() {
+            return Err(std::io::Error::other(format!(
+                "{} is not a directory owned by this user",
+                root.display()
+            )));
+        }
+        // Others may traverse the root to reach their own directory, never list it.
+        std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o711))?;
+        let dir = root.join(uid);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir)?;
+        std::fs::create_dir(dir.join("tmp"))?;
+        for path in [&dir, &dir.join("tmp")] {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
+            if let Some((user, group)) = owner {
+                std::os::unix::fs::chown(path, Some(user), Some(group))?;
+            }
+        }
+        Ok(Workspace { dir })
+    }
+
+    pub fn tmp(&self) -> PathBuf {
+        self.dir.join("tmp")
+    }
+}
+
+impl Drop for Workspace {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_dir_all(&self.dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "removing a job's directory");
+            }
+        }
+    }
+}
+
+/// The entries of a shared scratch directory (`/tmp` on Lambda) before a job, so that
+/// whatever the job adds can be removed after it.
+pub struct ScratchSnapshot {
+    dir: PathBuf,
+    before: HashSet<std::ffi::OsString>,
+}
+
+impl ScratchSnapshot {
+    pub fn take(dir: &Path) -> Self {
+        let before = std::fs::read_dir(dir)
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.file_name())).collect())
+            .unwrap_or_default();
+        ScratchSnapshot {
+            dir: dir.to_owned(),
+            before,
+        }
+    }
+
+    /// Removes every entry that was not there before, except `keep`.
+    pub fn clean(&self, keep: &Path) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if self.before.contains(&entry.file_name()) || path == keep {
+                continue;
+            }
+            let removed = match entry.file_type() {
+                Ok(t) if t.is_dir() => std::fs::remove_dir_all(&path),
+                _ => std::fs::remove_file(&path),
+            };
+            if let Err(e) = removed {
+                tracing::warn!(path = %path.display(), error = %e, "cleaning scratch space");
+            }
+        }
+    }
+}
