@@ -14,5 +14,8 @@ else
   cargo test --workspace
 fi
 
+echo "== the running service fuzzed against its OpenAPI document"
+bin/fuzz-api.sh
+
 echo "== browser tests (screenshots in frontend/tests/screenshots/)"
 AWS_EXEC_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/aws-exec" npm --prefix frontend test --silent

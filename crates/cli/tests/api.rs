@@ -269,3 +269,50 @@ async fn get_path(svc: &Service, auth: &str, path: &str) -> (StatusCode, Value) 
     let status = resp.status();
     (status, resp.json().await.expect("bodies are JSON"))
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_call() {
+    let svc = Service::start(registry()).await;
+    // No key needed: it describes the API and holds nothing of anyone's.
+    let resp = reqwest::get(format!("{}/api/openapi.json", svc.url()))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let doc: Value = resp.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let mut calls = Vec::new();
+    for (path, methods) in doc["paths"].as_object().unwrap() {
+        for method in methods.as_object().unwrap().keys() {
+            calls.push(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    calls.sort();
+    assert_eq!(
+        calls,
+        [
+            "DELETE /api/exec",
+            "GET /api/exec",
+            "GET /api/health",
+            "GET /api/job",
+            "GET /api/jobs",
+            "GET /api/openapi.json",
+            "GET /api/whoami",
+            "POST /api/exec",
+        ]
+    );
+    assert_eq!(
+        doc["components"]["securitySchemes"]["auth"]["name"], "auth",
+        "the key's header is described"
+    );
+    // A method a path lacks: 405 with the methods it has, as a JSON error.
+    let resp = reqwest::Client::new()
+        .put(format!("{}/api/jobs", svc.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(resp.headers()["allow"], "GET");
+    let body: Value = resp.json().await.unwrap();
+    assert!(error_text(&body).contains("GET"));
+    svc.stop().await;
+}

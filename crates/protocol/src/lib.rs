@@ -15,5 +15,5 @@ pub use meta::{JobEnd, JobMeta, JobState};
 pub use uid::Uid;
 pub use wire::{
     CancelResponse, ErrorBody, ExecRequest, ExecResponse, JobEnv, JobList, JobOptions, ListQuery,
-    PollQuery, PollResponse, PushUrls, AUTH_HEADER, IDEMPOTENCY_HEADER,
+    PollQuery, PollResponse, PushUrls, UidQuery, WhoAmI, AUTH_HEADER, IDEMPOTENCY_HEADER,
 };

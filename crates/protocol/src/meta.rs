@@ -10,7 +10,7 @@ use crate::wire::Command;
 use crate::{AuthName, Uid};
 
 /// Where a job is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum JobState {
     Queued,
@@ -89,10 +89,13 @@ pub struct JobEnd {
     pub finished: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobMeta {
+    #[schema(value_type = String)]
     pub uid: Uid,
+    #[schema(value_type = String)]
     pub owner: AuthName,
+    #[schema(value_type = crate::wire::CommandRepr)]
     pub command: Command,
     pub state: JobState,
     /// Seconds since the epoch, as with every time here.

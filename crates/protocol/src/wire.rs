@@ -18,7 +18,7 @@ pub const AUTH_HEADER: &str = "auth";
 
 /// `POST /api/exec` body: either `argv` or `rpc-name` (+ `rpc-args`). Zero values (`null`,
 /// `""`) mean "absent", as aws-exec's own Go client sends every field.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExecRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub argv: Option<Vec<String>>,
@@ -31,6 +31,7 @@ pub struct ExecRequest {
     pub push_urls: Option<PushUrls>,
     /// Seconds the job may run before it is stopped (state `timed-out`, exit 124).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
     pub timeout: Option<u64>,
     /// Variables added to the job's environment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -105,7 +106,7 @@ pub struct JobOptions {
 
 /// Caller-owned presigned PUT URLs that receive a job's objects instead of the service's
 /// store. Each is an http(s) URL, checked when deserialized.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "PushUrlsRepr")]
 pub struct PushUrls {
     pub log: String,
@@ -168,9 +169,10 @@ pub enum Command {
 }
 
 /// The serialized shape of [`Command`], checked on the way in.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
-enum CommandRepr {
+#[schema(as = Command)]
+pub(crate) enum CommandRepr {
     Argv {
         argv: Vec<String>,
     },
@@ -354,21 +356,45 @@ impl ExecRequest {
 }
 
 /// `POST /api/exec` answer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExecResponse {
     pub uid: String,
 }
 
-/// `GET /api/exec` query.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PollQuery {
+/// `GET /api/job` and `DELETE /api/exec` query.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UidQuery {
+    /// The job's uid, `UNIXSECONDS.UUID`.
+    #[param(
+        pattern = r"^[0-9]{1,19}\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+    )]
     pub uid: String,
+}
+
+/// `GET /api/whoami` answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct WhoAmI {
+    /// The name the caller's key belongs to.
+    pub name: String,
+}
+
+/// `GET /api/exec` query.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PollQuery {
+    /// The job's uid, `UNIXSECONDS.UUID`.
+    #[param(
+        pattern = r"^[0-9]{1,19}\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+    )]
+    pub uid: String,
+    /// The byte of the log to read from: how much of it the caller has.
     #[serde(rename = "range-start", default)]
     pub range_start: u64,
 }
 
 /// `GET /api/exec` answer: where to read more log, or the exit code once all is read.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum PollResponse {
     Url { url: String },
@@ -376,19 +402,26 @@ pub enum PollResponse {
 }
 
 /// `GET /api/jobs` query: the caller's jobs, newest first.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only jobs in this state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<JobState>,
+    /// Jobs per page, 1 to 1000 (default 50).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
     /// Only jobs older than this uid (the `next` of the previous page).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(
+        pattern = r"^$|^[0-9]{1,19}\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+    )]
     pub before: Option<String>,
 }
 
 /// `GET /api/jobs` answer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobList {
     pub jobs: Vec<JobMeta>,
     /// Pass as `before` for the next page; `null` on the last.
@@ -396,7 +429,7 @@ pub struct JobList {
 }
 
 /// `DELETE /api/exec` answer: the job's state after the cancel request.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CancelResponse {
     pub uid: String,
     pub state: JobState,
@@ -406,7 +439,7 @@ pub struct CancelResponse {
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
 /// Every error answer of the API.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub error: String,
 }

@@ -5,12 +5,11 @@
 use std::time::Duration;
 
 use aws_exec_protocol::keys::JobKeys;
-use aws_exec_protocol::{CancelResponse, JobEnd, JobState, Uid};
+use aws_exec_protocol::{CancelResponse, ErrorBody, JobEnd, JobState, Uid, UidQuery};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::Json;
 use bytes::Bytes;
-use serde::Deserialize;
 
 use super::caller::Caller;
 use super::error::ApiError;
@@ -26,15 +25,23 @@ pub const CANCELLED_BEFORE_START_EXIT: i32 = 128 + 15;
 /// How long the answer waits for a stopped job to record its end.
 const SETTLE: Duration = Duration::from_secs(5);
 
-#[derive(Deserialize)]
-pub struct CancelQuery {
-    uid: String,
-}
-
+#[utoipa::path(
+    delete,
+    path = "/api/exec",
+    tag = "jobs",
+    params(UidQuery),
+    responses(
+        (status = 200, description = "The job's state after the request", body = CancelResponse),
+        (status = 400, description = "A malformed uid", body = ErrorBody),
+        (status = 401, description = "A missing or unknown key", body = ErrorBody),
+        (status = 404, description = "No such job of the caller's", body = ErrorBody),
+    ),
+    security(("auth" = []))
+)]
 pub async fn cancel(
     State(state): State<AppState>,
     caller: Caller,
-    query: Result<Query<CancelQuery>, QueryRejection>,
+    query: Result<Query<UidQuery>, QueryRejection>,
 ) -> Result<Json<CancelResponse>, ApiError> {
     let Query(query) = query.map_err(ApiError::query_rejected)?;
     let uid: Uid = query.uid.parse()?;

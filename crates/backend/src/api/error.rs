@@ -4,7 +4,7 @@
 
 use aws_exec_protocol::ErrorBody;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
@@ -32,8 +32,8 @@ pub enum ApiError {
     Rpc(#[from] RpcLookupError),
     #[error("no such endpoint: {0}")]
     NoRoute(String),
-    #[error("method not allowed")]
-    MethodNotAllowed,
+    #[error("method not allowed; this path takes {allow}")]
+    MethodNotAllowed { allow: &'static str },
     #[error(transparent)]
     Dispatch(#[from] DispatchError),
     #[error("storage failed: {0}")]
@@ -51,7 +51,7 @@ impl ApiError {
             ApiError::UnknownJob(_) | ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
             ApiError::Rpc(RpcLookupError::Unknown { .. }) => StatusCode::NOT_FOUND,
             ApiError::Rpc(RpcLookupError::BadArgs { .. }) => StatusCode::BAD_REQUEST,
-            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Dispatch(DispatchError::Busy { .. } | DispatchError::ShuttingDown) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -101,6 +101,12 @@ impl IntoResponse for ApiError {
         } else {
             self.to_string()
         };
-        (status, Json(ErrorBody { error })).into_response()
+        let mut response = (status, Json(ErrorBody { error })).into_response();
+        if let ApiError::MethodNotAllowed { allow } = self {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
+        response
     }
 }

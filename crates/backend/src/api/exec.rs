@@ -4,7 +4,9 @@
 use aws_exec_protocol::keys::{job_index, open_job, JobKeys};
 use aws_exec_protocol::limits::LOG_URL_TTL;
 use aws_exec_protocol::wire::Command;
-use aws_exec_protocol::{ExecRequest, ExecResponse, JobMeta, PollQuery, PollResponse, Uid};
+use aws_exec_protocol::{
+    ErrorBody, ExecRequest, ExecResponse, JobMeta, PollQuery, PollResponse, Uid,
+};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};
@@ -20,6 +22,27 @@ use crate::job::Job;
 use crate::store::get_number;
 use crate::time::now_unix;
 
+#[utoipa::path(
+    post,
+    path = "/api/exec",
+    tag = "jobs",
+    request_body = ExecRequest,
+    params(
+        ("Idempotency-Key" = Option<String>, Header,
+         description = "The same key and body again within 24 hours answer the same uid"),
+    ),
+    responses(
+        (status = 200, description = "The job was queued", body = ExecResponse),
+        (status = 400, description = "A malformed body, naming the field at fault", body = ErrorBody),
+        (status = 401, description = "A missing or unknown key", body = ErrorBody),
+        (status = 404, description = "An unknown rpc", body = ErrorBody),
+        (status = 409, description = "The same Idempotency-Key is still being handled", body = ErrorBody),
+        (status = 413, description = "A body over 1 MiB", body = ErrorBody),
+        (status = 422, description = "The Idempotency-Key was used with another body", body = ErrorBody),
+        (status = 503, description = "The queue is full or the service is stopping", body = ErrorBody),
+    ),
+    security(("auth" = []))
+)]
 pub async fn submit(
     State(state): State<AppState>,
     caller: Caller,
@@ -130,6 +153,19 @@ async fn create(state: &AppState, job: &Job, stdin: Option<Vec<u8>>) -> Result<(
     Ok(())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/exec",
+    tag = "jobs",
+    params(PollQuery),
+    responses(
+        (status = 200, description = "Where to read the log from `range-start`, or the exit code once it is all read", body = PollResponse),
+        (status = 400, description = "A malformed uid or range", body = ErrorBody),
+        (status = 401, description = "A missing or unknown key", body = ErrorBody),
+        (status = 404, description = "No such job of the caller's", body = ErrorBody),
+    ),
+    security(("auth" = []))
+)]
 pub async fn poll(
     State(state): State<AppState>,
     caller: Caller,

@@ -7,7 +7,7 @@
 
 use aws_exec_protocol::keys::{job_index, job_index_prefix, parse_job_index, JobKeys};
 use aws_exec_protocol::limits::{DEFAULT_LIST, MAX_LIST};
-use aws_exec_protocol::{JobList, ListQuery, Uid};
+use aws_exec_protocol::{ErrorBody, JobList, ListQuery, Uid};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::Json;
@@ -24,6 +24,18 @@ pub const SCAN_LIMIT: usize = 5000;
 /// Metas read at once.
 const READ_AHEAD: usize = 16;
 
+#[utoipa::path(
+    get,
+    path = "/api/jobs",
+    tag = "jobs",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of the caller's jobs, newest first", body = JobList),
+        (status = 400, description = "A malformed state, limit or uid", body = ErrorBody),
+        (status = 401, description = "A missing or unknown key", body = ErrorBody),
+    ),
+    security(("auth" = []))
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,

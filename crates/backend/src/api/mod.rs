@@ -8,7 +8,7 @@ use aws_exec_protocol::limits::MAX_REQUEST_BYTES;
 use axum::extract::DefaultBodyLimit;
 use axum::http::Uri;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 
 use crate::dispatch::Dispatch;
 use crate::push_guard::PushPolicy;
@@ -19,9 +19,11 @@ pub mod caller;
 pub mod cancel;
 pub mod error;
 pub mod exec;
+pub mod health;
 pub mod idempotency;
 pub mod job;
 pub mod jobs;
+pub mod openapi;
 pub mod signed_objects;
 pub mod web;
 
@@ -47,17 +49,26 @@ pub fn app(state: AppState) -> Router {
             get(exec::poll)
                 .post(exec::submit)
                 .delete(cancel::cancel)
-                .fallback(|| async { ApiError::MethodNotAllowed }),
+                .fallback(not_allowed("GET, POST, DELETE")),
         )
-        .route("/api/job", get(job::meta))
-        .route("/api/jobs", get(jobs::list))
-        .route("/api/whoami", get(job::whoami))
-        .merge(web::routes())
+        .route("/api/job", get(job::meta).fallback(not_allowed("GET")))
+        .route("/api/jobs", get(jobs::list).fallback(not_allowed("GET")))
+        .route("/api/whoami", get(job::whoami).fallback(not_allowed("GET")))
         .route(
             "/api/health",
-            get(|| async { Json(serde_json::json!({"ok": true})) }),
+            get(health::health).fallback(not_allowed("GET")),
         )
+        .route(
+            "/api/openapi.json",
+            get(openapi::document).fallback(not_allowed("GET")),
+        )
+        .merge(web::routes())
         .fallback(|uri: Uri| async move { ApiError::NoRoute(uri.path().to_owned()) })
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .with_state(state)
+}
+
+/// The answer to a method a path does not have: 405 naming those it has.
+fn not_allowed(allow: &'static str) -> impl Fn() -> std::future::Ready<ApiError> + Clone {
+    move || std::future::ready(ApiError::MethodNotAllowed { allow })
 }

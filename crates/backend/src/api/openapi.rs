@@ -1,0 +1,68 @@
+//! `GET /api/openapi.json`: an OpenAPI 3 description of the whole HTTP API, generated from
+//! the handlers' annotations and the protocol's types, so it cannot drift from the code.
+//! CI fuzzes the running service against it.
+
+use aws_exec_protocol::{
+    CancelResponse, ErrorBody, ExecRequest, ExecResponse, JobList, JobMeta, JobState, PollResponse,
+    PushUrls, WhoAmI,
+};
+use axum::Json;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{cancel, exec, health, job, jobs};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "aws-exec",
+        description = "Run a command asynchronously; follow its log and exit code."
+    ),
+    paths(
+        exec::submit,
+        exec::poll,
+        cancel::cancel,
+        job::meta,
+        jobs::list,
+        job::whoami,
+        health::health,
+        document,
+    ),
+    components(schemas(
+        ExecRequest,
+        PushUrls,
+        ExecResponse,
+        PollResponse,
+        CancelResponse,
+        JobList,
+        JobMeta,
+        JobState,
+        WhoAmI,
+        ErrorBody,
+    )),
+    modifiers(&AuthHeader)
+)]
+pub struct ApiDoc;
+
+/// Every call but health and this document carries the key in an `auth` header.
+struct AuthHeader;
+
+impl Modify for AuthHeader {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "auth",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("auth"))),
+        );
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/openapi.json",
+    tag = "service",
+    responses((status = 200, description = "This document", content_type = "application/json"))
+)]
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
