@@ -10,6 +10,13 @@ use bytes::Bytes;
 use crate::runner::sink::Sink;
 use crate::store::{Store, StoreError};
 
+/// The exit code of a job cancelled before it started, as if SIGTERM had reached it.
+pub const CANCELLED_BEFORE_START_EXIT: i32 = 128 + 15;
+
+/// What a cancel writes into a job's run claim, so that no runner starts it; housekeeping
+/// finishes such a job as cancelled if the cancel stopped before ending it.
+pub const CANCEL_CLAIM: &[u8] = b"cancelled";
+
 /// Claims the job's end; `false` when someone else ended it first.
 pub async fn claim_end(
     store: &dyn Store,

@@ -16,7 +16,9 @@ use aws_exec_protocol::{JobEnd, JobState};
 use bytes::Bytes;
 use serde::Serialize;
 
-use crate::finish::{claim_end, load_meta, read_end, record_end};
+use crate::finish::{
+    claim_end, load_meta, read_end, record_end, CANCELLED_BEFORE_START_EXIT, CANCEL_CLAIM,
+};
 use crate::runner::sink::{Sink, StoreSink};
 use crate::store::{get_number, Store, StoreError};
 use crate::time::now_unix;
@@ -48,7 +50,8 @@ pub struct Report {
     /// Unfinished jobs looked at.
     pub open: usize,
     pub lost: Vec<String>,
-    /// Jobs whose end was claimed but not fully written, now completed.
+    /// Jobs whose end was claimed but not fully written, or that a cancel claimed before
+    /// they started and did not end, now completed.
     pub completed: Vec<String>,
 }
 
@@ -82,10 +85,10 @@ pub async fn sweep(store: &Arc<dyn Store>, rule: LostRule) -> Result<Report, Sto
         }
         let now = now_unix();
         // Some(time) when a runner claimed it; Some(None) when a sweep did.
-        let claimed_at: Option<Option<u64>> = store
-            .get(&keys.claim())
-            .await?
-            .map(|body| std::str::from_utf8(&body).ok().and_then(|t| t.parse().ok()));
+        let claim = store.get(&keys.claim()).await?;
+        let cancel_claimed = claim.as_deref() == Some(CANCEL_CLAIM);
+        let claimed_at: Option<Option<u64>> =
+            claim.map(|body| std::str::from_utf8(&body).ok().and_then(|t| t.parse().ok()));
         let started = meta.started.or(claimed_at.flatten());
         let lost = match rule {
             LostRule::AllOpen => true,
@@ -105,15 +108,26 @@ pub async fn sweep(store: &Arc<dyn Store>, rule: LostRule) -> Result<Report, Sto
         if claimed_at.is_none() && !never_started && rule != LostRule::AllOpen {
             continue; // its runner claimed it this instant: it is running after all
         }
-        let end = JobEnd {
-            exit: LOST_EXIT,
-            state: JobState::Lost,
-            finished: now,
+        // A cancel that claimed the job before it started, and stopped before ending it.
+        let cancelled = claimed_at.is_some() && cancel_claimed;
+        let end = match cancelled {
+            true => JobEnd {
+                exit: CANCELLED_BEFORE_START_EXIT,
+                state: JobState::Cancelled,
+                finished: now,
+            },
+            false => JobEnd {
+                exit: LOST_EXIT,
+                state: JobState::Lost,
+                finished: now,
+            },
         };
         if !claim_end(store, &keys, &end).await? {
             continue; // its runner ended it meanwhile
         }
-        let note: &[u8] = if never_started {
+        let note: &[u8] = if cancelled {
+            b"\naws-exec: cancelled before it started\n"
+        } else if never_started {
             b"\naws-exec: this job never started; it was lost\n"
         } else {
             b"\naws-exec: the runner stopped without recording an end; job lost\n"
@@ -124,8 +138,12 @@ pub async fn sweep(store: &Arc<dyn Store>, rule: LostRule) -> Result<Report, Sto
             append_note(store, &keys, note).await?
         };
         record_end(store, sink, &mut meta, end, size).await?;
-        tracing::warn!(uid = %meta.uid, owner = %meta.owner, "job lost");
-        report.lost.push(uid.to_string());
+        if cancelled {
+            report.completed.push(uid.to_string());
+        } else {
+            tracing::warn!(uid = %meta.uid, owner = %meta.owner, "job lost");
+            report.lost.push(uid.to_string());
+        }
     }
     Ok(report)
 }

@@ -188,6 +188,11 @@ async fn expire_every_hour(store: Arc<dyn Store>, keep: Duration, stop: Cancella
             Ok(n) => tracing::info!(deleted = n, "deleted finished jobs past retention"),
             Err(e) => tracing::warn!(error = %e, "retention sweep failed"),
         }
+        match crate::api::idempotency::expire(store.as_ref()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "deleted expired idempotency keys"),
+            Err(e) => tracing::warn!(error = %e, "idempotency key sweep failed"),
+        }
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(Duration::from_secs(3600)) => {}

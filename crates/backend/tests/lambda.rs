@@ -339,9 +339,20 @@ async fn a_schedule_event_closes_only_jobs_that_cannot_still_be_running() {
     // Finished long ago: no open marker, not even looked at.
     let done = stored_job(store, now - 7200, Some(now - 7200), "exited").await;
     store.put(&done.size(), "0".into()).await.unwrap();
+    // Cancelled while queued, by a cancel that stopped after claiming it: ended as cancelled.
+    let cancelled = stored_job(store, now - 60, None, "queued").await;
+    store
+        .put(&cancelled.claim(), "cancelled".into())
+        .await
+        .unwrap();
 
     let report = f.call(event("eventbridge-schedule.json", &[])).await;
-    assert_eq!(report["open"], 4, "{report}");
+    assert_eq!(report["open"], 5, "{report}");
+    assert_eq!(report["completed"], serde_json::json!([uid_of(&cancelled)]));
+    assert_eq!(store.get(&cancelled.exit()).await.unwrap().unwrap(), "143");
+    let meta: Value =
+        serde_json::from_slice(&store.get(&cancelled.meta()).await.unwrap().unwrap()).unwrap();
+    assert_eq!(meta["state"], "cancelled");
     let mut lost: Vec<String> = serde_json::from_value(report["lost"].clone()).unwrap();
     lost.sort();
     let mut expected = vec![uid_of(&died), uid_of(&never)];

@@ -46,3 +46,29 @@ async fn finished_jobs_past_retention_are_deleted_whole() {
     );
     assert_eq!(expire(&store, week).await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn idempotency_keys_past_24_hours_are_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(dir.path()).unwrap();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let record = |created: u64| format!(r#"{{"uid": "u", "body": "b", "created": {created}}}"#);
+    let old = "idempotency/alice/old";
+    let young = "idempotency/alice/young";
+    store
+        .put(old, record(now - 25 * 3600).into())
+        .await
+        .unwrap();
+    store.put(young, record(now - 3600).into()).await.unwrap();
+    assert_eq!(
+        aws_exec_backend::api::idempotency::expire(&store)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store.get(old).await.unwrap().is_none());
+    assert!(store.get(young).await.unwrap().is_some());
+}

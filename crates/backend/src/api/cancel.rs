@@ -14,13 +14,10 @@ use bytes::Bytes;
 use super::caller::Caller;
 use super::error::ApiError;
 use super::AppState;
-use crate::finish::{claim_end, load_meta, record_end};
+use crate::finish::{claim_end, load_meta, record_end, CANCELLED_BEFORE_START_EXIT, CANCEL_CLAIM};
 use crate::runner::sink::{Sink, StoreSink};
 
 use crate::time::now_unix;
-
-/// The exit code of a job cancelled before it started, as if SIGTERM had reached it.
-pub const CANCELLED_BEFORE_START_EXIT: i32 = 128 + 15;
 
 /// How long the answer waits for a stopped job to record its end.
 const SETTLE: Duration = Duration::from_secs(5);
@@ -62,7 +59,10 @@ pub async fn cancel(
     store
         .put(&keys.cancel(), Bytes::from(now_unix().to_string()))
         .await?;
-    if store.put_new(&keys.claim(), "cancelled".into()).await? {
+    if store
+        .put_new(&keys.claim(), Bytes::from_static(CANCEL_CLAIM))
+        .await?
+    {
         end_unstarted(&state, &keys, meta).await?;
         // A local dispatcher frees its queue slot at once.
         state.dispatch.cancel(&uid);

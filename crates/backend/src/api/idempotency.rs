@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use aws_exec_protocol::keys::{idempotency, JobKeys};
+use aws_exec_protocol::keys::{idempotency, JobKeys, IDEMPOTENCY_PREFIX};
 use aws_exec_protocol::limits::{IDEMPOTENCY_TTL, MAX_IDEMPOTENCY_KEY};
 use aws_exec_protocol::{AuthName, Uid, IDEMPOTENCY_HEADER};
 use axum::http::HeaderMap;
@@ -124,4 +124,22 @@ impl Claim {
             tracing::warn!(error = %e, "releasing an idempotency key");
         }
     }
+}
+
+/// Deletes the records older than the 24 hours a key holds, as the bucket's lifecycle rule
+/// does on AWS; returns how many.
+pub async fn expire(store: &dyn Store) -> Result<usize, crate::StoreError> {
+    let cutoff = now_unix().saturating_sub(IDEMPOTENCY_TTL.as_secs());
+    let mut deleted = 0;
+    for key in store.list(IDEMPOTENCY_PREFIX).await? {
+        let record: Option<Record> = store
+            .get(&key)
+            .await?
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        if record.is_none_or(|r| r.created < cutoff) {
+            store.delete(&key).await?;
+            deleted += 1;
+        }
+    }
+    Ok(deleted)
 }

@@ -18,6 +18,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     config.concurrency = args.concurrency;
     config.queue = args.queue;
     config.public_url = args.public_url;
+    if args.max_timeout < std::time::Duration::from_secs(1) {
+        anyhow::bail!("--max-timeout must be at least 1s");
+    }
     config.runner.max_run_time = args.max_timeout;
     config.runner.run_as = run_as(args.run_as.as_deref())?;
     config.runner.push_policy.allow_hosts = args.allow_push_host;
