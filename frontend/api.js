@@ -1,7 +1,7 @@
 // @ts-check
 /**
- * The page's side of the aws-exec HTTP protocol: submit, follow a log by byte range, list
- * and cancel jobs.
+ * The page's side of the aws-exec HTTP protocol: upload input files, submit, follow a log by
+ * byte range, list and cancel jobs, list the files a job left.
  */
 
 /**
@@ -20,6 +20,12 @@
 /**
  * One page of `GET /api/jobs`, newest first; `next` is the `before` of the page after it.
  * @typedef {{jobs: JobMeta[], next: string | null}} JobPage
+ */
+
+/**
+ * A file a job left under `$AWS_EXEC_ARTIFACTS` (`GET /api/artifacts`): its path there,
+ * `/`-separated, its size in bytes, and an absolute URL to download it from.
+ * @typedef {{path: string, size: number, url: string}} Artifact
  */
 
 export class AuthError extends Error {}
@@ -74,10 +80,57 @@ export class Api {
     return this.request('GET', '/api/whoami');
   }
 
-  /** @param {string[]} argv @returns {Promise<string>} the uid */
-  async submit(argv) {
-    const { uid } = await this.request('POST', '/api/exec', { argv });
+  /**
+   * Starts a job. `inputs` maps a path in the job's directory to the key of a file sent by
+   * `uploadInput`; each is put in place before the command starts.
+   * @param {string[]} argv @param {Record<string, string>} [inputs] @returns {Promise<string>} the uid
+   */
+  async submit(argv, inputs) {
+    const body = inputs && Object.keys(inputs).length ? { argv, inputs } : { argv };
+    const { uid } = await this.request('POST', '/api/exec', body);
     return uid;
+  }
+
+  /**
+   * Sends one input file: asks the service where to put it, then PUTs its bytes there.
+   * Resolves to the key that names it in `submit`'s `inputs`.
+   * @param {Blob} file @param {AbortSignal} [signal] @returns {Promise<string>}
+   */
+  async uploadInput(file, signal) {
+    const slot = await this.request('POST', '/api/inputs', undefined, signal);
+    if (typeof slot?.key !== 'string' || !slot.key || typeof slot?.url !== 'string' || !slot.url) {
+      throw new ApiError(502, 'the service gave no upload URL');
+    }
+    /** @type {Response} */
+    let resp;
+    try {
+      // The bytes alone: a Blob without a type sends no Content-Type of its own.
+      resp = await fetch(absolute(slot.url), {
+        method: 'PUT', body: file.slice(0, file.size, ''), cache: 'no-store', signal,
+      });
+    } catch (e) {
+      if (signal?.aborted) throw e;
+      throw new ApiError(0, `the upload URL could not be reached (${e instanceof Error ? e.message : e})`);
+    }
+    if (!resp.ok) throw new ApiError(resp.status, `the upload URL answered HTTP ${resp.status}`);
+    return slot.key;
+  }
+
+  /**
+   * The files job `uid` left, with download URLs made absolute; empty when there are none.
+   * @param {string} uid @param {AbortSignal} [signal] @returns {Promise<Artifact[]>}
+   */
+  async artifacts(uid, signal) {
+    const answer = await this.request(
+      'GET', `/api/artifacts?uid=${encodeURIComponent(uid)}`, undefined, signal);
+    const list = Array.isArray(answer?.artifacts) ? answer.artifacts : [];
+    return list
+      .filter((/** @type {any} */ a) => a && typeof a.path === 'string' && typeof a.url === 'string' && a.url)
+      .map((/** @type {any} */ a) => ({
+        path: a.path,
+        size: typeof a.size === 'number' ? a.size : 0,
+        url: absolute(a.url),
+      }));
   }
 
   /** The job's metadata (command, state, times). @param {string} uid @returns {Promise<JobMeta>} */
@@ -149,6 +202,11 @@ export class Api {
       wait = Math.min(wait * 1.5, ceiling);
     }
   }
+}
+
+/** A URL the service gave, which may be relative to the page's origin, made absolute. @param {string} url */
+function absolute(url) {
+  return new URL(url, location.origin).href;
 }
 
 /**

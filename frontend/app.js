@@ -5,6 +5,9 @@
  * #/run?cmd=... only fills in the command line, it never runs anything by itself.
  * The jobs panel lists the caller's jobs as the service knows them (whoever started them);
  * a row is a #/job/UID link, so opening one re-attaches the same way.
+ * Files attached at the prompt are uploaded before the command is submitted and placed in
+ * its directory under their own names; the files a job leaves under $AWS_EXEC_ARTIFACTS are
+ * listed as download links below its output once it has ended.
  */
 import { Api, AuthError } from './api.js';
 import { Terminal } from './term.js';
@@ -12,6 +15,7 @@ import { Terminal } from './term.js';
 /** @typedef {import('./api.js').JobMeta} JobMeta */
 /** @typedef {import('./api.js').JobCommand} JobCommand */
 /** @typedef {import('./api.js').JobPage} JobPage */
+/** @typedef {import('./api.js').Artifact} Artifact */
 
 const KEY_STORE = 'aws-exec.auth';
 const HISTORY_STORE = 'aws-exec.history';
@@ -33,6 +37,10 @@ const jobsError = $('jobs-error');
 const jobsEmpty = $('jobs-empty');
 const jobsRefresh = /** @type {HTMLButtonElement} */ ($('jobs-refresh'));
 const jobsMore = /** @type {HTMLButtonElement} */ ($('jobs-more'));
+const inputsPicker = /** @type {HTMLInputElement} */ ($('inputs'));
+const inputsChosen = $('inputs-chosen');
+const inputsList = $('inputs-list');
+const inputsClear = /** @type {HTMLButtonElement} */ ($('inputs-clear'));
 
 /** @type {Api | null} */
 let api = null;
@@ -46,6 +54,7 @@ function showSignin(message = '') {
   for (const ctl of following.values()) ctl.abort();
   following.clear();
   clearJobs();
+  choose([], true);
   consoleEl.hidden = true;
   signout.hidden = true;
   who.textContent = '';
@@ -98,6 +107,64 @@ signout.addEventListener('click', () => {
 function messageOf(e) {
   return e instanceof Error ? e.message : String(e);
 }
+
+/** A byte count as people read it: 512 B, 4.9 KiB, 13 MiB. @param {number} bytes */
+function humanSize(bytes) {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = Math.max(0, bytes);
+  let unit = 0;
+  while (value >= 1023.95 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  if (unit === 0) return `${Math.round(value)} B`;
+  return `${value < 9.95 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
+}
+
+// ---- files to attach ----------------------------------------------------------------------
+
+/** The files attached to the next command, in the order chosen; one per name. */
+let chosen = /** @type {File[]} */ ([]);
+
+/**
+ * Adds files to those attached to the next command (a later file replaces an earlier one of
+ * the same name, as both would land at the same path), or replaces them all.
+ * @param {File[]} files @param {boolean} [replace]
+ */
+function choose(files, replace = false) {
+  const byName = new Map(replace ? [] : chosen.map((f) => [f.name, f]));
+  for (const file of files) {
+    byName.delete(file.name);
+    byName.set(file.name, file);
+  }
+  chosen = [...byName.values()];
+  inputsList.textContent = '';
+  for (const file of chosen) {
+    const li = document.createElement('li');
+    li.className = 'chosen-file';
+    li.title = file.name;
+    li.append(cell('span', 'chosen-name', file.name), cell('span', 'chosen-size', humanSize(file.size)));
+    inputsList.append(li);
+  }
+  inputsChosen.hidden = chosen.length === 0;
+}
+
+/** The attached files, leaving none attached. */
+function takeChosen() {
+  const files = chosen;
+  choose([], true);
+  return files;
+}
+
+inputsPicker.addEventListener('change', () => {
+  choose([...(inputsPicker.files ?? [])]);
+  inputsPicker.value = ''; // so choosing the same file again is seen again
+});
+
+inputsClear.addEventListener('click', () => {
+  choose([], true);
+  cmd.focus();
+});
 
 // ---- history ------------------------------------------------------------------------------
 
@@ -162,15 +229,18 @@ function runBlock(title) {
   const out = document.createElement('pre');
   out.className = 'out';
   out.tabIndex = 0;
+  const artifacts = document.createElement('section');
+  artifacts.className = 'artifacts';
+  artifacts.hidden = true;
   const alert = document.createElement('p');
   alert.className = 'alert';
   alert.setAttribute('role', 'alert');
   const footer = document.createElement('footer');
   footer.textContent = 'running…';
-  article.append(header, out, alert, footer);
+  article.append(header, out, artifacts, alert, footer);
   runs.append(article);
   article.scrollIntoView({ block: 'end' });
-  return { article, header, code, out, alert, footer, term: new Terminal(out) };
+  return { article, header, code, out, artifacts, alert, footer, term: new Terminal(out) };
 }
 
 /** @param {ReturnType<typeof runBlock>} block @param {string} uid */
@@ -239,6 +309,7 @@ async function follow(block, uid, cancellable = true) {
     block.footer.className = exit === 0 ? 'ok' : 'fail';
     block.footer.textContent = `exit ${exit}`;
     refreshUntilEnded(uid);
+    loadArtifacts(block, uid);
   } catch (e) {
     if (ctl.signal.aborted) return;
     block.term.end();
@@ -267,8 +338,32 @@ async function run(line) {
     block.footer.textContent = 'built-in';
     return;
   }
+  const files = takeChosen();
+  /** @type {Record<string, string>} */
+  const inputs = {};
+  for (const [i, file] of files.entries()) {
+    block.footer.textContent =
+      `uploading ${file.name} (${humanSize(file.size)}, ${i + 1} of ${files.length})…`;
+    try {
+      inputs[file.name] = await api.uploadInput(file);
+    } catch (e) {
+      block.article.dataset.state = 'error';
+      block.footer.className = 'fail';
+      block.footer.textContent = 'not run: an attached file could not be uploaded';
+      block.alert.textContent = `Upload of ${file.name} failed: ${messageOf(e)}`;
+      if (e instanceof AuthError) {
+        showSignin('The auth key was refused. Sign in again.');
+      } else if (!chosen.length) {
+        choose(files, true); // still attached, so the command can simply be run again
+        if (!cmd.value) cmd.value = line;
+      }
+      return;
+    }
+    if (!api) return;
+  }
+  if (files.length) block.footer.textContent = 'running…';
   try {
-    const uid = await api.submit(['bash', '-c', line]);
+    const uid = await api.submit(['bash', '-c', line], inputs);
     showUid(block, uid);
     location.hash = `#/job/${uid}`;
     refreshJobs();
@@ -307,6 +402,57 @@ async function attach(uid) {
     // the follow below reports a job that is not there
   }
   await follow(block, uid, !ended);
+}
+
+// ---- artifacts ----------------------------------------------------------------------------
+
+/**
+ * Lists the files an ended job left, below its output. The newest list shown carries the id
+ * `artifacts`.
+ * @param {ReturnType<typeof runBlock>} block @param {string} uid
+ */
+async function loadArtifacts(block, uid) {
+  const mine = api;
+  if (!mine) return;
+  const box = block.artifacts;
+  box.dataset.state = 'loading';
+  try {
+    const list = await mine.artifacts(uid);
+    if (api !== mine) return;
+    showArtifacts(box, list);
+  } catch (e) {
+    if (api !== mine) return;
+    box.dataset.state = 'error';
+    if (e instanceof AuthError) showSignin('The auth key was refused. Sign in again.');
+    else block.alert.textContent = `Cannot list the job's artifacts: ${messageOf(e)}`;
+  }
+}
+
+/** @param {HTMLElement} box @param {Artifact[]} list */
+function showArtifacts(box, list) {
+  box.textContent = '';
+  if (list.length) {
+    const title = cell('h3', 'artifacts-title', list.length === 1 ? '1 artifact' : `${list.length} artifacts`);
+    const ul = document.createElement('ul');
+    for (const artifact of list) {
+      const link = document.createElement('a');
+      link.className = 'artifact';
+      link.href = artifact.url;
+      link.download = artifact.path.split('/').pop() || artifact.path;
+      link.textContent = `${artifact.path} (${humanSize(artifact.size)})`;
+      link.title = `${artifact.path}, ${artifact.size} bytes`;
+      const li = document.createElement('li');
+      li.append(link);
+      ul.append(li);
+    }
+    box.append(title, ul);
+  }
+  box.hidden = list.length === 0;
+  box.dataset.state = list.length ? 'shown' : 'none';
+  if (box.id !== 'artifacts') {
+    document.getElementById('artifacts')?.removeAttribute('id');
+    box.id = 'artifacts';
+  }
 }
 
 // ---- jobs panel ---------------------------------------------------------------------------

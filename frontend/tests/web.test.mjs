@@ -4,7 +4,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -114,6 +115,27 @@ async function submitByApi(argv) {
 function jobRow(page, uid) {
   return page.locator(`#jobs-list .job[data-uid="${uid}"]`);
 }
+
+/** Polls the API until job `uid` has an exit code. */
+async function waitEnded(uid, timeout = 15000) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const resp = await fetch(`${url}/api/job?uid=${encodeURIComponent(uid)}`, { headers: { auth: key } });
+    const meta = await resp.json();
+    if (typeof meta.exit === 'number') return meta;
+    assert.ok(Date.now() < deadline, `job ${uid} still ${meta.state}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** `count` bytes that are the same on every run and cover every byte value. */
+function knownBytes(count) {
+  const bytes = Buffer.alloc(count);
+  for (let i = 0; i < count; i++) bytes[i] = (i * 131 + (i >> 8)) & 0xff;
+  return bytes;
+}
+
+const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
 
 async function pageOverflow(page) {
   return page.evaluate(() => ({
@@ -367,7 +389,182 @@ for (const size of SIZES) {
     await page.screenshot({ path: join(SHOTS, `${size.name}-wide.png`) });
     await context.close();
   });
+
+  test(`${size.name}: attached files are uploaded and placed in the job's directory`, async () => {
+    const { context, page, cspErrors } = await openPage(size);
+    await signIn(page);
+    const data = knownBytes(5000);
+    const note = Buffer.from('second file, ü\n');
+    const picker = page.getByLabel('Attach files');
+    const chosen = page.locator('#inputs-chosen');
+    assert.equal(await chosen.isVisible(), false, 'no list while nothing is attached');
+
+    // Chosen files are listed with their sizes; a second pick adds to the first; Clear drops all.
+    await picker.setInputFiles([{ name: 'data.bin', mimeType: 'application/octet-stream', buffer: data }]);
+    await picker.setInputFiles([{ name: 'note.txt', mimeType: 'text/plain', buffer: note }]);
+    await chosen.waitFor();
+    assert.deepEqual(await page.locator('#inputs-list li').allTextContents(),
+      ['data.bin4.9 KiB', `note.txt${note.length} B`]);
+    await page.getByRole('button', { name: 'Clear files' }).click();
+    await chosen.waitFor({ state: 'hidden' });
+    assert.equal(await page.locator('#inputs-list li').count(), 0);
+
+    await picker.setInputFiles([
+      { name: 'data.bin', mimeType: 'application/octet-stream', buffer: data },
+      { name: 'note.txt', mimeType: 'text/plain', buffer: note },
+    ]);
+    await chosen.waitFor();
+    if (size.isMobile) {
+      for (const target of [page.locator('label.attach'), page.getByRole('button', { name: 'Clear files' })]) {
+        const box = await target.boundingBox();
+        assert.ok(box.height >= 44 && box.width >= 44, `big enough to tap: ${JSON.stringify(box)}`);
+        assert.ok(box.x >= 0 && box.x + box.width <= size.viewport.width, 'on screen');
+      }
+      const prompt = await page.getByLabel('Command').boundingBox();
+      assert.ok(prompt.width >= 150, `the command line keeps its room: ${prompt.width}`);
+    }
+    const sizes = await pageOverflow(page);
+    assert.ok(sizes.page <= sizes.view, `page ${sizes.page} wider than view ${sizes.view}`);
+    await page.screenshot({ path: join(SHOTS, `${size.name}-inputs-chosen.png`) });
+
+    const submitted = page.waitForRequest((r) => r.method() === 'POST' && new URL(r.url()).pathname === '/api/exec');
+    const block = await run(page, 'sha256sum data.bin; wc -c < data.bin; cat note.txt');
+    const inputs = (await submitted).postDataJSON().inputs;
+    assert.deepEqual(Object.keys(inputs).sort(), ['data.bin', 'note.txt']);
+    for (const k of Object.values(inputs)) assert.match(k, /^inputs\//);
+    assert.equal(await outputOf(block), `${sha256(data)}  data.bin\n5000\nsecond file, ü\n`);
+    assert.equal(await block.locator('footer').textContent(), 'exit 0');
+    assert.equal(await chosen.isVisible(), false, 'the files went with the command');
+
+    // A command run after it carries no inputs.
+    const plain = page.waitForRequest((r) => r.method() === 'POST' && new URL(r.url()).pathname === '/api/exec');
+    const after = await run(page, 'ls data.bin 2>&1 || true');
+    assert.equal((await plain).postDataJSON().inputs, undefined);
+    assert.match(await outputOf(after), /No such file/);
+    await page.screenshot({ path: join(SHOTS, `${size.name}-inputs-run.png`), fullPage: true });
+    assert.deepEqual(cspErrors, []);
+    await context.close();
+  });
+
+  test(`${size.name}: a failed upload is shown, runs nothing, and keeps the files attached`, async () => {
+    const { context, page, cspErrors } = await openPage(size);
+    await signIn(page);
+    const execs = [];
+    page.on('request', (r) => {
+      if (r.method() === 'POST' && new URL(r.url()).pathname === '/api/exec') execs.push(r);
+    });
+    const refusePut = (route) => (route.request().method() === 'PUT'
+      ? route.fulfill({ status: 403, body: 'denied' })
+      : route.continue());
+    await page.route('**/*', refusePut);
+    await page.getByLabel('Attach files').setInputFiles([
+      { name: 'first.txt', mimeType: 'text/plain', buffer: Buffer.from('one') },
+    ]);
+    await page.getByLabel('Command').fill('cat first.txt');
+    await page.getByLabel('Command').press('Enter');
+    const block = page.locator('.run').first();
+    await block.locator('xpath=self::*[@data-state="error"]').waitFor();
+    assert.equal(await block.locator('.alert').textContent(),
+      'Upload of first.txt failed: the upload URL answered HTTP 403');
+    assert.equal(await block.locator('footer').getAttribute('class'), 'fail');
+    assert.equal(execs.length, 0, 'nothing was submitted');
+    assert.deepEqual(await page.locator('#inputs-list li .chosen-name').allTextContents(), ['first.txt']);
+    assert.equal(await page.getByLabel('Command').inputValue(), 'cat first.txt');
+    await page.screenshot({ path: join(SHOTS, `${size.name}-upload-failed.png`) });
+
+    // The service refusing the upload itself: its message is shown.
+    await page.unroute('**/*', refusePut);
+    await page.route('**/api/inputs', (route) => route.fulfill({
+      status: 503, contentType: 'application/json', body: JSON.stringify({ error: 'store unavailable' }),
+    }));
+    await page.getByLabel('Command').press('Enter');
+    const second = page.locator('.run').nth(1);
+    await second.locator('xpath=self::*[@data-state="error"]').waitFor();
+    assert.equal(await second.locator('.alert').textContent(), 'Upload of first.txt failed: store unavailable');
+    assert.equal(execs.length, 0, 'nothing was submitted');
+    await page.unroute('**/api/inputs');
+
+    // Once uploads work again the same command runs with the file.
+    await page.getByLabel('Command').press('Enter');
+    const third = page.locator('.run').nth(2);
+    await third.locator('xpath=self::*[@data-state="done"]').waitFor({ timeout: 15000 });
+    assert.equal(await outputOf(third), 'one');
+    assert.deepEqual(cspErrors, []);
+    await context.close();
+  });
+
+  test(`${size.name}: files a job leaves in $AWS_EXEC_ARTIFACTS are download links`, async () => {
+    const { context, page, cspErrors } = await openPage(size);
+    await signIn(page);
+    const listed = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/artifacts');
+    const none = await run(page, 'echo nothing kept');
+    assert.equal((await listed).status(), 200);
+    await none.locator('.artifacts[data-state="none"]').waitFor({ state: 'attached' });
+    assert.equal(await none.locator('.artifacts').isVisible(), false, 'no list without artifacts');
+    assert.equal(await page.locator('#artifacts').isVisible(), false);
+
+    const block = await run(page,
+      'mkdir -p "$AWS_EXEC_ARTIFACTS/sub" && printf \'hello artifact\' > "$AWS_EXEC_ARTIFACTS/sub/out.txt"');
+    const link = block.locator('.artifacts a.artifact');
+    await link.waitFor();
+    assert.equal(await link.count(), 1);
+    assert.equal(await link.textContent(), 'sub/out.txt (14 B)');
+    assert.equal(await link.getAttribute('download'), 'out.txt');
+    const href = await link.getAttribute('href');
+    assert.ok(href.startsWith('http://') || href.startsWith('https://'), `an absolute URL: ${href}`);
+    // The newest list is #artifacts, below the output.
+    assert.equal(await page.locator('#artifacts a.artifact').getAttribute('href'), href);
+    const [outBox, listBox] = await Promise.all([
+      block.locator('pre.out').boundingBox(), block.locator('.artifacts').boundingBox()]);
+    assert.ok(listBox.y >= outBox.y + outBox.height - 1, 'the links are below the output');
+    if (size.isMobile) {
+      const box = await link.boundingBox();
+      assert.ok(box.height >= 44, `a link is tall enough to tap: ${box.height}`);
+    }
+    const sizes = await pageOverflow(page);
+    assert.ok(sizes.page <= sizes.view, `page ${sizes.page} wider than view ${sizes.view}`);
+    await page.screenshot({ path: join(SHOTS, `${size.name}-artifacts.png`) });
+
+    const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+    assert.equal(download.suggestedFilename(), 'out.txt');
+    assert.equal(readFileSync(await download.path(), 'utf8'), 'hello artifact');
+    assert.deepEqual(cspErrors, []);
+    await context.close();
+  });
+
+  test(`${size.name}: re-attaching to an ended job lists its artifacts`, async () => {
+    const uid = await submitByApi(['bash', '-c',
+      `cd "$AWS_EXEC_ARTIFACTS" && mkdir -p a/b && head -c 3000 /dev/zero > a/b/zeros.bin && echo hi > top.txt && echo kept`]);
+    await waitEnded(uid);
+    const { context, page, cspErrors } = await openPage(size);
+    await signIn(page);
+    await jobRow(page, uid).click();
+    const block = page.locator(`.run[data-uid="${uid}"]`);
+    await block.locator('xpath=self::*[@data-state="done"]').waitFor({ timeout: 15000 });
+    assert.equal(await outputOf(block), 'kept\n');
+    const links = block.locator('a.artifact');
+    await links.first().waitFor();
+    const texts = (await links.allTextContents()).sort();
+    assert.deepEqual(texts, ['a/b/zeros.bin (2.9 KiB)', 'top.txt (3 B)']);
+    const zeros = block.locator('a.artifact', { hasText: 'zeros.bin' });
+    assert.equal(await zeros.getAttribute('download'), 'zeros.bin');
+    const [download] = await Promise.all([page.waitForEvent('download'), zeros.click()]);
+    const got = readFileSync(await download.path());
+    assert.equal(got.length, 3000);
+    assert.ok(got.equals(Buffer.alloc(3000)), 'the downloaded bytes are the ones the job wrote');
+    assert.deepEqual(cspErrors, []);
+    await context.close();
+  });
 }
+
+test('the served page is frontend/ as it is now (rebuild aws-exec after editing it)', async () => {
+  for (const file of ['index.html', 'app.js', 'api.js', 'term.js', 'app.css']) {
+    const resp = await fetch(`${url}/${file === 'index.html' ? '' : file}`);
+    assert.equal(resp.status, 200, file);
+    assert.ok((await resp.text()) === readFileSync(join(here, '..', file), 'utf8'),
+      `${file} served by ${BIN} differs from frontend/${file}: the binary is older than the page`);
+  }
+});
 
 test('the page is served with its security headers', async () => {
   const resp = await fetch(`${url}/`);

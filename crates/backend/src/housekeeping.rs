@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_exec_protocol::keys::{
-    parse_job_index, parse_open_job, JobKeys, INDEX_PREFIX, OPEN_PREFIX,
+    parse_job_index, parse_open_job, JobKeys, INDEX_PREFIX, INPUTS_PREFIX, OPEN_PREFIX,
 };
 use aws_exec_protocol::limits::{LOST_MARGIN, MAX_EVENT_AGE, MAX_RUN_TIME};
-use aws_exec_protocol::{JobEnd, JobState};
+use aws_exec_protocol::{JobEnd, JobState, Uid};
 use bytes::Bytes;
 use serde::Serialize;
 
@@ -184,6 +184,25 @@ pub async fn expire(store: &dyn Store, keep: Duration) -> Result<usize, StoreErr
         }
         store.delete(&entry).await?;
         deleted += 1;
+    }
+    Ok(deleted)
+}
+
+/// Deletes input files uploaded more than `keep` ago (each is named by the uid made at its
+/// upload), as the bucket's lifecycle rule does on AWS; returns how many.
+pub async fn expire_inputs(store: &dyn Store, keep: Duration) -> Result<usize, StoreError> {
+    let cutoff = now_unix().saturating_sub(keep.as_secs());
+    let mut deleted = 0;
+    for key in store.list(INPUTS_PREFIX).await? {
+        let uploaded = key
+            .rsplit('/')
+            .next()
+            .and_then(|id| id.parse::<Uid>().ok())
+            .map(|uid| uid.unix_seconds());
+        if uploaded.is_none_or(|t| t < cutoff) {
+            store.delete(&key).await?;
+            deleted += 1;
+        }
     }
     Ok(deleted)
 }

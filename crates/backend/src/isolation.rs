@@ -165,8 +165,8 @@ fn children_of(parent: i32) -> Vec<Proc> {
         .collect()
 }
 
-/// A job's own working directory: `HOME` and `TMPDIR` point into it, and it is removed
-/// when the job ends.
+/// A job's own working directory: `HOME` and `TMPDIR` point into it, `artifacts/` in it
+/// is kept, and it is removed when the job ends.
 pub struct Workspace {
     pub dir: PathBuf,
 }
@@ -196,7 +196,8 @@ impl Workspace {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir(&dir)?;
         std::fs::create_dir(dir.join("tmp"))?;
-        for path in [&dir, &dir.join("tmp")] {
+        std::fs::create_dir(dir.join("artifacts"))?;
+        for path in [&dir, &dir.join("tmp"), &dir.join("artifacts")] {
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
             if let Some((user, group)) = owner {
                 std::os::unix::fs::chown(path, Some(user), Some(group))?;
@@ -207,6 +208,11 @@ impl Workspace {
 
     pub fn tmp(&self) -> PathBuf {
         self.dir.join("tmp")
+    }
+
+    /// What the job leaves here is kept after it (`$AWS_EXEC_ARTIFACTS`).
+    pub fn artifacts(&self) -> PathBuf {
+        self.dir.join("artifacts")
     }
 }
 

@@ -4,7 +4,7 @@
 
 use aws_exec_protocol::keys::JobKeys;
 use aws_exec_protocol::wire::Command;
-use aws_exec_protocol::{AuthName, JobEnv, JobMeta, PushUrls, Uid};
+use aws_exec_protocol::{AuthName, JobEnv, JobInputs, JobMeta, PushUrls, Uid};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,6 +22,9 @@ pub struct Job {
     /// True when its standard input waits in the store (`stdin` beside its log).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stdin: bool,
+    /// Uploaded files placed in its directory before it starts: path → key.
+    #[serde(default, skip_serializing_if = "JobInputs::is_empty")]
+    pub inputs: JobInputs,
 }
 
 impl Job {

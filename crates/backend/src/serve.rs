@@ -188,6 +188,11 @@ async fn expire_every_hour(store: Arc<dyn Store>, keep: Duration, stop: Cancella
             Ok(n) => tracing::info!(deleted = n, "deleted finished jobs past retention"),
             Err(e) => tracing::warn!(error = %e, "retention sweep failed"),
         }
+        match crate::housekeeping::expire_inputs(store.as_ref(), keep).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "deleted input files past retention"),
+            Err(e) => tracing::warn!(error = %e, "input retention sweep failed"),
+        }
         match crate::api::idempotency::expire(store.as_ref()).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, "deleted expired idempotency keys"),

@@ -29,6 +29,8 @@ pub enum Cmd {
     Ls(LsArgs),
     /// Show one job: command, state, times, exit code.
     Status(StatusArgs),
+    /// List the files a job left in $AWS_EXEC_ARTIFACTS, or download them.
+    Artifacts(ArtifactsArgs),
     /// Run the service locally: API, runner and web page on one machine.
     Serve(ServeArgs),
     /// Manage auth keys (stored as hashes beside the jobs).
@@ -69,6 +71,13 @@ pub struct ExecArgs {
     /// Never send standard input, even when it is piped (as ssh -n)
     #[arg(short = 'n', long)]
     pub no_stdin: bool,
+    /// Send a file for the job, placed in its directory under its own name or at PATH
+    /// (relative) before it starts (repeatable)
+    #[arg(long = "put", value_name = "FILE[:PATH]", value_parser = parse_put)]
+    pub puts: Vec<(std::path::PathBuf, String)>,
+    /// Once the job ends, download what it left in $AWS_EXEC_ARTIFACTS into DIR
+    #[arg(long = "get", value_name = "DIR")]
+    pub get: Option<std::path::PathBuf>,
     /// The command and its arguments (put them after `--`)
     #[arg(
         required = true,
@@ -122,6 +131,16 @@ pub struct StatusArgs {
     /// Print the job's metadata as JSON
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ArtifactsArgs {
+    #[command(flatten)]
+    pub remote: Remote,
+    pub uid: String,
+    /// Download them into DIR, keeping their tree, instead of listing them
+    #[arg(long, value_name = "DIR")]
+    pub get: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -181,6 +200,30 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         return Ok(std::time::Duration::from_secs(secs));
     }
     humantime::parse_duration(text).map_err(|e| format!("{e} (try 30s, 5m or 1h)"))
+}
+
+/// `FILE` or `FILE:PATH`: a local file and where it goes in the job's directory (its own
+/// name unless given), which must stay inside that directory.
+fn parse_put(text: &str) -> Result<(std::path::PathBuf, String), String> {
+    let (local, remote) = match text.split_once(':') {
+        Some((local, remote)) => (local, remote.to_owned()),
+        None => {
+            let name = std::path::Path::new(text)
+                .file_name()
+                .and_then(|n| n.to_str())
+                .ok_or_else(|| format!("{text:?} does not name a file"))?;
+            (text, name.to_owned())
+        }
+    };
+    if !aws_exec_protocol::files::is_safe_relative_path(&remote) {
+        return Err(format!(
+            "{remote:?} is not a relative path inside the job's directory (no \"..\", no leading \"/\")"
+        ));
+    }
+    if !std::path::Path::new(local).is_file() {
+        return Err(format!("{local:?} is not a readable file"));
+    }
+    Ok((local.into(), remote))
 }
 
 fn parse_env(text: &str) -> Result<(String, String), String> {

@@ -40,6 +40,7 @@ fn main() {
             Cmd::Cancel(args) => builtin::cancel::run(args).await,
             Cmd::Ls(args) => builtin::ls::run(args).await,
             Cmd::Status(args) => builtin::status::run(args).await,
+            Cmd::Artifacts(args) => builtin::artifacts::run(args).await,
             Cmd::Serve(args) => builtin::serve::run(args).await,
             Cmd::Auth(args) => builtin::auth::run(args).await,
             Cmd::User(command) => Ok(command.run_here().await),

@@ -291,6 +291,7 @@ async fn the_openapi_document_describes_every_call() {
         calls,
         [
             "DELETE /api/exec",
+            "GET /api/artifacts",
             "GET /api/exec",
             "GET /api/health",
             "GET /api/job",
@@ -298,6 +299,7 @@ async fn the_openapi_document_describes_every_call() {
             "GET /api/openapi.json",
             "GET /api/whoami",
             "POST /api/exec",
+            "POST /api/inputs",
         ]
     );
     assert_eq!(

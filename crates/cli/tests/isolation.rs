@@ -228,12 +228,16 @@ async fn each_job_has_its_own_directory_removed_after_it() {
     assert_eq!(pwd, home, "{out}");
     assert_eq!(tmp, format!("{home}/tmp"), "{out}");
     assert_eq!(lines[3], "wrote");
-    assert_eq!(lines[4].trim(), "file tmp", "a fresh directory: {out}");
+    assert_eq!(
+        lines[4].trim(),
+        "artifacts file tmp",
+        "a fresh directory: {out}"
+    );
     assert!(!Path::new(home).exists(), "{home} is removed after the job");
 
     // A second job starts afresh.
     let (out, _) = sh(&client, "ls -A \"$HOME\" | tr '\\n' ' '").await;
-    assert_eq!(out.trim(), "tmp");
+    assert_eq!(out.trim(), "artifacts tmp");
 }
 
 /// Every file under `dir`, recursively.

@@ -14,14 +14,16 @@
 //! ```
 
 mod error;
+mod files;
 mod policy;
 
 use std::time::Duration;
 
-use aws_exec_protocol::{AuthKey, CancelResponse, PollQuery, AUTH_HEADER, IDEMPOTENCY_HEADER};
 pub use aws_exec_protocol::{
-    ExecRequest, ExecResponse, JobList, JobMeta, JobState, ListQuery, PollResponse, PushUrls,
+    Artifact, ExecRequest, ExecResponse, JobList, JobMeta, JobState, ListQuery, PollResponse,
+    PushUrls,
 };
+use aws_exec_protocol::{AuthKey, CancelResponse, PollQuery, AUTH_HEADER, IDEMPOTENCY_HEADER};
 use reqwest::{header, StatusCode};
 
 /// GET URLs of a pushed job's three objects, which the caller presigned for its storage.

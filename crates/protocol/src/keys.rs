@@ -4,7 +4,9 @@
 //! key), `auth-names/AUTH-NAME` (one per name, so a name is taken exactly once) and
 //! `open/AUTH-NAME/UID` (one per unfinished job, so housekeeping reads only those),
 //! `index/AUTH-NAME/INVERTED-TIME.UUID` (newest-first listing) and
-//! `idempotency/AUTH-NAME/KEY-HASH` (which job a repeated submit gets).
+//! `idempotency/AUTH-NAME/KEY-HASH` (which job a repeated submit gets),
+//! `inputs/AUTH-NAME/UID` (files uploaded for jobs to come) and a job's
+//! `jobs/AUTH-NAME/UID/artifacts/PATH` with `artifacts.json` listing them.
 
 use crate::{AuthName, Uid};
 
@@ -14,6 +16,7 @@ pub const JOBS_PREFIX: &str = "jobs/";
 pub const OPEN_PREFIX: &str = "open/";
 pub const INDEX_PREFIX: &str = "index/";
 pub const IDEMPOTENCY_PREFIX: &str = "idempotency/";
+pub const INPUTS_PREFIX: &str = "inputs/";
 
 /// The keys of one job's objects.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,6 +64,14 @@ impl JobKeys {
     pub fn cancel(&self) -> String {
         format!("{}cancel", self.prefix)
     }
+    /// The files the job left under `$AWS_EXEC_ARTIFACTS`, each at its relative path.
+    pub fn artifact(&self, path: &str) -> String {
+        format!("{}artifacts/{path}", self.prefix)
+    }
+    /// The list of the job's artifacts with their sizes, written once they are all stored.
+    pub fn artifacts_manifest(&self) -> String {
+        format!("{}artifacts.json", self.prefix)
+    }
     /// Created exactly once by whoever ends the job first (its runner or housekeeping);
     /// holds how it ended. The loser of that race writes nothing.
     pub fn end(&self) -> String {
@@ -105,6 +116,16 @@ const INDEX_EPOCH_END: u64 = 9_999_999_999;
 /// The record of one `Idempotency-Key` of `owner`, named by the key's hash.
 pub fn idempotency(owner: &AuthName, key_hash: &str) -> String {
     format!("{IDEMPOTENCY_PREFIX}{owner}/{key_hash}")
+}
+
+/// An input file of `owner`, uploaded before the job that names it; `id` is a new uid.
+pub fn input(owner: &AuthName, id: &Uid) -> String {
+    format!("{}{id}", input_prefix(owner))
+}
+
+/// Where `owner`'s input files live: a job may name only keys under it.
+pub fn input_prefix(owner: &AuthName) -> String {
+    format!("{INPUTS_PREFIX}{owner}/")
 }
 
 /// The object recording one auth key, named by the key's hash.

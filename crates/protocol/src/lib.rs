@@ -4,6 +4,7 @@
 //! rule about names, UIDs, keys and limits is checked the same way on both sides.
 
 pub mod auth;
+pub mod files;
 pub mod keys;
 pub mod limits;
 pub mod meta;
@@ -11,6 +12,7 @@ pub mod uid;
 pub mod wire;
 
 pub use auth::{AuthKey, AuthName};
+pub use files::{Artifact, ArtifactList, InputUpload, JobInputs, ARTIFACTS_ENV};
 pub use meta::{JobEnd, JobMeta, JobState};
 pub use uid::Uid;
 pub use wire::{

@@ -14,6 +14,26 @@ pub const MAX_ARGV: usize = 4096;
 /// Most bytes of `env` names and values together in one request.
 pub const MAX_ENV_BYTES: usize = 64 * 1024;
 
+/// Most input files one job may name.
+pub const MAX_INPUTS: usize = 100;
+
+/// Longest path of an input or artifact inside a job's directory.
+pub const MAX_PATH_BYTES: usize = 512;
+
+/// Largest input file the local service accepts (S3 takes up to 5 GiB in one presigned PUT).
+pub const MAX_INPUT_BYTES: u64 = 1024 * 1024 * 1024;
+
+/// How long an input upload URL stays valid.
+pub const INPUT_URL_TTL: Duration = Duration::from_secs(3600);
+
+/// How long an artifact URL handed out by `GET /api/artifacts` stays valid.
+pub const ARTIFACT_URL_TTL: Duration = Duration::from_secs(3600);
+
+/// Most files, and most bytes in all, kept as one job's artifacts (a Lambda's ephemeral
+/// storage bounds what a job can leave anyway).
+pub const MAX_ARTIFACTS: usize = 1000;
+pub const MAX_ARTIFACT_BYTES: u64 = 1024 * 1024 * 1024;
+
 /// Jobs in one page of `GET /api/jobs`: the default and the most a caller may ask for.
 pub const DEFAULT_LIST: usize = 50;
 pub const MAX_LIST: usize = 1000;

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 
+use crate::files::JobInputs;
 use crate::limits::{MAX_ARGV, MAX_ENV_BYTES, MAX_URL_BYTES};
 use crate::meta::{JobMeta, JobState};
 
@@ -43,6 +44,10 @@ pub struct ExecRequest {
         skip_serializing_if = "Option::is_none"
     )]
     pub stdin_base64: Option<String>,
+    /// Uploaded files to place in the job's directory: relative path → key from
+    /// `POST /api/inputs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<BTreeMap<String, String>>,
 }
 
 /// Variables for a job's environment: names `[A-Za-z_][A-Za-z0-9_]*`, no NUL anywhere,
@@ -102,6 +107,7 @@ pub struct JobOptions {
     pub timeout: Option<u64>,
     pub env: JobEnv,
     pub stdin: Option<Vec<u8>>,
+    pub inputs: JobInputs,
 }
 
 /// Caller-owned presigned PUT URLs that receive a job's objects instead of the service's
@@ -277,6 +283,10 @@ pub enum RequestError {
     EnvTooLarge(usize),
     #[error("\"stdin-base64\" is not valid base64: {0}")]
     BadStdin(String),
+    #[error("inputs: {0:?} is not a relative path inside the job's directory (no \"..\", no leading \"/\")")]
+    BadInputPath(String),
+    #[error("inputs: {0} files; the limit is {max}", max = crate::limits::MAX_INPUTS)]
+    TooManyInputs(usize),
 }
 
 impl ExecRequest {
@@ -309,6 +319,14 @@ impl ExecRequest {
         self
     }
 
+    /// Places the uploaded file `key` at `path` in the job's directory.
+    pub fn input(mut self, path: impl Into<String>, key: impl Into<String>) -> Self {
+        self.inputs
+            .get_or_insert_with(BTreeMap::new)
+            .insert(path.into(), key.into());
+        self
+    }
+
     /// Sets the job's standard input.
     pub fn stdin(mut self, bytes: impl AsRef<[u8]>) -> Self {
         self.stdin_base64 = Some(BASE64.encode(bytes));
@@ -334,10 +352,12 @@ impl ExecRequest {
                     .map_err(|e| RequestError::BadStdin(e.to_string()))?,
             ),
         };
+        let inputs = JobInputs::try_from(self.inputs.clone().unwrap_or_default())?;
         Ok(JobOptions {
             timeout: self.timeout,
             env,
             stdin,
+            inputs,
         })
     }
 

@@ -24,6 +24,10 @@ pub enum ApiError {
     TooLarge(usize),
     #[error("no job {0} for this auth key")]
     UnknownJob(String),
+    #[error(
+        "inputs.{path}: no uploaded input {key:?} for this auth key (POST /api/inputs gives one)"
+    )]
+    UnknownInput { path: String, key: String },
     #[error("{0}")]
     Unprocessable(String),
     #[error("{0}")]
@@ -48,7 +52,9 @@ impl ApiError {
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnknownJob(_) | ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
+            ApiError::UnknownJob(_) | ApiError::UnknownInput { .. } | ApiError::NoRoute(_) => {
+                StatusCode::NOT_FOUND
+            }
             ApiError::Rpc(RpcLookupError::Unknown { .. }) => StatusCode::NOT_FOUND,
             ApiError::Rpc(RpcLookupError::BadArgs { .. }) => StatusCode::BAD_REQUEST,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,

@@ -10,13 +10,13 @@ use aws_exec_protocol::{
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap};
+use axum::http::HeaderMap;
 use axum::Json;
 
 use super::caller::Caller;
 use super::error::ApiError;
-use super::idempotency;
-use super::AppState;
+use super::{absolute_url, AppState};
+use super::{idempotency, inputs};
 use crate::finish::save_meta;
 use crate::job::Job;
 use crate::store::get_number;
@@ -35,7 +35,7 @@ use crate::time::now_unix;
         (status = 200, description = "The job was queued", body = ExecResponse),
         (status = 400, description = "A malformed body, naming the field at fault", body = ErrorBody),
         (status = 401, description = "A missing or unknown key", body = ErrorBody),
-        (status = 404, description = "An unknown rpc", body = ErrorBody),
+        (status = 404, description = "An unknown rpc, or an input that is not the caller's upload", body = ErrorBody),
         (status = 409, description = "The same Idempotency-Key is still being handled", body = ErrorBody),
         (status = 413, description = "A body over 1 MiB", body = ErrorBody),
         (status = 422, description = "The Idempotency-Key was used with another body", body = ErrorBody),
@@ -66,6 +66,7 @@ pub async fn submit(
     if let Command::Rpc { name, args } = &command {
         state.registry.check(name, args)?;
     }
+    inputs::check(state.store.as_ref(), &caller.name, &options.inputs).await?;
     if let Some(urls) = &request.push_urls {
         state
             .push_policy
@@ -92,6 +93,7 @@ pub async fn submit(
         timeout: options.timeout,
         env: options.env,
         stdin: options.stdin.is_some(),
+        inputs: options.inputs,
     };
     let created = create(&state, &job, options.stdin).await;
     if let Err(e) = created {
@@ -208,45 +210,4 @@ pub async fn poll(
     Ok(Json(PollResponse::Url {
         url: absolute_url(&url, state.public_url.as_deref(), &headers),
     }))
-}
-
-/// Resolves a store URL relative to this service (the local store's) against the address
-/// the caller used to reach us.
-fn absolute_url(url: &str, public_url: Option<&str>, headers: &HeaderMap) -> String {
-    if !url.starts_with('/') {
-        return url.to_owned();
-    }
-    if let Some(base) = public_url {
-        return format!("{}{url}", base.trim_end_matches('/'));
-    }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("127.0.0.1");
-    let scheme = headers
-        .get("x-forwarded-proto")
-        .and_then(|h| h.to_str().ok())
-        .filter(|p| *p == "https")
-        .unwrap_or("http");
-    format!("{scheme}://{host}{url}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn relative_urls_resolve_against_the_callers_host() {
-        let mut h = HeaderMap::new();
-        h.insert(header::HOST, "127.0.0.1:9000".parse().unwrap());
-        assert_eq!(
-            absolute_url("/_store/k", None, &h),
-            "http://127.0.0.1:9000/_store/k"
-        );
-        assert_eq!(
-            absolute_url("/_store/k", Some("https://x.dev/"), &h),
-            "https://x.dev/_store/k"
-        );
-        assert_eq!(absolute_url("https://s3/x", None, &h), "https://s3/x");
-    }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aws_exec_protocol::limits::MAX_REQUEST_BYTES;
 use axum::extract::DefaultBodyLimit;
-use axum::http::Uri;
+use axum::http::{header, HeaderMap, Uri};
 use axum::routing::get;
 use axum::Router;
 
@@ -15,12 +15,14 @@ use crate::push_guard::PushPolicy;
 use crate::runner::rpc::Registry;
 use crate::store::Store;
 
+pub mod artifacts;
 pub mod caller;
 pub mod cancel;
 pub mod error;
 pub mod exec;
 pub mod health;
 pub mod idempotency;
+pub mod inputs;
 pub mod job;
 pub mod jobs;
 pub mod openapi;
@@ -52,6 +54,14 @@ pub fn app(state: AppState) -> Router {
                 .fallback(not_allowed("GET, POST, DELETE")),
         )
         .route("/api/job", get(job::meta).fallback(not_allowed("GET")))
+        .route(
+            "/api/inputs",
+            axum::routing::post(inputs::create).fallback(not_allowed("POST")),
+        )
+        .route(
+            "/api/artifacts",
+            get(artifacts::list).fallback(not_allowed("GET")),
+        )
         .route("/api/jobs", get(jobs::list).fallback(not_allowed("GET")))
         .route("/api/whoami", get(job::whoami).fallback(not_allowed("GET")))
         .route(
@@ -71,4 +81,46 @@ pub fn app(state: AppState) -> Router {
 /// The answer to a method a path does not have: 405 naming those it has.
 fn not_allowed(allow: &'static str) -> impl Fn() -> std::future::Ready<ApiError> + Clone {
     move || std::future::ready(ApiError::MethodNotAllowed { allow })
+}
+
+/// Resolves a store URL relative to this service (the local store's) against the address
+/// the caller used to reach us.
+pub(crate) fn absolute_url(url: &str, public_url: Option<&str>, headers: &HeaderMap) -> String {
+    if !url.starts_with('/') {
+        return url.to_owned();
+    }
+    if let Some(base) = public_url {
+        return format!("{}{url}", base.trim_end_matches('/'));
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    let scheme = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .filter(|p| *p == "https")
+        .unwrap_or("http");
+    format!("{scheme}://{host}{url}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::header;
+
+    #[test]
+    fn relative_urls_resolve_against_the_callers_host() {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, "127.0.0.1:9000".parse().unwrap());
+        assert_eq!(
+            absolute_url("/_store/k", None, &h),
+            "http://127.0.0.1:9000/_store/k"
+        );
+        assert_eq!(
+            absolute_url("/_store/k", Some("https://x.dev/"), &h),
+            "https://x.dev/_store/k"
+        );
+        assert_eq!(absolute_url("https://s3/x", None, &h), "https://s3/x");
+    }
 }

@@ -3,14 +3,14 @@
 //! CI fuzzes the running service against it.
 
 use aws_exec_protocol::{
-    CancelResponse, ErrorBody, ExecRequest, ExecResponse, JobList, JobMeta, JobState, PollResponse,
-    PushUrls, WhoAmI,
+    Artifact, ArtifactList, CancelResponse, ErrorBody, ExecRequest, ExecResponse, InputUpload,
+    JobList, JobMeta, JobState, PollResponse, PushUrls, WhoAmI,
 };
 use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{cancel, exec, health, job, jobs};
+use super::{artifacts, cancel, exec, health, inputs, job, jobs};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,6 +25,8 @@ use super::{cancel, exec, health, job, jobs};
         job::meta,
         jobs::list,
         job::whoami,
+        inputs::create,
+        artifacts::list,
         health::health,
         document,
     ),
@@ -38,6 +40,9 @@ use super::{cancel, exec, health, job, jobs};
         JobMeta,
         JobState,
         WhoAmI,
+        InputUpload,
+        Artifact,
+        ArtifactList,
         ErrorBody,
     )),
     modifiers(&AuthHeader)

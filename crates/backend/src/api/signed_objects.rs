@@ -1,5 +1,7 @@
-//! The route that answers the local store's signed URLs like an S3 GET: 200/206 with bytes,
-//! 416 past the end, 404 for a missing object, 403 for a bad or expired signature.
+//! The route that answers the local store's signed URLs like S3 answers presigned ones: a
+//! GET gets 200/206 with bytes, 416 past the end, 404 for a missing object; a PUT (an input
+//! upload) stores the body whole or not at all, 413 past the size limit; both get 403 for a
+//! bad or expired signature.
 
 use std::io::{ErrorKind, SeekFrom};
 use std::sync::Arc;
@@ -14,12 +16,17 @@ use axum::Router;
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+use aws_exec_protocol::limits::MAX_INPUT_BYTES;
+
 use crate::store::local::ROUTE;
 use crate::store::LocalStore;
 
 pub fn routes(store: Arc<LocalStore>) -> Router {
     Router::new()
-        .route(&format!("{ROUTE}{{*key}}"), get(serve_object))
+        .route(
+            &format!("{ROUTE}{{*key}}"),
+            get(serve_object).put(receive_object),
+        )
         .with_state(store)
 }
 
@@ -39,7 +46,7 @@ async fn serve_object(
         return plain(StatusCode::FORBIDDEN, "missing signature");
     };
     let path = match store.object_path(&key) {
-        Ok(path) if store.verify(&key, q.expires, &q.sig) => path,
+        Ok(path) if store.verify("GET", &key, q.expires, &q.sig) => path,
         _ => {
             return plain(
                 StatusCode::FORBIDDEN,
@@ -100,6 +107,46 @@ async fn serve_object(
         }
     }
     resp
+}
+
+async fn receive_object(
+    State(store): State<Arc<LocalStore>>,
+    UrlPath(key): UrlPath<String>,
+    headers: HeaderMap,
+    query: Result<Query<SignedQuery>, QueryRejection>,
+    body: Body,
+) -> Response {
+    let signed = query.is_ok_and(|Query(q)| store.verify("PUT", &key, q.expires, &q.sig));
+    if !signed {
+        return plain(
+            StatusCode::FORBIDDEN,
+            "signature does not match or has expired",
+        );
+    }
+    let too_large = || {
+        plain(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("an input may hold at most {MAX_INPUT_BYTES} bytes"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > MAX_INPUT_BYTES) {
+        return too_large();
+    }
+    match store
+        .put_stream(&key, body.into_data_stream(), MAX_INPUT_BYTES)
+        .await
+    {
+        Ok(true) => StatusCode::OK.into_response(),
+        Ok(false) => too_large(),
+        Err(crate::StoreError::Backend(e)) => plain(StatusCode::BAD_REQUEST, &e),
+        Err(e) => {
+            tracing::error!(key, error = %e, "storing an upload");
+            plain(StatusCode::INTERNAL_SERVER_ERROR, "cannot store the object")
+        }
+    }
 }
 
 /// `bytes=N-` or `bytes=N-M`; anything else is ignored as S3 ignores it.

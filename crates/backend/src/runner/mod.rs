@@ -1,6 +1,7 @@
 //! Runs one job to its end: claim it, run the argv or rpc, ship the log, then end it through
 //! [`crate::finish`]. The same runner serves the local dispatcher and the Lambda event.
 
+pub mod files;
 pub mod log;
 pub mod process;
 pub mod rpc;
@@ -321,6 +322,17 @@ impl Runner {
                 return (126, JobState::Failed);
             }
         };
+        if let Err(why) = files::place_inputs(
+            self.store.as_ref(),
+            &job.inputs,
+            &workspace,
+            self.config.run_as,
+        )
+        .await
+        {
+            log.write(why);
+            return (126, JobState::Failed);
+        }
         let stdin = match job.stdin {
             true => match self.store.get(&job.keys().stdin()).await {
                 Ok(Some(stdin)) => Some(stdin),
@@ -345,6 +357,16 @@ impl Runner {
             ProcessEnd::NotStarted(code) => (code, JobState::Failed),
             ProcessEnd::Stopped(code) => (code, JobState::Cancelled),
         };
+        // Pushed jobs keep nothing in the service's store: their caller owns their objects.
+        if job.push_urls.is_none() {
+            files::keep_artifacts(
+                self.store.as_ref(),
+                &job.keys(),
+                &workspace.artifacts(),
+                log,
+            )
+            .await;
+        }
         drop(workspace);
         if let Some(scratch) = scratch {
             scratch.clean(&self.config.work_root);

@@ -6,7 +6,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use aws_exec_protocol::JobEnv;
+use aws_exec_protocol::{JobEnv, ARTIFACTS_ENV};
 
 use crate::isolation::{self, Workspace};
 use bytes::Bytes;
@@ -97,6 +97,7 @@ pub async fn run(
     cmd.envs(spec.env.iter())
         .env("HOME", &spec.workspace.dir)
         .env("TMPDIR", spec.workspace.tmp())
+        .env(ARTIFACTS_ENV, spec.workspace.artifacts())
         .current_dir(&spec.workspace.dir);
     if let Some((user, group)) = spec.run_as {
         cmd.uid(user).gid(group);

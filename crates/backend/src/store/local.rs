@@ -52,20 +52,66 @@ impl LocalStore {
         Ok(self.root.join(key))
     }
 
-    fn signature(&self, key: &str, expires: u64) -> String {
+    fn mac(&self, method: &str, key: &str, expires: u64) -> Hmac<Sha256> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("any key length");
-        mac.update(format!("GET\n{key}\n{expires}").as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        mac.update(format!("{method}\n{key}\n{expires}").as_bytes());
+        mac
     }
 
-    /// Whether `sig` signs a GET of `key` until `expires`, and that time has not passed.
-    pub fn verify(&self, key: &str, expires: u64, sig: &str) -> bool {
+    fn signed_url(&self, method: &str, key: &str, ttl: Duration) -> Result<String, StoreError> {
+        check_key(key)?;
+        let expires = now_unix() + ttl.as_secs().max(1);
+        let sig = hex::encode(self.mac(method, key, expires).finalize().into_bytes());
+        Ok(format!("{ROUTE}{key}?expires={expires}&sig={sig}"))
+    }
+
+    /// Whether `sig` signs `method` (GET or PUT) of `key` until `expires`, and that time has
+    /// not passed.
+    pub fn verify(&self, method: &str, key: &str, expires: u64, sig: &str) -> bool {
         let Ok(sig) = hex::decode(sig) else {
             return false;
         };
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("any key length");
-        mac.update(format!("GET\n{key}\n{expires}").as_bytes());
-        mac.verify_slice(&sig).is_ok() && now_unix() <= expires
+        self.mac(method, key, expires).verify_slice(&sig).is_ok() && now_unix() <= expires
+    }
+
+    /// Stores a body that arrives in pieces (an upload to a signed PUT URL), at most
+    /// `limit` bytes; `Ok(false)` when it was larger (nothing is stored then).
+    pub async fn put_stream<S, E>(
+        &self,
+        key: &str,
+        mut body: S,
+        limit: u64,
+    ) -> Result<bool, StoreError>
+    where
+        S: futures_util::Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        use futures_util::StreamExt;
+        let path = self.path(key)?;
+        ensure_parent(&path, key).await?;
+        let tmp = self.tmp_path();
+        let mut file = private_file(&tmp).await.map_err(io_err(key))?;
+        let mut written = 0u64;
+        let outcome = async {
+            while let Some(chunk) = body.next().await {
+                let chunk =
+                    chunk.map_err(|e| StoreError::Backend(format!("{key}: upload: {e}")))?;
+                written += chunk.len() as u64;
+                if written > limit {
+                    return Ok(false);
+                }
+                file.write_all(&chunk).await.map_err(io_err(key))?;
+            }
+            file.flush().await.map_err(io_err(key))?;
+            Ok(true)
+        }
+        .await;
+        if !matches!(outcome, Ok(true)) {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return outcome;
+        }
+        tokio::fs::rename(&tmp, &path).await.map_err(io_err(key))?;
+        Ok(true)
     }
 
     /// The file behind `key`, for serving a URL that [`LocalStore::verify`] accepted.
@@ -80,14 +126,18 @@ impl LocalStore {
     }
 }
 
-/// Writes a new file readable by the serving user alone (keys live here).
-async fn write_private(path: &Path, body: &[u8]) -> std::io::Result<()> {
-    let mut file = tokio::fs::OpenOptions::new()
+/// A new file readable by the serving user alone (keys live here).
+async fn private_file(path: &Path) -> std::io::Result<tokio::fs::File> {
+    tokio::fs::OpenOptions::new()
         .create_new(true)
         .write(true)
         .mode(0o600)
         .open(path)
-        .await?;
+        .await
+}
+
+async fn write_private(path: &Path, body: &[u8]) -> std::io::Result<()> {
+    let mut file = private_file(path).await?;
     file.write_all(body).await?;
     file.flush().await
 }
@@ -208,18 +258,50 @@ impl Store for LocalStore {
         }
     }
 
+    async fn head(&self, key: &str) -> Result<Option<u64>, StoreError> {
+        match tokio::fs::metadata(self.path(key)?).await {
+            Ok(m) if m.is_file() => Ok(Some(m.len())),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err(key)(e)),
+        }
+    }
+
+    async fn download(&self, key: &str, path: &Path) -> Result<bool, StoreError> {
+        let mut from = match tokio::fs::File::open(self.path(key)?).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(io_err(key)(e)),
+        };
+        let mut to = tokio::fs::OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .open(path)
+            .await
+            .map_err(io_err(key))?;
+        tokio::io::copy(&mut from, &mut to)
+            .await
+            .map_err(io_err(key))?;
+        to.flush().await.map_err(io_err(key))?;
+        Ok(true)
+    }
+
+    async fn upload(&self, key: &str, file: tokio::fs::File) -> Result<(), StoreError> {
+        let stream = tokio_util::io::ReaderStream::new(file);
+        self.put_stream(key, stream, u64::MAX).await.map(|_| ())
+    }
+
+    async fn presign_put(&self, key: &str, ttl: Duration) -> Result<String, StoreError> {
+        self.signed_url("PUT", key, ttl)
+    }
+
     async fn presign_get(
         &self,
         key: &str,
         _range_start: Option<u64>,
         ttl: Duration,
     ) -> Result<String, StoreError> {
-        check_key(key)?;
-        let expires = now_unix() + ttl.as_secs().max(1);
-        Ok(format!(
-            "{ROUTE}{key}?expires={expires}&sig={}",
-            self.signature(key, expires)
-        ))
+        self.signed_url("GET", key, ttl)
     }
 }
 

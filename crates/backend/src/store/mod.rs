@@ -3,6 +3,7 @@
 //! Keys follow [`aws_exec_protocol::keys`]. Readers of a job's log never touch the store
 //! directly; they get a short-lived signed URL from [`Store::presign_get`].
 
+use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -77,6 +78,21 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes an object; deleting a missing one is not an error.
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
+
+    /// The object's size, or `None` when it does not exist.
+    async fn head(&self, key: &str) -> Result<Option<u64>, StoreError>;
+
+    /// Writes the object into a new file at `path`, streamed (inputs may be large);
+    /// `Ok(false)` when it does not exist.
+    async fn download(&self, key: &str, path: &Path) -> Result<bool, StoreError>;
+
+    /// Stores what `file` holds, from its start, as object `key`, streamed. Taking an open
+    /// file rather than a path lets the caller decide what it opens (no symlinks).
+    async fn upload(&self, key: &str, file: tokio::fs::File) -> Result<(), StoreError>;
+
+    /// A URL to which a plain HTTP client can PUT the object's bytes until `ttl` passes;
+    /// it may be relative to the service's own address.
+    async fn presign_put(&self, key: &str, ttl: Duration) -> Result<String, StoreError>;
 
     /// A URL from which a plain HTTP client can GET the object until `ttl` passes. With
     /// `range_start`, the reader sends `Range: bytes=N-` with that N (a store may sign it

@@ -2,6 +2,7 @@
 //! credentials come from the standard AWS settings, so the same code talks to AWS or to any
 //! S3-compatible server (`AWS_ENDPOINT_URL`).
 
+use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -187,6 +188,84 @@ impl Store for S3Store {
             .await
             .map_err(|e| backend(key, e))?;
         Ok(())
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<u64>, StoreError> {
+        let sent = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await;
+        match sent {
+            Ok(out) => Ok(Some(out.content_length().unwrap_or(0).max(0) as u64)),
+            Err(e) if http_status(&e) == Some(404) => Ok(None),
+            Err(e) => Err(backend(key, e)),
+        }
+    }
+
+    async fn download(&self, key: &str, path: &Path) -> Result<bool, StoreError> {
+        let sent = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await;
+        let out = match sent {
+            Ok(out) => out,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(false),
+            Err(e) if http_status(&e) == Some(404) => return Ok(false),
+            Err(e) => return Err(backend(key, e)),
+        };
+        let io = |e: std::io::Error| StoreError::Io {
+            key: key.to_owned(),
+            source: e,
+        };
+        let mut to = tokio::fs::OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .open(path)
+            .await
+            .map_err(io)?;
+        let mut body = out.body.into_async_read();
+        tokio::io::copy(&mut body, &mut to).await.map_err(io)?;
+        tokio::io::AsyncWriteExt::flush(&mut to).await.map_err(io)?;
+        Ok(true)
+    }
+
+    async fn upload(&self, key: &str, file: tokio::fs::File) -> Result<(), StoreError> {
+        let body = ByteStream::read_from()
+            .file(file)
+            .build()
+            .await
+            .map_err(|e| StoreError::Backend(format!("{key}: reading the file: {e}")))?;
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| backend(key, e))?;
+        Ok(())
+    }
+
+    async fn presign_put(&self, key: &str, ttl: Duration) -> Result<String, StoreError> {
+        let config = PresigningConfig::expires_in(ttl)
+            .map_err(|e| StoreError::Backend(format!("presigning {key}: {e}")))?;
+        let presigned = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .presigned(config)
+            .await
+            .map_err(|e| {
+                StoreError::Backend(format!("presigning {key}: {}", DisplayErrorContext(e)))
+            })?;
+        Ok(presigned.uri().to_owned())
     }
 
     async fn presign_get(

@@ -20,6 +20,13 @@ pub async fn run(args: ExecArgs) -> anyhow::Result<i32> {
     for (name, value) in args.env {
         request = request.env(name, value);
     }
+    for (local, path) in &args.puts {
+        let key = client
+            .upload_input(local)
+            .await
+            .with_context(|| format!("uploading {}", local.display()))?;
+        request = request.input(path, key);
+    }
     if !args.no_stdin && !std::io::stdin().is_terminal() {
         let stdin = read_stdin().await?;
         if !stdin.is_empty() {
@@ -34,7 +41,13 @@ pub async fn run(args: ExecArgs) -> anyhow::Result<i32> {
     if args.print_uid {
         eprintln!("uid: {uid}");
     }
-    follow_cancelling_on_ctrl_c(&client, &uid).await
+    let code = follow_cancelling_on_ctrl_c(&client, &uid).await?;
+    if let Some(dir) = &args.get {
+        if code != INTERRUPTED {
+            super::artifacts::download(&client, &uid, dir).await?;
+        }
+    }
+    Ok(code)
 }
 
 /// Piped input, read whole: it travels in the request (up to what fits in its 1 MiB).

@@ -1,5 +1,6 @@
 //! The built-in operations, one file each.
 
+pub mod artifacts;
 pub mod auth;
 pub mod cancel;
 pub mod exec;

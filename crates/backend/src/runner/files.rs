@@ -1,0 +1,166 @@
+//! A job's files: its inputs placed in its directory before it starts, and what it left
+//! under `$AWS_EXEC_ARTIFACTS` stored beside its log after it ends (before `exit` and
+//! `size`, so whoever has the exit code can fetch them).
+
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use aws_exec_protocol::files::is_safe_relative_path;
+use aws_exec_protocol::keys::JobKeys;
+use aws_exec_protocol::limits::{MAX_ARTIFACTS, MAX_ARTIFACT_BYTES};
+use aws_exec_protocol::{Artifact, ArtifactList, JobInputs};
+
+use super::log::LogWriter;
+use crate::isolation::Workspace;
+use crate::store::Store;
+
+/// Places every input at its path under the job's directory, owned by `owner` when jobs
+/// run as another user. The error says which input failed, for the job's log.
+pub async fn place_inputs(
+    store: &dyn Store,
+    inputs: &JobInputs,
+    workspace: &Workspace,
+    owner: Option<(u32, u32)>,
+) -> Result<(), String> {
+    for (path, key) in inputs.iter() {
+        let dest = workspace.dir.join(path);
+        let fail = |why: String| format!("aws-exec: input {path}: {why}\n");
+        // Made one level at a time so each new directory gets the job's owner.
+        let mut dir = workspace.dir.clone();
+        for part in Path::new(path)
+            .parent()
+            .into_iter()
+            .flat_map(Path::components)
+        {
+            dir.push(part);
+            match std::fs::create_dir(&dir) {
+                Ok(()) => chown(&dir, owner).map_err(|e| fail(e.to_string()))?,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => {}
+                Err(e) => return Err(fail(e.to_string())),
+            }
+        }
+        match store.download(key, &dest).await {
+            Ok(true) => chown(&dest, owner).map_err(|e| fail(e.to_string()))?,
+            Ok(false) => return Err(fail("it is no longer stored".into())),
+            Err(e) => return Err(fail(e.to_string())),
+        }
+    }
+    Ok(())
+}
+
+fn chown(path: &Path, owner: Option<(u32, u32)>) -> std::io::Result<()> {
+    match owner {
+        Some((user, group)) => std::os::unix::fs::chown(path, Some(user), Some(group)),
+        None => Ok(()),
+    }
+}
+
+/// Stores every regular file under `dir` at `jobs/NAME/UID/artifacts/PATH` and lists them in
+/// `artifacts.json`. Symlinks, devices, names that are not UTF-8 and anything past the caps
+/// are skipped with a line in the log; nothing here can keep the job from ending.
+pub async fn keep_artifacts(store: &dyn Store, keys: &JobKeys, dir: &Path, log: &LogWriter) {
+    let Ok(root) = dir.canonicalize() else {
+        return; // the job removed the directory: nothing to keep
+    };
+    let mut found = Vec::new();
+    let mut notes = Vec::new();
+    walk(&root, &root, &mut found, &mut notes);
+    let mut kept = ArtifactList::default();
+    let mut total = 0u64;
+    for (rel, path) in found {
+        if kept.artifacts.len() == MAX_ARTIFACTS {
+            notes.push(format!(
+                "more than {MAX_ARTIFACTS} files; the rest are not kept"
+            ));
+            break;
+        }
+        let Some(file) = open_inside(&root, &path) else {
+            notes.push(format!(
+                "{rel}: skipped: not a regular file inside the directory"
+            ));
+            continue;
+        };
+        let size = match file.metadata() {
+            Ok(m) => m.len(),
+            Err(e) => {
+                notes.push(format!("{rel}: skipped: {e}"));
+                continue;
+            }
+        };
+        if total + size > MAX_ARTIFACT_BYTES {
+            notes.push(format!(
+                "{rel}: not kept: artifacts may hold {MAX_ARTIFACT_BYTES} bytes in all"
+            ));
+            continue;
+        }
+        match store
+            .upload(&keys.artifact(&rel), tokio::fs::File::from_std(file))
+            .await
+        {
+            Ok(()) => {
+                total += size;
+                kept.artifacts.push(Artifact {
+                    path: rel,
+                    size,
+                    url: String::new(),
+                });
+            }
+            Err(e) => {
+                tracing::warn!(path = rel, error = %e, "storing an artifact");
+                notes.push(format!("{rel}: could not be stored"));
+            }
+        }
+    }
+    for note in notes {
+        log.write(format!("aws-exec: artifact {note}\n"));
+    }
+    if kept.artifacts.is_empty() {
+        return;
+    }
+    let manifest = serde_json::to_vec(&kept).expect("artifacts serialize");
+    if let Err(e) = store.put(&keys.artifacts_manifest(), manifest.into()).await {
+        tracing::warn!(error = %e, "writing artifacts.json");
+        log.write("aws-exec: the list of artifacts could not be stored\n");
+    }
+}
+
+/// Regular files under `dir`, as (path relative to `root`, full path), sorted.
+fn walk(root: &Path, dir: &Path, found: &mut Vec<(String, PathBuf)>, notes: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = entries.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = entry.path();
+        let rel = path.strip_prefix(root).unwrap_or(&path);
+        let Some(rel) = rel.to_str().filter(|r| is_safe_relative_path(r)) else {
+            notes.push(format!("{}: skipped: not a UTF-8 name", rel.display()));
+            continue;
+        };
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => walk(root, &path, found, notes),
+            Ok(t) if t.is_file() => found.push((rel.to_owned(), path)),
+            Ok(t) if t.is_symlink() => notes.push(format!("{rel}: skipped: a symlink")),
+            _ => notes.push(format!("{rel}: skipped: not a regular file")),
+        }
+    }
+}
+
+/// Opens `path` only if it is, at the moment of opening, a regular file whose real place is
+/// under `root`: no symlink at its end, and none swapped in above it since the walk (the
+/// service may run as root while the directory belongs to the job).
+fn open_inside(root: &Path, path: &Path) -> Option<std::fs::File> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || meta.nlink() == 0 {
+        return None;
+    }
+    use std::os::fd::AsRawFd;
+    let real = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).ok()?;
+    real.starts_with(root).then_some(file)
+}

@@ -1,0 +1,260 @@
+//! Files in and out of jobs, through the real binary as a user drives it (`exec --put
+//! --get`, `artifacts`) and through the library, on the local store and on moto_server.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use aws_exec_client::{Client, ExecRequest, JobState};
+use aws_exec_testkit::{wait_until, S3Server, ServeProcess};
+
+const BIN: &str = env!("CARGO_BIN_EXE_aws-exec");
+
+/// A running `serve` and how the CLI reaches its store (for `auth new`).
+struct Target {
+    serve: ServeProcess,
+    env: Vec<(&'static str, String)>,
+    store_args: Vec<String>,
+    _server: Option<S3Server>,
+    _dir: tempfile::TempDir,
+}
+
+impl Target {
+    fn local() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data").to_str().unwrap().to_owned();
+        let serve = ServeProcess::start(BIN, &["--data-dir", &data], &[]);
+        Target {
+            serve,
+            env: Vec::new(),
+            store_args: vec!["--data-dir".into(), data],
+            _server: None,
+            _dir: dir,
+        }
+    }
+
+    async fn moto() -> Self {
+        let server = S3Server::moto();
+        server.bucket("files").await;
+        let env = server.env();
+        let serve = ServeProcess::start(BIN, &["--bucket", "files"], &env);
+        Target {
+            serve,
+            env,
+            store_args: vec!["--bucket".into(), "files".into()],
+            _server: Some(server),
+            _dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn cli(&self, args: &[&str]) -> Output {
+        aws_exec_testkit::env::clean_command(BIN, &self.env)
+            .args(args)
+            .env("PROJECT_URL", &self.serve.url)
+            .env("AUTH", &self.serve.key)
+            .output()
+            .unwrap()
+    }
+
+    fn client(&self) -> Client {
+        Client::new(&self.serve.url, &self.serve.key).unwrap()
+    }
+
+    fn new_key(&self, name: &str) -> String {
+        let mut args = vec!["auth", "new", name];
+        args.extend(self.store_args.iter().map(String::as_str));
+        let out = self.cli(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+}
+
+fn sha256(path: &Path) -> String {
+    let out = Command::new("sha256sum").arg(path).output().unwrap();
+    String::from_utf8(out.stdout).unwrap()[..64].to_owned()
+}
+
+fn random_file(path: &Path, len: usize) -> Vec<u8> {
+    use std::io::Read;
+    let mut bytes = vec![0u8; len];
+    std::fs::File::open("/dev/urandom")
+        .unwrap()
+        .read_exact(&mut bytes)
+        .unwrap();
+    std::fs::write(path, &bytes).unwrap();
+    bytes
+}
+
+async fn inputs_and_artifacts_round_trip(target: Target) {
+    let work = tempfile::tempdir().unwrap();
+    let input = work.path().join("data.bin");
+    let bytes = random_file(&input, 3 * 1024 * 1024);
+    let digest = sha256(&input);
+    let input_arg = input.to_str().unwrap();
+    let out_dir = work.path().join("out");
+
+    let out = target.cli(&[
+        "exec",
+        "--print-uid",
+        "--put",
+        input_arg,
+        "--put",
+        &format!("{input_arg}:sub/dir/copy.bin"),
+        "--get",
+        out_dir.to_str().unwrap(),
+        "--",
+        "bash",
+        "-c",
+        r#"sha256sum data.bin sub/dir/copy.bin
+           mkdir -p "$AWS_EXEC_ARTIFACTS/n/e"
+           cp data.bin "$AWS_EXEC_ARTIFACTS/n/e/out.bin"
+           echo small > "$AWS_EXEC_ARTIFACTS/top.txt"
+           ln -s /etc/passwd "$AWS_EXEC_ARTIFACTS/pw"
+           ln -s .. "$AWS_EXEC_ARTIFACTS/up""#,
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("{digest}  data.bin")),
+        "input under its own name: {stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("{digest}  sub/dir/copy.bin")),
+        "input at a chosen path: {stdout}"
+    );
+    assert!(
+        stdout.contains("artifact pw: skipped: a symlink"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("artifact up: skipped: a symlink"),
+        "{stdout}"
+    );
+
+    // --get kept the tree, byte-exact, and followed no symlink.
+    assert_eq!(std::fs::read(out_dir.join("n/e/out.bin")).unwrap(), bytes);
+    assert_eq!(std::fs::read(out_dir.join("top.txt")).unwrap(), b"small\n");
+    assert!(!out_dir.join("pw").exists());
+    assert!(stderr.contains("2 artifact(s)"), "{stderr}");
+
+    // The library lists them with URLs that serve the same bytes.
+    let uid = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("uid: "))
+        .expect("--print-uid")
+        .trim()
+        .to_owned();
+    let listed = target.client().artifacts(&uid).await.unwrap();
+    let paths: Vec<(&str, u64)> = listed.iter().map(|a| (a.path.as_str(), a.size)).collect();
+    assert_eq!(paths, [("n/e/out.bin", bytes.len() as u64), ("top.txt", 6)]);
+    let fetched = reqwest::get(&listed[0].url).await.unwrap();
+    assert_eq!(fetched.status(), 200);
+    assert_eq!(fetched.bytes().await.unwrap(), bytes);
+
+    // `artifacts UID` lists them for a person.
+    let out = target.cli(&["artifacts", &uid]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{}\tn/e/out.bin\n6\ttop.txt\n", bytes.len())
+    );
+
+    // Another user sees neither the job's artifacts nor can use its inputs.
+    let bob = Client::new(&target.serve.url, target.new_key("bob")).unwrap();
+    let err = bob.artifacts(&uid).await.unwrap_err();
+    assert_eq!(err.status(), Some(404), "{err}");
+    let alices_input = target.client().upload_input(&input).await.unwrap();
+    let err = bob
+        .submit(&ExecRequest::argv(["true"]).input("x", &alices_input))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(404), "{err}");
+    assert!(err.to_string().contains("inputs.x"), "{err}");
+}
+
+#[tokio::test]
+async fn inputs_and_artifacts_on_the_local_store() {
+    inputs_and_artifacts_round_trip(Target::local()).await;
+}
+
+#[tokio::test]
+async fn inputs_and_artifacts_on_s3() {
+    inputs_and_artifacts_round_trip(Target::moto().await).await;
+}
+
+#[tokio::test]
+async fn input_paths_outside_the_job_directory_are_refused() {
+    let target = Target::local();
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("f");
+    std::fs::write(&file, "x").unwrap();
+    for path in ["../x", "/etc/x", "a/../../x"] {
+        let out = target.cli(&[
+            "exec",
+            "--put",
+            &format!("{}:{path}", file.display()),
+            "--",
+            "true",
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{path}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("not a relative path inside"), "{stderr}");
+    }
+    // Through the API too: 400 naming the field, no job.
+    let client = target.client();
+    let key = client.upload_input(&file).await.unwrap();
+    let err = client
+        .submit(&ExecRequest::argv(["true"]).input("../x", &key))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(400), "{err}");
+    assert!(err.to_string().contains("inputs"), "{err}");
+}
+
+#[tokio::test]
+async fn a_cancelled_or_timed_out_job_keeps_its_artifacts() {
+    let target = Target::local();
+    let client = target.client();
+    let script = r#"echo kept > "$AWS_EXEC_ARTIFACTS/k.txt"; echo ready; sleep 100"#;
+    let uid = client
+        .submit(&ExecRequest::argv(["bash", "-c", script]))
+        .await
+        .unwrap();
+    wait_until(Duration::from_secs(10), "the job writes", || async {
+        let meta = client.status(&uid).await.unwrap();
+        (meta.state == JobState::Running).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    client.cancel(&uid).await.unwrap();
+    let mut log = Vec::new();
+    client
+        .tail(&uid, |b| log.extend_from_slice(b))
+        .await
+        .unwrap();
+    let kept = client.artifacts(&uid).await.unwrap();
+    assert_eq!(kept.len(), 1, "{}", String::from_utf8_lossy(&log));
+    assert_eq!(kept[0].path, "k.txt");
+
+    let mut log = Vec::new();
+    let timed_out = ExecRequest::argv(["bash", "-c", script]).timeout(1);
+    let code = client
+        .exec(&timed_out, |b| log.extend_from_slice(b))
+        .await
+        .unwrap();
+    assert_eq!(code, 124);
+    let uid = client
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .jobs
+        .first()
+        .unwrap()
+        .uid
+        .to_string();
+    assert_eq!(client.artifacts(&uid).await.unwrap()[0].path, "k.txt");
+}

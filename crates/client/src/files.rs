@@ -1,0 +1,100 @@
+//! Files in and out of jobs: upload an input before submitting the job that names it, and
+//! list or download what a job left under `$AWS_EXEC_ARTIFACTS`.
+
+use std::path::{Path, PathBuf};
+
+use aws_exec_protocol::files::is_safe_relative_path;
+use aws_exec_protocol::{Artifact, ArtifactList, InputUpload, AUTH_HEADER};
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
+
+use crate::{json_or_error, policy, Client, ClientError};
+
+impl Client {
+    /// Uploads the file at `path` as an input and returns its key, for
+    /// [`crate::ExecRequest::input`]. Streamed, so its size is bounded by the store only.
+    pub async fn upload_input(&self, path: &Path) -> Result<String, ClientError> {
+        let upload: InputUpload = {
+            let url = format!("{}/api/inputs", self.base);
+            let resp = self
+                .retry
+                .run("upload", |_| {
+                    let req = self.http.post(&url).header(AUTH_HEADER, self.auth.expose());
+                    async move { policy::retry_transient(req.send().await).await }
+                })
+                .await?;
+            json_or_error(resp).await?
+        };
+        let local = |e: std::io::Error| ClientError::Config(format!("{}: {e}", path.display()));
+        self.retry
+            .run("upload", |_| async {
+                // Reopened for each attempt: a failed PUT may have read part of it.
+                let file = tokio::fs::File::open(path)
+                    .await
+                    .map_err(|e| policy::Attempt::Fail(local(e)))?;
+                let len = file
+                    .metadata()
+                    .await
+                    .map_err(|e| policy::Attempt::Fail(local(e)))?
+                    .len();
+                let req = self
+                    .http
+                    .put(&upload.url)
+                    .header(reqwest::header::CONTENT_LENGTH, len)
+                    .body(reqwest::Body::wrap_stream(
+                        tokio_util::io::ReaderStream::new(file),
+                    ));
+                policy::retry_transient(req.send().await).await
+            })
+            .await?;
+        Ok(upload.key)
+    }
+
+    /// The files job `uid` left under `$AWS_EXEC_ARTIFACTS`, each with a GET URL; none
+    /// until it has ended.
+    pub async fn artifacts(&self, uid: &str) -> Result<Vec<Artifact>, ClientError> {
+        let list: ArtifactList = self
+            .get_json("/api/artifacts", &[("uid", uid.to_owned())])
+            .await?;
+        Ok(list.artifacts)
+    }
+
+    /// Downloads every artifact of job `uid` under `dir`, keeping their tree; returns them.
+    /// A path that would leave `dir` is refused, whatever the service says.
+    pub async fn download_artifacts(
+        &self,
+        uid: &str,
+        dir: &Path,
+    ) -> Result<Vec<Artifact>, ClientError> {
+        let artifacts = self.artifacts(uid).await?;
+        for artifact in &artifacts {
+            if !is_safe_relative_path(&artifact.path) {
+                return Err(ClientError::Protocol {
+                    status: 200,
+                    why: format!("artifact path {:?} leaves the directory", artifact.path),
+                });
+            }
+            let dest: PathBuf = dir.join(&artifact.path);
+            let local = |e: std::io::Error| ClientError::Config(format!("{}: {e}", dest.display()));
+            if let Some(parent) = dest.parent() {
+                tokio::fs::create_dir_all(parent).await.map_err(local)?;
+            }
+            let resp = self
+                .retry
+                .run("download", |_| {
+                    let req = self.http.get(&artifact.url);
+                    async move { policy::retry_transient(req.send().await).await }
+                })
+                .await?;
+            let mut file = tokio::fs::File::create(&dest).await.map_err(local)?;
+            let mut body = resp.bytes_stream();
+            while let Some(chunk) = body.next().await {
+                file.write_all(&chunk.map_err(ClientError::Http)?)
+                    .await
+                    .map_err(local)?;
+            }
+            file.flush().await.map_err(local)?;
+        }
+        Ok(artifacts)
+    }
+}
