@@ -136,21 +136,27 @@ pub async fn kill_strays(uid: &str, since: u64) -> usize {
 
 fn kill_strays_once(uid: &str, since: u64) -> usize {
     let me = std::process::id() as i32;
-    let live = live();
-    let strays: Vec<Pid> = children_of(me)
-        .into_iter()
-        .filter(|p| !live.values().any(|&first| first == p.pid.as_raw()))
-        .filter(|p| match tag_of(p.pid) {
-            Some(tag) => tag == uid || !live.contains_key(&tag),
-            None => p.started >= since,
-        })
-        .map(|p| p.pid)
-        .collect();
+    let strays = {
+        let live = live();
+        let strays: Vec<Pid> = children_of(me)
+            .into_iter()
+            .filter(|p| !live.values().any(|&first| first == p.pid.as_raw()))
+            .filter(|p| match tag_of(p.pid) {
+                Some(tag) => tag == uid || !live.contains_key(&tag),
+                None => p.started >= since,
+            })
+            .map(|p| p.pid)
+            .collect();
+        for &pid in &strays {
+            let _ = kill(pid, Signal::SIGKILL);
+        }
+        strays
+    };
+    // Reaped by pid and without blocking (a process may be unkillable for a while, or
+    // traced): tokio only ever waits for the pids it spawned itself, the live jobs' first
+    // processes, never touched here. What is not dead yet is found by the next pass.
     for &pid in &strays {
-        let _ = kill(pid, Signal::SIGKILL);
-        // Reaped by pid: tokio only ever waits for the pids it spawned itself, and those
-        // are the live jobs' first processes, never touched here.
-        let _ = waitpid(pid, Some(WaitPidFlag::empty()));
+        let _ = waitpid(pid, Some(WaitPidFlag::WNOHANG));
     }
     strays.len()
 }
@@ -172,9 +178,10 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    /// Creates `root/UID` (mode 0700, owned by `owner` when the service runs jobs as another
-    /// user) with a `tmp` inside.
-    pub fn create(root: &Path, uid: &str, owner: Option<(u32, u32)>) -> std::io::Result<Self> {
+    /// Creates `root/UID` (mode 0700) with `tmp` and `artifacts` inside, owned by the
+    /// service until [`Workspace::hand_over`]: nothing of another job's user can reach into
+    /// it while the service fills it.
+    pub fn create(root: &Path, uid: &str) -> std::io::Result<Self> {
         use std::os::unix::fs::{MetadataExt, PermissionsExt};
         if let Err(e) = std::fs::create_dir(root) {
             if e.kind() != std::io::ErrorKind::AlreadyExists {
@@ -192,18 +199,34 @@ impl Workspace {
         }
         // Others may traverse the root to reach their own directory, never list it.
         std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o711))?;
-        let dir = root.join(uid);
+        // Canonical, so that the job's paths can be compared with where things really are.
+        let dir = root.canonicalize()?.join(uid);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir(&dir)?;
         std::fs::create_dir(dir.join("tmp"))?;
         std::fs::create_dir(dir.join("artifacts"))?;
         for path in [&dir, &dir.join("tmp"), &dir.join("artifacts")] {
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
-            if let Some((user, group)) = owner {
-                std::os::unix::fs::chown(path, Some(user), Some(group))?;
-            }
         }
         Ok(Workspace { dir })
+    }
+
+    /// Gives the whole tree to the job's user (when jobs run as another user): deepest
+    /// first and the directory itself last, never following a link, so the job cannot
+    /// redirect a chown before it is its own.
+    pub fn hand_over(&self, owner: Option<(u32, u32)>) -> std::io::Result<()> {
+        let Some((user, group)) = owner else {
+            return Ok(());
+        };
+        fn walk(path: &Path, user: u32, group: u32) -> std::io::Result<()> {
+            if std::fs::symlink_metadata(path)?.is_dir() {
+                for entry in std::fs::read_dir(path)? {
+                    walk(&entry?.path(), user, group)?;
+                }
+            }
+            std::os::unix::fs::lchown(path, Some(user), Some(group))
+        }
+        walk(&self.dir, user, group)
     }
 
     pub fn tmp(&self) -> PathBuf {
@@ -218,11 +241,7 @@ impl Workspace {
 
 impl Drop for Workspace {
     fn drop(&mut self) {
-        if let Err(e) = std::fs::remove_dir_all(&self.dir) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!(dir = %self.dir.display(), error = %e, "removing a job's directory");
-            }
-        }
+        remove_all(&self.dir);
     }
 }
 
@@ -244,8 +263,18 @@ impl ScratchSnapshot {
         }
     }
 
-    /// Removes every entry that was not there before, except `keep`.
+    /// Removes every entry that was not there before, and everything inside `keep` (the
+    /// root of the jobs' directories, which must be a real directory again afterwards).
     pub fn clean(&self, keep: &Path) {
+        match std::fs::symlink_metadata(keep) {
+            Ok(m) if m.is_dir() => {
+                for entry in std::fs::read_dir(keep).into_iter().flatten().flatten() {
+                    remove_all(&entry.path());
+                }
+            }
+            Ok(_) => remove_all(keep),
+            Err(_) => {}
+        }
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return;
         };
@@ -254,13 +283,69 @@ impl ScratchSnapshot {
             if self.before.contains(&entry.file_name()) || path == keep {
                 continue;
             }
-            let removed = match entry.file_type() {
-                Ok(t) if t.is_dir() => std::fs::remove_dir_all(&path),
-                _ => std::fs::remove_file(&path),
-            };
-            if let Err(e) = removed {
-                tracing::warn!(path = %path.display(), error = %e, "cleaning scratch space");
+            remove_all(&path);
+        }
+    }
+}
+
+/// Removes a file or a whole tree, making the directories in it writable first (a job may
+/// leave one mode 000 to make itself harder to remove). Never follows a link.
+fn remove_all(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    fn open_up(path: &Path) {
+        if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700));
+            for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
+                open_up(&entry.path());
             }
         }
+    }
+    let removed = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path).or_else(|_| {
+            open_up(path);
+            std::fs::remove_dir_all(path)
+        }),
+        Ok(_) => std::fs::remove_file(path),
+        Err(_) => return,
+    };
+    if let Err(e) = removed {
+        tracing::warn!(path = %path.display(), error = %e, "cleaning scratch space");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn scratch_cleaning_removes_what_a_job_added_and_empties_the_jobs_root() {
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path();
+        let jobs = dir.join("jobs");
+        std::fs::create_dir(&jobs).unwrap();
+        std::fs::write(dir.join("before"), "").unwrap();
+        let snapshot = ScratchSnapshot::take(dir);
+
+        std::fs::write(dir.join("added"), "").unwrap();
+        std::fs::create_dir_all(dir.join("locked/inner")).unwrap();
+        std::fs::set_permissions(dir.join("locked"), std::fs::Permissions::from_mode(0o000))
+            .unwrap();
+        std::fs::create_dir_all(jobs.join("left/behind")).unwrap();
+        snapshot.clean(&jobs);
+
+        assert!(dir.join("before").exists());
+        assert!(!dir.join("added").exists());
+        assert!(!dir.join("locked").exists());
+        assert!(jobs.is_dir(), "the jobs' root stays");
+        assert_eq!(std::fs::read_dir(&jobs).unwrap().count(), 0, "and is empty");
+
+        // A job that put a file where the root was gets it removed, for the next to remake.
+        std::fs::remove_dir(&jobs).unwrap();
+        std::fs::write(&jobs, "").unwrap();
+        snapshot.clean(&jobs);
+        assert!(!jobs.exists());
+        let workspace = Workspace::create(&jobs, "1.x").unwrap();
+        assert!(workspace.artifacts().is_dir());
     }
 }

@@ -203,9 +203,14 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 }
 
 /// `FILE` or `FILE:PATH`: a local file and where it goes in the job's directory (its own
-/// name unless given), which must stay inside that directory.
+/// name unless given), which must stay inside that directory. A file whose own name holds
+/// a colon is taken whole when it exists.
 fn parse_put(text: &str) -> Result<(std::path::PathBuf, String), String> {
-    let (local, remote) = match text.split_once(':') {
+    let split = match std::path::Path::new(text).is_file() {
+        true => None,
+        false => text.rsplit_once(':'),
+    };
+    let (local, remote) = match split {
         Some((local, remote)) => (local, remote.to_owned()),
         None => {
             let name = std::path::Path::new(text)
@@ -215,7 +220,9 @@ fn parse_put(text: &str) -> Result<(std::path::PathBuf, String), String> {
             (text, name.to_owned())
         }
     };
-    if !aws_exec_protocol::files::is_safe_relative_path(&remote) {
+    let reserved =
+        aws_exec_protocol::files::RESERVED_DIRS.contains(&remote.split('/').next().unwrap_or(""));
+    if reserved || !aws_exec_protocol::files::is_safe_relative_path(&remote) {
         return Err(format!(
             "{remote:?} is not a relative path inside the job's directory (no \"..\", no leading \"/\")"
         ));

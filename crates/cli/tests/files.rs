@@ -216,6 +216,58 @@ async fn input_paths_outside_the_job_directory_are_refused() {
 }
 
 #[tokio::test]
+async fn artifacts_with_odd_names_come_back_and_a_replaced_directory_is_not_read() {
+    let target = Target::local();
+    let work = tempfile::tempdir().unwrap();
+    let out_dir = work.path().join("out");
+    let out = target.cli(&[
+        "exec",
+        "--get",
+        out_dir.to_str().unwrap(),
+        "--",
+        "bash",
+        "-c",
+        r#"echo odd > "$AWS_EXEC_ARTIFACTS/a#1 %41?.txt""#,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read(out_dir.join("a#1 %41?.txt")).unwrap(),
+        b"odd\n"
+    );
+
+    // A job that puts a link where its artifacts directory was gets nothing kept: not
+    // the service's own /proc/self (its environment holds AUTH), not another directory.
+    for target_dir in ["/proc/self", "/etc"] {
+        let out = target.cli(&[
+            "exec",
+            "--print-uid",
+            "--",
+            "bash",
+            "-c",
+            &format!(r#"rm -rf "$AWS_EXEC_ARTIFACTS"; ln -s {target_dir} "$AWS_EXEC_ARTIFACTS""#),
+        ]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("was replaced; nothing kept"), "{stdout}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let uid = stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("uid: "))
+            .unwrap();
+        assert!(target
+            .client()
+            .artifacts(uid.trim())
+            .await
+            .unwrap()
+            .is_empty());
+    }
+}
+
+#[tokio::test]
 async fn a_cancelled_or_timed_out_job_keeps_its_artifacts() {
     let target = Target::local();
     let client = target.client();

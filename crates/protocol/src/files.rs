@@ -12,15 +12,20 @@ use crate::wire::RequestError;
 pub const ARTIFACTS_ENV: &str = "AWS_EXEC_ARTIFACTS";
 
 /// Whether `path` may name a file inside a job's directory: relative, `/`-separated, with
-/// no empty, `.` or `..` part, no NUL or backslash, at most [`MAX_PATH_BYTES`].
+/// no empty, `.` or `..` part, none over 255 bytes, no NUL or backslash, at most
+/// [`MAX_PATH_BYTES`].
 pub fn is_safe_relative_path(path: &str) -> bool {
     !path.is_empty()
         && path.len() <= MAX_PATH_BYTES
         && !path.contains(['\0', '\\'])
         && path
             .split('/')
-            .all(|part| !part.is_empty() && part != "." && part != "..")
+            .all(|part| !part.is_empty() && part != "." && part != ".." && part.len() <= 255)
 }
+
+/// The directories the service makes in every job's directory; an input cannot take their
+/// place.
+pub const RESERVED_DIRS: [&str; 2] = ["tmp", "artifacts"];
 
 /// `"inputs"` of a request: the path in the job's directory of each uploaded file, and the
 /// key `POST /api/inputs` gave for it. Paths are checked when made and when deserialized;
@@ -39,7 +44,11 @@ impl TryFrom<BTreeMap<String, String>> for JobInputs {
         if files.len() > MAX_INPUTS {
             return Err(RequestError::TooManyInputs(files.len()));
         }
-        if let Some(path) = files.keys().find(|p| !is_safe_relative_path(p)) {
+        let reserved = |p: &str| RESERVED_DIRS.contains(&p.split('/').next().unwrap_or(p));
+        if let Some(path) = files
+            .keys()
+            .find(|p| !is_safe_relative_path(p) || reserved(p))
+        {
             return Err(RequestError::BadInputPath(path.chars().take(200).collect()));
         }
         // One file cannot also be a directory of another ("a" and "a/b").
@@ -135,6 +144,8 @@ mod tests {
             inputs(&["a", "a/b"]).is_err(),
             "a file and a directory at once"
         );
+        assert!(inputs(&["tmp"]).is_err() && inputs(&["artifacts/x"]).is_err());
+        assert!(inputs(&[&"n".repeat(256)]).is_err());
         let many: Vec<String> = (0..=MAX_INPUTS).map(|i| format!("f{i}")).collect();
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
         assert!(matches!(inputs(&many), Err(RequestError::TooManyInputs(_))));

@@ -283,7 +283,7 @@ pub enum RequestError {
     EnvTooLarge(usize),
     #[error("\"stdin-base64\" is not valid base64: {0}")]
     BadStdin(String),
-    #[error("inputs: {0:?} is not a relative path inside the job's directory (no \"..\", no leading \"/\")")]
+    #[error("inputs: {0:?} is not a relative path inside the job's directory (no \"..\", no leading \"/\", not under tmp/ or artifacts/)")]
     BadInputPath(String),
     #[error("inputs: {0} files; the limit is {max}", max = crate::limits::MAX_INPUTS)]
     TooManyInputs(usize),

@@ -106,8 +106,15 @@ impl Claim {
                             .into(),
                     ))
                 } else {
-                    store.put(&self.object, body.into()).await?;
-                    Ok(Taken::Fresh)
+                    // Taken over the way it was first taken: of two racing retries, one wins.
+                    store.delete(&self.object).await?;
+                    match store.put_new(&self.object, body.into()).await? {
+                        true => Ok(Taken::Fresh),
+                        false => Err(ApiError::Conflict(
+                            "a request with this Idempotency-Key is still being handled; retry shortly"
+                                .into(),
+                        )),
+                    }
                 }
             }
             // Expired (or unreadable): the key is free again.

@@ -10,61 +10,70 @@ use aws_exec_protocol::keys::JobKeys;
 use aws_exec_protocol::limits::{MAX_ARTIFACTS, MAX_ARTIFACT_BYTES};
 use aws_exec_protocol::{Artifact, ArtifactList, JobInputs};
 
+use tokio_util::sync::CancellationToken;
+
 use super::log::LogWriter;
 use crate::isolation::Workspace;
 use crate::store::Store;
 
-/// Places every input at its path under the job's directory, owned by `owner` when jobs
-/// run as another user. The error says which input failed, for the job's log.
+/// Places every input at its path under the job's directory, while that directory is
+/// still the service's own (see [`Workspace::hand_over`]). Stops early if the job is
+/// stopped. The error says which input failed, for the job's log.
 pub async fn place_inputs(
     store: &dyn Store,
     inputs: &JobInputs,
     workspace: &Workspace,
-    owner: Option<(u32, u32)>,
+    stop: &CancellationToken,
 ) -> Result<(), String> {
     for (path, key) in inputs.iter() {
         let dest = workspace.dir.join(path);
         let fail = |why: String| format!("aws-exec: input {path}: {why}\n");
-        // Made one level at a time so each new directory gets the job's owner.
-        let mut dir = workspace.dir.clone();
-        for part in Path::new(path)
-            .parent()
-            .into_iter()
-            .flat_map(Path::components)
-        {
-            dir.push(part);
-            match std::fs::create_dir(&dir) {
-                Ok(()) => chown(&dir, owner).map_err(|e| fail(e.to_string()))?,
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => {}
-                Err(e) => return Err(fail(e.to_string())),
-            }
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| fail(e.to_string()))?;
         }
-        match store.download(key, &dest).await {
-            Ok(true) => chown(&dest, owner).map_err(|e| fail(e.to_string()))?,
-            Ok(false) => return Err(fail("it is no longer stored".into())),
-            Err(e) => return Err(fail(e.to_string())),
+        tokio::select! {
+            placed = store.download(key, &dest) => match placed {
+                Ok(true) => {}
+                Ok(false) => return Err(fail("it is no longer stored".into())),
+                Err(e) => return Err(fail(e.to_string())),
+            },
+            _ = stop.cancelled() => return Err(fail("stopped before the job started".into())),
         }
     }
     Ok(())
 }
 
-fn chown(path: &Path, owner: Option<(u32, u32)>) -> std::io::Result<()> {
-    match owner {
-        Some((user, group)) => std::os::unix::fs::chown(path, Some(user), Some(group)),
-        None => Ok(()),
-    }
-}
-
 /// Stores every regular file under `dir` at `jobs/NAME/UID/artifacts/PATH` and lists them in
 /// `artifacts.json`. Symlinks, devices, names that are not UTF-8 and anything past the caps
 /// are skipped with a line in the log; nothing here can keep the job from ending.
-pub async fn keep_artifacts(store: &dyn Store, keys: &JobKeys, dir: &Path, log: &LogWriter) {
-    let Ok(root) = dir.canonicalize() else {
-        return; // the job removed the directory: nothing to keep
+pub async fn keep_artifacts(
+    store: &dyn Store,
+    keys: &JobKeys,
+    dir: &Path,
+    owner: u32,
+    log: &LogWriter,
+) {
+    // The job owned the directory above `dir`: it may have put a link in its place (to
+    // another user's files, or /proc/self of this service). Only the directory the
+    // service made, still at its place, is read.
+    let root = dir.to_owned();
+    let genuine = std::fs::symlink_metadata(&root).is_ok_and(|m| m.is_dir())
+        && root.canonicalize().is_ok_and(|real| real == root);
+    if !genuine {
+        log.write("aws-exec: $AWS_EXEC_ARTIFACTS was replaced; nothing kept\n");
+        return;
+    }
+    let (found, mut notes) = {
+        let root = root.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut found = Vec::new();
+            let mut notes = Vec::new();
+            walk(&root, &root, &mut found, &mut notes);
+            (found, notes)
+        })
+        .await
+        .unwrap_or_default()
     };
-    let mut found = Vec::new();
-    let mut notes = Vec::new();
-    walk(&root, &root, &mut found, &mut notes);
     let mut kept = ArtifactList::default();
     let mut total = 0u64;
     for (rel, path) in found {
@@ -74,7 +83,7 @@ pub async fn keep_artifacts(store: &dyn Store, keys: &JobKeys, dir: &Path, log: 
             ));
             break;
         }
-        let Some(file) = open_inside(&root, &path) else {
+        let Some(file) = open_inside(&root, &path, owner) else {
             notes.push(format!(
                 "{rel}: skipped: not a regular file inside the directory"
             ));
@@ -124,14 +133,26 @@ pub async fn keep_artifacts(store: &dyn Store, keys: &JobKeys, dir: &Path, log: 
     }
 }
 
-/// Regular files under `dir`, as (path relative to `root`, full path), sorted.
+/// Regular files under `dir`, as (path relative to `root`, full path), sorted; at most a
+/// little past the caps, however many a job made.
 fn walk(root: &Path, dir: &Path, found: &mut Vec<(String, PathBuf)>, notes: &mut Vec<String>) {
+    const MAX_NOTES: usize = 100;
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
-    let mut entries: Vec<_> = entries.flatten().collect();
+    if found.len() > MAX_ARTIFACTS || notes.len() > MAX_NOTES {
+        return;
+    }
+    // Read a bounded number of names: a job may leave millions.
+    let mut entries: Vec<_> = entries
+        .flatten()
+        .take(2 * MAX_ARTIFACTS + MAX_NOTES)
+        .collect();
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
+        if found.len() > MAX_ARTIFACTS || notes.len() > MAX_NOTES {
+            return;
+        }
         let path = entry.path();
         let rel = path.strip_prefix(root).unwrap_or(&path);
         let Some(rel) = rel.to_str().filter(|r| is_safe_relative_path(r)) else {
@@ -147,17 +168,18 @@ fn walk(root: &Path, dir: &Path, found: &mut Vec<(String, PathBuf)>, notes: &mut
     }
 }
 
-/// Opens `path` only if it is, at the moment of opening, a regular file whose real place is
-/// under `root`: no symlink at its end, and none swapped in above it since the walk (the
-/// service may run as root while the directory belongs to the job).
-fn open_inside(root: &Path, path: &Path) -> Option<std::fs::File> {
+/// Opens `path` only if it is, at the moment of opening, a regular file of `owner` with one
+/// name, whose real place is under `root`: no symlink at its end, none swapped in above it
+/// since the walk, and no hard link to someone else's file (the service may run as root
+/// while the directory belongs to the job).
+fn open_inside(root: &Path, path: &Path, owner: u32) -> Option<std::fs::File> {
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
         .open(path)
         .ok()?;
     let meta = file.metadata().ok()?;
-    if !meta.is_file() || meta.nlink() == 0 {
+    if !meta.is_file() || meta.nlink() != 1 || meta.uid() != owner {
         return None;
     }
     use std::os::fd::AsRawFd;

@@ -315,22 +315,23 @@ impl Runner {
             .clean_scratch
             .as_deref()
             .map(ScratchSnapshot::take);
-        let workspace = match Workspace::create(&self.config.work_root, &uid, self.config.run_as) {
+        let workspace = match Workspace::create(&self.config.work_root, &uid) {
             Ok(w) => w,
             Err(e) => {
                 log.write(format!("aws-exec: cannot make the job's directory: {e}\n"));
                 return (126, JobState::Failed);
             }
         };
-        if let Err(why) = files::place_inputs(
-            self.store.as_ref(),
-            &job.inputs,
-            &workspace,
-            self.config.run_as,
-        )
-        .await
-        {
+        let placed =
+            files::place_inputs(self.store.as_ref(), &job.inputs, &workspace, stop.token()).await;
+        if let Err(why) = placed {
             log.write(why);
+            return (126, JobState::Failed);
+        }
+        if let Err(e) = workspace.hand_over(self.config.run_as) {
+            log.write(format!(
+                "aws-exec: cannot give the job its directory: {e}\n"
+            ));
             return (126, JobState::Failed);
         }
         let stdin = match job.stdin {
@@ -359,10 +360,15 @@ impl Runner {
         };
         // Pushed jobs keep nothing in the service's store: their caller owns their objects.
         if job.push_urls.is_none() {
+            let owner = self
+                .config
+                .run_as
+                .map_or_else(|| nix::unistd::geteuid().as_raw(), |(user, _)| user);
             files::keep_artifacts(
                 self.store.as_ref(),
                 &job.keys(),
                 &workspace.artifacts(),
+                owner,
                 log,
             )
             .await;

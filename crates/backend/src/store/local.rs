@@ -12,11 +12,19 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use sha2::Sha256;
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
 use super::{Store, StoreError};
 use crate::time::now_unix;
+
+/// Escaped in each part of a key in a URL: all but RFC 3986's unreserved characters.
+const PATH_PART: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// The route prefix under which signed object URLs are served.
 pub const ROUTE: &str = "/_store/";
@@ -62,7 +70,16 @@ impl LocalStore {
         check_key(key)?;
         let expires = now_unix() + ttl.as_secs().max(1);
         let sig = hex::encode(self.mac(method, key, expires).finalize().into_bytes());
-        Ok(format!("{ROUTE}{key}?expires={expires}&sig={sig}"))
+        // Each part of the key escaped ('#', '?', '%' and spaces may be in an artifact's
+        // name); the route decodes them back before checking the signature.
+        let path: Vec<String> = key
+            .split('/')
+            .map(|part| utf8_percent_encode(part, PATH_PART).to_string())
+            .collect();
+        Ok(format!(
+            "{ROUTE}{}?expires={expires}&sig={sig}",
+            path.join("/")
+        ))
     }
 
     /// Whether `sig` signs `method` (GET or PUT) of `key` until `expires`, and that time has
