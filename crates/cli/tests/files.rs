@@ -15,7 +15,7 @@ struct Target {
     serve: ServeProcess,
     env: Vec<(&'static str, String)>,
     store_args: Vec<String>,
-    _server: Option<S3Server>,
+    s3: Option<S3Server>,
     _dir: tempfile::TempDir,
 }
 
@@ -28,7 +28,7 @@ impl Target {
             serve,
             env: Vec::new(),
             store_args: vec!["--data-dir".into(), data],
-            _server: None,
+            s3: None,
             _dir: dir,
         }
     }
@@ -42,7 +42,7 @@ impl Target {
             serve,
             env,
             store_args: vec!["--bucket".into(), "files".into()],
-            _server: Some(server),
+            s3: Some(server),
             _dir: tempfile::tempdir().unwrap(),
         }
     }
@@ -154,6 +154,13 @@ async fn inputs_and_artifacts_round_trip(target: Target) {
     assert_eq!(paths, [("n/e/out.bin", bytes.len() as u64), ("top.txt", 6)]);
     let fetched = reqwest::get(&listed[0].url).await.unwrap();
     assert_eq!(fetched.status(), 200);
+    if target.s3.is_some() {
+        // On S3 the URL tells a browser the file's own name.
+        assert_eq!(
+            fetched.headers()["content-disposition"],
+            "attachment; filename*=UTF-8''out.bin"
+        );
+    }
     assert_eq!(fetched.bytes().await.unwrap(), bytes);
 
     // `artifacts UID` lists them for a person.

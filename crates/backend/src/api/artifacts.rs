@@ -46,8 +46,9 @@ pub async fn list(
     let mut list: ArtifactList = serde_json::from_slice(&manifest)
         .map_err(|e| crate::StoreError::Backend(format!("{}: {e}", keys.artifacts_manifest())))?;
     for artifact in &mut list.artifacts {
+        let name = artifact.path.rsplit('/').next().unwrap_or(&artifact.path);
         let url = store
-            .presign_get(&keys.artifact(&artifact.path), None, ARTIFACT_URL_TTL)
+            .presign_download(&keys.artifact(&artifact.path), name, ARTIFACT_URL_TTL)
             .await?;
         artifact.url = absolute_url(&url, state.public_url.as_deref(), &headers);
     }

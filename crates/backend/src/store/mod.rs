@@ -94,6 +94,18 @@ pub trait Store: Send + Sync + 'static {
     /// it may be relative to the service's own address.
     async fn presign_put(&self, key: &str, ttl: Duration) -> Result<String, StoreError>;
 
+    /// As [`Store::presign_get`], for a browser to save as `filename` (S3 signs a
+    /// `Content-Disposition` into the URL; the local route's links say it themselves).
+    async fn presign_download(
+        &self,
+        key: &str,
+        filename: &str,
+        ttl: Duration,
+    ) -> Result<String, StoreError> {
+        let _ = filename;
+        self.presign_get(key, None, ttl).await
+    }
+
     /// A URL from which a plain HTTP client can GET the object until `ttl` passes. With
     /// `range_start`, the reader sends `Range: bytes=N-` with that N (a store may sign it
     /// into the URL). The URL may be relative to the service's own address.

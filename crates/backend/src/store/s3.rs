@@ -252,6 +252,35 @@ impl Store for S3Store {
         Ok(())
     }
 
+    async fn presign_download(
+        &self,
+        key: &str,
+        filename: &str,
+        ttl: Duration,
+    ) -> Result<String, StoreError> {
+        let config = PresigningConfig::expires_in(ttl)
+            .map_err(|e| StoreError::Backend(format!("presigning {key}: {e}")))?;
+        // RFC 6266's UTF-8 form: any name survives, quotes and all.
+        const ATTR_CHAR: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+            .remove(b'-')
+            .remove(b'.')
+            .remove(b'_')
+            .remove(b'~');
+        let encoded = percent_encoding::utf8_percent_encode(filename, ATTR_CHAR);
+        let presigned = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .response_content_disposition(format!("attachment; filename*=UTF-8''{encoded}"))
+            .presigned(config)
+            .await
+            .map_err(|e| {
+                StoreError::Backend(format!("presigning {key}: {}", DisplayErrorContext(e)))
+            })?;
+        Ok(presigned.uri().to_owned())
+    }
+
     async fn presign_put(&self, key: &str, ttl: Duration) -> Result<String, StoreError> {
         let config = PresigningConfig::expires_in(ttl)
             .map_err(|e| StoreError::Backend(format!("presigning {key}: {e}")))?;
