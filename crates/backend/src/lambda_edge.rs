@@ -91,12 +91,17 @@ impl LambdaApp {
         let store: Arc<dyn Store> = Arc::new(S3Store::from_env(bucket).await?);
         let registry = Arc::new(registry);
         crate::isolation::harden_process();
+        // Lambda's one writable directory; `AWS_EXEC_SCRATCH` moves it (a test beside
+        // others on one machine must not clean the machine's /tmp).
+        let scratch = std::path::PathBuf::from(
+            std::env::var("AWS_EXEC_SCRATCH").unwrap_or_else(|_| "/tmp".into()),
+        );
         let config = RunnerConfig {
             // Each flush rewrites the log object in S3: fewer, larger writes.
             flush_interval: Duration::from_millis(500),
             // The sandbox, /tmp included, is reused by later invocations of any user.
-            work_root: "/tmp/aws-exec-jobs".into(),
-            clean_scratch: Some("/tmp".into()),
+            work_root: scratch.join("aws-exec-jobs"),
+            clean_scratch: Some(scratch),
             push_policy: PushPolicy {
                 s3_https_only: true,
                 ..PushPolicy::default()

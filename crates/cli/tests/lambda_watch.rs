@@ -104,11 +104,27 @@ async fn a_job_runs_in_lambda_mode_under_the_runtime_emulator() {
         ("AWS_REGION", aws_exec_testkit::s3::REGION.to_owned()),
         ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
     ];
+    // Lambda runs functions as a user without privileges: so do these (nobody, when the
+    // test runs as root), each with a scratch directory of its own in place of /tmp.
+    let scratch = tempfile::tempdir().unwrap();
+    let root_user = nix::unistd::geteuid().is_root();
+    if root_user {
+        std::os::unix::fs::chown(scratch.path(), Some(65534), Some(65534)).unwrap();
+    }
     let _instances: Vec<Group> = (0..3)
         .map(|i| {
             let log = std::fs::File::create(log_path(&format!("fn{i}"))).unwrap();
-            let mut function = Command::new(env!("CARGO_BIN_EXE_aws-exec"));
+            let mut function = match root_user {
+                true => {
+                    let mut c = Command::new("setpriv");
+                    c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+                        .arg(env!("CARGO_BIN_EXE_aws-exec"));
+                    c
+                }
+                false => Command::new(env!("CARGO_BIN_EXE_aws-exec")),
+            };
             function
+                .env("AWS_EXEC_SCRATCH", scratch.path())
                 .envs(function_env.iter().map(|(k, v)| (*k, v.as_str())))
                 .process_group(0)
                 .stdout(Stdio::from(log.try_clone().unwrap()))
@@ -149,5 +165,27 @@ async fn a_job_runs_in_lambda_mode_under_the_runtime_emulator() {
             !env.contains(secret),
             "the function's credentials reached a job"
         );
+    }
+
+    // Nor can a job read them from the function's own process: it is non-dumpable.
+    let mut out = Vec::new();
+    let probe = r#"tr '\0' '\n' < /proc/$PPID/environ 2>/dev/null || echo environ-refused
+                   exec 3</proc/$PPID/mem 2>/dev/null || echo mem-refused
+                   echo "ran as $(id -u)""#;
+    let code = client
+        .exec(&ExecRequest::argv(["bash", "-c", probe]), |b| {
+            out.extend_from_slice(b)
+        })
+        .await
+        .expect("the probe runs");
+    let out = String::from_utf8_lossy(&out);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("environ-refused") && out.contains("mem-refused"),
+        "{out}"
+    );
+    assert!(!out.contains(aws_exec_testkit::s3::SECRET_KEY), "{out}");
+    if root_user {
+        assert!(out.contains("ran as 65534"), "{out}");
     }
 }
