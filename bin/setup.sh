@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the checks and tests use; quick when everything is already there.
-#   apt:   shellcheck, chromium (browser tests), python3-venv
+#   apt:   shellcheck, chromium (browser tests), python3-venv, curl (bin/fuzz-api.sh)
 #   npm:   frontend/ dev tools (playwright-core, tsc)
 #   .venv: moto_server, boto3, cfn-lint, cargo-lambda (requirements-dev.txt)
-#   cargo: s3s-fs 0.14.1 (an S3 server that checks signatures)
+#   cargo: s3s-fs 0.14.1 (an S3 server that checks signatures), cargo-nextest (runs each
+#          test in a process of its own, which the service's process-wide stray sweep needs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,7 @@ as_root() {
 
 need_apt=()
 command -v shellcheck >/dev/null 2>&1 || need_apt+=(shellcheck)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
@@ -36,6 +38,9 @@ if [ ! -f .venv/.installed ] || [ requirements-dev.txt -nt .venv/.installed ]; t
   touch .venv/.installed
 fi
 
+if ! cargo nextest --version >/dev/null 2>&1; then
+  cargo install cargo-nextest --locked --quiet
+fi
 if ! s3s-fs --version 2>/dev/null | grep -q '0.14.1'; then
   cargo install s3s-fs --version 0.14.1 --features binary --locked --quiet
 fi

@@ -7,12 +7,9 @@ cd "$(dirname "$0")/.."
 bin/setup.sh
 
 cargo build --workspace --all-targets
-if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast
-  cargo test --workspace --doc --quiet
-else
-  cargo test --workspace
-fi
+# One process per test: a serve in a test process sweeps that process's stray children.
+cargo nextest run --workspace --no-fail-fast
+cargo test --workspace --doc --quiet
 
 echo "== the running service fuzzed against its OpenAPI document"
 bin/fuzz-api.sh
