@@ -69,6 +69,25 @@ pub async fn check_aws_settings(shared: &aws_config::SdkConfig) -> Result<(), St
     }
 }
 
+impl S3Store {
+    /// The object's body as it streams in; `None` when it does not exist.
+    async fn open(&self, key: &str) -> Result<Option<ByteStream>, StoreError> {
+        let sent = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await;
+        match sent {
+            Ok(out) => Ok(Some(out.body)),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+            Err(e) if http_status(&e) == Some(404) => Ok(None),
+            Err(e) => Err(backend(key, e)),
+        }
+    }
+}
+
 fn backend<E, R>(key: &str, e: SdkError<E, R>) -> StoreError
 where
     E: std::error::Error + Send + Sync + 'static,
@@ -114,21 +133,10 @@ impl Store for S3Store {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
-        let sent = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await;
-        let out = match sent {
-            Ok(out) => out,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
-            Err(e) if http_status(&e) == Some(404) => return Ok(None),
-            Err(e) => return Err(backend(key, e)),
+        let Some(body) = self.open(key).await? else {
+            return Ok(None);
         };
-        let body = out
-            .body
+        let body = body
             .collect()
             .await
             .map_err(|e| StoreError::Backend(format!("{key}: reading body: {e}")))?;
@@ -206,18 +214,8 @@ impl Store for S3Store {
     }
 
     async fn download(&self, key: &str, path: &Path) -> Result<bool, StoreError> {
-        let sent = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await;
-        let out = match sent {
-            Ok(out) => out,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(false),
-            Err(e) if http_status(&e) == Some(404) => return Ok(false),
-            Err(e) => return Err(backend(key, e)),
+        let Some(body) = self.open(key).await? else {
+            return Ok(false);
         };
         let io = |e: std::io::Error| StoreError::Io {
             key: key.to_owned(),
@@ -229,7 +227,7 @@ impl Store for S3Store {
             .open(path)
             .await
             .map_err(io)?;
-        let mut body = out.body.into_async_read();
+        let mut body = body.into_async_read();
         tokio::io::copy(&mut body, &mut to).await.map_err(io)?;
         tokio::io::AsyncWriteExt::flush(&mut to).await.map_err(io)?;
         Ok(true)
