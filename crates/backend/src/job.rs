@@ -4,7 +4,7 @@
 
 use aws_exec_protocol::keys::JobKeys;
 use aws_exec_protocol::wire::Command;
-use aws_exec_protocol::{AuthName, JobEnv, JobInputs, JobMeta, PushUrls, Uid};
+use aws_exec_protocol::{AuthName, JobEnv, JobInputs, JobMeta, Origin, PushUrls, Uid};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,6 +25,9 @@ pub struct Job {
     /// Uploaded files placed in its directory before it starts: path → key.
     #[serde(default, skip_serializing_if = "JobInputs::is_empty")]
     pub inputs: JobInputs,
+    /// The schedule or trigger that started it, if no caller did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
 }
 
 impl Job {
@@ -34,12 +37,18 @@ impl Job {
 
     /// Its metadata as of submit.
     pub fn queued_meta(&self) -> JobMeta {
-        JobMeta::queued(
+        let mut meta = JobMeta::queued(
             self.uid.clone(),
             self.owner.clone(),
             self.command.clone(),
             self.push_urls.is_some(),
             self.timeout,
-        )
+        );
+        match &self.origin {
+            Some(Origin::Schedule { name, .. }) => meta.schedule = Some(name.to_string()),
+            Some(Origin::Trigger { name, .. }) => meta.trigger = Some(name.to_string()),
+            None => {}
+        }
+        meta
     }
 }

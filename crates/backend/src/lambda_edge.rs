@@ -1,8 +1,9 @@
-//! The Lambda edge, the counterpart of [`crate::serve`]. One function receives three kinds of
+//! The Lambda edge, the counterpart of [`crate::serve`]. One function receives five kinds of
 //! event and tells them apart here: HTTP (API Gateway REST v1, HTTP API v2, function URL,
 //! ALB) goes through the same axum router as `serve`; a job event, which only this
-//! function's own async self-invoke sends, runs the runner; a scheduled event runs
-//! housekeeping. [`LambdaApp::from_env`] wires it from the function's environment.
+//! function's own async self-invoke sends, runs the runner; a schedule's firing (from
+//! EventBridge Scheduler) and an upload (the bucket's notification) start jobs; the hourly
+//! rule runs housekeeping. [`LambdaApp::from_env`] wires it from the function's environment.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +18,8 @@ use serde_json::Value;
 use tokio::time::Instant;
 use tower::ServiceExt;
 
+use aws_lambda_events::s3::S3Event;
+
 use crate::api::{app, AppState};
 use crate::dispatch::LambdaDispatch;
 use crate::housekeeping::{sweep, LostRule};
@@ -24,6 +27,9 @@ use crate::job::Job;
 use crate::push_guard::PushPolicy;
 use crate::runner::rpc::Registry;
 use crate::runner::{Runner, RunnerConfig};
+use crate::schedules::eventbridge::{ScheduleEvent, ScheduleFiring, SCHEDULE_EVENT_KEY};
+use crate::schedules::fire::{fire_schedule, fire_upload, Firing};
+use crate::schedules::{EventBridgeScheduler, Scheduler, Unconfigured};
 use crate::store::{S3Store, Store, StoreError};
 
 /// The key under which a self-invoked payload carries its job. API Gateway and function-URL
@@ -43,6 +49,8 @@ pub struct JobEvent {
 #[derive(Debug)]
 pub enum Event {
     Job(Box<Job>),
+    Schedule(ScheduleFiring),
+    Upload(Box<S3Event>),
     Scheduled,
     Http(Box<LambdaRequest>),
 }
@@ -53,6 +61,17 @@ impl Event {
             let JobEvent { job } = serde_json::from_value(payload)?;
             return Ok(Event::Job(Box::new(job)));
         }
+        if payload.get(SCHEDULE_EVENT_KEY).is_some() {
+            let ScheduleEvent { schedule } = serde_json::from_value(payload)?;
+            return Ok(Event::Schedule(schedule));
+        }
+        let from_s3 = payload
+            .pointer("/Records/0/eventSource")
+            .and_then(Value::as_str)
+            == Some("aws:s3");
+        if from_s3 {
+            return Ok(Event::Upload(Box::new(serde_json::from_value(payload)?)));
+        }
         // An EventBridge rule's schedule, as infra.yaml sets up.
         if payload.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event") {
             return Ok(Event::Scheduled);
@@ -62,9 +81,11 @@ impl Event {
 }
 
 pub struct LambdaApp {
-    pub router: Router,
-    pub runner: Arc<Runner>,
-    pub store: Arc<dyn Store>,
+    router: Router,
+    state: AppState,
+    runner: Arc<Runner>,
+    /// Learns the function's ARN from the invocations, for the schedules it creates.
+    eventbridge: Option<Arc<EventBridgeScheduler>>,
 }
 
 /// What Lambda mode needs from the environment that infra.yaml sets.
@@ -110,24 +131,53 @@ impl LambdaApp {
         };
         let push_policy = config.push_policy.clone();
         let runner = Arc::new(Runner::new(store.clone(), registry.clone(), config));
-        let router = app(AppState {
-            store: store.clone(),
+        let shared = aws_config::load_from_env().await;
+        let eventbridge = match (var("SCHEDULE_GROUP"), var("SCHEDULER_ROLE_ARN")) {
+            (Ok(group), Ok(role)) => Some(Arc::new(EventBridgeScheduler::new(
+                aws_sdk_scheduler::Client::new(&shared),
+                group,
+                role,
+            ))),
+            _ => None,
+        };
+        let scheduler: Arc<dyn Scheduler> = match (&eventbridge, var("SCHEDULE_GROUP")) {
+            (Some(eventbridge), _) => eventbridge.clone(),
+            (None, Err(_)) => Arc::new(Unconfigured("SCHEDULE_GROUP")),
+            (None, Ok(_)) => Arc::new(Unconfigured("SCHEDULER_ROLE_ARN")),
+        };
+        let state = AppState {
+            store,
             dispatch: Arc::new(LambdaDispatch::from_env(function).await),
             registry,
             public_url: None,
             // A job's own timeout must end before the invocation's deadline does.
             max_timeout: aws_exec_protocol::limits::MAX_RUN_TIME - DEADLINE_MARGIN,
             push_policy,
-        });
-        Ok(LambdaApp {
-            router,
+            scheduler,
+        };
+        Ok(LambdaApp::new(state, runner, eventbridge))
+    }
+
+    /// The function from its parts; `eventbridge`, when schedules are set up, is the
+    /// scheduler in `state` as its own type.
+    pub fn new(
+        state: AppState,
+        runner: Arc<Runner>,
+        eventbridge: Option<Arc<EventBridgeScheduler>>,
+    ) -> Self {
+        LambdaApp {
+            router: app(state.clone()),
+            state,
             runner,
-            store,
-        })
+            eventbridge,
+        }
     }
 
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, lambda_runtime::Error> {
         let LambdaEvent { payload, context } = event;
+        if let Some(eventbridge) = &self.eventbridge {
+            eventbridge.set_target(&context.invoked_function_arn);
+        }
         match Event::classify(payload)? {
             Event::Http(request) => {
                 // Before routing: a layer on the Router itself would run after the match.
@@ -150,8 +200,44 @@ impl LambdaApp {
                     "exit": outcome.filter(|o| o.recorded).map(|o| o.exit),
                 }))
             }
+            Event::Schedule(firing) => {
+                let at = firing
+                    .at_unix()
+                    .ok_or_else(|| format!("a schedule event with a bad time {:?}", firing.at))?;
+                let last = fire_schedule(
+                    &self.state,
+                    &firing.owner,
+                    &firing.name,
+                    Firing::Planned(at),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+                Ok(serde_json::to_value(last)?)
+            }
+            Event::Upload(event) => {
+                let mut started = Vec::new();
+                for record in &event.records {
+                    let Some(key) = record.s3.object.key.as_deref().map(s3_event_key) else {
+                        continue;
+                    };
+                    // S3 gives each change of a key its own sequencer; a redelivered event
+                    // carries the same one.
+                    let id = record
+                        .s3
+                        .object
+                        .sequencer
+                        .clone()
+                        .or_else(|| record.s3.object.e_tag.clone())
+                        .unwrap_or_default();
+                    let uids = fire_upload(&self.state, &key, &id)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    started.extend(uids);
+                }
+                Ok(serde_json::json!({ "started": started }))
+            }
             Event::Scheduled => {
-                let report = sweep(&self.store, LostRule::default()).await?;
+                let report = sweep(&self.state.store, LostRule::default()).await?;
                 Ok(serde_json::to_value(report)?)
             }
         }
@@ -166,6 +252,14 @@ impl LambdaApp {
         }))
         .await
     }
+}
+
+/// A key as S3 event notifications write it: URL-encoded, with `+` for a space.
+fn s3_event_key(raw: &str) -> String {
+    let spaced = raw.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// API Gateway puts a named stage in the path (`/prod/api/exec`) and lambda_http keeps it;
@@ -242,5 +336,21 @@ mod tests {
         assert!(Event::classify(serde_json::json!({"hello": 1})).is_err());
         let bad_job = serde_json::json!({ JOB_EVENT_KEY: {"owner": "../x"} });
         assert!(Event::classify(bad_job).is_err());
+        let firing = serde_json::json!({ SCHEDULE_EVENT_KEY: {
+            "owner": "alice", "name": "nightly", "at": "2026-11-25T03:00:00Z"
+        }});
+        assert!(matches!(Event::classify(firing), Ok(Event::Schedule(_))));
+        let bad_firing = serde_json::json!({ SCHEDULE_EVENT_KEY: {
+            "owner": "alice", "name": "../x", "at": "2026-11-25T03:00:00Z"
+        }});
+        assert!(Event::classify(bad_firing).is_err());
+    }
+
+    #[test]
+    fn s3_event_keys_are_decoded() {
+        assert_eq!(
+            s3_event_key("inbox/alice/my+cat%2B1.jpg"),
+            "inbox/alice/my cat+1.jpg"
+        );
     }
 }

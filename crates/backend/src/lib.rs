@@ -12,6 +12,7 @@ pub mod job;
 pub mod lambda_edge;
 pub mod push_guard;
 pub mod runner;
+pub mod schedules;
 pub mod serve;
 pub mod store;
 mod time;

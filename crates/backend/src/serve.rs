@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
+use aws_exec_protocol::Uid;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -18,6 +18,8 @@ use aws_exec_protocol::limits::MAX_RUN_TIME;
 
 use crate::housekeeping::{sweep, LostRule};
 use crate::runner::{Runner, RunnerConfig};
+use crate::schedules::fire::fire_upload;
+use crate::schedules::LocalScheduler;
 use crate::store::{LocalStore, S3Store, Store, StoreError};
 
 /// Where the service keeps jobs and keys.
@@ -28,13 +30,13 @@ pub enum StoreLocation {
 }
 
 impl StoreLocation {
-    /// Opens the store; a data directory also yields the route that serves its signed URLs.
-    pub async fn open(&self) -> Result<(Arc<dyn Store>, Option<Router>), StoreError> {
+    /// Opens the store; a data directory is also handed back as itself, whose signed URLs
+    /// this service answers.
+    pub async fn open(&self) -> Result<(Arc<dyn Store>, Option<Arc<LocalStore>>), StoreError> {
         Ok(match self {
             StoreLocation::Dir(dir) => {
                 let store = Arc::new(LocalStore::open(dir)?);
-                let route = crate::api::signed_objects::routes(store.clone());
-                (store as Arc<dyn Store>, Some(route))
+                (store.clone() as Arc<dyn Store>, Some(store))
             }
             StoreLocation::Bucket(bucket) => (Arc::new(S3Store::from_env(bucket).await?), None),
         })
@@ -98,7 +100,7 @@ pub struct LocalService {
 impl LocalService {
     pub async fn start(config: LocalConfig, registry: Registry) -> std::io::Result<Self> {
         crate::isolation::harden_process();
-        let (store, signed_urls) = config.storage.open().await.map_err(std::io::Error::other)?;
+        let (store, local) = config.storage.open().await.map_err(std::io::Error::other)?;
         // In a data directory only this process runs jobs, so any job still unfinished was
         // cut off when a previous serve stopped. A bucket may be shared with live runners.
         let rule = match config.storage {
@@ -125,6 +127,7 @@ impl LocalService {
             config.runner.clone(),
         ));
         let dispatch = Arc::new(LocalDispatch::new(runner, config.concurrency, config.queue));
+        let scheduler = Arc::new(LocalScheduler::default());
         let state = AppState {
             store: store.clone(),
             dispatch: dispatch.clone(),
@@ -133,12 +136,16 @@ impl LocalService {
             // Locally the run-time limit is the longest timeout a job may ask for.
             max_timeout: config.runner.max_run_time,
             push_policy: config.runner.push_policy.clone(),
+            scheduler: scheduler.clone(),
         };
-        let mut router = app(state);
-        if let Some(signed_urls) = signed_urls {
-            router = router.merge(signed_urls);
-        }
         let stop = CancellationToken::new();
+        let mut router = app(state.clone());
+        if let Some(local) = local {
+            let (uploaded, uploads) = tokio::sync::mpsc::unbounded_channel();
+            router = router.merge(crate::api::signed_objects::routes(local, Some(uploaded)));
+            tokio::spawn(fire_triggers(state.clone(), uploads, stop.clone()));
+        }
+        tokio::spawn(scheduler.run(state, stop.clone()));
         if let Some(keep) = config.keep {
             tokio::spawn(expire_every_hour(store.clone(), keep, stop.clone()));
         }
@@ -177,6 +184,31 @@ impl LocalService {
         self.stop.cancel();
         self.dispatch.shutdown().await;
         let _ = self.server.await;
+    }
+}
+
+/// Fires triggers on each upload to an inbox, as the bucket's notification does on AWS.
+async fn fire_triggers(
+    state: AppState,
+    mut uploads: tokio::sync::mpsc::UnboundedReceiver<String>,
+    stop: CancellationToken,
+) {
+    loop {
+        let key = tokio::select! {
+            _ = stop.cancelled() => return,
+            key = uploads.recv() => match key {
+                Some(key) => key,
+                None => return,
+            },
+        };
+        // Each upload is its own event: a new uid names it.
+        let event = Uid::new(crate::time::now_unix()).to_string();
+        let state = state.clone();
+        tokio::spawn(async move {
+            if let Err(e) = fire_upload(&state, &key, &event).await {
+                tracing::warn!(key, error = %e, "triggers could not fire");
+            }
+        });
     }
 }
 

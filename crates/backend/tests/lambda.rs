@@ -7,8 +7,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_exec_backend::dispatch::LambdaDispatch;
 use aws_exec_backend::lambda_edge::{LambdaApp, JOB_EVENT_KEY};
+use aws_exec_backend::schedules::Unconfigured;
 use aws_exec_backend::store::{LocalStore, Store};
-use aws_exec_backend::{app, auth, AppState, Registry, Rpc, RpcContext, Runner, RunnerConfig};
+use aws_exec_backend::{auth, AppState, Registry, Rpc, RpcContext, Runner, RunnerConfig};
 use aws_exec_protocol::keys::JobKeys;
 use aws_exec_protocol::AuthName;
 use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region};
@@ -113,20 +114,17 @@ async fn fixture() -> Fixture {
         registry.clone(),
         RunnerConfig::default(),
     ));
-    let router = app(AppState {
+    let state = AppState {
         store: store.clone(),
         dispatch: Arc::new(LambdaDispatch::new(lambda_client, "aws-exec-fn")),
         registry,
         public_url: None,
         max_timeout: Duration::from_secs(890),
         push_policy: Default::default(),
-    });
+        scheduler: Arc::new(Unconfigured("SCHEDULE_GROUP")),
+    };
     Fixture {
-        app: LambdaApp {
-            router,
-            runner,
-            store: store.clone(),
-        },
+        app: LambdaApp::new(state, runner, None),
         store,
         key,
         recorded,

@@ -166,7 +166,7 @@ async fn local_subject() -> (Subject, tempfile::TempDir, tokio::task::JoinHandle
     let store = Arc::new(LocalStore::open(dir.path()).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let router = aws_exec_backend::api::signed_objects::routes(store.clone());
+    let router = aws_exec_backend::api::signed_objects::routes(store.clone(), None);
     let server = tokio::spawn(async move {
         axum::serve(listener, router).await.unwrap();
     });

@@ -6,8 +6,11 @@
 //! `index/AUTH-NAME/INVERTED-TIME.UUID` (newest-first listing) and
 //! `idempotency/AUTH-NAME/KEY-HASH` (which job a repeated submit gets),
 //! `inputs/AUTH-NAME/UID` (files uploaded for jobs to come) and a job's
-//! `jobs/AUTH-NAME/UID/artifacts/PATH` with `artifacts.json` listing them.
+//! `jobs/AUTH-NAME/UID/artifacts/PATH` with `artifacts.json` listing them;
+//! `schedules/AUTH-NAME/NAME/{definition.json,last.json}`, the same under `triggers/`, and
+//! `inbox/AUTH-NAME/PATH` (uploads that fire triggers).
 
+use crate::schedules::DefName;
 use crate::{AuthName, Uid};
 
 pub const AUTH_PREFIX: &str = "auth/";
@@ -17,6 +20,10 @@ pub const OPEN_PREFIX: &str = "open/";
 pub const INDEX_PREFIX: &str = "index/";
 pub const IDEMPOTENCY_PREFIX: &str = "idempotency/";
 pub const INPUTS_PREFIX: &str = "inputs/";
+pub const SCHEDULES_PREFIX: &str = "schedules/";
+pub const TRIGGERS_PREFIX: &str = "triggers/";
+/// Uploads that may fire triggers: `inbox/NAME/PATH`.
+pub const INBOX_PREFIX: &str = "inbox/";
 
 /// The keys of one job's objects.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -128,6 +135,57 @@ pub fn input_prefix(owner: &AuthName) -> String {
     format!("{INPUTS_PREFIX}{owner}/")
 }
 
+/// Which of the two kinds of self-starting definition a key names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DefKind {
+    Schedule,
+    Trigger,
+}
+
+impl DefKind {
+    pub fn prefix(self) -> &'static str {
+        match self {
+            DefKind::Schedule => SCHEDULES_PREFIX,
+            DefKind::Trigger => TRIGGERS_PREFIX,
+        }
+    }
+
+    /// `schedules/NAME/` or `triggers/NAME/`: all of `owner`'s definitions of this kind.
+    pub fn owner_prefix(self, owner: &AuthName) -> String {
+        format!("{}{owner}/", self.prefix())
+    }
+
+    /// The definition `name` of `owner`.
+    pub fn definition(self, owner: &AuthName, name: &DefName) -> String {
+        format!("{}{name}/definition.json", self.owner_prefix(owner))
+    }
+
+    /// The record of its last firing.
+    pub fn last_run(self, owner: &AuthName, name: &DefName) -> String {
+        format!("{}{name}/last.json", self.owner_prefix(owner))
+    }
+
+    /// The owner and name a definition key stands for.
+    pub fn parse_definition(self, key: &str) -> Option<(AuthName, DefName)> {
+        let rest = key.strip_prefix(self.prefix())?;
+        let rest = rest.strip_suffix("/definition.json")?;
+        let (owner, name) = rest.split_once('/')?;
+        Some((owner.parse().ok()?, name.parse().ok()?))
+    }
+}
+
+/// An upload of `owner`'s at `path` in their inbox.
+pub fn inbox(owner: &AuthName, path: &str) -> String {
+    format!("{INBOX_PREFIX}{owner}/{path}")
+}
+
+/// The owner of an inbox key and the file's path in their inbox, if it is one.
+pub fn parse_inbox(key: &str) -> Option<(AuthName, &str)> {
+    let (owner, path) = key.strip_prefix(INBOX_PREFIX)?.split_once('/')?;
+    crate::files::is_safe_relative_path(path).then_some(())?;
+    Some((owner.parse().ok()?, path))
+}
+
 /// The object recording one auth key, named by the key's hash.
 pub fn auth_record(hash: &str) -> String {
     format!("{AUTH_PREFIX}{hash}")
@@ -164,5 +222,18 @@ mod tests {
         let (a, b) = (job_index(&alice, &uid), job_index(&alice, &older));
         assert!(a < b, "newer jobs sort first");
         assert_eq!(parse_job_index(&a), Some(uid));
+        let nightly: DefName = "nightly".parse().unwrap();
+        let def = DefKind::Schedule.definition(&alice, &nightly);
+        assert_eq!(def, "schedules/alice/nightly/definition.json");
+        assert_eq!(
+            DefKind::Schedule.parse_definition(&def),
+            Some((alice.clone(), nightly.clone()))
+        );
+        assert_eq!(DefKind::Trigger.parse_definition(&def), None);
+        assert_eq!(
+            parse_inbox(&inbox(&alice, "photos/cat.jpg")),
+            Some((alice.clone(), "photos/cat.jpg"))
+        );
+        assert_eq!(parse_inbox("inbox/alice/../bob/x"), None);
     }
 }

@@ -8,12 +8,17 @@ pub mod files;
 pub mod keys;
 pub mod limits;
 pub mod meta;
+pub mod schedules;
 pub mod uid;
 pub mod wire;
 
 pub use auth::{AuthKey, AuthName};
 pub use files::{Artifact, ArtifactList, InputUpload, JobInputs, ARTIFACTS_ENV};
 pub use meta::{JobEnd, JobMeta, JobState};
+pub use schedules::{
+    DefName, Deleted, LastRun, Origin, Overlap, Schedule, ScheduleList, ScheduleSpec, Trigger,
+    TriggerList, TriggerSpec, UploadRequest,
+};
 pub use uid::Uid;
 pub use wire::{
     CancelResponse, ErrorBody, ExecRequest, ExecResponse, JobEnv, JobList, JobOptions, ListQuery,

@@ -112,6 +112,12 @@ pub struct JobMeta {
     /// The job's own time limit in seconds, if it asked for one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<u64>,
+    /// The schedule that started it, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// The trigger that started it, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<String>,
 }
 
 impl JobMeta {
@@ -134,6 +140,8 @@ impl JobMeta {
             exit: None,
             pushed,
             timeout,
+            schedule: None,
+            trigger: None,
         }
     }
 

@@ -10,6 +10,7 @@ use axum::Json;
 
 use crate::dispatch::DispatchError;
 use crate::runner::rpc::RpcLookupError;
+use crate::schedules::SchedulerError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +35,10 @@ pub enum ApiError {
     Conflict(String),
     #[error(transparent)]
     Rpc(#[from] RpcLookupError),
+    #[error("no {0} for this auth key")]
+    UnknownDefinition(String),
+    #[error(transparent)]
+    Scheduler(#[from] SchedulerError),
     #[error("no such endpoint: {0}")]
     NoRoute(String),
     #[error("method not allowed; this path takes {allow}")]
@@ -52,9 +57,15 @@ impl ApiError {
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnknownJob(_) | ApiError::UnknownInput { .. } | ApiError::NoRoute(_) => {
-                StatusCode::NOT_FOUND
+            ApiError::UnknownJob(_)
+            | ApiError::UnknownInput { .. }
+            | ApiError::UnknownDefinition(_)
+            | ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
+            ApiError::Scheduler(SchedulerError::Unsupported(_)) => StatusCode::BAD_REQUEST,
+            ApiError::Scheduler(SchedulerError::NotConfigured(_)) => {
+                StatusCode::SERVICE_UNAVAILABLE
             }
+            ApiError::Scheduler(SchedulerError::Backend(_)) => StatusCode::BAD_GATEWAY,
             ApiError::Rpc(RpcLookupError::Unknown { .. }) => StatusCode::NOT_FOUND,
             ApiError::Rpc(RpcLookupError::BadArgs { .. }) => StatusCode::BAD_REQUEST,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -97,9 +108,8 @@ impl IntoResponse for ApiError {
             let request_id = format!("{:016x}", rand::random::<u64>());
             tracing::error!(error = %self, request_id, "request failed");
             match &self {
-                ApiError::Dispatch(DispatchError::Busy { .. } | DispatchError::ShuttingDown) => {
-                    self.to_string()
-                }
+                ApiError::Dispatch(DispatchError::Busy { .. } | DispatchError::ShuttingDown)
+                | ApiError::Scheduler(SchedulerError::NotConfigured(_)) => self.to_string(),
                 _ => format!(
                     "the service failed to answer (request id {request_id}); retry, or report the id"
                 ),

@@ -5,7 +5,8 @@ use aws_exec_protocol::keys::{job_index, open_job, JobKeys};
 use aws_exec_protocol::limits::LOG_URL_TTL;
 use aws_exec_protocol::wire::Command;
 use aws_exec_protocol::{
-    ErrorBody, ExecRequest, ExecResponse, JobMeta, PollQuery, PollResponse, Uid,
+    AuthName, ErrorBody, ExecRequest, ExecResponse, JobMeta, JobOptions, Origin, PollQuery,
+    PollResponse, Uid,
 };
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
@@ -15,7 +16,7 @@ use axum::Json;
 
 use super::caller::Caller;
 use super::error::ApiError;
-use super::{absolute_url, AppState};
+use super::{absolute_url, parse_json, AppState};
 use super::{idempotency, inputs};
 use crate::finish::save_meta;
 use crate::job::Job;
@@ -50,13 +51,36 @@ pub async fn submit(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ExecResponse>, ApiError> {
     let body = body.map_err(ApiError::body_rejected)?;
-    // The path names the field at fault ("timeout", "env.A", "push-urls.log").
-    let request: ExecRequest =
-        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&body))
-            .map_err(|e| match e.path().to_string().as_str() {
-                "." => ApiError::BadRequest(format!("malformed JSON body: {}", e.inner())),
-                path => ApiError::BadRequest(format!("malformed JSON body: {path}: {}", e.inner())),
-            })?;
+    let request: ExecRequest = parse_json(&body)?;
+    let uid = start(
+        &state,
+        Submission {
+            owner: caller.name,
+            request,
+            origin: None,
+            idempotency: idempotency::key(&headers)?.map(|key| (key.to_owned(), body.to_vec())),
+        },
+    )
+    .await?;
+    Ok(Json(ExecResponse { uid }))
+}
+
+/// A job to start, from a caller or from a schedule or trigger of its owner's.
+pub(crate) struct Submission {
+    pub owner: AuthName,
+    pub request: ExecRequest,
+    pub origin: Option<Origin>,
+    /// An idempotency key and the bytes that must match when it is used again.
+    pub idempotency: Option<(String, Vec<u8>)>,
+}
+
+/// What `POST /api/exec` refuses, checked: the command, its options, that an rpc exists
+/// and takes its args, that inputs are the owner's uploads, where push-urls point.
+pub(crate) async fn check(
+    state: &AppState,
+    owner: &AuthName,
+    request: &ExecRequest,
+) -> Result<(Command, JobOptions), ApiError> {
     let command = request
         .command()
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
@@ -66,7 +90,7 @@ pub async fn submit(
     if let Command::Rpc { name, args } = &command {
         state.registry.check(name, args)?;
     }
-    inputs::check(state.store.as_ref(), &caller.name, &options.inputs).await?;
+    inputs::check(state.store.as_ref(), owner, &options.inputs).await?;
     if let Some(urls) = &request.push_urls {
         state
             .push_policy
@@ -74,19 +98,32 @@ pub async fn submit(
             .await
             .map_err(ApiError::BadRequest)?;
     }
+    Ok((command, options))
+}
+
+/// Checks a request the way `POST /api/exec` does, queues its job and answers its uid (or,
+/// for a repeated idempotency key, the first job's).
+pub(crate) async fn start(state: &AppState, submission: Submission) -> Result<String, ApiError> {
+    let Submission {
+        owner,
+        request,
+        origin,
+        idempotency,
+    } = submission;
+    let (command, options) = check(state, &owner, &request).await?;
     let uid = Uid::new(now_unix());
-    let idempotency = match idempotency::key(&headers)? {
-        Some(key) => {
-            let claim = idempotency::Claim::new(&caller.name, key, &body, &uid);
+    let idempotency = match &idempotency {
+        Some((key, body)) => {
+            let claim = idempotency::Claim::new(&owner, key, body, &uid);
             match claim.take(state.store.as_ref()).await? {
                 idempotency::Taken::Fresh => Some(claim),
-                idempotency::Taken::Repeat(uid) => return Ok(Json(ExecResponse { uid })),
+                idempotency::Taken::Repeat(uid) => return Ok(uid),
             }
         }
         None => None,
     };
     let job = Job {
-        owner: caller.name,
+        owner,
         uid,
         command,
         push_urls: request.push_urls,
@@ -94,8 +131,9 @@ pub async fn submit(
         env: options.env,
         stdin: options.stdin.is_some(),
         inputs: options.inputs,
+        origin,
     };
-    let created = create(&state, &job, options.stdin).await;
+    let created = create(state, &job, options.stdin).await;
     if let Err(e) = created {
         let keys = job.keys();
         // A dispatch that failed may still have been delivered (an invoke that timed out):
@@ -107,9 +145,7 @@ pub async fn submit(
             .await
         {
             tracing::warn!(uid = %job.uid, error = %e, "dispatch reported failure but the job runs");
-            return Ok(Json(ExecResponse {
-                uid: job.uid.to_string(),
-            }));
+            return Ok(job.uid.to_string());
         }
         // The caller never learns this uid; leave no half-made job behind.
         for key in [
@@ -127,9 +163,7 @@ pub async fn submit(
         return Err(e);
     }
     tracing::info!(uid = %job.uid, owner = %job.owner, "job submitted");
-    Ok(Json(ExecResponse {
-        uid: job.uid.to_string(),
-    }))
+    Ok(job.uid.to_string())
 }
 
 /// Writes a new job's objects (stdin first: a runner may start the moment it is

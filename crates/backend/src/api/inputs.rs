@@ -1,8 +1,8 @@
 //! `POST /api/inputs`: a presigned PUT URL for one input file, and the key a job names it
 //! by in `"inputs"`. Keys live under the caller's own `inputs/NAME/`, so a job can place only
-//! its owner's uploads.
+//! its owner's uploads (or, for a trigger's job, a file in its owner's inbox).
 
-use aws_exec_protocol::keys::{input, input_prefix};
+use aws_exec_protocol::keys::{input, input_prefix, parse_inbox};
 use aws_exec_protocol::limits::INPUT_URL_TTL;
 use aws_exec_protocol::{AuthName, ErrorBody, InputUpload, JobInputs, Uid};
 use axum::extract::State;
@@ -49,9 +49,11 @@ pub async fn check(
 ) -> Result<(), ApiError> {
     let mine = input_prefix(owner);
     for (path, key) in inputs.iter() {
+        // A trigger's job takes its upload straight from the owner's inbox.
         let owned = key
             .strip_prefix(&mine)
-            .is_some_and(|id| id.parse::<Uid>().is_ok());
+            .is_some_and(|id| id.parse::<Uid>().is_ok())
+            || parse_inbox(key).is_some_and(|(who, _)| &who == owner);
         if !owned || store.head(key).await?.is_none() {
             return Err(ApiError::UnknownInput {
                 path: path.clone(),

@@ -13,6 +13,7 @@ use axum::Router;
 use crate::dispatch::Dispatch;
 use crate::push_guard::PushPolicy;
 use crate::runner::rpc::Registry;
+use crate::schedules::Scheduler;
 use crate::store::Store;
 
 pub mod artifacts;
@@ -26,7 +27,10 @@ pub mod inputs;
 pub mod job;
 pub mod jobs;
 pub mod openapi;
+pub mod schedules;
 pub mod signed_objects;
+pub mod triggers;
+pub mod uploads;
 pub mod web;
 
 use error::ApiError;
@@ -42,6 +46,8 @@ pub struct AppState {
     pub max_timeout: Duration,
     /// Where push-urls may point.
     pub push_policy: PushPolicy,
+    /// What makes stored schedules fire.
+    pub scheduler: Arc<dyn Scheduler>,
 }
 
 pub fn app(state: AppState) -> Router {
@@ -63,6 +69,36 @@ pub fn app(state: AppState) -> Router {
             get(artifacts::list).fallback(not_allowed("GET")),
         )
         .route("/api/jobs", get(jobs::list).fallback(not_allowed("GET")))
+        .route(
+            "/api/uploads",
+            axum::routing::post(uploads::create).fallback(not_allowed("POST")),
+        )
+        .route(
+            "/api/schedules",
+            get(schedules::list).fallback(not_allowed("GET")),
+        )
+        .route(
+            "/api/schedules/{name}",
+            get(schedules::get)
+                .put(schedules::put)
+                .delete(schedules::delete)
+                .fallback(not_allowed("GET, PUT, DELETE")),
+        )
+        .route(
+            "/api/schedules/{name}/run",
+            axum::routing::post(schedules::run).fallback(not_allowed("POST")),
+        )
+        .route(
+            "/api/triggers",
+            get(triggers::list).fallback(not_allowed("GET")),
+        )
+        .route(
+            "/api/triggers/{name}",
+            get(triggers::get)
+                .put(triggers::put)
+                .delete(triggers::delete)
+                .fallback(not_allowed("GET, PUT, DELETE")),
+        )
         .route("/api/whoami", get(job::whoami).fallback(not_allowed("GET")))
         .route(
             "/api/health",
@@ -81,6 +117,17 @@ pub fn app(state: AppState) -> Router {
 /// The answer to a method a path does not have: 405 naming those it has.
 fn not_allowed(allow: &'static str) -> impl Fn() -> std::future::Ready<ApiError> + Clone {
     move || std::future::ready(ApiError::MethodNotAllowed { allow })
+}
+
+/// A JSON body read into `T`; the error names the field at fault ("timeout", "env.A",
+/// "exec.argv").
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(body)).map_err(|e| {
+        match e.path().to_string().as_str() {
+            "." => ApiError::BadRequest(format!("malformed JSON body: {}", e.inner())),
+            path => ApiError::BadRequest(format!("malformed JSON body: {path}: {}", e.inner())),
+        }
+    })
 }
 
 /// Resolves a store URL relative to this service (the local store's) against the address

@@ -3,14 +3,15 @@
 //! CI fuzzes the running service against it.
 
 use aws_exec_protocol::{
-    Artifact, ArtifactList, CancelResponse, ErrorBody, ExecRequest, ExecResponse, InputUpload,
-    JobList, JobMeta, JobState, PollResponse, PushUrls, WhoAmI,
+    Artifact, ArtifactList, CancelResponse, Deleted, ErrorBody, ExecRequest, ExecResponse,
+    InputUpload, JobList, JobMeta, JobState, LastRun, Overlap, PollResponse, PushUrls, Schedule,
+    ScheduleList, ScheduleSpec, Trigger, TriggerList, TriggerSpec, UploadRequest, WhoAmI,
 };
 use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{artifacts, cancel, exec, health, inputs, job, jobs};
+use super::{artifacts, cancel, exec, health, inputs, job, jobs, schedules, triggers, uploads};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -27,6 +28,16 @@ use super::{artifacts, cancel, exec, health, inputs, job, jobs};
         job::whoami,
         inputs::create,
         artifacts::list,
+        uploads::create,
+        schedules::list,
+        schedules::get,
+        schedules::put,
+        schedules::delete,
+        schedules::run,
+        triggers::list,
+        triggers::get,
+        triggers::put,
+        triggers::delete,
         health::health,
         document,
     ),
@@ -43,6 +54,16 @@ use super::{artifacts, cancel, exec, health, inputs, job, jobs};
         InputUpload,
         Artifact,
         ArtifactList,
+        UploadRequest,
+        ScheduleSpec,
+        Overlap,
+        Schedule,
+        ScheduleList,
+        TriggerSpec,
+        Trigger,
+        TriggerList,
+        LastRun,
+        Deleted,
         ErrorBody,
     )),
     modifiers(&AuthHeader)

@@ -1,7 +1,8 @@
 //! The route that answers the local store's signed URLs like S3 answers presigned ones: a
 //! GET gets 200/206 with bytes, 416 past the end, 404 for a missing object; a PUT (an input
 //! upload) stores the body whole or not at all, 413 past the size limit; both get 403 for a
-//! bad or expired signature.
+//! bad or expired signature. A stored upload under `inbox/` is announced, so `serve` can
+//! fire triggers as the bucket's notification does on AWS.
 
 use std::io::{ErrorKind, SeekFrom};
 use std::sync::Arc;
@@ -16,18 +17,28 @@ use axum::Router;
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+use aws_exec_protocol::keys::INBOX_PREFIX;
 use aws_exec_protocol::limits::MAX_INPUT_BYTES;
 
 use crate::store::local::ROUTE;
 use crate::store::LocalStore;
 
-pub fn routes(store: Arc<LocalStore>) -> Router {
+/// Told the key of every upload stored under `inbox/`: `serve` fires triggers from it.
+pub type UploadSender = tokio::sync::mpsc::UnboundedSender<String>;
+
+#[derive(Clone)]
+struct Signed {
+    store: Arc<LocalStore>,
+    uploaded: Option<UploadSender>,
+}
+
+pub fn routes(store: Arc<LocalStore>, uploaded: Option<UploadSender>) -> Router {
     Router::new()
         .route(
             &format!("{ROUTE}{{*key}}"),
             get(serve_object).put(receive_object),
         )
-        .with_state(store)
+        .with_state(Signed { store, uploaded })
 }
 
 #[derive(Deserialize)]
@@ -37,7 +48,7 @@ struct SignedQuery {
 }
 
 async fn serve_object(
-    State(store): State<Arc<LocalStore>>,
+    State(Signed { store, .. }): State<Signed>,
     UrlPath(key): UrlPath<String>,
     headers: HeaderMap,
     query: Result<Query<SignedQuery>, QueryRejection>,
@@ -110,7 +121,7 @@ async fn serve_object(
 }
 
 async fn receive_object(
-    State(store): State<Arc<LocalStore>>,
+    State(Signed { store, uploaded }): State<Signed>,
     UrlPath(key): UrlPath<String>,
     headers: HeaderMap,
     query: Result<Query<SignedQuery>, QueryRejection>,
@@ -139,7 +150,12 @@ async fn receive_object(
         .put_stream(&key, body.into_data_stream(), MAX_INPUT_BYTES)
         .await
     {
-        Ok(true) => StatusCode::OK.into_response(),
+        Ok(true) => {
+            if let Some(uploaded) = uploaded.filter(|_| key.starts_with(INBOX_PREFIX)) {
+                let _ = uploaded.send(key);
+            }
+            StatusCode::OK.into_response()
+        }
         Ok(false) => too_large(),
         Err(crate::StoreError::Backend(e)) => plain(StatusCode::BAD_REQUEST, &e),
         Err(e) => {

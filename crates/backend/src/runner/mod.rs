@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use aws_exec_protocol::limits::{CANCEL_CHECK, MAX_LOG_BYTES, MAX_RUN_TIME};
 use aws_exec_protocol::wire::Command;
-use aws_exec_protocol::{JobEnd, JobMeta, JobState, Uid};
+use aws_exec_protocol::{JobEnd, JobMeta, JobState, Origin, Uid};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -351,6 +351,12 @@ impl Runner {
             tag: &uid,
             workspace: &workspace,
             run_as: self.config.run_as,
+            input: match &job.origin {
+                Some(origin @ Origin::Trigger { path, .. }) => {
+                    origin.input_file().map(|file| (file, path.clone()))
+                }
+                _ => None,
+            },
         };
         let ended = match process::run(spec, log, stop.token(), self.config.grace).await {
             ProcessEnd::Exited(code) => (code, JobState::Exited),

@@ -6,6 +6,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
+use aws_exec_protocol::schedules::{INPUT_ENV, INPUT_PATH_ENV};
 use aws_exec_protocol::{JobEnv, ARTIFACTS_ENV};
 
 use crate::isolation::{self, Workspace};
@@ -64,6 +65,8 @@ pub struct Spec<'a> {
     pub workspace: &'a Workspace,
     /// The user and group to run as, when the service runs as root.
     pub run_as: Option<(u32, u32)>,
+    /// A trigger's upload: its place in the workspace and its path in the owner's inbox.
+    pub input: Option<(String, String)>,
 }
 
 /// Runs the command until it exits or `stop` fires; then SIGTERM to its group, and SIGKILL
@@ -98,6 +101,12 @@ pub async fn run(
         .env("HOME", &spec.workspace.dir)
         .env("TMPDIR", spec.workspace.tmp())
         .env(ARTIFACTS_ENV, spec.workspace.artifacts())
+        .envs(spec.input.iter().flat_map(|(file, path)| {
+            [
+                (INPUT_ENV, spec.workspace.dir.join(file).into_os_string()),
+                (INPUT_PATH_ENV, path.into()),
+            ]
+        }))
         .current_dir(&spec.workspace.dir);
     if let Some((user, group)) = spec.run_as {
         cmd.uid(user).gid(group);

@@ -1,0 +1,191 @@
+//! A firing becomes a job: a schedule at its planned time, a trigger on an upload. Both
+//! start an ordinary job of the definition's owner through the same path as
+//! `POST /api/exec`, with an idempotency key made from the firing, so a firing delivered
+//! twice (EventBridge and S3 deliver at least once) still starts one job.
+
+use aws_exec_protocol::keys::{parse_inbox, DefKind};
+use aws_exec_protocol::schedules::Overlap;
+use aws_exec_protocol::{AuthName, DefName, JobMeta, LastRun, Origin, ScheduleSpec, TriggerSpec};
+
+use super::{definitions, read_json, write_json};
+use crate::api::error::ApiError;
+use crate::api::exec::{start, Submission};
+use crate::api::AppState;
+use crate::time::now_unix;
+
+/// Why a schedule is fired.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Firing {
+    /// By its clock, for the time it was planned for (seconds since the epoch).
+    Planned(u64),
+    /// By its owner, now (`schedule run`): no overlap rule, no idempotency.
+    Manual,
+}
+
+/// Fires schedule `name` of `owner` and records the outcome as its last run.
+pub async fn fire_schedule(
+    state: &AppState,
+    owner: &AuthName,
+    name: &DefName,
+    firing: Firing,
+) -> Result<LastRun, ApiError> {
+    let store = state.store.as_ref();
+    let kind = DefKind::Schedule;
+    let spec: ScheduleSpec = read_json(store, &kind.definition(owner, name))
+        .await?
+        .ok_or_else(|| ApiError::UnknownDefinition(format!("schedule {name}")))?;
+    let last_key = kind.last_run(owner, name);
+    let previous: Option<LastRun> = read_json(store, &last_key).await?;
+    let (at, idempotency) = match firing {
+        Firing::Planned(at) => {
+            // The same firing again: what it did the first time stands.
+            if let Some(previous) = previous.as_ref().filter(|p| p.at == at) {
+                return Ok(previous.clone());
+            }
+            if spec.overlap == Overlap::Skip {
+                if let Some(uid) = still_running(state, owner, previous.as_ref()).await? {
+                    let skipped = LastRun {
+                        at,
+                        uid: None,
+                        skipped: Some(format!("the previous run {uid} was still running")),
+                        state: None,
+                        exit: None,
+                    };
+                    write_json(store, &last_key, &skipped).await?;
+                    tracing::info!(%owner, %name, at, "schedule skipped: previous run still running");
+                    return Ok(skipped);
+                }
+            }
+            // A space cannot be in an Idempotency-Key header, so no caller can take this key first.
+            let key = format!("schedule {name} {at}");
+            (
+                at,
+                Some((key, serde_json::to_vec(&spec.exec).unwrap_or_default())),
+            )
+        }
+        Firing::Manual => (now_unix(), None),
+    };
+    let uid = start(
+        state,
+        Submission {
+            owner: owner.clone(),
+            request: spec.exec,
+            origin: Some(Origin::Schedule {
+                name: name.clone(),
+                at,
+            }),
+            idempotency,
+        },
+    )
+    .await;
+    let last = match uid {
+        Ok(uid) => LastRun {
+            at,
+            uid: Some(uid),
+            skipped: None,
+            state: None,
+            exit: None,
+        },
+        // A definition that no longer starts (its input was deleted, say) says so where
+        // its owner looks, and the clock goes on.
+        Err(e) if e.status().is_client_error() => LastRun {
+            at,
+            uid: None,
+            skipped: Some(e.to_string()),
+            state: None,
+            exit: None,
+        },
+        Err(e) => return Err(e),
+    };
+    write_json(store, &last_key, &last).await?;
+    tracing::info!(%owner, %name, at, uid = ?last.uid, "schedule fired");
+    Ok(last)
+}
+
+/// The uid of the previous run if it has not ended.
+async fn still_running(
+    state: &AppState,
+    owner: &AuthName,
+    previous: Option<&LastRun>,
+) -> Result<Option<String>, ApiError> {
+    let Some(uid) = previous.and_then(|p| p.uid.as_deref()) else {
+        return Ok(None);
+    };
+    let Ok(parsed) = uid.parse() else {
+        return Ok(None);
+    };
+    let keys = aws_exec_protocol::keys::JobKeys::new(owner, &parsed);
+    let meta: Option<JobMeta> = read_json(state.store.as_ref(), &keys.meta()).await?;
+    Ok(meta.filter(|m| !m.state.is_final()).map(|_| uid.to_owned()))
+}
+
+/// Starts one job for each of the owner's triggers whose prefix the uploaded `key` is
+/// under. `event` names this upload (S3's sequencer), so a repeated delivery starts nothing
+/// new. Answers the uids started; a key outside any inbox starts nothing.
+pub async fn fire_upload(
+    state: &AppState,
+    key: &str,
+    event: &str,
+) -> Result<Vec<String>, ApiError> {
+    let Some((owner, path)) = parse_inbox(key) else {
+        tracing::warn!(key, "an upload outside any inbox fires nothing");
+        return Ok(Vec::new());
+    };
+    let store = state.store.as_ref();
+    let triggers: Vec<(AuthName, DefName, TriggerSpec)> =
+        definitions(store, DefKind::Trigger, Some(&owner)).await?;
+    let mut started = Vec::new();
+    for (_, name, spec) in triggers {
+        if !path.starts_with(&spec.prefix) {
+            continue;
+        }
+        let origin = Origin::Trigger {
+            name: name.clone(),
+            path: path.to_owned(),
+        };
+        let mut request = spec.exec.clone();
+        let file = origin
+            .input_file()
+            .expect("a trigger's origin names a file");
+        request
+            .inputs
+            .get_or_insert_with(Default::default)
+            .insert(file, key.to_owned());
+        let idem = format!("trigger {name} {event} {key}");
+        let body = serde_json::to_vec(&request).unwrap_or_default();
+        let at = now_unix();
+        let last = match start(
+            state,
+            Submission {
+                owner: owner.clone(),
+                request,
+                origin: Some(origin),
+                idempotency: Some((idem, body)),
+            },
+        )
+        .await
+        {
+            Ok(uid) => {
+                started.push(uid.clone());
+                LastRun {
+                    at,
+                    uid: Some(uid),
+                    skipped: None,
+                    state: None,
+                    exit: None,
+                }
+            }
+            Err(e) if e.status().is_client_error() => LastRun {
+                at,
+                uid: None,
+                skipped: Some(e.to_string()),
+                state: None,
+                exit: None,
+            },
+            Err(e) => return Err(e),
+        };
+        write_json(store, &DefKind::Trigger.last_run(&owner, &name), &last).await?;
+        tracing::info!(%owner, %name, key, uid = ?last.uid, "trigger fired");
+    }
+    Ok(started)
+}
