@@ -31,6 +31,12 @@ pub enum Cmd {
     Status(StatusArgs),
     /// List the files a job left in $AWS_EXEC_ARTIFACTS, or download them.
     Artifacts(ArtifactsArgs),
+    /// Jobs that start on a clock: add, ls, run, rm.
+    Schedule(ScheduleArgs),
+    /// Jobs that start when a file is uploaded to your inbox: add, ls, rm.
+    Trigger(TriggerArgs),
+    /// Upload a file to your inbox, firing the triggers whose prefix it is under.
+    Upload(UploadArgs),
     /// Run the service locally: API, runner and web page on one machine.
     Serve(ServeArgs),
     /// Manage auth keys (stored as hashes beside the jobs).
@@ -59,25 +65,33 @@ pub struct ExecArgs {
     /// Print the job's uid to stderr before its output
     #[arg(long)]
     pub print_uid: bool,
-    /// Stop the job after this long (30s, 5m, 1h): state timed-out, exit 124
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub timeout: Option<std::time::Duration>,
-    /// Add NAME=VALUE to the job's environment (repeatable)
-    #[arg(short = 'e', long = "env", value_name = "NAME=VALUE", value_parser = parse_env)]
-    pub env: Vec<(String, String)>,
     /// Print the uid and return at once instead of following the job
     #[arg(long)]
     pub detach: bool,
     /// Never send standard input, even when it is piped (as ssh -n)
     #[arg(short = 'n', long)]
     pub no_stdin: bool,
+    /// Once the job ends, download what it left in $AWS_EXEC_ARTIFACTS into DIR
+    #[arg(long = "get", value_name = "DIR")]
+    pub get: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub job: JobArgs,
+}
+
+/// What a job runs and with what: shared by `exec` and the schedules and triggers that
+/// start jobs later.
+#[derive(Debug, Args)]
+pub struct JobArgs {
+    /// Stop the job after this long (30s, 5m, 1h): state timed-out, exit 124
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+    /// Add NAME=VALUE to the job's environment (repeatable)
+    #[arg(short = 'e', long = "env", value_name = "NAME=VALUE", value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
     /// Send a file for the job, placed in its directory under its own name or at PATH
     /// (relative) before it starts (repeatable)
     #[arg(long = "put", value_name = "FILE[:PATH]", value_parser = parse_put)]
     pub puts: Vec<(std::path::PathBuf, String)>,
-    /// Once the job ends, download what it left in $AWS_EXEC_ARTIFACTS into DIR
-    #[arg(long = "get", value_name = "DIR")]
-    pub get: Option<std::path::PathBuf>,
     /// The command and its arguments (put them after `--`)
     #[arg(
         required = true,
@@ -86,6 +100,85 @@ pub struct ExecArgs {
         value_name = "CMD"
     )]
     pub argv: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ScheduleArgs {
+    #[command(flatten)]
+    pub remote: Remote,
+    #[command(subcommand)]
+    pub command: ScheduleCmd,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCmd {
+    /// Create or replace a schedule: NAME runs CMD at every time CRON names
+    Add {
+        /// 1 to 64 of A-Z a-z 0-9 _ -
+        name: String,
+        /// minute hour day-of-month month day-of-week, as crontab reads them ('0 3 * * *')
+        #[arg(long)]
+        cron: String,
+        /// The time zone CRON is read in (an IANA name: Europe/Berlin)
+        #[arg(long, default_value = aws_exec_protocol::schedules::DEFAULT_TZ)]
+        tz: String,
+        /// When the previous run is still going: skip this firing, or run anyway
+        #[arg(long, default_value = "skip", value_parser = ["skip", "allow"])]
+        overlap: String,
+        #[command(flatten)]
+        job: JobArgs,
+    },
+    /// List your schedules: cron, time zone, next run, last run's uid, state and exit
+    Ls {
+        /// Print them as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a schedule now, as an ordinary job, and print its uid
+    Run { name: String },
+    /// Delete a schedule; the jobs it started stay
+    Rm { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct TriggerArgs {
+    #[command(flatten)]
+    pub remote: Remote,
+    #[command(subcommand)]
+    pub command: TriggerCmd,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TriggerCmd {
+    /// Create or replace a trigger: each upload under PREFIX of your inbox runs CMD, with
+    /// the file in its directory and its path in $AWS_EXEC_INPUT
+    Add {
+        /// 1 to 64 of A-Z a-z 0-9 _ -
+        name: String,
+        /// Uploads whose path starts with this fire it (photos/); every upload when empty
+        #[arg(long, default_value = "")]
+        prefix: String,
+        #[command(flatten)]
+        job: JobArgs,
+    },
+    /// List your triggers with their last runs
+    Ls {
+        /// Print them as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a trigger
+    Rm { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct UploadArgs {
+    #[command(flatten)]
+    pub remote: Remote,
+    /// Where in your inbox (photos/cat.jpg): triggers under its prefix fire
+    pub path: String,
+    /// The local file
+    pub file: std::path::PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -309,9 +402,9 @@ mod tests {
         let Cmd::Exec(args) = cli.command else {
             panic!("not exec")
         };
-        assert_eq!(args.timeout, Some(std::time::Duration::from_secs(300)));
+        assert_eq!(args.job.timeout, Some(std::time::Duration::from_secs(300)));
         assert_eq!(
-            args.env,
+            args.job.env,
             [("A".into(), "1=2".into()), ("B".into(), String::new())]
         );
         assert!(args.detach);
@@ -326,6 +419,63 @@ mod tests {
         let Cmd::Exec(args) = cli.command else {
             panic!("not exec")
         };
-        assert_eq!(args.argv, ["bash", "-c", "exit 3"]);
+        assert_eq!(args.job.argv, ["bash", "-c", "exit 3"]);
+    }
+
+    #[test]
+    fn schedule_add_reads_like_exec() {
+        let cli = Cli::try_parse_from([
+            "aws-exec",
+            "schedule",
+            "add",
+            "nightly",
+            "--cron",
+            "0 3 * * *",
+            "--tz",
+            "Europe/Berlin",
+            "--timeout",
+            "10m",
+            "--",
+            "./backup.sh",
+            "-v",
+        ])
+        .unwrap();
+        let Cmd::Schedule(ScheduleArgs {
+            command:
+                ScheduleCmd::Add {
+                    name,
+                    cron,
+                    tz,
+                    overlap,
+                    job,
+                },
+            ..
+        }) = cli.command
+        else {
+            panic!("not schedule add")
+        };
+        assert_eq!(
+            (name.as_str(), cron.as_str(), tz.as_str()),
+            ("nightly", "0 3 * * *", "Europe/Berlin")
+        );
+        assert_eq!(overlap, "skip");
+        assert_eq!(job.argv, ["./backup.sh", "-v"]);
+        assert!(Cli::try_parse_from([
+            "aws-exec",
+            "schedule",
+            "add",
+            "x",
+            "--cron",
+            "* * * * *",
+            "--overlap",
+            "maybe",
+            "--",
+            "true"
+        ])
+        .is_err());
+        assert!(Cli::try_parse_from([
+            "aws-exec", "trigger", "add", "t", "--prefix", "in/", "--", "./t.sh"
+        ])
+        .is_ok());
     }
 }

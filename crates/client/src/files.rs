@@ -25,6 +25,12 @@ impl Client {
                 .await?;
             json_or_error(resp).await?
         };
+        self.put_file(&upload.url, path).await?;
+        Ok(upload.key)
+    }
+
+    /// PUTs the file at `path` to a presigned `url`, streamed.
+    pub(crate) async fn put_file(&self, url: &str, path: &Path) -> Result<(), ClientError> {
         let local = |e: std::io::Error| ClientError::Config(format!("{}: {e}", path.display()));
         self.retry
             .run("upload", |_| async {
@@ -39,7 +45,7 @@ impl Client {
                     .len();
                 let req = self
                     .http
-                    .put(&upload.url)
+                    .put(url)
                     .header(reqwest::header::CONTENT_LENGTH, len)
                     .body(reqwest::Body::wrap_stream(
                         tokio_util::io::ReaderStream::new(file),
@@ -47,7 +53,7 @@ impl Client {
                 policy::retry_transient(req.send().await).await
             })
             .await?;
-        Ok(upload.key)
+        Ok(())
     }
 
     /// The files job `uid` left under `$AWS_EXEC_ARTIFACTS`, each with a GET URL; none

@@ -16,12 +16,13 @@
 mod error;
 mod files;
 mod policy;
+mod schedules;
 
 use std::time::Duration;
 
 pub use aws_exec_protocol::{
-    Artifact, ExecRequest, ExecResponse, JobList, JobMeta, JobState, ListQuery, PollResponse,
-    PushUrls,
+    Artifact, ExecRequest, ExecResponse, JobList, JobMeta, JobState, LastRun, ListQuery, Overlap,
+    PollResponse, PushUrls, Schedule, ScheduleSpec, Trigger, TriggerSpec,
 };
 use aws_exec_protocol::{AuthKey, CancelResponse, PollQuery, AUTH_HEADER, IDEMPOTENCY_HEADER};
 use reqwest::{header, StatusCode};
@@ -210,6 +211,35 @@ impl Client {
                     .get(&url)
                     .header(AUTH_HEADER, self.auth.expose())
                     .query(query);
+                async move { policy::retry_transient(req.send().await).await }
+            })
+            .await?;
+        json_or_error(resp).await
+    }
+
+    /// A call with an optional JSON body, retried as every call is: each one made this way
+    /// is idempotent, or carries an Idempotency-Key.
+    pub(crate) async fn send_json<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&B>,
+        idempotency_key: Option<&str>,
+    ) -> Result<T, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let resp = self
+            .retry
+            .run("request", |_| {
+                let mut req = self
+                    .http
+                    .request(method.clone(), &url)
+                    .header(AUTH_HEADER, self.auth.expose());
+                if let Some(body) = body {
+                    req = req.json(body);
+                }
+                if let Some(key) = idempotency_key {
+                    req = req.header(IDEMPOTENCY_HEADER, key);
+                }
                 async move { policy::retry_transient(req.send().await).await }
             })
             .await?;

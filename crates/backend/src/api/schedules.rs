@@ -12,6 +12,7 @@ use aws_exec_protocol::{
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::Json;
 
 use super::caller::Caller;
@@ -145,7 +146,11 @@ pub async fn delete(
     post,
     path = "/api/schedules/{name}/run",
     tag = "schedules",
-    params(("name" = String, Path, description = "1 to 64 of A-Z a-z 0-9 _ -")),
+    params(
+        ("name" = String, Path, description = "1 to 64 of A-Z a-z 0-9 _ -"),
+        ("Idempotency-Key" = Option<String>, Header,
+         description = "The same key again within 24 hours answers the same uid"),
+    ),
     responses(
         (status = 200, description = "A run started now, as an ordinary job", body = ExecResponse),
         (status = 400, description = "A malformed name, or the job cannot start", body = ErrorBody),
@@ -158,9 +163,11 @@ pub async fn run(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Json<ExecResponse>, ApiError> {
     let name = def_name(&name)?;
-    let last = fire_schedule(&state, &caller.name, &name, Firing::Manual).await?;
+    let key = super::idempotency::key(&headers)?.map(str::to_owned);
+    let last = fire_schedule(&state, &caller.name, &name, Firing::Manual(key)).await?;
     match last.uid {
         Some(uid) => Ok(Json(ExecResponse { uid })),
         None => Err(ApiError::BadRequest(

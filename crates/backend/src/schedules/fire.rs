@@ -14,12 +14,13 @@ use crate::api::AppState;
 use crate::time::now_unix;
 
 /// Why a schedule is fired.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Firing {
     /// By its clock, for the time it was planned for (seconds since the epoch).
     Planned(u64),
-    /// By its owner, now (`schedule run`): no overlap rule, no idempotency.
-    Manual,
+    /// By its owner, now (`schedule run`): no overlap rule; the caller's Idempotency-Key,
+    /// if it sent one.
+    Manual(Option<String>),
 }
 
 /// Fires schedule `name` of `owner` and records the outcome as its last run.
@@ -63,7 +64,10 @@ pub async fn fire_schedule(
                 Some((key, serde_json::to_vec(&spec.exec).unwrap_or_default())),
             )
         }
-        Firing::Manual => (now_unix(), None),
+        Firing::Manual(key) => (
+            now_unix(),
+            key.map(|key| (key, serde_json::to_vec(&spec.exec).unwrap_or_default())),
+        ),
     };
     let uid = start(
         state,

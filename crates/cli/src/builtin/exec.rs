@@ -6,27 +6,14 @@ use std::io::{IsTerminal, Read};
 use anyhow::Context;
 use aws_exec_client::{Client, ExecRequest};
 
-use crate::cli::ExecArgs;
+use crate::cli::{ExecArgs, JobArgs};
 
 /// The CLI's exit code when a second Ctrl-C leaves the job running, as a shell reports it.
 const INTERRUPTED: i32 = 130;
 
 pub async fn run(args: ExecArgs) -> anyhow::Result<i32> {
     let client = args.remote.client()?;
-    let mut request = ExecRequest::argv(args.argv);
-    if let Some(timeout) = args.timeout {
-        request = request.timeout(timeout.as_secs().max(1));
-    }
-    for (name, value) in args.env {
-        request = request.env(name, value);
-    }
-    for (local, path) in &args.puts {
-        let key = client
-            .upload_input(local)
-            .await
-            .with_context(|| format!("uploading {}", local.display()))?;
-        request = request.input(path, key);
-    }
+    let mut request = args.job.request(&client).await?;
     if !args.no_stdin && !std::io::stdin().is_terminal() {
         let stdin = read_stdin().await?;
         if !stdin.is_empty() {
@@ -48,6 +35,27 @@ pub async fn run(args: ExecArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(code)
+}
+
+impl JobArgs {
+    /// The request these options make, with each `--put` file uploaded first.
+    pub async fn request(self, client: &Client) -> anyhow::Result<ExecRequest> {
+        let mut request = ExecRequest::argv(self.argv);
+        if let Some(timeout) = self.timeout {
+            request = request.timeout(timeout.as_secs().max(1));
+        }
+        for (name, value) in self.env {
+            request = request.env(name, value);
+        }
+        for (local, path) in &self.puts {
+            let key = client
+                .upload_input(local)
+                .await
+                .with_context(|| format!("uploading {}", local.display()))?;
+            request = request.input(path, key);
+        }
+        Ok(request)
+    }
 }
 
 /// Piped input, read whole: it travels in the request (up to what fits in its 1 MiB).

@@ -7,9 +7,12 @@ pub mod exec;
 pub mod lambda;
 pub mod ls;
 pub mod rpc;
+pub mod schedule;
 pub mod serve;
 pub mod status;
 pub mod tail;
+pub mod trigger;
+pub mod upload;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -55,6 +58,22 @@ impl StoreArgs {
             (None, Some(home)) => PathBuf::from(home).join(".local/share/aws-exec"),
             (None, None) => PathBuf::from("aws-exec-data"),
         })
+    }
+}
+
+/// A definition's last run in one cell: `UID state exit`, why it skipped, or `-`.
+pub fn last_run(last: Option<&aws_exec_client::LastRun>) -> String {
+    let Some(last) = last else {
+        return "-".to_owned();
+    };
+    match (&last.uid, &last.skipped) {
+        (Some(uid), _) => {
+            let state = last.state.map_or("?", |s| s.as_str());
+            let exit = last.exit.map_or(String::new(), |e| format!(" exit {e}"));
+            format!("{uid} {state}{exit}")
+        }
+        (None, Some(why)) => format!("skipped: {why}"),
+        (None, None) => "-".to_owned(),
     }
 }
 

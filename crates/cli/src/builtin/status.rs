@@ -22,6 +22,12 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<i32> {
     if let Some(timeout) = job.timeout {
         println!("timeout:   {timeout}s");
     }
+    if let Some(schedule) = &job.schedule {
+        println!("schedule:  {schedule}");
+    }
+    if let Some(trigger) = &job.trigger {
+        println!("trigger:   {trigger}");
+    }
     Ok(0)
 }
 
@@ -29,6 +35,14 @@ fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// How far from now `at` (epoch seconds) is, ahead: `in 5m`, or `now` once it has come.
+pub fn ahead(at: u64) -> String {
+    match at.saturating_sub(now()) {
+        0 => "now".to_owned(),
+        secs => format!("in {}", short(secs)),
+    }
 }
 
 /// How long ago `since` (epoch seconds) was, in the largest whole unit: 42s, 5m, 3h, 2d.

@@ -1,0 +1,55 @@
+//! `aws-exec schedule add|ls|run|rm`: jobs that start on a clock. Each run is an ordinary
+//! job of yours (`ls`, `tail`, `cancel` work on it) whose metadata names the schedule.
+
+use aws_exec_client::ScheduleSpec;
+
+use super::last_run;
+use super::status::ahead;
+use crate::cli::{ScheduleArgs, ScheduleCmd};
+
+pub async fn run(args: ScheduleArgs) -> anyhow::Result<i32> {
+    let client = args.remote.client()?;
+    match args.command {
+        ScheduleCmd::Add {
+            name,
+            cron,
+            tz,
+            overlap,
+            job,
+        } => {
+            let spec = ScheduleSpec {
+                cron,
+                tz,
+                overlap: overlap.parse().map_err(anyhow::Error::msg)?,
+                exec: job.request(&client).await?,
+            };
+            let schedule = client.put_schedule(&name, &spec).await?;
+            let next = schedule.next.map_or("never".to_owned(), ahead);
+            println!("{name}: next run {next}");
+        }
+        ScheduleCmd::Ls { json } => {
+            let schedules = client.schedules().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&schedules)?);
+                return Ok(0);
+            }
+            println!(
+                "{:<20}  {:<16}  {:<16}  {:<8}  LAST RUN",
+                "NAME", "CRON", "TZ", "NEXT"
+            );
+            for s in &schedules {
+                println!(
+                    "{:<20}  {:<16}  {:<16}  {:<8}  {}",
+                    s.name.as_str(),
+                    s.spec.cron,
+                    s.spec.tz,
+                    s.next.map_or("-".to_owned(), ahead),
+                    last_run(s.last.as_ref())
+                );
+            }
+        }
+        ScheduleCmd::Run { name } => println!("{}", client.run_schedule(&name).await?),
+        ScheduleCmd::Rm { name } => client.delete_schedule(&name).await?,
+    }
+    Ok(0)
+}

@@ -1,0 +1,39 @@
+//! `aws-exec trigger add|ls|rm`: jobs that start when a file lands in your inbox under a
+//! prefix; the file is in the job's directory and its path in `$AWS_EXEC_INPUT`.
+
+use aws_exec_client::TriggerSpec;
+
+use super::last_run;
+use crate::cli::{TriggerArgs, TriggerCmd};
+
+pub async fn run(args: TriggerArgs) -> anyhow::Result<i32> {
+    let client = args.remote.client()?;
+    match args.command {
+        TriggerCmd::Add { name, prefix, job } => {
+            let spec = TriggerSpec {
+                prefix,
+                exec: job.request(&client).await?,
+            };
+            let trigger = client.put_trigger(&name, &spec).await?;
+            println!("{name}: fires on uploads under {:?}", trigger.spec.prefix);
+        }
+        TriggerCmd::Ls { json } => {
+            let triggers = client.triggers().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&triggers)?);
+                return Ok(0);
+            }
+            println!("{:<20}  {:<24}  LAST RUN", "NAME", "PREFIX");
+            for t in &triggers {
+                println!(
+                    "{:<20}  {:<24}  {}",
+                    t.name.as_str(),
+                    t.spec.prefix,
+                    last_run(t.last.as_ref())
+                );
+            }
+        }
+        TriggerCmd::Rm { name } => client.delete_trigger(&name).await?,
+    }
+    Ok(0)
+}

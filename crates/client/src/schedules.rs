@@ -1,0 +1,107 @@
+//! Jobs that start themselves: a caller's schedules (cron in a time zone) and triggers (an
+//! upload under a prefix of their inbox), and uploads into that inbox.
+
+use std::path::Path;
+
+use aws_exec_protocol::{
+    Deleted, ExecResponse, InputUpload, Schedule, ScheduleList, ScheduleSpec, Trigger, TriggerList,
+    TriggerSpec, UploadRequest,
+};
+use reqwest::Method;
+
+use crate::{new_idempotency_key, Client, ClientError};
+
+impl Client {
+    /// Creates or replaces schedule `name`; answers it as stored, with its next run.
+    pub async fn put_schedule(
+        &self,
+        name: &str,
+        spec: &ScheduleSpec,
+    ) -> Result<Schedule, ClientError> {
+        self.send_json(
+            Method::PUT,
+            &format!("/api/schedules/{name}"),
+            Some(spec),
+            None,
+        )
+        .await
+    }
+
+    /// The caller's schedules by name, each with its next and last run.
+    pub async fn schedules(&self) -> Result<Vec<Schedule>, ClientError> {
+        let list: ScheduleList = self.get_json("/api/schedules", &[]).await?;
+        Ok(list.schedules)
+    }
+
+    pub async fn schedule(&self, name: &str) -> Result<Schedule, ClientError> {
+        self.get_json(&format!("/api/schedules/{name}"), &[]).await
+    }
+
+    /// Deletes schedule `name`: it fires no more; jobs it started stay.
+    pub async fn delete_schedule(&self, name: &str) -> Result<(), ClientError> {
+        let _: Deleted = self
+            .send_json::<(), _>(
+                Method::DELETE,
+                &format!("/api/schedules/{name}"),
+                None,
+                None,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Runs schedule `name` now, as an ordinary job; answers its uid.
+    pub async fn run_schedule(&self, name: &str) -> Result<String, ClientError> {
+        let key = new_idempotency_key();
+        let started: ExecResponse = self
+            .send_json::<(), _>(
+                Method::POST,
+                &format!("/api/schedules/{name}/run"),
+                None,
+                Some(&key),
+            )
+            .await?;
+        Ok(started.uid)
+    }
+
+    /// Creates or replaces trigger `name`.
+    pub async fn put_trigger(
+        &self,
+        name: &str,
+        spec: &TriggerSpec,
+    ) -> Result<Trigger, ClientError> {
+        self.send_json(
+            Method::PUT,
+            &format!("/api/triggers/{name}"),
+            Some(spec),
+            None,
+        )
+        .await
+    }
+
+    /// The caller's triggers by name, each with its last run.
+    pub async fn triggers(&self) -> Result<Vec<Trigger>, ClientError> {
+        let list: TriggerList = self.get_json("/api/triggers", &[]).await?;
+        Ok(list.triggers)
+    }
+
+    pub async fn delete_trigger(&self, name: &str) -> Result<(), ClientError> {
+        let _: Deleted = self
+            .send_json::<(), _>(Method::DELETE, &format!("/api/triggers/{name}"), None, None)
+            .await?;
+        Ok(())
+    }
+
+    /// Uploads the file at `local` to `path` in the caller's inbox, which fires the
+    /// triggers whose prefix it is under; answers its key.
+    pub async fn upload(&self, path: &str, local: &Path) -> Result<String, ClientError> {
+        let request = UploadRequest {
+            path: path.to_owned(),
+        };
+        let upload: InputUpload = self
+            .send_json(Method::POST, "/api/uploads", Some(&request), None)
+            .await?;
+        self.put_file(&upload.url, local).await?;
+        Ok(upload.key)
+    }
+}
