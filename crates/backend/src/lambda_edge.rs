@@ -204,15 +204,23 @@ impl LambdaApp {
                 let at = firing
                     .at_unix()
                     .ok_or_else(|| format!("a schedule event with a bad time {:?}", firing.at))?;
-                let last = fire_schedule(
+                let fired = fire_schedule(
                     &self.state,
                     &firing.owner,
                     &firing.name,
                     Firing::Planned(at),
                 )
-                .await
-                .map_err(|e| e.to_string())?;
-                Ok(serde_json::to_value(last)?)
+                .await;
+                match fired {
+                    Ok(last) => Ok(serde_json::to_value(last)?),
+                    // A firing of a definition deleted since: retrying cannot help.
+                    Err(e) if e.status().is_client_error() => {
+                        tracing::warn!(owner = %firing.owner, name = %firing.name, error = %e, "firing dropped");
+                        Ok(serde_json::json!({ "dropped": e.to_string() }))
+                    }
+                    // The store failed: an error makes the scheduler deliver it again.
+                    Err(e) => Err(e.to_string().into()),
+                }
             }
             Event::Upload(event) => {
                 let mut started = Vec::new();

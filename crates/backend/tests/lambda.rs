@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_exec_backend::dispatch::LambdaDispatch;
 use aws_exec_backend::lambda_edge::{LambdaApp, JOB_EVENT_KEY};
-use aws_exec_backend::schedules::Unconfigured;
+use aws_exec_backend::schedules::{EventBridgeScheduler, Unconfigured};
 use aws_exec_backend::store::{LocalStore, Store};
 use aws_exec_backend::{auth, AppState, Registry, Rpc, RpcContext, Runner, RunnerConfig};
 use aws_exec_protocol::keys::JobKeys;
@@ -90,6 +90,11 @@ impl Drop for Fixture {
 }
 
 async fn fixture() -> Fixture {
+    fixture_with(None).await
+}
+
+/// The function as AWS runs it; `eventbridge` stands for schedules being set up.
+async fn fixture_with(eventbridge: Option<Arc<EventBridgeScheduler>>) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(LocalStore::open(dir.path()).unwrap());
     let key = auth::create(store.as_ref(), &"alice".parse::<AuthName>().unwrap())
@@ -121,10 +126,13 @@ async fn fixture() -> Fixture {
         public_url: None,
         max_timeout: Duration::from_secs(890),
         push_policy: Default::default(),
-        scheduler: Arc::new(Unconfigured("SCHEDULE_GROUP")),
+        scheduler: match &eventbridge {
+            Some(eventbridge) => eventbridge.clone(),
+            None => Arc::new(Unconfigured("SCHEDULE_GROUP")),
+        },
     };
     Fixture {
-        app: LambdaApp::new(state, runner, None),
+        app: LambdaApp::new(state, runner, eventbridge),
         store,
         key,
         recorded,
@@ -142,8 +150,12 @@ fn event(name: &str, replace: &[(&str, &str)]) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// This function's ARN, as each invocation's context carries it.
+const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:210987654321:function:aws-exec";
+
 fn context(deadline_in: Duration) -> Context {
     let mut ctx = Context::default();
+    ctx.invoked_function_arn = FUNCTION_ARN.into();
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
     ctx.deadline = (now + deadline_in).as_millis() as u64;
     ctx.request_id = "test-request".into();
@@ -509,4 +521,259 @@ fn housekeeping_and_infra_agree_on_the_longest_event_wait() {
         infra.contains(&format!("MaximumEventAgeInSeconds: {secs}")),
         "infra.yaml's MaximumEventAgeInSeconds must be {secs}"
     );
+}
+
+/// An HTTP API v2 request to this function.
+fn request(method: &str, path: &str, key: &str, body: Option<Value>) -> Value {
+    let body = match body {
+        Some(body) => serde_json::to_string(&body.to_string()).unwrap(),
+        None => "null".to_owned(),
+    };
+    event(
+        "apigw-v2-request.json",
+        &[
+            ("__METHOD__", method),
+            ("__PATH__", path),
+            ("__AUTH__", key),
+            ("__BODY__", &body),
+        ],
+    )
+}
+
+const GROUP: &str = "aws-exec-schedules";
+const ROLE: &str = "arn:aws:iam::210987654321:role/aws-exec-scheduler";
+
+/// EventBridge Scheduler on moto_server, with the group infra.yaml makes.
+async fn scheduler_on_moto() -> (aws_exec_testkit::S3Server, aws_sdk_scheduler::Client) {
+    use aws_sdk_scheduler::config::{BehaviorVersion, Credentials, Region};
+    let moto = aws_exec_testkit::S3Server::moto();
+    let client = aws_sdk_scheduler::Client::from_conf(
+        aws_sdk_scheduler::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(&moto.endpoint)
+            .region(Region::new(aws_exec_testkit::s3::REGION))
+            .credentials_provider(Credentials::new(
+                aws_exec_testkit::s3::ACCESS_KEY,
+                aws_exec_testkit::s3::SECRET_KEY,
+                None,
+                None,
+                "test",
+            ))
+            .build(),
+    );
+    client
+        .create_schedule_group()
+        .name(GROUP)
+        .send()
+        .await
+        .expect("schedule group created");
+    (moto, client)
+}
+
+#[tokio::test]
+async fn a_schedule_is_an_eventbridge_schedule_that_invokes_this_function() {
+    let (_moto, aws) = scheduler_on_moto().await;
+    let f = fixture_with(Some(Arc::new(EventBridgeScheduler::new(
+        aws.clone(),
+        GROUP,
+        ROLE,
+    ))))
+    .await;
+    let spec = serde_json::json!({
+        "cron": "0 3 * * 1-5", "tz": "Europe/Berlin",
+        "exec": {"rpc-name": "echo", "rpc-args": "{\"text\": \"nightly run\"}", "timeout": 600},
+    });
+    let (status, body) = f
+        .http(request("PUT", "/api/schedules/nightly", &f.key, Some(spec)))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["next"].as_u64().is_some());
+
+    let made = aws
+        .get_schedule()
+        .group_name(GROUP)
+        .name("alice.nightly")
+        .send()
+        .await
+        .expect("the schedule exists");
+    assert_eq!(
+        made.schedule_expression(),
+        Some("cron(0 3 ? * MON,TUE,WED,THU,FRI *)")
+    );
+    assert_eq!(made.schedule_expression_timezone(), Some("Europe/Berlin"));
+    assert_eq!(
+        made.flexible_time_window().map(|w| w.mode().as_str()),
+        Some("OFF")
+    );
+    let target = made.target().expect("a target");
+    assert_eq!(target.arn(), FUNCTION_ARN);
+    assert_eq!(target.role_arn(), ROLE);
+    let input: Value = serde_json::from_str(target.input().unwrap()).unwrap();
+    assert_eq!(
+        input,
+        serde_json::json!({"aws-exec-schedule": {
+            "owner": "alice", "name": "nightly", "at": "<aws.scheduler.scheduled-time>"
+        }})
+    );
+
+    // Replacing the definition updates the same schedule.
+    let spec = serde_json::json!({"cron": "30 4 1 * *", "exec": {"argv": ["true"]}});
+    let (status, _) = f
+        .http(request("PUT", "/api/schedules/nightly", &f.key, Some(spec)))
+        .await;
+    assert_eq!(status, 200);
+    let made = aws
+        .get_schedule()
+        .group_name(GROUP)
+        .name("alice.nightly")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.schedule_expression(), Some("cron(30 4 1 * ? *)"));
+    assert_eq!(made.schedule_expression_timezone(), Some("UTC"));
+
+    // What EventBridge cannot run is refused before anything is stored.
+    for cron in ["*/5 * * * * *", "0 3 1 * 1"] {
+        let spec = serde_json::json!({"cron": cron, "exec": {"argv": ["true"]}});
+        let (status, body) = f
+            .http(request("PUT", "/api/schedules/other", &f.key, Some(spec)))
+            .await;
+        assert_eq!(status, 400, "{cron}: {body}");
+        assert!(
+            body["error"].as_str().unwrap().contains("EventBridge"),
+            "{body}"
+        );
+    }
+    let (_, listed) = f.http(request("GET", "/api/schedules", &f.key, None)).await;
+    assert_eq!(listed["schedules"].as_array().unwrap().len(), 1, "{listed}");
+
+    let (status, _) = f
+        .http(request("DELETE", "/api/schedules/nightly", &f.key, None))
+        .await;
+    assert_eq!(status, 200);
+    let gone = aws
+        .get_schedule()
+        .group_name(GROUP)
+        .name("alice.nightly")
+        .send()
+        .await;
+    assert!(gone.is_err(), "the EventBridge schedule is deleted too");
+}
+
+#[tokio::test]
+async fn a_scheduler_firing_starts_one_job_however_often_it_is_delivered() {
+    let (_moto, aws) = scheduler_on_moto().await;
+    let f = fixture_with(Some(Arc::new(EventBridgeScheduler::new(aws, GROUP, ROLE)))).await;
+    let spec = serde_json::json!({
+        "cron": "0 2 * * *",
+        "exec": {"rpc-name": "echo", "rpc-args": "{\"text\": \"fired\"}"},
+    });
+    let (status, body) = f
+        .http(request("PUT", "/api/schedules/nightly", &f.key, Some(spec)))
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    // EventBridge Scheduler delivers at least once: the same firing twice.
+    let first = f.call(event("scheduler-firing.json", &[])).await;
+    let again = f.call(event("scheduler-firing.json", &[])).await;
+    let uid = first["uid"].as_str().expect("a job started").to_owned();
+    assert_eq!(again["uid"], uid.as_str(), "{again}");
+    assert_eq!(first["at"], 1_795_572_000u64);
+    let results = f.deliver().await;
+    assert_eq!(results.len(), 1, "one job dispatched");
+    let keys = JobKeys::new(&"alice".parse().unwrap(), &uid.parse().unwrap());
+    assert_eq!(f.store.get(&keys.log()).await.unwrap().unwrap(), "fired\n");
+    let meta: Value =
+        serde_json::from_slice(&f.store.get(&keys.meta()).await.unwrap().unwrap()).unwrap();
+    assert_eq!(meta["schedule"], "nightly");
+
+    // A firing for a schedule deleted since starts nothing and fails no one.
+    let (status, _) = f
+        .http(request("DELETE", "/api/schedules/nightly", &f.key, None))
+        .await;
+    assert_eq!(status, 200);
+    let late = f
+        .call(event("scheduler-firing.json", &[("02:00", "03:00")]))
+        .await;
+    assert!(
+        late["dropped"]
+            .as_str()
+            .unwrap()
+            .contains("no schedule nightly"),
+        "answered, not failed, so the scheduler does not retry it: {late}"
+    );
+    assert!(f.deliver().await.is_empty());
+}
+
+#[tokio::test]
+async fn schedules_answer_503_naming_what_is_missing_when_not_set_up() {
+    let f = fixture().await;
+    let spec = serde_json::json!({"cron": "0 3 * * *", "exec": {"argv": ["true"]}});
+    let (status, body) = f
+        .http(request("PUT", "/api/schedules/nightly", &f.key, Some(spec)))
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("SCHEDULE_GROUP"),
+        "{body}"
+    );
+    let (_, listed) = f.http(request("GET", "/api/schedules", &f.key, None)).await;
+    assert_eq!(
+        listed["schedules"],
+        serde_json::json!([]),
+        "nothing half-stored"
+    );
+}
+
+#[tokio::test]
+async fn an_s3_upload_event_fires_the_owners_trigger_once_with_the_file_as_input() {
+    let f = fixture().await;
+    let trigger = serde_json::json!({
+        "prefix": "photos/",
+        "exec": {"argv": ["sh", "-c", "echo \"$AWS_EXEC_INPUT_PATH\"; cat \"$AWS_EXEC_INPUT\""]},
+    });
+    let (status, body) = f
+        .http(request(
+            "PUT",
+            "/api/triggers/thumbs",
+            &f.key,
+            Some(trigger),
+        ))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // The object the event names, as the upload left it.
+    f.store
+        .put("inbox/alice/photos/my cat(1).jpg", "hello photo".into())
+        .await
+        .unwrap();
+
+    let first = f.call(event("s3-object-created.json", &[])).await;
+    let again = f.call(event("s3-object-created.json", &[])).await;
+    assert_eq!(first["started"].as_array().unwrap().len(), 1, "{first}");
+    assert_eq!(
+        again["started"], first["started"],
+        "a redelivery starts nothing new"
+    );
+    let uid = first["started"][0].as_str().unwrap().to_owned();
+    assert_eq!(f.deliver().await.len(), 1);
+    let keys = JobKeys::new(&"alice".parse().unwrap(), &uid.parse().unwrap());
+    assert_eq!(
+        f.store.get(&keys.log()).await.unwrap().unwrap(),
+        "photos/my cat(1).jpg\nhello photo"
+    );
+    let meta: Value =
+        serde_json::from_slice(&f.store.get(&keys.meta()).await.unwrap().unwrap()).unwrap();
+    assert_eq!(meta["trigger"], "thumbs");
+
+    // Another key (a new sequencer) fires again; one outside the prefix does not.
+    let other = event(
+        "s3-object-created.json",
+        &[("0067442A3B7E1F9C2D", "0067442A3B7E1F9C3E")],
+    );
+    assert_eq!(f.call(other).await["started"].as_array().unwrap().len(), 1);
+    let outside = event(
+        "s3-object-created.json",
+        &[("inbox/alice/photos/", "inbox/alice/docs/")],
+    );
+    assert_eq!(f.call(outside).await["started"], serde_json::json!([]));
 }
