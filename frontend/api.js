@@ -28,6 +28,24 @@
  * @typedef {{path: string, size: number, url: string}} Artifact
  */
 
+/**
+ * The last firing of a schedule or trigger: when, the job it started (with that job's state
+ * and exit code now), or why it started none.
+ * @typedef {{at: number, uid?: string, skipped?: string, state?: string, exit?: number}} LastRun
+ */
+
+/**
+ * A schedule (`GET /api/schedules`): a cron expression read in a time zone, what a firing
+ * does while the last run goes on, the job it starts, and its next and last runs.
+ * @typedef {{name: string, cron: string, tz: string, overlap: string, exec: object,
+ *   next?: number, last?: LastRun}} Schedule
+ */
+
+/**
+ * A trigger (`GET /api/triggers`): uploads under `prefix` of the caller's inbox start its job.
+ * @typedef {{name: string, prefix: string, exec: object, last?: LastRun}} Trigger
+ */
+
 export class AuthError extends Error {}
 
 export class ApiError extends Error {
@@ -89,6 +107,18 @@ export class Api {
     const body = inputs && Object.keys(inputs).length ? { argv, inputs } : { argv };
     const { uid } = await this.request('POST', '/api/exec', body);
     return uid;
+  }
+
+  /** The caller's schedules by name. @returns {Promise<Schedule[]>} */
+  async schedules() {
+    const answer = await this.request('GET', '/api/schedules');
+    return Array.isArray(answer?.schedules) ? answer.schedules : [];
+  }
+
+  /** The caller's triggers by name. @returns {Promise<Trigger[]>} */
+  async triggers() {
+    const answer = await this.request('GET', '/api/triggers');
+    return Array.isArray(answer?.triggers) ? answer.triggers : [];
   }
 
   /**

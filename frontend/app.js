@@ -7,10 +7,12 @@
  * a row is a #/job/UID link, so opening one re-attaches the same way.
  * Files attached at the prompt are uploaded before the command is submitted and placed in
  * its directory under their own names; the files a job leaves under $AWS_EXEC_ARTIFACTS are
- * listed as download links below its output once it has ended.
+ * listed as download links below its output once it has ended. Schedules and triggers are
+ * listed above the runs (schedules.js) with their last runs as #/job/UID links.
  */
 import { Api, AuthError } from './api.js';
 import { Terminal } from './term.js';
+import { SchedulesPanel } from './schedules.js';
 
 /** @typedef {import('./api.js').JobMeta} JobMeta */
 /** @typedef {import('./api.js').JobCommand} JobCommand */
@@ -37,6 +39,7 @@ const jobsError = $('jobs-error');
 const jobsEmpty = $('jobs-empty');
 const jobsRefresh = /** @type {HTMLButtonElement} */ ($('jobs-refresh'));
 const jobsMore = /** @type {HTMLButtonElement} */ ($('jobs-more'));
+const autos = new SchedulesPanel($('autos'));
 const inputsPicker = /** @type {HTMLInputElement} */ ($('inputs'));
 const inputsChosen = $('inputs-chosen');
 const inputsList = $('inputs-list');
@@ -54,6 +57,7 @@ function showSignin(message = '') {
   for (const ctl of following.values()) ctl.abort();
   following.clear();
   clearJobs();
+  autos.clear();
   choose([], true);
   consoleEl.hidden = true;
   signout.hidden = true;
@@ -78,6 +82,7 @@ async function trySignin(key, typed) {
     who.textContent = `signed in as ${me.name}`;
     route();
     refreshJobs();
+    autos.refresh(candidate);
     cmd.focus();
   } catch (e) {
     if (e instanceof AuthError) {
@@ -637,7 +642,10 @@ function tickJobs() {
   }
 }
 
-jobsRefresh.addEventListener('click', () => refreshJobs());
+jobsRefresh.addEventListener('click', () => {
+  refreshJobs();
+  if (api) autos.refresh(api);
+});
 jobsMore.addEventListener('click', () => olderJobs());
 setInterval(() => {
   if (api && !document.hidden) tickJobs();
@@ -654,6 +662,13 @@ jobsList.addEventListener('click', (ev) => {
   const block = runs.querySelector(`[data-uid="${CSS.escape(uid)}"]`);
   if (block) block.scrollIntoView({ block: 'start' });
   else if (location.hash === link.hash) attach(uid);
+});
+
+// A last run's link re-attaches like a job row; the address the page is already at changes
+// nothing, so that case attaches here.
+$('autos-list').addEventListener('click', (ev) => {
+  const link = /** @type {Element} */ (ev.target).closest('a[data-uid]');
+  if (link instanceof HTMLAnchorElement && location.hash === link.hash) attach(link.dataset.uid ?? '');
 });
 
 // ---- the address --------------------------------------------------------------------------

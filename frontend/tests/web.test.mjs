@@ -557,6 +557,52 @@ for (const size of SIZES) {
   });
 }
 
+for (const size of SIZES) {
+  test(`${size.name}: schedules and triggers are listed with their last runs`, async () => {
+    const put = async (path, body) => {
+      const resp = await fetch(`${url}${path}`, {
+        method: 'PUT', headers: { auth: key, 'content-type': 'application/json' }, body: JSON.stringify(body),
+      });
+      assert.equal(resp.status, 200, await resp.text());
+    };
+    const nightly = `nightly-${size.name}`;
+    await put(`/api/schedules/${nightly}`, {
+      cron: '0 3 * * *', tz: 'Europe/Berlin', exec: { argv: ['echo', 'backed up'] },
+    });
+    await put(`/api/triggers/thumbs-${size.name}`, { prefix: 'photos/', exec: { argv: ['true'] } });
+    const ran = await fetch(`${url}/api/schedules/${nightly}/run`, { method: 'POST', headers: { auth: key } });
+    assert.equal(ran.status, 200);
+    const { uid } = await ran.json();
+    await waitEnded(uid);
+
+    const { context, page, cspErrors } = await openPage(size);
+    await signIn(page);
+    const panel = page.locator('#autos');
+    await panel.locator('summary').click();
+    const row = panel.locator(`.auto[data-kind="schedule"][data-name="${nightly}"]`);
+    await row.waitFor();
+    assert.equal(await row.locator('.auto-when').textContent(), '0 3 * * * (Europe/Berlin)');
+    assert.match(await row.locator('.auto-next').textContent(), /^next /);
+    assert.equal(await row.locator('.auto-job').textContent(), 'echo backed up');
+    const last = row.locator(`.auto-last a[data-uid="${uid}"]`);
+    assert.match(await last.textContent(), /^exited · exit 0 · /);
+    const trigger = panel.locator(`.auto[data-kind="trigger"][data-name="thumbs-${size.name}"]`);
+    assert.equal(await trigger.locator('.auto-when').textContent(), 'upload to photos/');
+    assert.equal(await trigger.locator('.auto-last').textContent(), 'never run');
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
+    assert.equal(overflow, false, 'the panel fits the screen');
+    await page.screenshot({ path: join(SHOTS, `${size.name}-schedules.png`) });
+
+    // Its last run's link re-attaches to that job's output.
+    await last.click();
+    const block = page.locator(`.run[data-uid="${uid}"]`);
+    await block.locator('xpath=self::*[@data-state="done"]').waitFor();
+    assert.match(await outputOf(block), /backed up/);
+    assert.deepEqual(cspErrors, []);
+    await context.close();
+  });
+}
+
 test('the served page is frontend/ as it is now (rebuild aws-exec after editing it)', async () => {
   for (const file of ['index.html', 'app.js', 'api.js', 'term.js', 'app.css']) {
     const resp = await fetch(`${url}/${file === 'index.html' ? '' : file}`);
