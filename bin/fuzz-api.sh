@@ -32,6 +32,13 @@ fi
 uid=$(curl -fsS -H "auth: $key" -d '{"argv": ["echo", "fuzzed"]}' "$url/api/exec" | sed -n 's/.*"uid":"\([^"]*\)".*/\1/p')
 [ -n "$uid" ] || { echo "fuzz-api.sh: could not submit a job" >&2; exit 1; }
 
+# A schedule and a trigger that exist, for the calls that take a name (a delete among the
+# generated calls may remove them; a valid PUT among them makes them again).
+curl -fsS -X PUT -H "auth: $key" -d '{"cron": "0 3 * * *", "exec": {"argv": ["true"]}}' \
+  "$url/api/schedules/fuzzed" >/dev/null
+curl -fsS -X PUT -H "auth: $key" -d '{"prefix": "in/", "exec": {"argv": ["true"]}}' \
+  "$url/api/triggers/fuzzed" >/dev/null
+
 # From the scratch directory: schemathesis keeps its caches in the working directory.
 cd "$work"
 AWS_EXEC_FUZZ_KEY="$key" AWS_EXEC_FUZZ_UID="$uid" timeout 600 "$OLDPWD/.venv/bin/st" --config-file "$OLDPWD/bin/fuzz-api.toml" \

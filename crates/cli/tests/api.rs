@@ -291,15 +291,25 @@ async fn the_openapi_document_describes_every_call() {
         calls,
         [
             "DELETE /api/exec",
+            "DELETE /api/schedules/{name}",
+            "DELETE /api/triggers/{name}",
             "GET /api/artifacts",
             "GET /api/exec",
             "GET /api/health",
             "GET /api/job",
             "GET /api/jobs",
             "GET /api/openapi.json",
+            "GET /api/schedules",
+            "GET /api/schedules/{name}",
+            "GET /api/triggers",
+            "GET /api/triggers/{name}",
             "GET /api/whoami",
             "POST /api/exec",
             "POST /api/inputs",
+            "POST /api/schedules/{name}/run",
+            "POST /api/uploads",
+            "PUT /api/schedules/{name}",
+            "PUT /api/triggers/{name}",
         ]
     );
     assert_eq!(

@@ -141,13 +141,16 @@ pub struct LastRun {
     pub exit: Option<i32>,
 }
 
-/// A schedule as `GET /api/schedules` shows it.
+/// A schedule as `GET /api/schedules` shows it: its definition's fields beside its name and
+/// runs (spelled out, not flattened, so the definition can refuse unknown fields).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Schedule {
     #[schema(value_type = String)]
     pub name: DefName,
-    #[serde(flatten)]
-    pub spec: ScheduleSpec,
+    pub cron: String,
+    pub tz: String,
+    pub overlap: Overlap,
+    pub exec: ExecRequest,
     /// The next firing, seconds since the epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<u64>,
@@ -165,8 +168,8 @@ pub struct ScheduleList {
 pub struct Trigger {
     #[schema(value_type = String)]
     pub name: DefName,
-    #[serde(flatten)]
-    pub spec: TriggerSpec,
+    pub prefix: String,
+    pub exec: ExecRequest,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last: Option<LastRun>,
 }

@@ -50,7 +50,7 @@ pub async fn list(
     get,
     path = "/api/schedules/{name}",
     tag = "schedules",
-    params(("name" = String, Path, description = "1 to 64 of A-Z a-z 0-9 _ -")),
+    params(("name" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "1 to 64 of A-Z a-z 0-9 _ -")),
     responses(
         (status = 200, description = "The schedule, with its next and last runs", body = Schedule),
         (status = 400, description = "A malformed name", body = ErrorBody),
@@ -73,7 +73,7 @@ pub async fn get(
     put,
     path = "/api/schedules/{name}",
     tag = "schedules",
-    params(("name" = String, Path, description = "1 to 64 of A-Z a-z 0-9 _ -")),
+    params(("name" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "1 to 64 of A-Z a-z 0-9 _ -")),
     request_body = ScheduleSpec,
     responses(
         (status = 200, description = "The schedule as stored, with its next run", body = Schedule),
@@ -114,7 +114,7 @@ pub async fn put(
     delete,
     path = "/api/schedules/{name}",
     tag = "schedules",
-    params(("name" = String, Path, description = "1 to 64 of A-Z a-z 0-9 _ -")),
+    params(("name" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "1 to 64 of A-Z a-z 0-9 _ -")),
     responses(
         (status = 200, description = "The schedule no longer fires", body = Deleted),
         (status = 400, description = "A malformed name", body = ErrorBody),
@@ -147,7 +147,7 @@ pub async fn delete(
     path = "/api/schedules/{name}/run",
     tag = "schedules",
     params(
-        ("name" = String, Path, description = "1 to 64 of A-Z a-z 0-9 _ -"),
+        ("name" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "1 to 64 of A-Z a-z 0-9 _ -"),
         ("Idempotency-Key" = Option<String>, Header,
          description = "The same key again within 24 hours answers the same uid"),
     ),
@@ -219,9 +219,18 @@ async fn view(
         .ok()
         .and_then(|c| c.next_after(now_unix()));
     let last = last_run(state.store.as_ref(), KIND, owner, &name).await?;
+    let ScheduleSpec {
+        cron,
+        tz,
+        overlap,
+        exec,
+    } = spec;
     Ok(Schedule {
         name,
-        spec,
+        cron,
+        tz,
+        overlap,
+        exec,
         next,
         last,
     })

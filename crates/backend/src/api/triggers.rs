@@ -44,7 +44,7 @@ pub async fn list(
     get,
     path = "/api/triggers/{name}",
     tag = "schedules",
-    params(("name" = String, Path, description = "1 to 64 of A-Z a-z 0-9 _ -")),
+    params(("name" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "1 to 64 of A-Z a-z 0-9 _ -")),
     responses(
         (status = 200, description = "The trigger, with its last run", body = Trigger),
         (status = 400, description = "A malformed name", body = ErrorBody),
@@ -67,7 +67,7 @@ pub async fn get(
     put,
     path = "/api/triggers/{name}",
     tag = "schedules",
-    params(("name" = String, Path, description = "1 to 64 of A-Z a-z 0-9 _ -")),
+    params(("name" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "1 to 64 of A-Z a-z 0-9 _ -")),
     request_body = TriggerSpec,
     responses(
         (status = 200, description = "The trigger as stored", body = Trigger),
@@ -107,7 +107,7 @@ pub async fn put(
     delete,
     path = "/api/triggers/{name}",
     tag = "schedules",
-    params(("name" = String, Path, description = "1 to 64 of A-Z a-z 0-9 _ -")),
+    params(("name" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "1 to 64 of A-Z a-z 0-9 _ -")),
     responses(
         (status = 200, description = "The trigger no longer fires", body = Deleted),
         (status = 400, description = "A malformed name", body = ErrorBody),
@@ -144,5 +144,11 @@ async fn view(
     spec: TriggerSpec,
 ) -> Result<Trigger, ApiError> {
     let last = last_run(state.store.as_ref(), KIND, owner, &name).await?;
-    Ok(Trigger { name, spec, last })
+    let TriggerSpec { prefix, exec } = spec;
+    Ok(Trigger {
+        name,
+        prefix,
+        exec,
+        last,
+    })
 }

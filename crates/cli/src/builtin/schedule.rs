@@ -41,8 +41,8 @@ pub async fn run(args: ScheduleArgs) -> anyhow::Result<i32> {
                 println!(
                     "{:<20}  {:<16}  {:<16}  {:<8}  {}",
                     s.name.as_str(),
-                    s.spec.cron,
-                    s.spec.tz,
+                    s.cron,
+                    s.tz,
                     s.next.map_or("-".to_owned(), ahead),
                     last_run(s.last.as_ref())
                 );

@@ -15,7 +15,7 @@ pub async fn run(args: TriggerArgs) -> anyhow::Result<i32> {
                 exec: job.request(&client).await?,
             };
             let trigger = client.put_trigger(&name, &spec).await?;
-            println!("{name}: fires on uploads under {:?}", trigger.spec.prefix);
+            println!("{name}: fires on uploads under {:?}", trigger.prefix);
         }
         TriggerCmd::Ls { json } => {
             let triggers = client.triggers().await?;
@@ -28,7 +28,7 @@ pub async fn run(args: TriggerArgs) -> anyhow::Result<i32> {
                 println!(
                     "{:<20}  {:<24}  {}",
                     t.name.as_str(),
-                    t.spec.prefix,
+                    t.prefix,
                     last_run(t.last.as_ref())
                 );
             }
