@@ -60,6 +60,23 @@ async fn conformance(s: &Subject, prefix: &str) {
     assert!(!store.put_new(&key("claim"), "second".into()).await.unwrap());
     assert_eq!(store.get(&key("claim")).await.unwrap().unwrap(), "first");
 
+    // copy within the store, whole, to a key in another "directory"; a missing source
+    assert!(store
+        .copy(&key("claim"), &key("copies/sub dir/claim+1"))
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .get(&key("copies/sub dir/claim+1"))
+            .await
+            .unwrap()
+            .unwrap(),
+        "first"
+    );
+    assert!(!store.copy(&key("missing"), &key("copies/x")).await.unwrap());
+    assert_eq!(store.head(&key("copies/x")).await.unwrap(), None);
+    store.delete(&key("copies/sub dir/claim+1")).await.unwrap();
+
     // append, where the store can: bytes from an offset on, replacing what stood there
     if store.appends() {
         store.append(&key("log"), "abc".into(), 0).await.unwrap();

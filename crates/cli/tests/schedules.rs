@@ -174,6 +174,45 @@ async fn a_schedule_fires_on_the_clock_runs_now_on_demand_and_stops_when_removed
 }
 
 #[tokio::test]
+async fn a_schedule_keeps_its_own_copy_of_the_files_it_was_given() {
+    let local = Local::start();
+    let work = tempfile::tempdir().unwrap();
+    let conf = work.path().join("app.conf");
+    std::fs::write(&conf, "level=3\n").unwrap();
+    local.ok(&[
+        "schedule",
+        "add",
+        "report",
+        "--cron",
+        "0 3 * * *",
+        "--put",
+        &format!("{}:etc/app.conf", conf.display()),
+        "--",
+        "cat",
+        "etc/app.conf",
+    ]);
+    // The upload expires with the job retention; the schedule's copy stays.
+    let uploads = std::path::Path::new(&local.data).join("inputs");
+    std::fs::remove_dir_all(&uploads).unwrap();
+    let uid = local.ok(&["schedule", "run", "report"]).trim().to_owned();
+    assert_eq!(local.client().tail(&uid, |_| {}).await.unwrap(), 0);
+    assert_eq!(local.ok(&["tail", &uid]), "level=3\n");
+
+    let copies = std::path::Path::new(&local.data).join("schedules/default/report/inputs");
+    assert_eq!(std::fs::read_dir(&copies).unwrap().count(), 1);
+    local.ok(&["schedule", "rm", "report"]);
+    let left = std::process::Command::new("find")
+        .args([local.data.as_str(), "-path", "*/schedules/*", "-type", "f"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&left.stdout),
+        "",
+        "rm deletes its copies too"
+    );
+}
+
+#[tokio::test]
 async fn overlap_skips_a_firing_while_the_last_run_goes_on_unless_allowed() {
     let local = Local::start();
     let client = local.client();

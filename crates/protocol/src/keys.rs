@@ -165,6 +165,27 @@ impl DefKind {
         format!("{}{name}/last.json", self.owner_prefix(owner))
     }
 
+    /// Everything of definition `name`: its definition, last run and inputs.
+    pub fn def_prefix(self, owner: &AuthName, name: &DefName) -> String {
+        format!("{}{name}/", self.owner_prefix(owner))
+    }
+
+    /// The definition's own copy of an input file, kept as long as the definition is (the
+    /// upload it was copied from expires with the job retention); `id` is the upload's.
+    pub fn input(self, owner: &AuthName, name: &DefName, id: &str) -> String {
+        format!("{}inputs/{id}", self.def_prefix(owner, name))
+    }
+
+    /// The owner of a definition's input key, if it is one.
+    pub fn input_owner(self, key: &str) -> Option<AuthName> {
+        let rest = key.strip_prefix(self.prefix())?;
+        let (owner, rest) = rest.split_once('/')?;
+        let (name, id) = rest.split_once("/inputs/")?;
+        name.parse::<DefName>().ok()?;
+        id.parse::<Uid>().ok()?;
+        owner.parse().ok()
+    }
+
     /// The owner and name a definition key stands for.
     pub fn parse_definition(self, key: &str) -> Option<(AuthName, DefName)> {
         let rest = key.strip_prefix(self.prefix())?;
@@ -230,6 +251,12 @@ mod tests {
             Some((alice.clone(), nightly.clone()))
         );
         assert_eq!(DefKind::Trigger.parse_definition(&def), None);
+        let copied = DefKind::Schedule.input(&alice, &nightly, Uid::new(1_700_000_000).as_str());
+        assert_eq!(DefKind::Schedule.input_owner(&copied), Some(alice.clone()));
+        assert_eq!(
+            DefKind::Schedule.input_owner("schedules/alice/x/inputs/../../y"),
+            None
+        );
         assert_eq!(
             parse_inbox(&inbox(&alice, "photos/cat.jpg")),
             Some((alice.clone(), "photos/cat.jpg"))

@@ -2,7 +2,7 @@
 //! by in `"inputs"`. Keys live under the caller's own `inputs/NAME/`, so a job can place only
 //! its owner's uploads (or, for a trigger's job, a file in its owner's inbox).
 
-use aws_exec_protocol::keys::{input, input_prefix, parse_inbox};
+use aws_exec_protocol::keys::{input, input_prefix, parse_inbox, DefKind};
 use aws_exec_protocol::limits::INPUT_URL_TTL;
 use aws_exec_protocol::{AuthName, ErrorBody, InputUpload, JobInputs, Uid};
 use axum::extract::State;
@@ -53,7 +53,11 @@ pub async fn check(
         let owned = key
             .strip_prefix(&mine)
             .is_some_and(|id| id.parse::<Uid>().is_ok())
-            || parse_inbox(key).is_some_and(|(who, _)| &who == owner);
+            || parse_inbox(key).is_some_and(|(who, _)| &who == owner)
+            // A schedule's or trigger's own copy, which its runs use.
+            || [DefKind::Schedule, DefKind::Trigger]
+                .iter()
+                .any(|kind| kind.input_owner(key).as_ref() == Some(owner));
         if !owned || store.head(key).await?.is_none() {
             return Err(ApiError::UnknownInput {
                 path: path.clone(),

@@ -5,9 +5,10 @@
 //!
 //! [`Scheduler`]: crate::schedules::Scheduler
 
-use aws_exec_protocol::keys::DefKind;
+use aws_exec_protocol::keys::{input_prefix, DefKind};
 use aws_exec_protocol::{
-    AuthName, DefName, Deleted, ErrorBody, ExecResponse, Schedule, ScheduleList, ScheduleSpec,
+    AuthName, DefName, Deleted, ErrorBody, ExecRequest, ExecResponse, Schedule, ScheduleList,
+    ScheduleSpec,
 };
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -92,9 +93,10 @@ pub async fn put(
 ) -> Result<Json<Schedule>, ApiError> {
     let name = def_name(&name)?;
     let body = body.map_err(ApiError::body_rejected)?;
-    let spec: ScheduleSpec = parse_json(&body)?;
+    let mut spec: ScheduleSpec = parse_json(&body)?;
     CronSchedule::parse(&spec.cron, &spec.tz).map_err(ApiError::BadRequest)?;
     check_job(&state, &caller.name, &spec.exec).await?;
+    keep_inputs(&state, KIND, &caller.name, &name, &mut spec.exec).await?;
     let store = state.store.as_ref();
     let key = KIND.definition(&caller.name, &name);
     let before = store.get(&key).await?;
@@ -106,6 +108,7 @@ pub async fn put(
         };
         return Err(e.into());
     }
+    drop_unused_inputs(&state, KIND, &caller.name, &name, &spec.exec).await?;
     tracing::info!(owner = %caller.name, %name, cron = spec.cron, tz = spec.tz, "schedule stored");
     Ok(Json(view(&state, &caller.name, name, spec).await?))
 }
@@ -134,9 +137,7 @@ pub async fn delete(
     // The firing goes first: a definition that outlived its schedule is only untidy, a
     // schedule that outlived its definition would keep invoking the function.
     state.scheduler.remove(&caller.name, &name).await?;
-    let store = state.store.as_ref();
-    store.delete(&KIND.definition(&caller.name, &name)).await?;
-    store.delete(&KIND.last_run(&caller.name, &name)).await?;
+    delete_definition(&state, KIND, &caller.name, &name).await?;
     Ok(Json(Deleted {
         deleted: name.to_string(),
     }))
@@ -189,7 +190,7 @@ pub(crate) fn def_name(name: &str) -> Result<DefName, ApiError> {
 pub(crate) async fn check_job(
     state: &AppState,
     owner: &AuthName,
-    request: &aws_exec_protocol::ExecRequest,
+    request: &ExecRequest,
 ) -> Result<(), ApiError> {
     if request.push_urls.is_some() {
         return Err(ApiError::BadRequest(
@@ -197,6 +198,69 @@ pub(crate) async fn check_job(
         ));
     }
     super::exec::check(state, owner, request).await.map(drop)
+}
+
+/// Gives a definition its own copy of each uploaded input it names, kept as long as it is:
+/// the upload itself expires with the job retention, long before a schedule stops firing.
+pub(crate) async fn keep_inputs(
+    state: &AppState,
+    kind: DefKind,
+    owner: &AuthName,
+    name: &DefName,
+    request: &mut ExecRequest,
+) -> Result<(), ApiError> {
+    let Some(inputs) = request.inputs.as_mut() else {
+        return Ok(());
+    };
+    let uploads = input_prefix(owner);
+    for (path, key) in inputs.iter_mut() {
+        let Some(id) = key.strip_prefix(&uploads) else {
+            continue; // already the definition's (or an inbox file)
+        };
+        let copy = kind.input(owner, name, id);
+        if !state.store.copy(key, &copy).await? {
+            return Err(ApiError::UnknownInput {
+                path: path.clone(),
+                key: key.clone(),
+            });
+        }
+        *key = copy;
+    }
+    Ok(())
+}
+
+/// Deletes the definition's copies of inputs it no longer names.
+pub(crate) async fn drop_unused_inputs(
+    state: &AppState,
+    kind: DefKind,
+    owner: &AuthName,
+    name: &DefName,
+    request: &ExecRequest,
+) -> Result<(), ApiError> {
+    let prefix = format!("{}inputs/", kind.def_prefix(owner, name));
+    let used: Vec<&String> = request.inputs.iter().flat_map(|i| i.values()).collect();
+    for key in state.store.list(&prefix).await? {
+        if !used.contains(&&key) {
+            state.store.delete(&key).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes a definition with its last run and inputs.
+pub(crate) async fn delete_definition(
+    state: &AppState,
+    kind: DefKind,
+    owner: &AuthName,
+    name: &DefName,
+) -> Result<(), ApiError> {
+    let store = state.store.as_ref();
+    // The definition first: once it is gone nothing fires it, whatever else remains.
+    store.delete(&kind.definition(owner, name)).await?;
+    for key in store.list(&kind.def_prefix(owner, name)).await? {
+        store.delete(&key).await?;
+    }
+    Ok(())
 }
 
 async fn load(

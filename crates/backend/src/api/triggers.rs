@@ -12,7 +12,7 @@ use axum::Json;
 
 use super::caller::Caller;
 use super::error::ApiError;
-use super::schedules::{check_job, def_name};
+use super::schedules::{check_job, def_name, delete_definition, drop_unused_inputs, keep_inputs};
 use super::{parse_json, AppState};
 use crate::schedules::{definitions, last_run, read_json, write_json};
 
@@ -85,7 +85,7 @@ pub async fn put(
 ) -> Result<Json<Trigger>, ApiError> {
     let name = def_name(&name)?;
     let body = body.map_err(ApiError::body_rejected)?;
-    let spec: TriggerSpec = parse_json(&body)?;
+    let mut spec: TriggerSpec = parse_json(&body)?;
     if !is_safe_prefix(&spec.prefix) {
         return Err(ApiError::BadRequest(format!(
             "prefix {:?} is not inside your inbox: give a relative path such as photos/",
@@ -93,12 +93,14 @@ pub async fn put(
         )));
     }
     check_job(&state, &caller.name, &spec.exec).await?;
+    keep_inputs(&state, KIND, &caller.name, &name, &mut spec.exec).await?;
     write_json(
         state.store.as_ref(),
         &KIND.definition(&caller.name, &name),
         &spec,
     )
     .await?;
+    drop_unused_inputs(&state, KIND, &caller.name, &name, &spec.exec).await?;
     tracing::info!(owner = %caller.name, %name, prefix = spec.prefix, "trigger stored");
     Ok(Json(view(&state, &caller.name, name, spec).await?))
 }
@@ -123,9 +125,7 @@ pub async fn delete(
 ) -> Result<Json<Deleted>, ApiError> {
     let name = def_name(&name)?;
     load(&state, &caller.name, &name).await?;
-    let store = state.store.as_ref();
-    store.delete(&KIND.definition(&caller.name, &name)).await?;
-    store.delete(&KIND.last_run(&caller.name, &name)).await?;
+    delete_definition(&state, KIND, &caller.name, &name).await?;
     Ok(Json(Deleted {
         deleted: name.to_string(),
     }))

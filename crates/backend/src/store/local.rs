@@ -219,6 +219,23 @@ impl Store for LocalStore {
         true
     }
 
+    async fn copy(&self, from: &str, to: &str) -> Result<bool, StoreError> {
+        let (src, dst) = (self.path(from)?, self.path(to)?);
+        ensure_parent(&dst, to).await?;
+        let tmp = self.tmp_path();
+        // Copied beside it and renamed into place: readers see all of it or none.
+        match tokio::fs::copy(&src, &tmp).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                return Err(io_err(from)(e));
+            }
+        }
+        tokio::fs::rename(&tmp, &dst).await.map_err(io_err(to))?;
+        Ok(true)
+    }
+
     async fn append(&self, key: &str, tail: Bytes, offset: usize) -> Result<(), StoreError> {
         let path = self.path(key)?;
         ensure_parent(&path, key).await?;

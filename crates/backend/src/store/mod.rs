@@ -79,6 +79,10 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes an object; deleting a missing one is not an error.
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
 
+    /// Copies object `from` to `to` within the store (on S3 without the bytes passing
+    /// through the service); `Ok(false)` when `from` does not exist.
+    async fn copy(&self, from: &str, to: &str) -> Result<bool, StoreError>;
+
     /// The object's size, or `None` when it does not exist.
     async fn head(&self, key: &str) -> Result<Option<u64>, StoreError>;
 

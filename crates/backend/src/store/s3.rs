@@ -88,6 +88,14 @@ impl S3Store {
     }
 }
 
+/// What a copy source may hold as it is: a key's `/` separates its parts.
+const COPY_SOURCE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'/')
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
 fn backend<E, R>(key: &str, e: SdkError<E, R>) -> StoreError
 where
     E: std::error::Error + Send + Sync + 'static,
@@ -196,6 +204,28 @@ impl Store for S3Store {
             .await
             .map_err(|e| backend(key, e))?;
         Ok(())
+    }
+
+    async fn copy(&self, from: &str, to: &str) -> Result<bool, StoreError> {
+        // The source is `BUCKET/KEY`, URL-encoded as a path.
+        let source = format!(
+            "{}/{}",
+            self.bucket,
+            percent_encoding::utf8_percent_encode(from, COPY_SOURCE)
+        );
+        let sent = self
+            .client
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(to)
+            .copy_source(source)
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(true),
+            Err(e) if http_status(&e) == Some(404) => Ok(false),
+            Err(e) => Err(backend(from, e)),
+        }
     }
 
     async fn head(&self, key: &str) -> Result<Option<u64>, StoreError> {
