@@ -19,6 +19,7 @@ use serde::Serialize;
 use crate::finish::{
     claim_end, load_meta, read_end, record_end, CANCELLED_BEFORE_START_EXIT, CANCEL_CLAIM,
 };
+use crate::log_objects::stored_log;
 use crate::runner::sink::{Sink, StoreSink};
 use crate::store::{get_number, Store, StoreError};
 use crate::time::now_unix;
@@ -74,6 +75,8 @@ pub async fn sweep(store: &Arc<dyn Store>, rule: LostRule) -> Result<Report, Sto
         let sink = StoreSink {
             store: shared.clone(),
             keys: keys.clone(),
+            segment_pace: Default::default(),
+            events: None,
         };
         let sink = (!meta.pushed).then_some(&sink as &dyn Sink);
         if let Some(end) = read_end(store, &keys).await? {
@@ -152,7 +155,7 @@ async fn log_len(store: &dyn Store, keys: &JobKeys) -> Result<u64, StoreError> {
     if let Some(size) = get_number::<u64>(store, &keys.size()).await? {
         return Ok(size);
     }
-    Ok(store.get(&keys.log()).await?.map_or(0, |b| b.len() as u64))
+    Ok(stored_log(store, keys).await?.len() as u64)
 }
 
 /// Deletes every finished job submitted more than `keep` ago, with all its objects and
@@ -209,7 +212,8 @@ pub async fn expire_inputs(store: &dyn Store, keep: Duration) -> Result<usize, S
 
 /// Appends `note` to the job's log; returns the log's new length.
 async fn append_note(store: &dyn Store, keys: &JobKeys, note: &[u8]) -> Result<u64, StoreError> {
-    let mut log = store.get(&keys.log()).await?.unwrap_or_default().to_vec();
+    // On S3 a runner that died left segments: the log is what they hold.
+    let mut log = stored_log(store, keys).await?.to_vec();
     let offset = log.len();
     log.extend_from_slice(note);
     if store.appends() {

@@ -118,8 +118,6 @@ impl LambdaApp {
             std::env::var("AWS_EXEC_SCRATCH").unwrap_or_else(|_| "/tmp".into()),
         );
         let config = RunnerConfig {
-            // Each flush rewrites the log object in S3: fewer, larger writes.
-            flush_interval: Duration::from_millis(500),
             // The sandbox, /tmp included, is reused by later invocations of any user.
             work_root: scratch.join("aws-exec-jobs"),
             clean_scratch: Some(scratch),
@@ -154,6 +152,7 @@ impl LambdaApp {
             max_timeout: aws_exec_protocol::limits::MAX_RUN_TIME - DEADLINE_MARGIN,
             push_policy,
             scheduler,
+            events: None,
         };
         Ok(LambdaApp::new(state, runner, eventbridge))
     }

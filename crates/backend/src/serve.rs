@@ -17,6 +17,7 @@ use crate::runner::rpc::Registry;
 use aws_exec_protocol::limits::MAX_RUN_TIME;
 
 use crate::housekeeping::{sweep, LostRule};
+use crate::job_events::JobEvents;
 use crate::runner::{Runner, RunnerConfig};
 use crate::schedules::fire::fire_upload;
 use crate::schedules::LocalScheduler;
@@ -121,11 +122,11 @@ impl LocalService {
             Err(e) => tracing::warn!(error = %e, "housekeeping at start failed"),
         }
         let registry = Arc::new(registry);
-        let runner = Arc::new(Runner::new(
-            store.clone(),
-            registry.clone(),
-            config.runner.clone(),
-        ));
+        let events = Arc::new(JobEvents::default());
+        let runner = Arc::new(
+            Runner::new(store.clone(), registry.clone(), config.runner.clone())
+                .with_events(events.clone()),
+        );
         let dispatch = Arc::new(LocalDispatch::new(runner, config.concurrency, config.queue));
         let scheduler = Arc::new(LocalScheduler::default());
         let state = AppState {
@@ -137,6 +138,7 @@ impl LocalService {
             max_timeout: config.runner.max_run_time,
             push_policy: config.runner.push_policy.clone(),
             scheduler: scheduler.clone(),
+            events: Some(events),
         };
         let stop = CancellationToken::new();
         let mut router = app(state.clone());

@@ -130,6 +130,7 @@ async fn fixture_with(eventbridge: Option<Arc<EventBridgeScheduler>>) -> Fixture
             Some(eventbridge) => eventbridge.clone(),
             None => Arc::new(Unconfigured("SCHEDULE_GROUP")),
         },
+        events: None,
     };
     Fixture {
         app: LambdaApp::new(state, runner, eventbridge),

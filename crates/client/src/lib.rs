@@ -24,7 +24,9 @@ pub use aws_exec_protocol::{
     Artifact, ExecRequest, ExecResponse, JobList, JobMeta, JobState, LastRun, ListQuery, Overlap,
     PollResponse, PushUrls, Schedule, ScheduleSpec, Trigger, TriggerSpec,
 };
-use aws_exec_protocol::{AuthKey, CancelResponse, PollQuery, AUTH_HEADER, IDEMPOTENCY_HEADER};
+use aws_exec_protocol::{
+    AuthKey, CancelResponse, Follow, PollQuery, AUTH_HEADER, IDEMPOTENCY_HEADER,
+};
 use reqwest::{header, StatusCode};
 
 /// GET URLs of a pushed job's three objects, which the caller presigned for its storage.
@@ -38,6 +40,20 @@ pub struct ObjectUrls {
 pub use error::ClientError;
 use policy::Pacer;
 pub use policy::{PollPolicy, RetryPolicy};
+
+/// How long a poll asks the service to wait for news, in seconds.
+const POLL_WAIT: u64 = 20;
+
+/// Follow URLs are renewed this long before they expire.
+const RENEW_BEFORE: u64 = 30;
+
+/// Where a follower is: the log bytes it has, and the segment it reads next (while it
+/// reads segments).
+#[derive(Clone, Copy, Debug)]
+struct Position {
+    offset: u64,
+    segment: Option<u64>,
+}
 
 /// Where the service is when nothing else says: `aws-exec serve`'s default address.
 pub const LOCAL_URL: &str = "http://127.0.0.1:8080";
@@ -248,10 +264,24 @@ impl Client {
 
     /// Asks where to read the log from `range_start`, or for the exit code once it is read.
     pub async fn poll(&self, uid: &str, range_start: u64) -> Result<PollResponse, ClientError> {
+        self.poll_for(uid, range_start, None, None).await
+    }
+
+    /// As [`Client::poll`], waiting up to `wait` seconds for news where the service can,
+    /// and asking for URLs to follow the log's segments from `segment` on.
+    pub async fn poll_for(
+        &self,
+        uid: &str,
+        range_start: u64,
+        wait: Option<u64>,
+        segment: Option<u64>,
+    ) -> Result<PollResponse, ClientError> {
         let url = format!("{}/api/exec", self.base);
         let query = PollQuery {
             uid: uid.to_owned(),
             range_start,
+            wait,
+            segment,
         };
         let resp = self
             .retry
@@ -318,7 +348,9 @@ impl Client {
         self.tail_from(uid, 0, &mut on_log).await
     }
 
-    /// As [`Client::tail`], from byte `offset` of the log.
+    /// As [`Client::tail`], from byte `offset` of the log. Locally each poll waits for news
+    /// at the service; on S3 the log's segments and the job's end are read from storage
+    /// with URLs the service hands out, and the service is asked again only to renew them.
     pub async fn tail_from(
         &self,
         uid: &str,
@@ -326,11 +358,26 @@ impl Client {
         on_log: &mut (dyn FnMut(&[u8]) + Send),
     ) -> Result<i32, ClientError> {
         let mut pacer = Pacer::new(self.poll);
+        // Segments are followed from the start only: their boundaries are not known here.
+        let mut segment = (offset == 0).then_some(0u64);
         loop {
-            // Each round asks for a fresh URL, so an expired or refused one is renewed.
-            match self.poll(uid, offset).await? {
+            // Each round asks for fresh URLs, so an expired or refused one is renewed.
+            match self.poll_for(uid, offset, Some(POLL_WAIT), segment).await? {
                 PollResponse::Exit { exit } => return Ok(exit),
-                PollResponse::Url { url } => {
+                PollResponse::Url {
+                    follow: Some(follow),
+                    ..
+                } if segment.is_some() => {
+                    let at = Position { offset, segment };
+                    let (at, end) = self.follow(&follow, at, on_log, &mut pacer).await?;
+                    (offset, segment) = (at.offset, at.segment);
+                    match end {
+                        Some(exit) => return Ok(exit),
+                        None => continue,
+                    }
+                }
+                PollResponse::Url { url, .. } => {
+                    segment = None;
                     let read = self.read_log(&url, offset, on_log).await?;
                     if read > 0 {
                         offset += read;
@@ -340,6 +387,56 @@ impl Client {
                 }
             }
             pacer.idle(&format!("job {uid} at byte {offset}")).await?;
+        }
+    }
+
+    /// Reads segments from storage until the URLs run out or near their expiry (answers
+    /// `None`: ask the service again) or the job's end is read (its exit code).
+    async fn follow(
+        &self,
+        urls: &Follow,
+        mut at: Position,
+        on_log: &mut (dyn FnMut(&[u8]) + Send),
+        pacer: &mut Pacer,
+    ) -> Result<(Position, Option<i32>), ClientError> {
+        loop {
+            let Some(seq) = at.segment else {
+                return Ok((at, None));
+            };
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let Some(url) = seq
+                .checked_sub(urls.first)
+                .and_then(|i| urls.segments.get(i as usize))
+                .filter(|_| now + RENEW_BEFORE < urls.expires)
+            else {
+                return Ok((at, None));
+            };
+            let read = self.read_log(url, 0, on_log).await?;
+            if read > 0 {
+                // A segment is whole once it exists: on to the next.
+                at.offset += read;
+                at.segment = Some(seq + 1);
+                pacer.news();
+                continue;
+            }
+            if let Some(size) = self.get_number::<u64>(&urls.size).await? {
+                // Ended. What the segments did not bring (a note housekeeping added) is in
+                // the whole log, read from where the segments stopped.
+                if at.offset < size {
+                    at.offset += self.read_log(&urls.log, at.offset, on_log).await?;
+                    at.segment = None;
+                }
+                if at.offset >= size {
+                    let exit = self.get_number::<i32>(&urls.exit).await?;
+                    return Ok((at, exit));
+                }
+                return Ok((at, None));
+            }
+            pacer
+                .idle(&format!("segment {seq} at byte {}", at.offset))
+                .await?;
         }
     }
 

@@ -42,11 +42,31 @@ impl JobKeys {
     pub fn prefix(&self) -> &str {
         &self.prefix
     }
+
+    /// The job's uid, as its keys spell it.
+    pub fn uid(&self) -> &str {
+        let dir = self.prefix.trim_end_matches('/');
+        dir.rsplit('/').next().unwrap_or(dir)
+    }
     /// stdout and stderr, interleaved as they arrived.
     pub fn log(&self) -> String {
         format!("{}log.txt", self.prefix)
     }
     /// The exit code as decimal text; written once.
+    /// Segment `seq` of a log kept as immutable pieces while it grows (on S3).
+    pub fn segment(&self, seq: u64) -> String {
+        format!("{}log/{seq:08}", self.prefix)
+    }
+
+    pub fn segments_prefix(&self) -> String {
+        format!("{}log/", self.prefix)
+    }
+
+    /// What old clients read while a segmented log grows: the segments so far, joined.
+    pub fn partial_log(&self) -> String {
+        format!("{}partial.txt", self.prefix)
+    }
+
     pub fn exit(&self) -> String {
         format!("{}exit", self.prefix)
     }

@@ -21,6 +21,7 @@ pub use schedules::{
 };
 pub use uid::Uid;
 pub use wire::{
-    CancelResponse, ErrorBody, ExecRequest, ExecResponse, JobEnv, JobList, JobOptions, ListQuery,
-    PollQuery, PollResponse, PushUrls, UidQuery, WhoAmI, AUTH_HEADER, IDEMPOTENCY_HEADER,
+    CancelResponse, ErrorBody, ExecRequest, ExecResponse, Follow, JobEnv, JobList, JobOptions,
+    ListQuery, PollQuery, PollResponse, PushUrls, UidQuery, WhoAmI, AUTH_HEADER,
+    IDEMPOTENCY_HEADER,
 };

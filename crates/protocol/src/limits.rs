@@ -53,6 +53,9 @@ pub const MAX_URL_BYTES: usize = 8192;
 /// How long a log URL handed out by `GET /api/exec` stays valid.
 pub const LOG_URL_TTL: Duration = Duration::from_secs(60);
 
+/// How long the URLs a client follows a job's segments with stay valid.
+pub const FOLLOW_URL_TTL: Duration = Duration::from_secs(600);
+
 /// The longest a job may run: Lambda's own ceiling.
 pub const MAX_RUN_TIME: Duration = Duration::from_secs(15 * 60);
 

@@ -411,14 +411,55 @@ pub struct PollQuery {
     /// The byte of the log to read from: how much of it the caller has.
     #[serde(rename = "range-start", default)]
     pub range_start: u64,
+    /// Seconds to wait for news (new bytes or the end) before answering, at most 20;
+    /// the service answers at once where it cannot watch the job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(maximum = 20)]
+    pub wait: Option<u64>,
+    /// The log segment the caller reads next (0 at the start): asks for `follow`, URLs
+    /// to read the log's segments and the job's end from storage without asking here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<u64>,
 }
+
+/// The longest `wait` a poll may ask for.
+pub const MAX_POLL_WAIT: u64 = 20;
 
 /// `GET /api/exec` answer: where to read more log, or the exit code once all is read.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum PollResponse {
-    Url { url: String },
-    Exit { exit: i32 },
+    Url {
+        url: String,
+        /// Where a log kept as segments (on S3, while it runs) can be followed from storage.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        follow: Option<Follow>,
+    },
+    Exit {
+        exit: i32,
+    },
+}
+
+impl PollResponse {
+    /// An answer that is only a log URL, as aws-exec gives it.
+    pub fn url(url: String) -> Self {
+        PollResponse::Url { url, follow: None }
+    }
+}
+
+/// Presigned GET URLs that let a client follow a job from storage: segment `first`,
+/// `first + 1`, ... of the log (each immutable once it exists, 404 or 403 until then),
+/// `size` and `exit` (which exist once it ended), and the whole `log` (whole once `size`
+/// exists; read it by range from the byte the segments brought you to). Valid until
+/// `expires` (seconds since the epoch); ask `GET /api/exec` again for more.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Follow {
+    pub first: u64,
+    pub segments: Vec<String>,
+    pub size: String,
+    pub exit: String,
+    pub log: String,
+    pub expires: u64,
 }
 
 /// `GET /api/jobs` query: the caller's jobs, newest first.
@@ -483,11 +524,11 @@ mod tests {
         let poll: PollResponse = serde_json::from_str(r#"{"exit":3}"#).unwrap();
         assert_eq!(poll, PollResponse::Exit { exit: 3 });
         let poll: PollResponse = serde_json::from_str(r#"{"url":"http://x"}"#).unwrap();
+        assert_eq!(poll, PollResponse::url("http://x".into()));
+        // An old answer reads as one without `follow`, and a new one says nothing more.
         assert_eq!(
-            poll,
-            PollResponse::Url {
-                url: "http://x".into()
-            }
+            serde_json::to_string(&PollResponse::url("http://x".into())).unwrap(),
+            r#"{"url":"http://x"}"#
         );
         let q: PollQuery = serde_json::from_str(r#"{"uid":"u","range-start":5}"#).unwrap();
         assert_eq!(q.range_start, 5);

@@ -103,11 +103,14 @@ async fn end_unstarted(
     let sink = StoreSink {
         store: state.store.clone(),
         keys: keys.clone(),
+        segment_pace: Default::default(),
+        events: None,
     };
     // A job writing to push-urls has its log elsewhere; its meta still records the end.
     let sink = (!meta.pushed).then_some(&sink as &dyn Sink);
-    if let Some(sink) = sink {
-        sink.log(Bytes::from_static(note), 0).await?;
+    if sink.is_some() {
+        // It never ran, so nothing else was written: the note is the whole log.
+        store.put(&keys.log(), Bytes::from_static(note)).await?;
     }
     let size = if meta.pushed { 0 } else { note.len() as u64 };
     record_end(store, sink, &mut meta, end, size).await?;

@@ -2,10 +2,13 @@
 //! is all read, its exit code.
 
 use aws_exec_protocol::keys::{job_index, open_job, JobKeys};
-use aws_exec_protocol::limits::LOG_URL_TTL;
+use std::time::Duration;
+
+use aws_exec_protocol::limits::{FOLLOW_URL_TTL, LOG_URL_TTL};
 use aws_exec_protocol::wire::Command;
+use aws_exec_protocol::wire::MAX_POLL_WAIT;
 use aws_exec_protocol::{
-    AuthName, ErrorBody, ExecRequest, ExecResponse, JobMeta, JobOptions, Origin, PollQuery,
+    AuthName, ErrorBody, ExecRequest, ExecResponse, Follow, JobMeta, JobOptions, Origin, PollQuery,
     PollResponse, Uid,
 };
 use axum::body::Bytes;
@@ -20,6 +23,7 @@ use super::{absolute_url, parse_json, AppState};
 use super::{idempotency, inputs};
 use crate::finish::save_meta;
 use crate::job::Job;
+use crate::log_objects::partial_for;
 use crate::store::get_number;
 use crate::time::now_unix;
 
@@ -210,14 +214,66 @@ pub async fn poll(
 ) -> Result<Json<PollResponse>, ApiError> {
     let Query(query) = query.map_err(ApiError::query_rejected)?;
     let uid: Uid = query.uid.parse()?;
+    let wait = query.wait.unwrap_or(0);
+    if wait > MAX_POLL_WAIT {
+        return Err(ApiError::BadRequest(format!(
+            "wait must be at most {MAX_POLL_WAIT} seconds; got {wait}"
+        )));
+    }
     let keys = JobKeys::new(&caller.name, &uid);
+    // Where this process runs the job, a poll may wait for news instead of the caller
+    // asking again and again.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
+    let events = state.events.as_ref().filter(|_| wait > 0);
+    loop {
+        let mut news = events.map(|e| e.subscribe(keys.uid()));
+        let answer = look(&state, &keys, &query, &headers).await;
+        let waiting = matches!(answer, Ok(Looked::NothingNew(_)));
+        if let (true, Some(rx)) = (waiting, news.as_mut()) {
+            let woke = tokio::time::timeout_at(deadline, rx.changed()).await;
+            if matches!(woke, Ok(Ok(()))) {
+                continue;
+            }
+        }
+        drop(news);
+        if let Some(events) = events {
+            events.release(keys.uid());
+        }
+        return answer.map(|a| Json(a.into_response()));
+    }
+}
+
+/// What a poll found.
+enum Looked {
+    /// The answer, whatever comes later.
+    Now(PollResponse),
+    /// A log URL with nothing past `range-start` yet: worth waiting for news.
+    NothingNew(PollResponse),
+}
+
+impl Looked {
+    fn into_response(self) -> PollResponse {
+        match self {
+            Looked::Now(r) | Looked::NothingNew(r) => r,
+        }
+    }
+}
+
+async fn look(
+    state: &AppState,
+    keys: &JobKeys,
+    query: &PollQuery,
+    headers: &HeaderMap,
+) -> Result<Looked, ApiError> {
     let store = state.store.as_ref();
+    let uid = keys.uid();
+    let log_url = |url: String| absolute_url(&url, state.public_url.as_deref(), headers);
     match get_number::<u64>(store, &keys.size()).await? {
         Some(size) if query.range_start == size => {
             let exit = get_number::<i32>(store, &keys.exit())
                 .await?
                 .ok_or_else(|| crate::StoreError::Backend(format!("{uid}: size without exit")))?;
-            return Ok(Json(PollResponse::Exit { exit }));
+            return Ok(Looked::Now(PollResponse::Exit { exit }));
         }
         Some(size) if query.range_start > size => {
             return Err(ApiError::BadRequest(format!(
@@ -225,12 +281,17 @@ pub async fn poll(
                 query.range_start
             )));
         }
-        Some(_) => {}
+        Some(_) => {
+            let url = store
+                .presign_get(&keys.log(), Some(query.range_start), LOG_URL_TTL)
+                .await?;
+            return Ok(Looked::Now(PollResponse::url(log_url(url))));
+        }
         None => {
             let meta = store
                 .get(&keys.meta())
                 .await?
-                .ok_or_else(|| ApiError::UnknownJob(uid.to_string()))?;
+                .ok_or_else(|| ApiError::UnknownJob(uid.to_owned()))?;
             if serde_json::from_slice::<JobMeta>(&meta).is_ok_and(|m| m.pushed) {
                 return Err(ApiError::BadRequest(format!(
                     "job {uid} writes to its push-urls; read its objects there"
@@ -238,10 +299,58 @@ pub async fn poll(
             }
         }
     }
+    if store.appends() {
+        // The log grows in place: one URL serves every reader.
+        let url = store
+            .presign_get(&keys.log(), Some(query.range_start), LOG_URL_TTL)
+            .await?;
+        let grown = store.head(&keys.log()).await?.unwrap_or(0) > query.range_start;
+        let answer = PollResponse::url(log_url(url));
+        return Ok(match grown {
+            true => Looked::Now(answer),
+            false => Looked::NothingNew(answer),
+        });
+    }
+    // Segments while it runs. A client that says which segment it reads next gets URLs
+    // for those to come; one that does not (aws-exec's own) reads partial.txt by range.
+    let partial = partial_for(store, keys, query.range_start).await?;
     let url = store
-        .presign_get(&keys.log(), Some(query.range_start), LOG_URL_TTL)
+        .presign_get(&partial, Some(query.range_start), LOG_URL_TTL)
         .await?;
-    Ok(Json(PollResponse::Url {
-        url: absolute_url(&url, state.public_url.as_deref(), &headers),
+    let follow = match query.segment {
+        Some(first) => Some(follow_urls(state, keys, first, headers).await?),
+        None => None,
+    };
+    Ok(Looked::Now(PollResponse::Url {
+        url: log_url(url),
+        follow,
     }))
+}
+
+/// How many segment URLs one answer carries: at the steady pace, about a minute of log.
+const FOLLOW_SEGMENTS: u64 = 64;
+
+async fn follow_urls(
+    state: &AppState,
+    keys: &JobKeys,
+    first: u64,
+    headers: &HeaderMap,
+) -> Result<Follow, ApiError> {
+    let store = state.store.as_ref();
+    let sign = |key: String| async move {
+        let url = store.presign_get(&key, None, FOLLOW_URL_TTL).await?;
+        Ok::<_, ApiError>(absolute_url(&url, state.public_url.as_deref(), headers))
+    };
+    let mut segments = Vec::with_capacity(FOLLOW_SEGMENTS as usize);
+    for seq in first..first.saturating_add(FOLLOW_SEGMENTS) {
+        segments.push(sign(keys.segment(seq)).await?);
+    }
+    Ok(Follow {
+        first,
+        segments,
+        size: sign(keys.size()).await?,
+        exit: sign(keys.exit()).await?,
+        log: sign(keys.log()).await?,
+        expires: now_unix() + FOLLOW_URL_TTL.as_secs(),
+    })
 }

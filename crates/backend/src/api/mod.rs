@@ -48,6 +48,8 @@ pub struct AppState {
     pub push_policy: PushPolicy,
     /// What makes stored schedules fire.
     pub scheduler: Arc<dyn Scheduler>,
+    /// News of jobs whose runner is in this process, for polls that wait (`serve`).
+    pub events: Option<Arc<crate::job_events::JobEvents>>,
 }
 
 pub fn app(state: AppState) -> Router {

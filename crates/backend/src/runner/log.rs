@@ -1,16 +1,26 @@
-//! A job's log: the writer commands write into, the capped buffer, and the shipper that
-//! copies the buffer to its destination as it grows.
+//! A job's log: the writer commands write into, the spool that caps it and holds what is
+//! not stored yet, and the shipper that stores it piece by piece as it grows, as soon as
+//! its sink's pace allows: at once where the store appends in place, about once a second
+//! to S3 (the first bytes after a quiet spell at once), less often to push-urls.
 
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_exec_protocol::limits::truncation_marker;
 use bytes::Bytes;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::sink::Sink;
 use crate::store::StoreError;
+
+/// The most one write carries, so a burst of output is stored in bounded pieces.
+pub const MAX_PIECE: usize = 8 * 1024 * 1024;
+
+/// How long a failed write waits before it is tried again, at least.
+const RETRY_AFTER: Duration = Duration::from_millis(250);
 
 /// Where a command's output goes. Cheap to clone; writes never block.
 #[derive(Clone, Debug)]
@@ -44,138 +54,262 @@ impl std::io::Write for LogWriter {
     }
 }
 
-/// The log's bytes, never more than `cap` including the truncation marker.
+/// The log's bytes, never more than `cap` including the truncation marker. Memory holds
+/// only what is not stored yet; a sink that needs the whole log again (S3's final
+/// `log.txt`, push-urls) gets it from a file that is never linked into any directory.
 #[derive(Debug)]
-pub struct LogBuffer {
-    buf: Vec<u8>,
-    cap: usize,
+pub struct Spool {
+    /// Bytes from `base` on that are not stored yet.
+    pending: Vec<u8>,
+    base: u64,
+    len: u64,
+    cap: u64,
     truncated: bool,
-    discarded: u64,
+    whole: Option<std::fs::File>,
 }
 
-impl LogBuffer {
-    pub fn new(cap: usize) -> Self {
-        LogBuffer {
-            buf: Vec::new(),
-            cap,
+impl Spool {
+    pub fn new(cap: usize, keep_whole: bool) -> std::io::Result<Self> {
+        Ok(Spool {
+            pending: Vec::new(),
+            base: 0,
+            len: 0,
+            cap: cap as u64,
             truncated: false,
-            discarded: 0,
-        }
+            whole: if keep_whole {
+                Some(tempfile::tempfile()?)
+            } else {
+                None
+            },
+        })
     }
 
-    pub fn push(&mut self, data: &[u8]) {
+    pub fn push(&mut self, data: &[u8]) -> std::io::Result<()> {
         if self.truncated {
-            self.discarded += data.len() as u64;
-            return;
+            return Ok(());
         }
         let marker = truncation_marker();
-        let room = self.cap.saturating_sub(marker.len());
-        if self.buf.len() + data.len() <= room {
-            self.buf.extend_from_slice(data);
-            return;
+        let room = self.cap.saturating_sub(marker.len() as u64);
+        if self.len + data.len() as u64 <= room {
+            return self.keep(data);
         }
-        let take = room.saturating_sub(self.buf.len());
-        self.buf.extend_from_slice(&data[..take]);
-        self.discarded += (data.len() - take) as u64;
-        let marker = &marker.as_bytes()[..marker.len().min(self.cap - self.buf.len())];
-        self.buf.extend_from_slice(marker);
+        let take = room.saturating_sub(self.len) as usize;
+        self.keep(&data[..take])?;
+        let fits = (self.cap - self.len) as usize;
+        self.keep(&marker.as_bytes()[..marker.len().min(fits)])?;
         self.truncated = true;
+        Ok(())
     }
 
-    pub fn len(&self) -> usize {
-        self.buf.len()
+    fn keep(&mut self, data: &[u8]) -> std::io::Result<()> {
+        if let Some(file) = &mut self.whole {
+            file.write_all(data)?;
+        }
+        self.pending.extend_from_slice(data);
+        self.len += data.len() as u64;
+        Ok(())
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.buf.is_empty()
+        self.len == 0
     }
 
     pub fn truncated(&self) -> bool {
         self.truncated
     }
 
-    pub fn snapshot(&self) -> Bytes {
-        self.bytes_from(0)
+    /// Bytes `from..to` of the log; `from` must not be stored and released yet.
+    pub fn range(&self, from: u64, to: u64) -> Bytes {
+        let start = (from - self.base) as usize;
+        let end = (to - self.base) as usize;
+        Bytes::copy_from_slice(&self.pending[start..end])
     }
 
-    /// A copy of the log from byte `offset` on.
-    pub fn bytes_from(&self, offset: usize) -> Bytes {
-        Bytes::copy_from_slice(&self.buf[offset.min(self.buf.len())..])
+    /// Forgets (in memory) everything before `upto`, which is stored.
+    pub fn release(&mut self, upto: u64) {
+        let n = (upto.saturating_sub(self.base) as usize).min(self.pending.len());
+        self.pending.drain(..n);
+        self.base += n as u64;
+        if self.pending.capacity() > 4 * MAX_PIECE.max(self.pending.len()) {
+            self.pending.shrink_to_fit();
+        }
+    }
+
+    /// The whole log so far, read back from its file; only for a spool that keeps it.
+    pub fn whole(&mut self) -> std::io::Result<Bytes> {
+        let file = self
+            .whole
+            .as_mut()
+            .ok_or_else(|| std::io::Error::other("this log is not kept whole"))?;
+        let mut all = Vec::with_capacity(self.len as usize);
+        file.seek(SeekFrom::Start(0))?;
+        file.read_to_end(&mut all)?;
+        file.seek(SeekFrom::End(0))?;
+        Ok(all.into())
+    }
+
+    /// The file holding the whole log, opened anew from its start, to be streamed.
+    pub fn whole_file(&self) -> std::io::Result<tokio::fs::File> {
+        let file = self
+            .whole
+            .as_ref()
+            .ok_or_else(|| std::io::Error::other("this log is not kept whole"))?;
+        let mut copy = file.try_clone()?;
+        copy.flush()?;
+        // A dup shares the offset: reopen through /proc so the stream reads from 0 alone.
+        let fresh = reopen(&copy)?;
+        copy.seek(SeekFrom::End(0))?;
+        Ok(tokio::fs::File::from_std(fresh))
     }
 }
 
-/// Copies the log to `sink` at most once per `interval` while it grows, with one write in
-/// flight at a time so the command is never slowed by storage. Once `finish` fires, it
-/// drains what was written, stores the final log and returns its size; if that last write
-/// fails after the sink's own retries, the size of what was stored before and the error.
+fn reopen(file: &std::fs::File) -> std::io::Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    std::fs::File::open(format!("/proc/self/fd/{}", file.as_raw_fd()))
+}
+
+/// One write in flight: where in the log the piece ends.
+struct Flight {
+    end: u64,
+    task: tokio::task::JoinHandle<Result<(), StoreError>>,
+}
+
+/// Stores the log through `sink` as it grows, one write in flight at a time so the command
+/// is never slowed by storage. A failed piece is sent again with exactly the same bytes (a
+/// reader may have seen it). Once `finish` fires, it drains what was written, stores the
+/// rest and completes the log, and returns its size; if that fails after the sink's own
+/// retries, the size of what was stored before and the error.
 pub async fn ship(
     mut rx: mpsc::UnboundedReceiver<Bytes>,
     sink: Arc<dyn Sink>,
-    interval: Duration,
     cap: usize,
     finish: CancellationToken,
 ) -> Result<u64, (u64, StoreError)> {
-    let mut log = LogBuffer::new(cap);
-    let appends = sink.appends();
-    let mut stored = 0usize;
-    let mut inflight: Option<tokio::task::JoinHandle<Result<usize, StoreError>>> = None;
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut spool = match Spool::new(cap, sink.keeps_whole()) {
+        Ok(spool) => spool,
+        Err(e) => return Err((0, StoreError::Backend(format!("log spool: {e}")))),
+    };
+    let mut stored = 0u64;
+    let mut seq = 0u64;
+    let mut flight: Option<Flight> = None;
+    // A piece that failed, by its end: resent as it was.
+    let mut resend: Option<u64> = None;
+    // When the last write started, and the earliest the next may (after a failure).
+    let mut last_start: Option<Instant> = None;
+    let mut not_before = Instant::now();
+    let mut spool_error = None;
     loop {
+        // The pace is asked again as output comes: a sink may go faster as more waits.
+        let due = (flight.is_none() && spool.len() > stored).then(|| {
+            let paced = last_start.map_or_else(Instant::now, |t| {
+                t + sink.pace(stored, spool.len() - stored)
+            });
+            paced.max(not_before)
+        });
+        if let Some(due) = due {
+            if due <= Instant::now() || spool.len() - stored >= MAX_PIECE as u64 {
+                flight = Some(start_piece(&sink, &mut spool, seq, stored, resend.take()));
+                last_start = Some(Instant::now());
+            }
+        }
+        let wake = (flight.is_none() && spool.len() > stored)
+            .then_some(due)
+            .flatten();
         tokio::select! {
             msg = rx.recv() => match msg {
-                Some(data) => log.push(&data),
+                Some(data) => {
+                    if let Err(e) = spool.push(&data) {
+                        spool_error.get_or_insert(e);
+                    }
+                }
                 None => break,
             },
             _ = finish.cancelled() => {
                 while let Ok(data) = rx.try_recv() {
-                    log.push(&data);
+                    if let Err(e) = spool.push(&data) {
+                        spool_error.get_or_insert(e);
+                    }
                 }
                 break;
             }
-            _ = tick.tick() => {
-                if inflight.as_ref().is_some_and(|h| !h.is_finished()) {
-                    continue;
+            done = async { (&mut flight.as_mut().expect("guarded").task).await }, if flight.is_some() => {
+                let Flight { end, .. } = flight.take().expect("guarded");
+                match done {
+                    Ok(Ok(())) => {
+                        stored = end;
+                        seq += 1;
+                        spool.release(stored);
+                    }
+                    failed => {
+                        let why = failed.map_or_else(|e| e.to_string(), |r| r.err().map(|e| e.to_string()).unwrap_or_default());
+                        tracing::warn!(error = why, "log write failed; sending the same piece again");
+                        resend = Some(end);
+                        not_before = Instant::now() + RETRY_AFTER;
+                    }
                 }
-                if let Some(done) = inflight.take() {
-                    stored = settle(done, stored).await;
+            }
+            _ = tokio::time::sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {}
+        }
+    }
+    if let Some(e) = spool_error {
+        return Err((stored, StoreError::Backend(format!("log spool: {e}"))));
+    }
+    // The end: what is in flight lands, then the rest goes now, each piece once more if
+    // it fails (the store's client has retried it already).
+    let mut attempts_left = 3;
+    loop {
+        if let Some(Flight { end, task, .. }) = flight.take() {
+            match task.await {
+                Ok(Ok(())) => {
+                    stored = end;
+                    seq += 1;
+                    spool.release(stored);
                 }
-                if log.len() > stored {
-                    // An appending sink gets only what is new; others the whole log.
-                    let offset = if appends { stored } else { 0 };
-                    let (sink, body, len) = (sink.clone(), log.bytes_from(offset), log.len());
-                    inflight = Some(tokio::spawn(async move {
-                        sink.log(body, offset).await.map(|()| len)
-                    }));
+                Ok(Err(e)) if attempts_left == 0 => return Err((stored, e)),
+                Err(e) if attempts_left == 0 => {
+                    return Err((stored, StoreError::Backend(e.to_string())))
+                }
+                _ => {
+                    attempts_left -= 1;
+                    resend = Some(end);
                 }
             }
         }
-    }
-    if let Some(done) = inflight.take() {
-        stored = settle(done, stored).await;
-    }
-    // An empty log is still written once, so the object exists for readers.
-    if log.len() > stored || log.is_empty() {
-        let offset = if appends { stored } else { 0 };
-        if let Err(e) = sink.log(log.bytes_from(offset), offset).await {
-            return Err((stored as u64, e));
+        if stored >= spool.len() {
+            break;
         }
+        flight = Some(start_piece(&sink, &mut spool, seq, stored, resend.take()));
     }
-    Ok(log.len() as u64)
+    let len = spool.len();
+    if let Err(e) = sink.complete(&mut spool).await {
+        return Err((stored, e));
+    }
+    Ok(len)
 }
 
-async fn settle(done: tokio::task::JoinHandle<Result<usize, StoreError>>, stored: usize) -> usize {
-    match done.await {
-        Ok(Ok(len)) => len,
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "log upload failed; retrying at the next tick");
-            stored
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "log upload task failed");
-            stored
-        }
-    }
+fn start_piece(
+    sink: &Arc<dyn Sink>,
+    spool: &mut Spool,
+    seq: u64,
+    stored: u64,
+    resend: Option<u64>,
+) -> Flight {
+    let end = resend.unwrap_or_else(|| spool.len().min(stored + MAX_PIECE as u64));
+    let body = if sink.whole_pieces() {
+        spool.whole().map(|b| b.slice(..end as usize))
+    } else {
+        Ok(spool.range(stored, end))
+    };
+    let sink = sink.clone();
+    let task = tokio::spawn(async move {
+        let body = body.map_err(|e| StoreError::Backend(format!("log spool: {e}")))?;
+        sink.piece(seq, stored, body).await
+    });
+    Flight { end, task }
 }
 
 #[cfg(test)]
@@ -183,27 +317,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn buffer_caps_with_marker_and_counts_exactly() {
+    fn spool_caps_with_marker_and_counts_exactly() {
         let marker = truncation_marker();
         let cap = marker.len() + 10;
-        let mut log = LogBuffer::new(cap);
-        log.push(b"12345");
-        log.push(b"67890abc");
+        let mut log = Spool::new(cap, true).unwrap();
+        log.push(b"12345").unwrap();
+        log.push(b"67890abc").unwrap();
         assert!(log.truncated());
-        assert_eq!(log.len(), cap);
-        let snap = log.snapshot();
-        assert_eq!(&snap[..10], b"1234567890");
-        assert_eq!(&snap[10..], marker.as_bytes());
-        log.push(b"more");
-        assert_eq!(log.len(), cap, "nothing is added after truncation");
+        assert_eq!(log.len(), cap as u64);
+        let all = log.whole().unwrap();
+        assert_eq!(&all[..10], b"1234567890");
+        assert_eq!(&all[10..], marker.as_bytes());
+        log.push(b"more").unwrap();
+        assert_eq!(log.len(), cap as u64, "nothing is added after truncation");
     }
 
     #[test]
-    fn buffer_keeps_every_byte_below_the_cap() {
-        let mut log = LogBuffer::new(1024);
+    fn spool_releases_what_is_stored_and_keeps_the_rest() {
+        let mut log = Spool::new(1024, true).unwrap();
         let all: Vec<u8> = (0..=255u8).collect();
-        log.push(&all);
-        assert_eq!(&log.snapshot()[..], &all[..]);
-        assert!(!log.truncated());
+        log.push(&all).unwrap();
+        assert_eq!(&log.range(0, 256)[..], &all[..]);
+        log.release(100);
+        assert_eq!(&log.range(100, 256)[..], &all[100..]);
+        log.push(b"x").unwrap();
+        assert_eq!(&log.range(250, 257)[..], b"\xfa\xfb\xfc\xfd\xfe\xffx");
+        assert_eq!(log.whole().unwrap().len(), 257, "the file keeps everything");
+        log.push(b"y").unwrap();
+        assert_eq!(log.whole().unwrap().len(), 258, "and goes on after a read");
     }
 }

@@ -29,12 +29,15 @@ use log::LogWriter;
 use process::ProcessEnd;
 use rpc::{Registry, RpcContext};
 use sink::{PushSink, Sink, StoreSink};
+
+use crate::job_events::JobEvents;
 use stop::{Stop, StopReason};
 
 #[derive(Clone, Debug)]
 pub struct RunnerConfig {
-    /// How often a growing log is copied to its destination.
-    pub flush_interval: Duration,
+    /// How often a growing log is written to a store that cannot append (S3) while output
+    /// streams; the first bytes after a quiet spell go at once.
+    pub segment_pace: Duration,
     /// The longest a job may run before it is stopped.
     pub max_run_time: Duration,
     /// Time a stopped command gets between SIGTERM and SIGKILL.
@@ -54,7 +57,7 @@ pub struct RunnerConfig {
 impl Default for RunnerConfig {
     fn default() -> Self {
         RunnerConfig {
-            flush_interval: Duration::from_millis(100),
+            segment_pace: Duration::from_secs(1),
             max_run_time: MAX_RUN_TIME,
             grace: Duration::from_secs(2),
             max_log_bytes: MAX_LOG_BYTES,
@@ -89,9 +92,17 @@ pub struct Runner {
     running: Mutex<HashMap<Uid, Stop>>,
     /// For push URLs.
     http: reqwest::Client,
+    /// Where news of a job's log goes, for polls that wait in this process.
+    events: Option<Arc<JobEvents>>,
 }
 
 impl Runner {
+    /// Tells `events` of every job's log writes and end.
+    pub fn with_events(mut self, events: Arc<JobEvents>) -> Self {
+        self.events = Some(events);
+        self
+    }
+
     pub fn new(store: Arc<dyn Store>, registry: Arc<Registry>, config: RunnerConfig) -> Self {
         let http = config.push_policy.client();
         Runner {
@@ -101,6 +112,7 @@ impl Runner {
             shutdown: CancellationToken::new(),
             running: Mutex::new(HashMap::new()),
             http,
+            events: None,
         }
     }
 
@@ -216,6 +228,8 @@ impl Runner {
             None => Arc::new(StoreSink {
                 store: self.store.clone(),
                 keys: keys.clone(),
+                segment_pace: self.config.segment_pace,
+                events: self.events.clone(),
             }),
         };
         let (log, rx) = LogWriter::channel();
@@ -223,7 +237,6 @@ impl Runner {
         let shipper = tokio::spawn(log::ship(
             rx,
             sink.clone(),
-            self.config.flush_interval,
             self.config.max_log_bytes,
             finish.clone(),
         ));

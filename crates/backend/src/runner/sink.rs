@@ -1,47 +1,94 @@
 //! Where a job's objects go: the service's own store, or the caller's presigned PUT URLs
-//! (`push-urls`), each PUT carrying the whole object with its Content-Length.
+//! (`push-urls`). Each sets the pace of log writes: a store that appends in place takes
+//! every write at once; S3 takes immutable segments about once a second and `log.txt`
+//! whole at the end; a push URL takes the whole log, less often as it grows.
 
 use std::sync::Arc;
-
-use async_trait::async_trait;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use aws_exec_protocol::keys::JobKeys;
 use aws_exec_protocol::PushUrls;
 use bytes::Bytes;
 
+use super::log::Spool;
+use crate::job_events::JobEvents;
 use crate::push_guard::PushPolicy;
 use crate::store::{Store, StoreError};
 
 #[async_trait]
 pub trait Sink: Send + Sync + 'static {
-    /// True when [`Sink::log`] may be given only the bytes not yet stored.
-    fn appends(&self) -> bool {
+    /// The least time between the starts of two log writes while the log grows, given
+    /// how much is stored and how much waits.
+    fn pace(&self, stored: u64, waiting: u64) -> Duration;
+    /// True when the whole log must be kept until the end (to be written whole).
+    fn keeps_whole(&self) -> bool {
         false
     }
-    /// Stores the log's bytes from `offset` on; `offset` is 0 unless the sink appends.
-    async fn log(&self, body: Bytes, offset: usize) -> Result<(), StoreError>;
+    /// True when each write carries the whole log so far, not only its new bytes.
+    fn whole_pieces(&self) -> bool {
+        false
+    }
+    /// Stores piece `seq` of the log: its bytes from `offset` on (the whole log so far for
+    /// a sink of [`Sink::whole_pieces`]). A piece that failed comes again, the same.
+    async fn piece(&self, seq: u64, offset: u64, body: Bytes) -> Result<(), StoreError>;
+    /// Once every piece is stored: whatever else makes the log whole for its readers.
+    async fn complete(&self, spool: &mut Spool) -> Result<(), StoreError>;
     async fn exit(&self, code: i32) -> Result<(), StoreError>;
     /// Written last: its presence tells readers the log is complete.
     async fn size(&self, size: u64) -> Result<(), StoreError>;
 }
 
+/// The service's own store. One that appends writes `log.txt` in place as output comes;
+/// one that cannot (S3) writes numbered segments beside it, which new clients follow, and
+/// `log.txt` whole at the end.
 pub struct StoreSink {
     pub store: Arc<dyn Store>,
     pub keys: JobKeys,
+    /// The steady pace of segment writes (the first after a quiet spell goes at once).
+    pub segment_pace: Duration,
+    /// Told of each write, for polls waiting in this process.
+    pub events: Option<Arc<JobEvents>>,
+}
+
+impl StoreSink {
+    fn news(&self) {
+        if let Some(events) = &self.events {
+            events.publish(self.keys.uid());
+        }
+    }
 }
 
 #[async_trait]
 impl Sink for StoreSink {
-    fn appends(&self) -> bool {
-        self.store.appends()
-    }
-    async fn log(&self, body: Bytes, offset: usize) -> Result<(), StoreError> {
-        if self.store.appends() {
-            self.store.append(&self.keys.log(), body, offset).await
-        } else {
-            self.store.put(&self.keys.log(), body).await
+    fn pace(&self, _stored: u64, _waiting: u64) -> Duration {
+        match self.store.appends() {
+            true => Duration::ZERO,
+            false => self.segment_pace,
         }
+    }
+    fn keeps_whole(&self) -> bool {
+        !self.store.appends()
+    }
+    async fn piece(&self, seq: u64, offset: u64, body: Bytes) -> Result<(), StoreError> {
+        if self.store.appends() {
+            self.store
+                .append(&self.keys.log(), body, offset as usize)
+                .await?;
+        } else {
+            self.store.put(&self.keys.segment(seq), body).await?;
+        }
+        self.news();
+        Ok(())
+    }
+    async fn complete(&self, spool: &mut Spool) -> Result<(), StoreError> {
+        if self.store.appends() {
+            return Ok(());
+        }
+        let file = spool
+            .whole_file()
+            .map_err(|e| StoreError::Backend(format!("log spool: {e}")))?;
+        self.store.upload(&self.keys.log(), file).await
     }
     /// Conditional: `exit` is written once. Finding it already there means an earlier
     /// attempt at this same end got that far, so it is not an error.
@@ -54,7 +101,9 @@ impl Sink for StoreSink {
     async fn size(&self, size: u64) -> Result<(), StoreError> {
         self.store
             .put(&self.keys.size(), size.to_string().into())
-            .await
+            .await?;
+        self.news();
+        Ok(())
     }
 }
 
@@ -63,6 +112,11 @@ pub struct PushSink {
     urls: PushUrls,
     policy: PushPolicy,
 }
+
+/// Below this, a pushed log is PUT whole at most once a second.
+const PUSH_SMALL: u64 = 64 * 1024;
+/// Above it, once it has grown by a quarter, or at the latest after this.
+const PUSH_SLOW: Duration = Duration::from_secs(30);
 
 impl PushSink {
     /// `http` must be [`PushPolicy::client`]'s: it refuses inward addresses and redirects.
@@ -103,8 +157,31 @@ impl PushSink {
 
 #[async_trait]
 impl Sink for PushSink {
-    async fn log(&self, body: Bytes, _offset: usize) -> Result<(), StoreError> {
+    /// The caller's object must be whole, so every write is the whole log: at most once a
+    /// second, and past 64 KiB only once it grew by a quarter (or 30 s passed), which keeps
+    /// the bytes PUT to at most about five times the log plus one PUT per 30 s.
+    fn pace(&self, stored: u64, waiting: u64) -> Duration {
+        if stored < PUSH_SMALL || waiting >= stored / 4 {
+            Duration::from_secs(1)
+        } else {
+            PUSH_SLOW
+        }
+    }
+    fn keeps_whole(&self) -> bool {
+        true
+    }
+    fn whole_pieces(&self) -> bool {
+        true
+    }
+    async fn piece(&self, _seq: u64, _offset: u64, body: Bytes) -> Result<(), StoreError> {
         self.put("log", &self.urls.log, body).await
+    }
+    async fn complete(&self, spool: &mut Spool) -> Result<(), StoreError> {
+        // An empty log is still PUT once, so the object exists for readers.
+        if spool.is_empty() {
+            return self.put("log", &self.urls.log, Bytes::new()).await;
+        }
+        Ok(())
     }
     async fn exit(&self, code: i32) -> Result<(), StoreError> {
         self.put("exit", &self.urls.exit, code.to_string().into())

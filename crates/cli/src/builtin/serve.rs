@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use aws_exec_backend::auth;
-use aws_exec_backend::serve::{LocalConfig, LocalService, StoreLocation};
+use aws_exec_backend::serve::{LocalConfig, LocalService};
 use aws_exec_protocol::AuthName;
 
 use crate::cli::ServeArgs;
@@ -10,10 +10,6 @@ use crate::cli::ServeArgs;
 pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     let storage = args.store.location();
     let mut config = LocalConfig::new(storage.clone());
-    if matches!(storage, StoreLocation::Bucket(_)) {
-        // Each flush rewrites the whole object in S3: fewer, larger writes.
-        config.runner.flush_interval = std::time::Duration::from_millis(500);
-    }
     config.addr = args.addr;
     config.concurrency = args.concurrency;
     config.queue = args.queue;
