@@ -1,12 +1,14 @@
 //! Test support shared by the workspace's tests and benchmarks: real S3-protocol servers on
-//! loopback, the real local service on port 0, `aws-exec serve` as a process, a clean
+//! loopback (and a counting, fault-injecting proxy before them), the real local service on port 0, `aws-exec serve` as a process, a clean
 //! environment for child processes, and waiting on a condition instead of sleeping.
 
 pub mod env;
 pub mod s3;
+pub mod s3_proxy;
 pub mod service;
 pub mod wait;
 
 pub use s3::S3Server;
+pub use s3_proxy::S3Proxy;
 pub use service::{run_argv, run_sh, submit_sh, ServeProcess, Service};
 pub use wait::wait_until;

@@ -1,0 +1,152 @@
+//! A counting, fault-injecting HTTP proxy in front of an S3 server: what the service sends
+//! to S3 (requests and bytes by method) is measured here, and chosen PUTs can be answered
+//! with 503 SlowDown, as S3 does under load. Loopback only; stopped on drop.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+/// Counters of what passed through, and the faults to inject.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub puts: AtomicU64,
+    pub put_bytes: AtomicU64,
+    pub gets: AtomicU64,
+    pub other: AtomicU64,
+    /// PUTs to keys containing [`Stats::fail_pattern`] still to refuse with 503.
+    pub fail_next: AtomicU64,
+    pub failed: AtomicU64,
+    fail_pattern: std::sync::Mutex<String>,
+}
+
+impl Stats {
+    /// Refuses the next `n` PUTs whose path contains `pattern` with 503.
+    pub fn fail_puts(&self, pattern: &str, n: u64) {
+        *self.fail_pattern.lock().unwrap() = pattern.to_owned();
+        self.fail_next.store(n, Ordering::SeqCst);
+    }
+
+    pub fn snapshot(&self) -> (u64, u64, u64) {
+        (
+            self.puts.load(Ordering::SeqCst),
+            self.put_bytes.load(Ordering::SeqCst),
+            self.gets.load(Ordering::SeqCst),
+        )
+    }
+}
+
+pub struct S3Proxy {
+    pub endpoint: String,
+    pub stats: Arc<Stats>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for S3Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[derive(Clone)]
+struct Upstream {
+    base: String,
+    http: reqwest::Client,
+    stats: Arc<Stats>,
+}
+
+impl S3Proxy {
+    /// Proxies to `upstream` (an S3 server's endpoint that does not check signatures,
+    /// such as moto_server: the Host header changes on the way).
+    pub async fn start(upstream: &str) -> Self {
+        let stats = Arc::new(Stats::default());
+        let state = Upstream {
+            base: upstream.trim_end_matches('/').to_owned(),
+            http: reqwest::Client::new(),
+            stats: stats.clone(),
+        };
+        let app = axum::Router::new().fallback(forward).with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        S3Proxy {
+            endpoint,
+            stats,
+            task,
+        }
+    }
+}
+
+async fn forward(State(up): State<Upstream>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body: Bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(b) => b,
+        Err(_) => return StatusCode::BAD_REQUEST.into_response(),
+    };
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    let stats = &up.stats;
+    match parts.method.as_str() {
+        "PUT" => {
+            stats.puts.fetch_add(1, Ordering::SeqCst);
+            stats
+                .put_bytes
+                .fetch_add(body.len() as u64, Ordering::SeqCst);
+            let pattern = stats.fail_pattern.lock().unwrap().clone();
+            if !pattern.is_empty() && path.contains(&pattern) {
+                let left = stats.fail_next.load(Ordering::SeqCst);
+                if left > 0
+                    && stats
+                        .fail_next
+                        .compare_exchange(left, left - 1, Ordering::SeqCst, Ordering::SeqCst)
+                        .is_ok()
+                {
+                    stats.failed.fetch_add(1, Ordering::SeqCst);
+                    return (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>",
+                    )
+                        .into_response();
+                }
+            }
+        }
+        "GET" | "HEAD" => {
+            stats.gets.fetch_add(1, Ordering::SeqCst);
+        }
+        _ => {
+            stats.other.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let mut headers = HeaderMap::new();
+    for (name, value) in parts.headers.iter() {
+        if name != "host" && name != "content-length" {
+            headers.append(name, value.clone());
+        }
+    }
+    let sent = up
+        .http
+        .request(parts.method.clone(), format!("{}{path}", up.base))
+        .headers(headers)
+        .body(body)
+        .send()
+        .await;
+    let Ok(resp) = sent else {
+        return StatusCode::BAD_GATEWAY.into_response();
+    };
+    let mut out = Response::builder().status(resp.status().as_u16());
+    for (name, value) in resp.headers() {
+        if name != "transfer-encoding" && name != "connection" {
+            out = out.header(name, value);
+        }
+    }
+    out.body(Body::from_stream(resp.bytes_stream()))
+        .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
+}
