@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the checks and tests use; quick when everything is already there.
-#   apt:   shellcheck, chromium (browser tests), python3-venv, curl (bin/fuzz-api.sh)
+#   apt:   shellcheck, chromium (browser tests), python3-venv, curl (bin/fuzz-api.sh),
+#          task-spooler (the baseline of the transport benchmark)
 #   npm:   frontend/ dev tools (playwright-core, tsc)
 #   .venv: moto_server, boto3, cfn-lint, cargo-lambda (requirements-dev.txt)
 #   cargo: s3s-fs 0.14.1 (an S3 server that checks signatures), cargo-nextest (runs each
@@ -18,6 +19,7 @@ as_root() {
 need_apt=()
 command -v shellcheck >/dev/null 2>&1 || need_apt+=(shellcheck)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+command -v tsp >/dev/null 2>&1 || need_apt+=(task-spooler)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_exec_protocol::Uid;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -153,6 +154,11 @@ impl LocalService {
         }
         let listener = TcpListener::bind(config.addr).await?;
         let addr = listener.local_addr()?;
+        // Answers are small and awaited: without this, Nagle's algorithm holds the last
+        // piece of one until the client's delayed ACK, some 40 ms.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let graceful = stop.clone().cancelled_owned();
         let server = tokio::spawn(async move {
             axum::serve(listener, router)

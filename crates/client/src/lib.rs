@@ -44,6 +44,9 @@ pub use policy::{PollPolicy, RetryPolicy};
 /// How long a poll asks the service to wait for news, in seconds.
 const POLL_WAIT: u64 = 20;
 
+/// The longest a follower waits between two looks at storage for the next segment.
+const STORAGE_POLL_MAX: Duration = Duration::from_millis(250);
+
 /// Follow URLs are renewed this long before they expire.
 const RENEW_BEFORE: u64 = 30;
 
@@ -358,6 +361,11 @@ impl Client {
         on_log: &mut (dyn FnMut(&[u8]) + Send),
     ) -> Result<i32, ClientError> {
         let mut pacer = Pacer::new(self.poll);
+        // Storage is asked more often than the service: a GET on S3 costs next to nothing.
+        let mut storage_pacer = Pacer::new(PollPolicy {
+            max: self.poll.max.min(STORAGE_POLL_MAX),
+            ..self.poll
+        });
         // Segments are followed from the start only: their boundaries are not known here.
         let mut segment = (offset == 0).then_some(0u64);
         loop {
@@ -369,7 +377,8 @@ impl Client {
                     ..
                 } if segment.is_some() => {
                     let at = Position { offset, segment };
-                    let (at, end) = self.follow(&follow, at, on_log, &mut pacer).await?;
+                    let (at, end) = self.follow(&follow, at, on_log, &mut storage_pacer).await?;
+                    pacer.news();
                     (offset, segment) = (at.offset, at.segment);
                     match end {
                         Some(exit) => return Ok(exit),

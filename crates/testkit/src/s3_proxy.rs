@@ -21,6 +21,8 @@ pub struct Stats {
     pub fail_next: AtomicU64,
     pub failed: AtomicU64,
     fail_pattern: std::sync::Mutex<String>,
+    /// Each PUT's path and when it arrived (nanoseconds since the epoch).
+    pub put_log: std::sync::Mutex<Vec<(u128, String)>>,
 }
 
 impl Stats {
@@ -96,6 +98,10 @@ async fn forward(State(up): State<Upstream>, request: Request) -> Response {
     let stats = &up.stats;
     match parts.method.as_str() {
         "PUT" => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            stats.put_log.lock().unwrap().push((now, path.clone()));
             stats.puts.fetch_add(1, Ordering::SeqCst);
             stats
                 .put_bytes

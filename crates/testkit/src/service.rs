@@ -159,6 +159,13 @@ impl ServeProcess {
     }
 }
 
+impl ServeProcess {
+    /// The serve process's pid (for its memory, in benchmarks).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for ServeProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();

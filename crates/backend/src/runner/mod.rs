@@ -57,7 +57,7 @@ pub struct RunnerConfig {
 impl Default for RunnerConfig {
     fn default() -> Self {
         RunnerConfig {
-            segment_pace: Duration::from_secs(1),
+            segment_pace: Duration::from_millis(1200),
             max_run_time: MAX_RUN_TIME,
             grace: Duration::from_secs(2),
             max_log_bytes: MAX_LOG_BYTES,

@@ -1,0 +1,295 @@
+//! How logs travel, measured as a user meets it, each row beside a baseline measured in the
+//! same run: the `aws-exec` CLI against task-spooler (`tsp`) and a pipe locally; on S3
+//! (moto_server, behind a proxy that counts requests and bytes) against a single PUT of the
+//! same log and an old client that polls the API.
+//!
+//! Run with `cargo bench -p aws-exec --bench transport` (needs `tsp` and moto_server, which
+//! `bin/setup.sh` installs).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_exec_client::{Client, ExecRequest, PollResponse};
+use aws_exec_testkit::{S3Proxy, S3Server, ServeProcess};
+
+const BIN: &str = env!("CARGO_BIN_EXE_aws-exec");
+
+fn row(what: &str, ours: String, baseline: String) {
+    println!("{what:<58} {ours:>20} {baseline:>26}");
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn now_ns() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+/// The `aws-exec` CLI against `serve` at `url`.
+fn cli(url: &str, key: &str) -> Command {
+    let mut cmd = aws_exec_testkit::env::clean_command(BIN, &[]);
+    cmd.env("PROJECT_URL", url).env("AUTH", key);
+    cmd
+}
+
+/// Runs `cmd` once and answers its wall time in milliseconds; it must succeed.
+fn timed(cmd: &mut Command) -> f64 {
+    let t = Instant::now();
+    let status = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+/// A script printing its clock (ns) `n` times, `pause` apart, after `quiet` seconds.
+fn clock_script(n: u32, pause: &str, quiet: &str) -> String {
+    format!("sleep {quiet}; for i in $(seq {n}); do date +%s%N; sleep {pause}; done")
+}
+
+/// Latencies (ms) from each line's printed clock to its arrival on `cmd`'s stdout.
+fn line_latencies(cmd: &mut Command) -> Vec<f64> {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = BufReader::new(child.stdout.take().unwrap());
+    let mut lat = Vec::new();
+    for line in out.lines() {
+        let arrived = now_ns();
+        if let Ok(printed) = line.unwrap().trim().parse::<u128>() {
+            lat.push((arrived.saturating_sub(printed)) as f64 / 1e6);
+        }
+    }
+    assert!(child.wait().unwrap().success());
+    lat
+}
+
+fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
+}
+
+#[tokio::main]
+async fn main() {
+    println!("{:<58} {:>20} {:>26}", "benchmark", "aws-exec", "baseline");
+    local().await;
+    s3().await;
+}
+
+async fn local() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let serve = ServeProcess::start(BIN, &["--data-dir", data.to_str().unwrap()], &[]);
+
+    // task-spooler, on a private socket.
+    let socket = dir.path().join("tsp.socket");
+    let tsp = |args: &[&str]| {
+        let mut cmd = Command::new("tsp");
+        cmd.env("TS_SOCKET", &socket).args(args);
+        cmd
+    };
+    timed(&mut tsp(&["-f", "true"]));
+    let runs = 40;
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        ours.push(timed(
+            cli(&serve.url, &serve.key).args(["exec", "--", "true"]),
+        ));
+        theirs.push(timed(&mut tsp(&["-f", "true"])));
+    }
+    let (a, b) = (median(ours), median(theirs));
+    row(
+        "`exec -- true` via the CLI, round trip p50",
+        format!("{a:.1} ms ({:.1}x)", a / b),
+        format!("{b:.1} ms (tsp -f true)"),
+    );
+    let _ = tsp(&["-K"]).status();
+
+    let script = clock_script(40, "0.05", "0");
+    let ours =
+        line_latencies(cli(&serve.url, &serve.key).args(["exec", "--", "sh", "-c", &script]));
+    let piped = line_latencies(Command::new("sh").args(["-c", &script]));
+    row(
+        "log latency, line printed -> CLI stdout, local, p50",
+        format!("{:.1} ms", median(ours)),
+        format!("{:.2} ms (pipe)", median(piped)),
+    );
+}
+
+async fn s3() {
+    let server = S3Server::moto();
+    let s3 = server.bucket("bench").await;
+    let proxy = S3Proxy::start(&server.endpoint).await;
+    let env: Vec<(&str, String)> = server
+        .env()
+        .into_iter()
+        .map(|(k, v)| match k {
+            "AWS_ENDPOINT_URL" => (k, proxy.endpoint.clone()),
+            _ => (k, v),
+        })
+        .collect();
+    let serve = ServeProcess::start(BIN, &["--bucket", "bench"], &env);
+    let client = Client::new(&serve.url, &serve.key).unwrap();
+    let stats = proxy.stats.clone();
+
+    // Latency of a line through S3, default settings: the CLI following from storage.
+    let script = clock_script(30, "0.3", "0");
+    let ours =
+        line_latencies(cli(&serve.url, &serve.key).args(["exec", "--", "sh", "-c", &script]));
+    row(
+        "log latency through S3 (moto_server), p50",
+        format!("{:.0} ms", median(ours)),
+        "goal <= 1000 ms".into(),
+    );
+
+    // Bytes PUT for an 8 MiB log written over 16 s, against one PUT of the same bytes.
+    let before = stats.put_bytes.load(Ordering::SeqCst);
+    let request = ExecRequest::argv([
+        "bash",
+        "-c",
+        "for i in $(seq 64); do head -c 131072 /dev/urandom; sleep 0.25; done",
+    ]);
+    let uid = client.submit(&request).await.unwrap();
+    assert_eq!(client.tail(&uid, |_| {}).await.unwrap(), 0);
+    let ours = (stats.put_bytes.load(Ordering::SeqCst) - before) as f64 / (8 << 20) as f64;
+    let before = stats.put_bytes.load(Ordering::SeqCst);
+    let direct = aws_sdk_s3::Client::from_conf(
+        s3.config()
+            .to_builder()
+            .endpoint_url(&proxy.endpoint)
+            .build(),
+    );
+    direct
+        .put_object()
+        .bucket("bench")
+        .key("one-put")
+        .body(vec![7u8; 8 << 20].into())
+        .send()
+        .await
+        .unwrap();
+    let one = (stats.put_bytes.load(Ordering::SeqCst) - before) as f64 / (8 << 20) as f64;
+    row(
+        "bytes PUT / final log, 8 MiB written over 16 s",
+        format!("{ours:.2}x"),
+        format!("{one:.2}x (one PUT of it)"),
+    );
+
+    // Write requests per minute for a line every 50 ms over 30 s: the log's own writes
+    // while it streams, and every write of the job (submit and end included).
+    stats.put_log.lock().unwrap().clear();
+    let started = Instant::now();
+    let request = ExecRequest::argv([
+        "bash",
+        "-c",
+        "for i in $(seq 600); do echo line $i; sleep 0.05; done",
+    ]);
+    let uid = client.submit(&request).await.unwrap();
+    assert_eq!(client.tail(&uid, |_| {}).await.unwrap(), 0);
+    let minutes = started.elapsed().as_secs_f64() / 60.0;
+    let (segments, all) = {
+        let log = stats.put_log.lock().unwrap();
+        let mine: Vec<_> = log.iter().filter(|(_, p)| p.contains(&uid)).collect();
+        let segments = mine.iter().filter(|(_, p)| p.contains("/log/")).count();
+        (segments, mine.len())
+    };
+    let per_min = segments as f64 / minutes;
+    stats.put_log.lock().unwrap().clear();
+    let request = ExecRequest::argv(["bash", "-c", "sleep 2; date +%s%N; sleep 1"]);
+    let uid = client.submit(&request).await.unwrap();
+    let mut printed = Vec::new();
+    client
+        .tail(&uid, |b| printed.extend_from_slice(b))
+        .await
+        .unwrap();
+    let printed: u128 = String::from_utf8(printed).unwrap().trim().parse().unwrap();
+    let stored = stats
+        .put_log
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(_, path)| path.contains(&uid) && path.contains("/log/"))
+        .map(|(t, _)| *t)
+        .unwrap();
+    row(
+        "S3 writes per minute, a line every 50 ms",
+        format!("{per_min:.0} (+{} per job)", all - segments),
+        "goal <= 60 (Go original)".into(),
+    );
+    row(
+        "  and a quiet job's first line stored after",
+        format!("{:.0} ms", (stored - printed) as f64 / 1e6),
+        "goal <= 200 ms".into(),
+    );
+
+    // The service's memory for one job printing 32 MiB.
+    let idle = rss_mib(serve.pid());
+    let request = ExecRequest::argv(["bash", "-c", "head -c 33554000 /dev/urandom"]);
+    let uid = client.submit(&request).await.unwrap();
+    assert_eq!(client.tail(&uid, |_| {}).await.unwrap(), 0);
+    let peak = peak_rss_mib(serve.pid());
+    row(
+        "service memory, one job printing 32 MiB on S3",
+        format!("+{:.0} MiB", peak - idle),
+        format!("{idle:.0} MiB idle"),
+    );
+
+    // API calls while following a 10 s job: through a counting proxy before the service.
+    let api = S3Proxy::start(&serve.url).await;
+    let counted = Client::new(&api.endpoint, &serve.key).unwrap();
+    let request = ExecRequest::argv([
+        "bash",
+        "-c",
+        "for i in $(seq 10); do echo $i; sleep 1; done",
+    ]);
+    let uid = counted.submit(&request).await.unwrap();
+    let before = api.stats.gets.load(Ordering::SeqCst);
+    assert_eq!(counted.tail(&uid, |_| {}).await.unwrap(), 0);
+    let ours = api.stats.gets.load(Ordering::SeqCst) - before;
+    let uid = counted.submit(&request).await.unwrap();
+    let before = api.stats.gets.load(Ordering::SeqCst);
+    let mut offset = 0u64;
+    loop {
+        match counted.poll(&uid, offset).await.unwrap() {
+            PollResponse::Exit { .. } => break,
+            PollResponse::Url { url, .. } => {
+                let read = counted.read_log(&url, offset, &mut |_| {}).await.unwrap();
+                offset += read;
+                if read == 0 {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+    let old = api.stats.gets.load(Ordering::SeqCst) - before;
+    row(
+        "API calls following a 10 s job on S3",
+        format!("{ours}"),
+        format!("{old} (polling the API)"),
+    );
+}
