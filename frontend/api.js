@@ -205,16 +205,30 @@ export class Api {
    */
   async follow(uid, onBytes, signal, onRetry) {
     let offset = 0;
+    // The next log segment to read while the service hands out segment URLs (S3); null
+    // once the log is read through the service's URL instead.
+    let segment = /** @type {number | null} */ (0);
     let wait = 50;
     let ceiling = 1000; // 5 s while errors are being retried
     for (;;) {
       signal.throwIfAborted();
       try {
+        // No `wait`: a browser has six connections to the service, and the page may follow
+        // more runs than that; long polls would hold all of them.
+        const more = segment === null ? '' : `&segment=${segment}`;
         const answer = await this.request(
-          'GET', `/api/exec?uid=${encodeURIComponent(uid)}&range-start=${offset}`, undefined, signal);
+          'GET', `/api/exec?uid=${encodeURIComponent(uid)}&range-start=${offset}${more}`,
+          undefined, signal);
         onRetry?.(false);
         ceiling = 1000;
         if (typeof answer.exit === 'number') return answer.exit;
+        if (segment !== null && answer.follow) {
+          const at = await followSegments(answer.follow, { offset, segment }, onBytes, signal);
+          ({ offset, segment } = at);
+          if (typeof at.exit === 'number') return at.exit;
+          continue;
+        }
+        segment = null;
         const got = await readFrom(answer.url, offset, onBytes, signal);
         if (got > 0) {
           offset += got;
@@ -232,6 +246,56 @@ export class Api {
       wait = Math.min(wait * 1.5, ceiling);
     }
   }
+}
+
+/**
+ * Reads a job's log segments straight from storage with the URLs of `follow`, each whole
+ * once it exists, until the URLs run out or near their expiry (ask the service again) or
+ * the job's end is read.
+ * @param {{first: number, segments: string[], size: string, exit: string, log: string, expires: number}} follow
+ * @param {{offset: number, segment: number | null}} at
+ * @param {(bytes: Uint8Array) => void} onBytes @param {AbortSignal} signal
+ * @returns {Promise<{offset: number, segment: number | null, exit?: number}>}
+ */
+async function followSegments(follow, at, onBytes, signal) {
+  let { offset, segment } = at;
+  let wait = 50;
+  for (;;) {
+    if (segment === null) return { offset, segment };
+    const url = follow.segments[segment - follow.first];
+    if (!url || Date.now() / 1000 + 30 > follow.expires) return { offset, segment };
+    const got = await readFrom(url, 0, onBytes, signal);
+    if (got > 0) {
+      offset += got;
+      segment += 1;
+      wait = 50;
+      continue;
+    }
+    const size = await readNumber(follow.size, signal);
+    if (size !== null) {
+      // Ended: what the segments did not bring is in the whole log, from where they stopped.
+      if (offset < size) {
+        offset += await readFrom(follow.log, offset, onBytes, signal);
+        segment = null;
+      }
+      if (offset >= size) {
+        const exit = await readNumber(follow.exit, signal);
+        if (exit !== null) return { offset, segment, exit };
+      }
+      return { offset, segment };
+    }
+    await sleep(wait, signal);
+    wait = Math.min(wait * 1.5, 250);
+  }
+}
+
+/** A small object holding a number, or null while it does not exist. @param {string} url @param {AbortSignal} signal */
+async function readNumber(url, signal) {
+  const resp = await fetch(absolute(url), { cache: 'no-store', signal });
+  if ([403, 404].includes(resp.status)) return null;
+  if (!resp.ok) throw new ApiError(resp.status, `reading ${url}: HTTP ${resp.status}`);
+  const n = Number((await resp.text()).trim());
+  return Number.isFinite(n) ? n : null;
 }
 
 /** A URL the service gave, which may be relative to the page's origin, made absolute. @param {string} url */
