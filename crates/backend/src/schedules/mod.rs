@@ -2,8 +2,6 @@
 //! sits behind [`Scheduler`]: `serve`'s own clock ([`local`]) or EventBridge Scheduler on AWS
 //! ([`eventbridge`]). Either way a firing ends in [`fire`], which starts one ordinary job.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use aws_exec_protocol::keys::DefKind;
 use aws_exec_protocol::{AuthName, DefName, LastRun, ScheduleSpec};
@@ -129,5 +127,3 @@ impl Scheduler for Unconfigured {
         Err(SchedulerError::NotConfigured(self.0))
     }
 }
-
-pub type SharedScheduler = Arc<dyn Scheduler>;
