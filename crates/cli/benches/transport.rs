@@ -146,14 +146,7 @@ async fn s3() {
     let server = S3Server::moto();
     let s3 = server.bucket("bench").await;
     let proxy = S3Proxy::start(&server.endpoint).await;
-    let env: Vec<(&str, String)> = server
-        .env()
-        .into_iter()
-        .map(|(k, v)| match k {
-            "AWS_ENDPOINT_URL" => (k, proxy.endpoint.clone()),
-            _ => (k, v),
-        })
-        .collect();
+    let env = server.env_via(&proxy.endpoint);
     let serve = ServeProcess::start(BIN, &["--bucket", "bench"], &env);
     let client = Client::new(&serve.url, &serve.key).unwrap();
     let stats = proxy.stats.clone();

@@ -141,6 +141,30 @@ pub struct LastRun {
     pub exit: Option<i32>,
 }
 
+impl LastRun {
+    /// A firing at `at` that started job `uid`.
+    pub fn started(at: u64, uid: String) -> Self {
+        LastRun {
+            at,
+            uid: Some(uid),
+            skipped: None,
+            state: None,
+            exit: None,
+        }
+    }
+
+    /// A firing at `at` that started nothing, and why.
+    pub fn skipped(at: u64, why: String) -> Self {
+        LastRun {
+            at,
+            uid: None,
+            skipped: Some(why),
+            state: None,
+            exit: None,
+        }
+    }
+}
+
 /// A schedule as `GET /api/schedules` shows it: its definition's fields beside its name and
 /// runs (spelled out, not flattened, so the definition can refuse unknown fields).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -139,6 +139,18 @@ impl S3Server {
         client
     }
 
+    /// As [`S3Server::env`], with the SDK pointed at `endpoint` instead (a proxy before
+    /// this server).
+    pub fn env_via(&self, endpoint: &str) -> Vec<(&'static str, String)> {
+        self.env()
+            .into_iter()
+            .map(|(k, v)| match k {
+                "AWS_ENDPOINT_URL" => (k, endpoint.to_owned()),
+                _ => (k, v),
+            })
+            .collect()
+    }
+
     /// The environment that points the AWS SDK (ours or boto3) at this server.
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![

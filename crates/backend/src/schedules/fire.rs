@@ -45,13 +45,8 @@ pub async fn fire_schedule(
             }
             if spec.overlap == Overlap::Skip {
                 if let Some(uid) = still_running(state, owner, previous.as_ref()).await? {
-                    let skipped = LastRun {
-                        at,
-                        uid: None,
-                        skipped: Some(format!("the previous run {uid} was still running")),
-                        state: None,
-                        exit: None,
-                    };
+                    let skipped =
+                        LastRun::skipped(at, format!("the previous run {uid} was still running"));
                     write_json(store, &last_key, &skipped).await?;
                     tracing::info!(%owner, %name, at, "schedule skipped: previous run still running");
                     return Ok(skipped);
@@ -82,28 +77,21 @@ pub async fn fire_schedule(
         },
     )
     .await;
-    let last = match uid {
-        Ok(uid) => LastRun {
-            at,
-            uid: Some(uid),
-            skipped: None,
-            state: None,
-            exit: None,
-        },
-        // A definition that no longer starts (its input was deleted, say) says so where
-        // its owner looks, and the clock goes on.
-        Err(e) if e.status().is_client_error() => LastRun {
-            at,
-            uid: None,
-            skipped: Some(e.to_string()),
-            state: None,
-            exit: None,
-        },
-        Err(e) => return Err(e),
-    };
+    let last = outcome(at, uid)?;
     write_json(store, &last_key, &last).await?;
     tracing::info!(%owner, %name, at, uid = ?last.uid, "schedule fired");
     Ok(last)
+}
+
+/// What a firing at `at` records: the job it started, or why it started none. A definition
+/// that no longer starts (its input was deleted, say) says so where its owner looks, and
+/// firing goes on; only the service's own failures are errors.
+fn outcome(at: u64, started: Result<String, ApiError>) -> Result<LastRun, ApiError> {
+    match started {
+        Ok(uid) => Ok(LastRun::started(at, uid)),
+        Err(e) if e.status().is_client_error() => Ok(LastRun::skipped(at, e.to_string())),
+        Err(e) => Err(e),
+    }
 }
 
 /// The uid of the previous run if it has not ended.
@@ -158,7 +146,7 @@ pub async fn fire_upload(
         let idem = format!("trigger {name} {event} {key}");
         let body = serde_json::to_vec(&request).unwrap_or_default();
         let at = now_unix();
-        let last = match start(
+        let fired = start(
             state,
             Submission {
                 owner: owner.clone(),
@@ -167,27 +155,9 @@ pub async fn fire_upload(
                 idempotency: Some((idem, body)),
             },
         )
-        .await
-        {
-            Ok(uid) => {
-                started.push(uid.clone());
-                LastRun {
-                    at,
-                    uid: Some(uid),
-                    skipped: None,
-                    state: None,
-                    exit: None,
-                }
-            }
-            Err(e) if e.status().is_client_error() => LastRun {
-                at,
-                uid: None,
-                skipped: Some(e.to_string()),
-                state: None,
-                exit: None,
-            },
-            Err(e) => return Err(e),
-        };
+        .await;
+        let last = outcome(at, fired)?;
+        started.extend(last.uid.clone());
         write_json(store, &DefKind::Trigger.last_run(&owner, &name), &last).await?;
         tracing::info!(%owner, %name, key, uid = ?last.uid, "trigger fired");
     }
