@@ -5,7 +5,7 @@
 //! (`api::signed_objects`) and carry an HMAC over key and expiry, checked the way S3 checks
 //! a presigned URL.
 
-use std::io::{ErrorKind, SeekFrom};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use sha2::Sha256;
-use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 use super::{Store, StoreError};
 use crate::time::now_unix;
@@ -153,10 +153,15 @@ async fn private_file(path: &Path) -> std::io::Result<tokio::fs::File> {
         .await
 }
 
-async fn write_private(path: &Path, body: &[u8]) -> std::io::Result<()> {
-    let mut file = private_file(path).await?;
-    file.write_all(body).await?;
-    file.flush().await
+fn write_private(path: &Path, body: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .create_new(true)
+        .write(true)
+        .mode(0o600)
+        .open(path)?
+        .write_all(body)
 }
 
 fn io_err(key: &str) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -190,29 +195,70 @@ async fn ensure_parent(path: &Path, key: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Runs `op` (an operation's whole series of file calls) on the blocking pool: one hand-off
+/// per store operation, not one per call, which is most of a small write's cost.
+async fn blocking<T: Send + 'static>(
+    key: &str,
+    op: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(op)
+        .await
+        .map_err(|e| StoreError::Backend(format!("{key}: {e}")))?
+        .map_err(io_err(key))
+}
+
+/// Runs `op`, which names `path`; if it failed for want of `path`'s directory, makes the
+/// directory and runs it again. Directories exist for all but a key's first write.
+fn in_dir<T>(path: &Path, mut op: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T> {
+    match op() {
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            op()
+        }
+        done => done,
+    }
+}
+
+/// Treats a missing file as `None`.
+fn found<T>(result: std::io::Result<T>) -> std::io::Result<Option<T>> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 #[async_trait]
 impl Store for LocalStore {
     async fn put(&self, key: &str, body: Bytes) -> Result<(), StoreError> {
-        let path = self.path(key)?;
-        ensure_parent(&path, key).await?;
-        let tmp = self.tmp_path();
-        write_private(&tmp, &body).await.map_err(io_err(key))?;
-        tokio::fs::rename(&tmp, &path).await.map_err(io_err(key))
+        let (path, tmp) = (self.path(key)?, self.tmp_path());
+        blocking(key, move || {
+            let renamed = write_private(&tmp, &body)
+                .and_then(|()| in_dir(&path, || std::fs::rename(&tmp, &path)));
+            if renamed.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            renamed
+        })
+        .await
     }
 
     async fn put_new(&self, key: &str, body: Bytes) -> Result<bool, StoreError> {
-        let path = self.path(key)?;
-        ensure_parent(&path, key).await?;
-        let tmp = self.tmp_path();
-        write_private(&tmp, &body).await.map_err(io_err(key))?;
-        // A hard link appears whole and fails if the name exists: atomic and exclusive.
-        let linked = tokio::fs::hard_link(&tmp, &path).await;
-        let _ = tokio::fs::remove_file(&tmp).await;
-        match linked {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(false),
-            Err(e) => Err(io_err(key)(e)),
-        }
+        let (path, tmp) = (self.path(key)?, self.tmp_path());
+        blocking(key, move || {
+            // A hard link appears whole and fails if the name exists: atomic and exclusive.
+            let linked = write_private(&tmp, &body)
+                .and_then(|()| in_dir(&path, || std::fs::hard_link(&tmp, &path)));
+            let _ = std::fs::remove_file(&tmp);
+            match linked {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(false),
+                Err(e) => Err(e),
+            }
+        })
+        .await
     }
 
     fn appends(&self) -> bool {
@@ -220,49 +266,46 @@ impl Store for LocalStore {
     }
 
     async fn copy(&self, from: &str, to: &str) -> Result<bool, StoreError> {
-        let (src, dst) = (self.path(from)?, self.path(to)?);
-        ensure_parent(&dst, to).await?;
-        let tmp = self.tmp_path();
-        // Copied beside it and renamed into place: readers see all of it or none.
-        match tokio::fs::copy(&src, &tmp).await {
-            Ok(_) => {}
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
-            Err(e) => {
-                let _ = tokio::fs::remove_file(&tmp).await;
-                return Err(io_err(from)(e));
+        let (src, dst, tmp) = (self.path(from)?, self.path(to)?, self.tmp_path());
+        blocking(to, move || {
+            // Copied beside it and renamed into place: readers see all of it or none.
+            let copied = match std::fs::copy(&src, &tmp) {
+                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
+                copied => copied.and_then(|_| in_dir(&dst, || std::fs::rename(&tmp, &dst))),
+            };
+            if copied.is_err() {
+                let _ = std::fs::remove_file(&tmp);
             }
-        }
-        tokio::fs::rename(&tmp, &dst).await.map_err(io_err(to))?;
-        Ok(true)
+            copied.map(|()| true)
+        })
+        .await
     }
 
     async fn append(&self, key: &str, tail: Bytes, offset: usize) -> Result<(), StoreError> {
+        use std::os::unix::fs::{FileExt, OpenOptionsExt};
         let path = self.path(key)?;
-        ensure_parent(&path, key).await?;
-        let mut file = tokio::fs::OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .await
-            .map_err(io_err(key))?;
-        // Bytes before `offset` are final; a reader of the growing file sees a prefix.
-        file.set_len(offset as u64).await.map_err(io_err(key))?;
-        file.seek(SeekFrom::Start(offset as u64))
-            .await
-            .map_err(io_err(key))?;
-        file.write_all(&tail).await.map_err(io_err(key))?;
-        file.flush().await.map_err(io_err(key))
+        blocking(key, move || {
+            let file = in_dir(&path, || {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .write(true)
+                    .truncate(false)
+                    .mode(0o600)
+                    .open(&path)
+            })?;
+            // Bytes before `offset` are final; a reader of the growing file sees a prefix.
+            file.set_len(offset as u64)?;
+            file.write_all_at(&tail, offset as u64)
+        })
+        .await
     }
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
         let path = self.path(key)?;
-        match tokio::fs::read(&path).await {
-            Ok(body) => Ok(Some(body.into())),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_err(key)(e)),
-        }
+        blocking(key, move || {
+            Ok(found(std::fs::read(&path))?.map(Bytes::from))
+        })
+        .await
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
@@ -272,52 +315,44 @@ impl Store for LocalStore {
         // Walk only the deepest directory the prefix names.
         let dir_part = prefix[..prefix.rfind('/').unwrap_or(0)].to_owned();
         let root = self.root.clone();
-        let prefix = prefix.to_owned();
-        tokio::task::spawn_blocking(move || {
+        let wanted = prefix.to_owned();
+        blocking(prefix, move || {
             let mut keys = Vec::new();
-            walk(&root, &root.join(&dir_part), &prefix, &mut keys).map_err(io_err(&prefix))?;
+            walk(&root, &root.join(&dir_part), &wanted, &mut keys)?;
             keys.sort();
             Ok(keys)
         })
         .await
-        .map_err(|e| StoreError::Backend(e.to_string()))?
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         let path = self.path(key)?;
-        match tokio::fs::remove_file(&path).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io_err(key)(e)),
-        }
+        blocking(key, move || found(std::fs::remove_file(&path)).map(drop)).await
     }
 
     async fn head(&self, key: &str) -> Result<Option<u64>, StoreError> {
-        match tokio::fs::metadata(self.path(key)?).await {
-            Ok(m) if m.is_file() => Ok(Some(m.len())),
-            Ok(_) => Ok(None),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_err(key)(e)),
-        }
+        let path = self.path(key)?;
+        blocking(key, move || {
+            let meta = found(std::fs::metadata(&path))?;
+            Ok(meta.filter(|m| m.is_file()).map(|m| m.len()))
+        })
+        .await
     }
 
     async fn download(&self, key: &str, path: &Path) -> Result<bool, StoreError> {
-        let mut from = match tokio::fs::File::open(self.path(key)?).await {
-            Ok(f) => f,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(io_err(key)(e)),
-        };
-        let mut to = tokio::fs::OpenOptions::new()
-            .create_new(true)
-            .write(true)
-            .open(path)
-            .await
-            .map_err(io_err(key))?;
-        tokio::io::copy(&mut from, &mut to)
-            .await
-            .map_err(io_err(key))?;
-        to.flush().await.map_err(io_err(key))?;
-        Ok(true)
+        let (from, to) = (self.path(key)?, path.to_owned());
+        blocking(key, move || {
+            let Some(mut from) = found(std::fs::File::open(&from))? else {
+                return Ok(false);
+            };
+            let mut to = std::fs::OpenOptions::new()
+                .create_new(true)
+                .write(true)
+                .open(&to)?;
+            std::io::copy(&mut from, &mut to)?;
+            Ok(true)
+        })
+        .await
     }
 
     async fn upload(&self, key: &str, file: tokio::fs::File) -> Result<(), StoreError> {
