@@ -45,6 +45,15 @@ pub enum Cmd {
     User(UserCommand),
 }
 
+/// The commands that are the service rather than calls to one: they run in
+/// `aws-exec-server`, the binary that holds the backend (see [`crate::server`]).
+#[derive(Debug)]
+pub enum ServiceCmd {
+    Serve(ServeArgs),
+    Auth(AuthArgs),
+    User(UserCommand),
+}
+
 /// How to reach the service.
 #[derive(Debug, Args)]
 pub struct Remote {

@@ -22,7 +22,27 @@ use anyhow::Context;
 use aws_exec_backend::serve::StoreLocation;
 use aws_exec_client::{service_url, Client};
 
-use crate::cli::{Remote, StoreArgs};
+use crate::cli::{Cmd, Remote, ServiceCmd, StoreArgs};
+
+/// Runs a command that calls a service. Those that are the service itself come back
+/// untouched, for `aws-exec-server` to run.
+pub async fn call(command: Cmd) -> Result<anyhow::Result<i32>, ServiceCmd> {
+    Ok(match command {
+        Cmd::Exec(args) => exec::run(args).await,
+        Cmd::Rpc(args) => rpc::run(args).await,
+        Cmd::Tail(args) => tail::run(args).await,
+        Cmd::Cancel(args) => cancel::run(args).await,
+        Cmd::Ls(args) => ls::run(args).await,
+        Cmd::Status(args) => status::run(args).await,
+        Cmd::Artifacts(args) => artifacts::run(args).await,
+        Cmd::Schedule(args) => schedule::run(args).await,
+        Cmd::Trigger(args) => trigger::run(args).await,
+        Cmd::Upload(args) => upload::run(args).await,
+        Cmd::Serve(args) => return Err(ServiceCmd::Serve(args)),
+        Cmd::Auth(args) => return Err(ServiceCmd::Auth(args)),
+        Cmd::User(command) => return Err(ServiceCmd::User(command)),
+    })
+}
 
 impl Remote {
     pub fn client(&self) -> anyhow::Result<Client> {

@@ -1,0 +1,36 @@
+//! `aws-exec-server`: the service in one binary. Lambda mode when `AWS_LAMBDA_RUNTIME_API`
+//! is set; otherwise the whole `aws-exec` command line, `serve` and `auth` included.
+
+use aws_exec::builtin;
+use aws_exec::cli::{Cli, ServiceCmd};
+use aws_exec::{exit_code, CLI_ERROR};
+use clap::Parser;
+
+fn main() {
+    let lambda = builtin::lambda::enabled();
+    let cli = (!lambda).then(Cli::parse);
+    // The AWS SDK's own retries of missing settings (IMDS) would print screens of
+    // warnings; a missing setting is reported once, by the store.
+    aws_exec::init_logging("info,aws_config=error");
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("aws-exec: cannot start: {e}");
+            std::process::exit(CLI_ERROR);
+        }
+    };
+    let code = runtime.block_on(async {
+        let Some(cli) = cli else {
+            return exit_code(builtin::lambda::run().await);
+        };
+        exit_code(match builtin::call(cli.command).await {
+            Ok(result) => result,
+            Err(ServiceCmd::Serve(args)) => builtin::serve::run(args).await,
+            Err(ServiceCmd::Auth(args)) => builtin::auth::run(args).await,
+            Err(ServiceCmd::User(command)) => Ok(command.run_here().await),
+        })
+    });
+    // Jobs' stray tasks must not hold the process open after it has its answer.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    std::process::exit(code);
+}
