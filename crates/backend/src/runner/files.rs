@@ -63,6 +63,10 @@ pub async fn keep_artifacts(
         log.write("aws-exec: $AWS_EXEC_ARTIFACTS was replaced; nothing kept\n");
         return;
     }
+    // Most jobs leave nothing: that is seen here, without a trip to another thread.
+    if std::fs::read_dir(&root).is_ok_and(|mut entries| entries.next().is_none()) {
+        return;
+    }
     let (found, mut notes) = {
         let root = root.clone();
         tokio::task::spawn_blocking(move || {

@@ -195,16 +195,32 @@ async fn ensure_parent(path: &Path, key: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Runs `op` (an operation's whole series of file calls) on the blocking pool: one hand-off
-/// per store operation, not one per call, which is most of a small write's cost.
+/// Bodies up to this size are written, and files up to it read, in the calling task.
+const INLINE_MAX: usize = 64 * 1024;
+
+/// Runs `op`, an operation's whole series of file calls: in the calling task when `small`
+/// (on a local disk a few calls on a small file take less time than waking another thread
+/// for them, which is most of a small write's cost otherwise), else on the blocking pool.
+async fn run<T: Send + 'static>(
+    key: &str,
+    small: bool,
+    op: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, StoreError> {
+    let done = match small {
+        true => op(),
+        false => tokio::task::spawn_blocking(op)
+            .await
+            .map_err(|e| StoreError::Backend(format!("{key}: {e}")))?,
+    };
+    done.map_err(io_err(key))
+}
+
+/// As [`run`], on the blocking pool.
 async fn blocking<T: Send + 'static>(
     key: &str,
     op: impl FnOnce() -> std::io::Result<T> + Send + 'static,
 ) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(op)
-        .await
-        .map_err(|e| StoreError::Backend(format!("{key}: {e}")))?
-        .map_err(io_err(key))
+    run(key, false, op).await
 }
 
 /// Runs `op`, which names `path`; if it failed for want of `path`'s directory, makes the
@@ -234,7 +250,7 @@ fn found<T>(result: std::io::Result<T>) -> std::io::Result<Option<T>> {
 impl Store for LocalStore {
     async fn put(&self, key: &str, body: Bytes) -> Result<(), StoreError> {
         let (path, tmp) = (self.path(key)?, self.tmp_path());
-        blocking(key, move || {
+        run(key, body.len() <= INLINE_MAX, move || {
             let renamed = write_private(&tmp, &body)
                 .and_then(|()| in_dir(&path, || std::fs::rename(&tmp, &path)));
             if renamed.is_err() {
@@ -247,7 +263,7 @@ impl Store for LocalStore {
 
     async fn put_new(&self, key: &str, body: Bytes) -> Result<bool, StoreError> {
         let (path, tmp) = (self.path(key)?, self.tmp_path());
-        blocking(key, move || {
+        run(key, body.len() <= INLINE_MAX, move || {
             // A hard link appears whole and fails if the name exists: atomic and exclusive.
             let linked = write_private(&tmp, &body)
                 .and_then(|()| in_dir(&path, || std::fs::hard_link(&tmp, &path)));
@@ -284,7 +300,7 @@ impl Store for LocalStore {
     async fn append(&self, key: &str, tail: Bytes, offset: usize) -> Result<(), StoreError> {
         use std::os::unix::fs::{FileExt, OpenOptionsExt};
         let path = self.path(key)?;
-        blocking(key, move || {
+        run(key, tail.len() <= INLINE_MAX, move || {
             let file = in_dir(&path, || {
                 std::fs::OpenOptions::new()
                     .create(true)
@@ -327,12 +343,15 @@ impl Store for LocalStore {
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         let path = self.path(key)?;
-        blocking(key, move || found(std::fs::remove_file(&path)).map(drop)).await
+        run(key, true, move || {
+            found(std::fs::remove_file(&path)).map(drop)
+        })
+        .await
     }
 
     async fn head(&self, key: &str) -> Result<Option<u64>, StoreError> {
         let path = self.path(key)?;
-        blocking(key, move || {
+        run(key, true, move || {
             let meta = found(std::fs::metadata(&path))?;
             Ok(meta.filter(|m| m.is_file()).map(|m| m.len()))
         })
