@@ -257,11 +257,12 @@ impl Runner {
                 stop.request(why);
             })
         };
+        let mut leftovers = Leftovers::default();
         let (code, state) = match &job.command {
             // Stopped before it started (cancelled while queued, or at shutdown): it never
             // runs, and ends as if SIGTERM had reached it at once.
             _ if stop.reason().is_some() => (128 + 15, JobState::Cancelled),
-            Command::Argv { argv } => self.run_argv(job, argv, &log, stop).await,
+            Command::Argv { argv } => self.run_argv(job, argv, &log, stop, &mut leftovers).await,
             Command::Rpc { name, args } => {
                 // An rpc is a function of this process: `env` and stdin are the argv's.
                 let ctx = RpcContext::new(log.clone(), stop.token().clone());
@@ -298,12 +299,20 @@ impl Runner {
             state,
             finished: now_unix(),
         };
-        let recorded = claim_end(self.store.as_ref(), &keys, &end).await?;
-        if recorded {
-            record_end(self.store.as_ref(), Some(sink.as_ref()), meta, end, size).await?;
-        } else {
-            tracing::warn!(uid = %job.uid, "job was already ended elsewhere; leaving its end as it is");
+        let recorded = async {
+            let recorded = claim_end(self.store.as_ref(), &keys, &end).await?;
+            if recorded {
+                record_end(self.store.as_ref(), Some(sink.as_ref()), meta, end, size).await?;
+            } else {
+                tracing::warn!(uid = %job.uid, "job was already ended elsewhere; leaving its end as it is");
+            }
+            Ok::<_, StoreError>(recorded)
         }
+        .await;
+        // Once the end is readable: nothing of the job runs any more, and its callers need
+        // not wait for its directory to go.
+        leftovers.clear(&self.config.work_root);
+        let recorded = recorded?;
         Ok(Some(Outcome {
             exit: code,
             state,
@@ -314,22 +323,24 @@ impl Runner {
 }
 
 impl Runner {
-    /// Runs a subprocess in its own directory, then kills whatever it left behind.
+    /// Runs a subprocess in its own directory, then kills whatever it left behind. Its
+    /// directory (and what it added to the shared scratch) goes into `leftovers`.
     async fn run_argv(
         &self,
         job: &Job,
         argv: &[String],
         log: &LogWriter,
         stop: &Stop,
+        leftovers: &mut Leftovers,
     ) -> (i32, JobState) {
         let uid = job.uid.to_string();
-        let scratch = self
+        leftovers.scratch = self
             .config
             .clean_scratch
             .as_deref()
             .map(ScratchSnapshot::take);
         let workspace = match Workspace::create(&self.config.work_root, &uid) {
-            Ok(w) => w,
+            Ok(w) => leftovers.workspace.insert(w),
             Err(e) => {
                 log.write(format!("aws-exec: cannot make the job's directory: {e}\n"));
                 return (126, JobState::Failed);
@@ -392,11 +403,23 @@ impl Runner {
             )
             .await;
         }
-        drop(workspace);
-        if let Some(scratch) = scratch {
-            scratch.clean(&self.config.work_root);
-        }
         ended
+    }
+}
+
+/// What a job leaves on this machine, removed once its end is recorded.
+#[derive(Default)]
+struct Leftovers {
+    workspace: Option<Workspace>,
+    scratch: Option<ScratchSnapshot>,
+}
+
+impl Leftovers {
+    fn clear(self, work_root: &std::path::Path) {
+        drop(self.workspace);
+        if let Some(scratch) = self.scratch {
+            scratch.clean(work_root);
+        }
     }
 }
 
