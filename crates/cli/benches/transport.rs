@@ -43,6 +43,7 @@ fn cli(url: &str, key: &str) -> Command {
 fn timed(cmd: &mut Command) -> f64 {
     let t = Instant::now();
     let status = cmd
+        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()

@@ -15,7 +15,7 @@ pub async fn run(args: ExecArgs) -> anyhow::Result<i32> {
     let client = args.remote.client()?;
     let mut request = args.job.request(&client).await?;
     if !args.no_stdin && !std::io::stdin().is_terminal() {
-        let stdin = read_stdin().await?;
+        let stdin = read_stdin()?;
         if !stdin.is_empty() {
             request = request.stdin(stdin);
         }
@@ -58,16 +58,15 @@ impl JobArgs {
     }
 }
 
-/// Piped input, read whole: it travels in the request (up to what fits in its 1 MiB).
-async fn read_stdin() -> anyhow::Result<Vec<u8>> {
-    tokio::task::spawn_blocking(|| {
-        let mut buf = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut buf)
-            .context("reading standard input")?;
-        Ok(buf)
-    })
-    .await?
+/// Piped input, read whole: it travels in the request (up to what fits in its 1 MiB). Read
+/// in place: nothing else runs before the job is submitted, and a thread for it would
+/// cost more than most inputs take to read.
+fn read_stdin() -> anyhow::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut buf)
+        .context("reading standard input")?;
+    Ok(buf)
 }
 
 async fn follow_cancelling_on_ctrl_c(client: &Client, uid: &str) -> anyhow::Result<i32> {
