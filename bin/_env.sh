@@ -28,11 +28,11 @@ stack_parameters() {
     "HousekeepingSchedule=${HOUSEKEEPING_SCHEDULE-rate(30 minutes)}"
 }
 
-# Builds target/lambda/aws-exec/bootstrap.zip for Lambda's arm64.
+# Builds target/lambda/aws-exec-server/bootstrap.zip (the service's binary) for Lambda's arm64.
 build_zip() {
   rustup target add aarch64-unknown-linux-gnu >/dev/null
-  cargo lambda build --release --arm64 --output-format zip --package aws-exec --bin aws-exec
-  ls -l target/lambda/aws-exec/bootstrap.zip
+  cargo lambda build --release --arm64 --output-format zip --package aws-exec --bin aws-exec-server
+  ls -l target/lambda/aws-exec-server/bootstrap.zip
 }
 
 # sam deploy with this project's settings; extra flags pass through.

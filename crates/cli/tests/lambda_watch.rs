@@ -118,10 +118,10 @@ async fn a_job_runs_in_lambda_mode_under_the_runtime_emulator() {
                 true => {
                     let mut c = Command::new("setpriv");
                     c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-                        .arg(env!("CARGO_BIN_EXE_aws-exec"));
+                        .arg(env!("CARGO_BIN_EXE_aws-exec-server"));
                     c
                 }
-                false => Command::new(env!("CARGO_BIN_EXE_aws-exec")),
+                false => Command::new(env!("CARGO_BIN_EXE_aws-exec-server")),
             };
             function
                 .env("AWS_EXEC_SCRATCH", scratch.path())
