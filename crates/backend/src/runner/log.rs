@@ -54,9 +54,11 @@ impl std::io::Write for LogWriter {
     }
 }
 
-/// The log's bytes, never more than `cap` including the truncation marker. Memory holds
-/// only what is not stored yet; a sink that needs the whole log again (S3's final
-/// `log.txt`, push-urls) gets it from a file that is never linked into any directory.
+/// The log's bytes, never more than `cap` including the truncation marker. A sink that needs
+/// the whole log again (S3's final `log.txt`, push-urls) gets it from a file that is never
+/// linked into any directory, and its pieces are read back from there too: memory then
+/// holds no more than the piece in flight, however far storage falls behind. Otherwise
+/// memory holds what is not stored yet.
 #[derive(Debug)]
 pub struct Spool {
     /// Bytes from `base` on that are not stored yet.
@@ -102,10 +104,10 @@ impl Spool {
     }
 
     fn keep(&mut self, data: &[u8]) -> std::io::Result<()> {
-        if let Some(file) = &mut self.whole {
-            file.write_all(data)?;
+        match &mut self.whole {
+            Some(file) => file.write_all(data)?,
+            None => self.pending.extend_from_slice(data),
         }
-        self.pending.extend_from_slice(data);
         self.len += data.len() as u64;
         Ok(())
     }
@@ -123,10 +125,16 @@ impl Spool {
     }
 
     /// Bytes `from..to` of the log; `from` must not be stored and released yet.
-    pub fn range(&self, from: u64, to: u64) -> Bytes {
+    pub fn range(&self, from: u64, to: u64) -> std::io::Result<Bytes> {
+        if let Some(file) = &self.whole {
+            use std::os::unix::fs::FileExt;
+            let mut piece = vec![0; (to - from) as usize];
+            file.read_exact_at(&mut piece, from)?;
+            return Ok(piece.into());
+        }
         let start = (from - self.base) as usize;
         let end = (to - self.base) as usize;
-        Bytes::copy_from_slice(&self.pending[start..end])
+        Ok(Bytes::copy_from_slice(&self.pending[start..end]))
     }
 
     /// Forgets (in memory) everything before `upto`, which is stored.
@@ -302,7 +310,7 @@ fn start_piece(
     let body = if sink.whole_pieces() {
         spool.whole().map(|b| b.slice(..end as usize))
     } else {
-        Ok(spool.range(stored, end))
+        spool.range(stored, end)
     };
     let sink = sink.clone();
     let task = tokio::spawn(async move {
@@ -334,16 +342,29 @@ mod tests {
 
     #[test]
     fn spool_releases_what_is_stored_and_keeps_the_rest() {
-        let mut log = Spool::new(1024, true).unwrap();
-        let all: Vec<u8> = (0..=255u8).collect();
-        log.push(&all).unwrap();
-        assert_eq!(&log.range(0, 256)[..], &all[..]);
-        log.release(100);
-        assert_eq!(&log.range(100, 256)[..], &all[100..]);
-        log.push(b"x").unwrap();
-        assert_eq!(&log.range(250, 257)[..], b"\xfa\xfb\xfc\xfd\xfe\xffx");
-        assert_eq!(log.whole().unwrap().len(), 257, "the file keeps everything");
-        log.push(b"y").unwrap();
-        assert_eq!(log.whole().unwrap().len(), 258, "and goes on after a read");
+        for keep_whole in [true, false] {
+            let mut log = Spool::new(1024, keep_whole).unwrap();
+            let all: Vec<u8> = (0..=255u8).collect();
+            log.push(&all).unwrap();
+            assert_eq!(&log.range(0, 256).unwrap()[..], &all[..]);
+            log.release(100);
+            assert_eq!(&log.range(100, 256).unwrap()[..], &all[100..]);
+            log.push(b"x").unwrap();
+            assert_eq!(
+                &log.range(250, 257).unwrap()[..],
+                b"\xfa\xfb\xfc\xfd\xfe\xffx"
+            );
+            match keep_whole {
+                // Read back from the file: nothing of the log waits in memory.
+                true => {
+                    assert!(log.pending.is_empty());
+                    assert_eq!(log.whole().unwrap().len(), 257, "the file keeps everything");
+                    log.push(b"y").unwrap();
+                    assert_eq!(log.whole().unwrap().len(), 258, "and goes on after a read");
+                    assert_eq!(&log.range(256, 258).unwrap()[..], b"xy");
+                }
+                false => assert_eq!(log.pending.len(), 157, "what is not stored yet"),
+            }
+        }
     }
 }
