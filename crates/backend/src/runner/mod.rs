@@ -347,7 +347,7 @@ impl Runner {
             }
         };
         let placed =
-            files::place_inputs(self.store.as_ref(), &job.inputs, &workspace, stop.token()).await;
+            files::place_inputs(self.store.as_ref(), &job.inputs, workspace, stop.token()).await;
         if let Err(why) = placed {
             log.write(why);
             return (126, JobState::Failed);
@@ -373,7 +373,7 @@ impl Runner {
             env: &job.env,
             stdin,
             tag: &uid,
-            workspace: &workspace,
+            workspace,
             run_as: self.config.run_as,
             input: match &job.origin {
                 Some(origin @ Origin::Trigger { path, .. }) => {
