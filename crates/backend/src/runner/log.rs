@@ -105,7 +105,15 @@ impl Spool {
 
     fn keep(&mut self, data: &[u8]) -> std::io::Result<()> {
         match &mut self.whole {
-            Some(file) => file.write_all(data)?,
+            Some(file) => {
+                if let Err(e) = file.write_all(data) {
+                    // Cut back what part of it went in: pieces are read from here by
+                    // offset, and must not shift.
+                    let _ = file.set_len(self.len);
+                    let _ = file.seek(SeekFrom::End(0));
+                    return Err(e);
+                }
+            }
             None => self.pending.extend_from_slice(data),
         }
         self.len += data.len() as u64;

@@ -257,7 +257,7 @@ impl Runner {
                 stop.request(why);
             })
         };
-        let mut leftovers = Leftovers::default();
+        let mut leftovers = Leftovers::new(&self.config.work_root);
         let (code, state) = match &job.command {
             // Stopped before it started (cancelled while queued, or at shutdown): it never
             // runs, and ends as if SIGTERM had reached it at once.
@@ -311,7 +311,7 @@ impl Runner {
         .await;
         // Once the end is readable: nothing of the job runs any more, and its callers need
         // not wait for its directory to go.
-        leftovers.clear(&self.config.work_root);
+        drop(leftovers);
         let recorded = recorded?;
         Ok(Some(Outcome {
             exit: code,
@@ -407,18 +407,30 @@ impl Runner {
     }
 }
 
-/// What a job leaves on this machine, removed once its end is recorded.
-#[derive(Default)]
+/// What a job leaves on this machine, removed once its end is recorded (or when the run
+/// is dropped before that).
 struct Leftovers {
     workspace: Option<Workspace>,
     scratch: Option<ScratchSnapshot>,
+    work_root: PathBuf,
 }
 
 impl Leftovers {
-    fn clear(self, work_root: &std::path::Path) {
-        drop(self.workspace);
-        if let Some(scratch) = self.scratch {
-            scratch.clean(work_root);
+    fn new(work_root: &std::path::Path) -> Self {
+        Leftovers {
+            workspace: None,
+            scratch: None,
+            work_root: work_root.to_owned(),
+        }
+    }
+}
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        // The directory first: the scratch's clean-up keeps the work root.
+        self.workspace.take();
+        if let Some(scratch) = self.scratch.take() {
+            scratch.clean(&self.work_root);
         }
     }
 }

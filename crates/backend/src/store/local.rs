@@ -317,11 +317,18 @@ impl Store for LocalStore {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
+        use std::io::Read;
         let path = self.path(key)?;
-        blocking(key, move || {
-            Ok(found(std::fs::read(&path))?.map(Bytes::from))
+        let Some(mut file) = run(key, true, move || found(std::fs::File::open(path))).await? else {
+            return Ok(None);
+        };
+        let size = file.metadata().map_err(io_err(key))?.len() as usize;
+        let body = run(key, size <= INLINE_MAX, move || {
+            let mut body = Vec::with_capacity(size);
+            file.read_to_end(&mut body).map(|_| body)
         })
-        .await
+        .await?;
+        Ok(Some(body.into()))
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
@@ -343,7 +350,17 @@ impl Store for LocalStore {
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         let path = self.path(key)?;
-        run(key, true, move || {
+        // Freeing a big file's blocks can take a while: only a small one goes in place.
+        let size = run(key, true, {
+            let path = path.clone();
+            move || found(std::fs::symlink_metadata(path))
+        })
+        .await?
+        .map(|meta| meta.len());
+        let Some(size) = size else {
+            return Ok(());
+        };
+        run(key, size <= INLINE_MAX as u64, move || {
             found(std::fs::remove_file(&path)).map(drop)
         })
         .await
