@@ -76,21 +76,13 @@ fn line_latencies(cmd: &mut Command) -> Vec<f64> {
     lat
 }
 
-fn peak_rss_mib(pid: u32) -> f64 {
+/// A memory figure of process `pid` in MiB, by its name in /proc/PID/status: `VmRSS`
+/// (now) or `VmHWM` (its peak).
+fn memory_mib(pid: u32, field: &str) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let kib: f64 = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-        .unwrap_or(0.0);
-    kib / 1024.0
-}
-
-fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
         .unwrap_or(0.0);
     kib / 1024.0
@@ -242,11 +234,11 @@ async fn s3() {
     );
 
     // The service's memory for one job printing 32 MiB.
-    let idle = rss_mib(serve.pid());
+    let idle = memory_mib(serve.pid(), "VmRSS");
     let request = ExecRequest::argv(["bash", "-c", "head -c 33554000 /dev/urandom"]);
     let uid = client.submit(&request).await.unwrap();
     assert_eq!(client.tail(&uid, |_| {}).await.unwrap(), 0);
-    let peak = peak_rss_mib(serve.pid());
+    let peak = memory_mib(serve.pid(), "VmHWM");
     row(
         "service memory, one job printing 32 MiB on S3",
         format!("+{:.0} MiB", peak - idle),

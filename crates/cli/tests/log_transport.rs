@@ -99,13 +99,6 @@ async fn new_client(client: &Client, uid: &str) -> (Vec<u8>, i32) {
     (got, exit)
 }
 
-/// Known bytes, every value, in bursts with pauses between them so the log is stored as
-/// several segments: the job writes `bursts` times `size` bytes of the pattern file.
-fn burst_script(pattern: &Pattern, bursts: u32, size: u32, pause: &str) -> String {
-    let path = pattern.path.display();
-    format!("for i in $(seq {bursts}); do head -c {size} {path}; sleep {pause}; done")
-}
-
 struct Pattern {
     bytes: Vec<u8>,
     path: std::path::PathBuf,
@@ -131,12 +124,26 @@ fn pattern_file() -> Pattern {
     }
 }
 
-fn expected(pattern: &[u8], bursts: usize, size: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    for _ in 0..bursts {
-        out.extend_from_slice(&pattern[..size]);
+impl Pattern {
+    /// Starts a job writing known bytes, every value, in bursts with pauses between them
+    /// so the log is stored as several segments: `bursts` times `size` bytes of the
+    /// pattern, `pause` seconds apart. Answers its uid and the log it must leave.
+    async fn start_bursts(
+        &self,
+        client: &Client,
+        bursts: usize,
+        size: usize,
+        pause: &str,
+    ) -> (String, Vec<u8>) {
+        let path = self.path.display();
+        let script =
+            format!("for i in $(seq {bursts}); do head -c {size} {path}; sleep {pause}; done");
+        let uid = client
+            .submit(&ExecRequest::argv(["bash", "-c", &script]))
+            .await
+            .unwrap();
+        (uid, self.bytes[..size].repeat(bursts))
     }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -144,15 +151,7 @@ async fn segments_are_byte_exact_for_new_and_old_clients_alike() {
     let s3 = on_s3().await;
     let pattern = pattern_file();
     let client = s3.client();
-    let want = expected(&pattern.bytes, 4, 300_001);
-    let uid = client
-        .submit(&ExecRequest::argv([
-            "bash",
-            "-c",
-            &burst_script(&pattern, 4, 300_001, "1.2"),
-        ]))
-        .await
-        .unwrap();
+    let (uid, want) = pattern.start_bursts(&client, 4, 300_001, "1.2").await;
     // Both kinds of reader follow the same job at the same time.
     let (new, old) = tokio::join!(new_client(&client, &uid), old_client(&client, &uid));
     assert_eq!(new.1, 0);
@@ -256,15 +255,7 @@ async fn segment_writes_refused_with_503_are_sent_again_the_same() {
     let client = s3.client();
     // More refusals in a row than the S3 client retries by itself.
     s3.proxy.stats.fail_puts("/log/", 7);
-    let want = expected(&pattern.bytes, 5, 200_003);
-    let uid = client
-        .submit(&ExecRequest::argv([
-            "bash",
-            "-c",
-            &burst_script(&pattern, 5, 200_003, "0.4"),
-        ]))
-        .await
-        .unwrap();
+    let (uid, want) = pattern.start_bursts(&client, 5, 200_003, "0.4").await;
     let (got, exit) = new_client(&client, &uid).await;
     assert_eq!(exit, 0);
     assert!(
