@@ -13,10 +13,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::runner::spawn::{self, Launch, Launched};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag};
 use nix::unistd::Pid;
-use tokio::process::{Child, Command};
 
 /// The variable every job's processes carry, naming their job, so that strays can be told
 /// apart while several jobs run at once.
@@ -65,12 +65,12 @@ fn tag_of(pid: Pid) -> Option<String> {
 
 /// The time now, in the clock ticks after boot that [`Proc::started`] counts.
 pub fn now_ticks() -> u64 {
-    let uptime = std::fs::read_to_string("/proc/uptime").unwrap_or_default();
-    let secs: f64 = uptime
-        .split_whitespace()
-        .next()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0.0);
+    use nix::time::{clock_gettime, ClockId};
+    // The boot-time clock is what /proc/uptime and a process's start time count from.
+    let Ok(now) = clock_gettime(ClockId::CLOCK_BOOTTIME) else {
+        return 0;
+    };
+    let secs = now.tv_sec() as f64 + now.tv_nsec() as f64 / 1e9;
     (secs * ticks_per_second() as f64) as u64
 }
 
@@ -102,14 +102,14 @@ fn live() -> std::sync::MutexGuard<'static, BTreeMap<String, i32>> {
     LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Spawns a job's first process, tagged `tag` (see [`JOB_TAG`]).
-pub fn spawn_tagged(cmd: &mut Command, tag: &str) -> std::io::Result<(Child, LiveJob)> {
-    cmd.env(JOB_TAG, tag);
+/// Starts a job's first process, tagged `tag` (see [`JOB_TAG`]).
+pub fn spawn_tagged(launch: &mut Launch<'_>, tag: &str) -> std::io::Result<(Launched, LiveJob)> {
+    launch.env.push((JOB_TAG.into(), tag.into()));
     let mut live = live();
-    let child = cmd.spawn()?;
-    live.insert(tag.to_owned(), child.id().map_or(0, |id| id as i32));
+    let launched = spawn::launch(launch)?;
+    live.insert(tag.to_owned(), launched.process.id() as i32);
     Ok((
-        child,
+        launched,
         LiveJob {
             tag: tag.to_owned(),
         },

@@ -30,6 +30,30 @@ async fn exit_codes_pass_through() {
 }
 
 #[tokio::test]
+async fn a_job_starts_with_no_signal_blocked_or_ignored() {
+    let svc = Service::start(registry()).await;
+    let (log, code) = run_argv(
+        &svc.client(),
+        &["grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"],
+    )
+    .await;
+    let log = String::from_utf8(log).unwrap();
+    assert_eq!(code, 0, "{log}");
+    // The service ignores SIGPIPE and blocks every signal while it starts a job: neither
+    // reaches the job.
+    assert_eq!(
+        log, "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n",
+        "{log}"
+    );
+    // So a writer into a closed pipe ends at once, as in any shell.
+    let started = Instant::now();
+    let (log, code) = run_sh(&svc.client(), "yes | head -c 3").await;
+    assert_eq!((log.as_slice(), code), (b"y\ny".as_slice(), 0));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    svc.stop().await;
+}
+
+#[tokio::test]
 async fn stdout_and_stderr_are_both_kept_with_a_final_partial_line() {
     let svc = Service::start(registry()).await;
     let (log, code) = run_sh(

@@ -6,6 +6,7 @@ pub mod log;
 pub mod process;
 pub mod rpc;
 pub mod sink;
+pub mod spawn;
 pub mod stop;
 
 use std::collections::HashMap;
@@ -309,9 +310,9 @@ impl Runner {
             Ok::<_, StoreError>(recorded)
         }
         .await;
-        // Once the end is readable: nothing of the job runs any more, and its callers need
-        // not wait for its directory to go.
-        drop(leftovers);
+        // Once the end is readable: nothing of the job runs any more. On another thread, so
+        // that a caller waiting for the end (woken on this one) is answered first.
+        let _ = tokio::task::spawn_blocking(move || drop(leftovers)).await;
         let recorded = recorded?;
         Ok(Some(Outcome {
             exit: code,

@@ -1,9 +1,10 @@
 //! Runs an argv as a subprocess in its own process group, stdout and stderr read
 //! concurrently as raw bytes into the log.
 
+use std::ffi::OsString;
 use std::io::ErrorKind;
 use std::os::unix::process::ExitStatusExt;
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::time::Duration;
 
 use aws_exec_protocol::schedules::{INPUT_ENV, INPUT_PATH_ENV};
@@ -14,10 +15,10 @@ use bytes::Bytes;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
 use super::log::LogWriter;
+use super::spawn::{Launch, Launched, Process};
 
 /// Variables a command must never inherit from the service: its AWS credentials and the
 /// caller-facing auth key.
@@ -79,40 +80,20 @@ pub async fn run(
     grace: Duration,
 ) -> ProcessEnd {
     let argv = spec.argv;
-    let Some((program, args)) = argv.split_first() else {
-        // A Command cannot be built without a program; this is only a guard.
+    let Some(program) = argv.first() else {
+        // Nothing to start; the API refuses an empty argv, so this is only a guard.
         log.write("aws-exec: empty command\n");
         return ProcessEnd::NotStarted(127);
     };
-    let mut cmd = Command::new(program);
-    cmd.args(args)
-        .stdin(match spec.stdin {
-            Some(_) => Stdio::piped(),
-            None => Stdio::null(),
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    for var in SCRUBBED_ENV {
-        cmd.env_remove(var);
-    }
-    cmd.envs(spec.env.iter())
-        .env("HOME", &spec.workspace.dir)
-        .env("TMPDIR", spec.workspace.tmp())
-        .env(ARTIFACTS_ENV, spec.workspace.artifacts())
-        .envs(spec.input.iter().flat_map(|(file, path)| {
-            [
-                (INPUT_ENV, spec.workspace.dir.join(file).into_os_string()),
-                (INPUT_PATH_ENV, path.into()),
-            ]
-        }))
-        .current_dir(&spec.workspace.dir);
-    if let Some((user, group)) = spec.run_as {
-        cmd.uid(user).gid(group);
-    }
+    let mut launch = Launch {
+        argv,
+        env: job_environment(&spec),
+        cwd: &spec.workspace.dir,
+        piped_stdin: spec.stdin.is_some(),
+        run_as: spec.run_as,
+    };
     let since = isolation::now_ticks();
-    let (mut child, live) = match isolation::spawn_tagged(&mut cmd, spec.tag) {
+    let (launched, live) = match isolation::spawn_tagged(&mut launch, spec.tag) {
         Ok(spawned) => spawned,
         Err(e) => {
             let (code, why) = match e.kind() {
@@ -124,24 +105,24 @@ pub async fn run(
             return ProcessEnd::NotStarted(code);
         }
     };
-    let group = child.id().map(|id| Pid::from_raw(id as i32));
+    let Launched {
+        process: mut child,
+        stdin,
+        stdout,
+        stderr,
+    } = launched;
+    let group = Pid::from_raw(child.id() as i32);
     // Fed from a task, so a command that never reads its input cannot block the job; a
     // command that exits early just closes the pipe.
-    let feeder = match (child.stdin.take(), spec.stdin) {
+    let feeder = match (stdin, spec.stdin) {
         (Some(mut pipe), Some(bytes)) => Some(tokio::spawn(async move {
             let _ = pipe.write_all(&bytes).await;
         })),
         _ => None,
     };
     let readers = [
-        child
-            .stdout
-            .take()
-            .map(|r| tokio::spawn(pump(r, log.clone()))),
-        child
-            .stderr
-            .take()
-            .map(|r| tokio::spawn(pump(r, log.clone()))),
+        tokio::spawn(pump(stdout, log.clone())),
+        tokio::spawn(pump(stderr, log.clone())),
     ];
 
     let end = tokio::select! {
@@ -152,9 +133,7 @@ pub async fn run(
         },
         _ = stop.cancelled() => ProcessEnd::Stopped(terminate(&mut child, group, grace).await),
     };
-    if let Some(group) = group {
-        let _ = killpg(group, Signal::SIGKILL);
-    }
+    let _ = killpg(group, Signal::SIGKILL);
     // Then whatever left the group (setsid, a double fork): with the service a child
     // subreaper, all of it was reparented here.
     drop(live);
@@ -171,7 +150,7 @@ pub async fn run(
     }
     // Output still in the pipes is read to the end; a stray that escaped the group and
     // holds a pipe open cannot keep the job alive.
-    for reader in readers.into_iter().flatten() {
+    for reader in readers {
         let abort = reader.abort_handle();
         if tokio::time::timeout(Duration::from_secs(2), reader)
             .await
@@ -183,16 +162,30 @@ pub async fn run(
     end
 }
 
-async fn terminate(child: &mut Child, group: Option<Pid>, grace: Duration) -> i32 {
-    if let Some(group) = group {
-        let _ = killpg(group, Signal::SIGTERM);
+/// The service's environment without [`SCRUBBED_ENV`], then the job's variables, its
+/// directories, and a trigger's input.
+fn job_environment(spec: &Spec<'_>) -> Vec<(OsString, OsString)> {
+    let mut env: std::collections::BTreeMap<OsString, OsString> = std::env::vars_os()
+        .filter(|(k, _)| !SCRUBBED_ENV.iter().any(|s| k == s))
+        .collect();
+    env.extend(spec.env.iter().map(|(k, v)| (k.into(), v.into())));
+    let ws = spec.workspace;
+    env.insert("HOME".into(), ws.dir.clone().into());
+    env.insert("TMPDIR".into(), ws.tmp().into());
+    env.insert(ARTIFACTS_ENV.into(), ws.artifacts().into());
+    if let Some((file, path)) = &spec.input {
+        env.insert(INPUT_ENV.into(), ws.dir.join(file).into());
+        env.insert(INPUT_PATH_ENV.into(), path.into());
     }
+    env.into_iter().collect()
+}
+
+async fn terminate(child: &mut Process, group: Pid, grace: Duration) -> i32 {
+    let _ = killpg(group, Signal::SIGTERM);
     match tokio::time::timeout(grace, child.wait()).await {
         Ok(status) => status.map(exit_code).unwrap_or(1),
         Err(_) => {
-            if let Some(group) = group {
-                let _ = killpg(group, Signal::SIGKILL);
-            }
+            let _ = killpg(group, Signal::SIGKILL);
             let _ = child.start_kill();
             child.wait().await.map(exit_code).unwrap_or(128 + 9)
         }

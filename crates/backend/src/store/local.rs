@@ -164,6 +164,38 @@ fn write_private(path: &Path, body: &[u8]) -> std::io::Result<()> {
         .write_all(body)
 }
 
+/// Makes `path` an empty file readable by the serving user alone, or empties it.
+fn empty_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .map(drop)
+}
+
+/// Moves `tmp` to `path`, replacing atomically whatever is there. A file already there is
+/// swapped out, then removed: ext4 flushes a file renamed over another before the rename
+/// (`auto_da_alloc`), which costs more than the rest of a small write, and a swap is not
+/// flushed. Filesystems without these rename flags get a plain rename.
+fn replace(tmp: &Path, path: &Path) -> std::io::Result<()> {
+    use nix::errno::Errno;
+    use nix::fcntl::{renameat2, RenameFlags};
+    let rename = |flags| renameat2(None, tmp, None, path, flags);
+    match rename(RenameFlags::RENAME_NOREPLACE) {
+        Err(Errno::EEXIST) => match rename(RenameFlags::RENAME_EXCHANGE) {
+            // `tmp` now holds what `path` held.
+            Ok(()) => found(std::fs::remove_file(tmp)).map(drop),
+            Err(Errno::EINVAL | Errno::ENOSYS) => std::fs::rename(tmp, path),
+            Err(e) => Err(e.into()),
+        },
+        Err(Errno::EINVAL | Errno::ENOSYS) => std::fs::rename(tmp, path),
+        done => done.map_err(Into::into),
+    }
+}
+
 fn io_err(key: &str) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     move |source| StoreError::Io {
         key: key.to_owned(),
@@ -249,14 +281,19 @@ fn found<T>(result: std::io::Result<T>) -> std::io::Result<Option<T>> {
 #[async_trait]
 impl Store for LocalStore {
     async fn put(&self, key: &str, body: Bytes) -> Result<(), StoreError> {
-        let (path, tmp) = (self.path(key)?, self.tmp_path());
+        let path = self.path(key)?;
+        if body.is_empty() {
+            // An empty file cannot be seen torn: made, or emptied, in place.
+            return run(key, true, move || in_dir(&path, || empty_private(&path))).await;
+        }
+        let tmp = self.tmp_path();
         run(key, body.len() <= INLINE_MAX, move || {
-            let renamed = write_private(&tmp, &body)
-                .and_then(|()| in_dir(&path, || std::fs::rename(&tmp, &path)));
-            if renamed.is_err() {
+            let placed =
+                write_private(&tmp, &body).and_then(|()| in_dir(&path, || replace(&tmp, &path)));
+            if placed.is_err() {
                 let _ = std::fs::remove_file(&tmp);
             }
-            renamed
+            placed
         })
         .await
     }
@@ -319,13 +356,15 @@ impl Store for LocalStore {
     async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
         use std::io::Read;
         let path = self.path(key)?;
-        let Some(mut file) = run(key, true, move || found(std::fs::File::open(path))).await? else {
+        let Some(file) = run(key, true, move || found(std::fs::File::open(path))).await? else {
             return Ok(None);
         };
         let size = file.metadata().map_err(io_err(key))?.len() as usize;
         let body = run(key, size <= INLINE_MAX, move || {
-            let mut body = Vec::with_capacity(size);
-            file.read_to_end(&mut body).map(|_| body)
+            // Room for one byte more, so that the read that finds the end has room to
+            // look; through `take`, which asks the file for its size no second time.
+            let mut body = Vec::with_capacity(size + 1);
+            file.take(u64::MAX).read_to_end(&mut body).map(|_| body)
         })
         .await?;
         Ok(Some(body.into()))
