@@ -225,8 +225,14 @@ impl Workspace {
         std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o711))?;
         // Canonical, so that the job's paths can be compared with where things really are.
         let dir = root.canonicalize()?.join(uid);
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir(&dir)?;
+        if let Err(e) = std::fs::create_dir(&dir) {
+            // Left by an earlier run of the same job (a retried Lambda event): made anew.
+            if e.kind() != std::io::ErrorKind::AlreadyExists {
+                return Err(e);
+            }
+            std::fs::remove_dir_all(&dir)?;
+            std::fs::create_dir(&dir)?;
+        }
         std::fs::create_dir(dir.join("tmp"))?;
         std::fs::create_dir(dir.join("artifacts"))?;
         for path in [&dir, &dir.join("tmp"), &dir.join("artifacts")] {
@@ -237,11 +243,18 @@ impl Workspace {
 
     /// Gives the whole tree to the job's user (when jobs run as another user): deepest
     /// first and the directory itself last, never following a link, so the job cannot
-    /// redirect a chown before it is its own.
-    pub fn hand_over(&self, owner: Option<(u32, u32)>) -> std::io::Result<()> {
+    /// redirect a chown before it is its own. Without `filled` (nothing was placed in it
+    /// since [`Workspace::create`]) the tree is known, and not walked.
+    pub fn hand_over(&self, owner: Option<(u32, u32)>, filled: bool) -> std::io::Result<()> {
         let Some((user, group)) = owner else {
             return Ok(());
         };
+        if !filled {
+            for path in [self.tmp(), self.artifacts(), self.dir.clone()] {
+                std::os::unix::fs::lchown(path, Some(user), Some(group))?;
+            }
+            return Ok(());
+        }
         fn walk(path: &Path, user: u32, group: u32) -> std::io::Result<()> {
             if std::fs::symlink_metadata(path)?.is_dir() {
                 for entry in std::fs::read_dir(path)? {

@@ -20,7 +20,7 @@ use aws_exec_protocol::{JobEnd, JobMeta, JobState, Origin, Uid};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::finish::{claim_end, load_meta, record_end, save_meta};
+use crate::finish::{claim_end, record_end, save_meta};
 use crate::isolation::{ScratchSnapshot, Workspace};
 use crate::job::Job;
 use crate::push_guard::PushPolicy;
@@ -189,10 +189,8 @@ impl Runner {
             tracing::info!(uid = %job.uid, "job already claimed (run or cancelled); not running it");
             return Ok(None);
         }
-        let mut meta = match load_meta(self.store.as_ref(), &keys).await {
-            Ok(Some(meta)) => meta,
-            _ => job.queued_meta(),
-        };
+        // What the API wrote at submit, which nothing changes before the claim.
+        let mut meta = job.queued_meta();
         meta.state = JobState::Running;
         meta.started = Some(now_unix());
         // Advisory until the end (the protocol objects are log, exit and size), so a failed
@@ -353,7 +351,7 @@ impl Runner {
             log.write(why);
             return (126, JobState::Failed);
         }
-        if let Err(e) = workspace.hand_over(self.config.run_as) {
+        if let Err(e) = workspace.hand_over(self.config.run_as, !job.inputs.is_empty()) {
             log.write(format!(
                 "aws-exec: cannot give the job its directory: {e}\n"
             ));
