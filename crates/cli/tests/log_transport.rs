@@ -314,6 +314,81 @@ async fn a_job_cancelled_while_its_log_streams_ends_whole() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submit_that_waits_answers_the_first_poll_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let serve = ServeProcess::start(BIN, &["--data-dir", data.to_str().unwrap()], &[]);
+    let client = Client::new(&serve.url, &serve.key).unwrap();
+    // A short job is run and read in one request.
+    let (uid, first) = client
+        .submit_waiting(&ExecRequest::argv(["true"]), 10)
+        .await
+        .unwrap();
+    assert_eq!(first, Some(PollResponse::Exit { exit: 0 }), "{uid}");
+    // A job with output: the answer points at its log, which the tail reads on from there.
+    let (uid, first) = client
+        .submit_waiting(
+            &ExecRequest::argv(["bash", "-c", "echo first; sleep 1; echo second; exit 3"]),
+            10,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(first, Some(PollResponse::Url { .. })), "{first:?}");
+    let mut got = Vec::new();
+    let code = client
+        .tail_after(&uid, first, |b: &[u8]| got.extend_from_slice(b))
+        .await
+        .unwrap();
+    assert_eq!((code, got.as_slice()), (3, b"first\nsecond\n".as_slice()));
+    // A quiet job: the submit answers when its wait is over, and the job goes on.
+    let started = Instant::now();
+    let (uid, first) = client
+        .submit_waiting(&ExecRequest::argv(["sleep", "3"]), 1)
+        .await
+        .unwrap();
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_millis(2500),
+        "answered after {waited:?}"
+    );
+    assert!(matches!(first, Some(PollResponse::Url { .. })), "{first:?}");
+    assert_eq!(
+        client.tail_after(&uid, first, |_: &[u8]| {}).await.unwrap(),
+        0
+    );
+    // A plain submit answers no poll, and a wait past the limit is refused before a job
+    // is made.
+    let plain = reqwest::Client::new()
+        .post(format!("{}/api/exec", serve.url))
+        .header("auth", &serve.key)
+        .body(r#"{"argv":["true"]}"#)
+        .send()
+        .await
+        .unwrap();
+    let plain: serde_json::Value = plain.json().await.unwrap();
+    assert!(
+        plain.get("uid").is_some() && plain.get("poll").is_none(),
+        "{plain}"
+    );
+    let malformed = reqwest::Client::new()
+        .post(format!("{}/api/exec?wait=soon", serve.url))
+        .header("auth", &serve.key)
+        .body(r#"{"argv":["true"]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), reqwest::StatusCode::BAD_REQUEST);
+    let refused = client
+        .submit_waiting(&ExecRequest::argv(["true"]), 21)
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("wait must be at most 20"),
+        "{refused}"
+    );
+}
+
+#[tokio::test]
 async fn a_poll_that_waits_answers_when_there_is_news() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");

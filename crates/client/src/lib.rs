@@ -142,7 +142,34 @@ impl Client {
         request: &ExecRequest,
         idempotency_key: &str,
     ) -> Result<String, ClientError> {
-        let url = format!("{}/api/exec", self.base);
+        let answer = self.post_exec(request, idempotency_key, None).await?;
+        Ok(answer.uid)
+    }
+
+    /// Starts a job and waits up to `wait` seconds (at most 20) for its first news: answers
+    /// its uid and, where the service can watch the job, what a first [`Client::poll`]
+    /// would have (for a short job, its exit code). Hand both to [`Client::tail_after`].
+    pub async fn submit_waiting(
+        &self,
+        request: &ExecRequest,
+        wait: u64,
+    ) -> Result<(String, Option<PollResponse>), ClientError> {
+        let answer = self
+            .post_exec(request, &new_idempotency_key(), Some(wait))
+            .await?;
+        Ok((answer.uid, answer.poll))
+    }
+
+    async fn post_exec(
+        &self,
+        request: &ExecRequest,
+        idempotency_key: &str,
+        wait: Option<u64>,
+    ) -> Result<ExecResponse, ClientError> {
+        let url = match wait {
+            Some(wait) => format!("{}/api/exec?wait={wait}", self.base),
+            None => format!("{}/api/exec", self.base),
+        };
         let body = serde_json::to_vec(request).map_err(|e| ClientError::Config(e.to_string()))?;
         let resp = self
             .retry
@@ -157,8 +184,7 @@ impl Client {
                 async move { policy::retry_transient(req.send().await).await }
             })
             .await?;
-        let body: ExecResponse = json_or_error(resp).await?;
-        Ok(body.uid)
+        json_or_error(resp).await
     }
 
     /// Cancels job `uid`: a queued job never starts, a running one is stopped, a finished
@@ -357,7 +383,28 @@ impl Client {
     pub async fn tail_from(
         &self,
         uid: &str,
+        offset: u64,
+        on_log: &mut (dyn FnMut(&[u8]) + Send),
+    ) -> Result<i32, ClientError> {
+        self.tail_with(uid, offset, None, on_log).await
+    }
+
+    /// As [`Client::tail`], starting from the first poll's answer that
+    /// [`Client::submit_waiting`] brought, if it brought one.
+    pub async fn tail_after(
+        &self,
+        uid: &str,
+        first: Option<PollResponse>,
+        mut on_log: impl FnMut(&[u8]) + Send,
+    ) -> Result<i32, ClientError> {
+        self.tail_with(uid, 0, first, &mut on_log).await
+    }
+
+    async fn tail_with(
+        &self,
+        uid: &str,
         mut offset: u64,
+        mut answered: Option<PollResponse>,
         on_log: &mut (dyn FnMut(&[u8]) + Send),
     ) -> Result<i32, ClientError> {
         let mut pacer = Pacer::new(self.poll);
@@ -370,7 +417,11 @@ impl Client {
         let mut segment = (offset == 0).then_some(0u64);
         loop {
             // Each round asks for fresh URLs, so an expired or refused one is renewed.
-            match self.poll_for(uid, offset, Some(POLL_WAIT), segment).await? {
+            let answer = match answered.take() {
+                Some(answer) => answer,
+                None => self.poll_for(uid, offset, Some(POLL_WAIT), segment).await?,
+            };
+            match answer {
                 PollResponse::Exit { exit } => return Ok(exit),
                 PollResponse::Url {
                     follow: Some(follow),

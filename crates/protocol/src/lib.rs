@@ -21,7 +21,7 @@ pub use schedules::{
 };
 pub use uid::Uid;
 pub use wire::{
-    CancelResponse, ErrorBody, ExecRequest, ExecResponse, Follow, JobEnv, JobList, JobOptions,
-    ListQuery, PollQuery, PollResponse, PushUrls, UidQuery, WhoAmI, AUTH_HEADER,
+    CancelResponse, ErrorBody, ExecQuery, ExecRequest, ExecResponse, Follow, JobEnv, JobList,
+    JobOptions, ListQuery, PollQuery, PollResponse, PushUrls, UidQuery, WhoAmI, AUTH_HEADER,
     IDEMPOTENCY_HEADER,
 };

@@ -379,6 +379,28 @@ impl ExecRequest {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExecResponse {
     pub uid: String,
+    /// When the request asked to `wait`: what `GET /api/exec` answers for the start of
+    /// the log (with `segment` 0), so that a short job is run and read in one request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll: Option<PollResponse>,
+}
+
+impl ExecResponse {
+    pub fn new(uid: String) -> Self {
+        ExecResponse { uid, poll: None }
+    }
+}
+
+/// `POST /api/exec` query.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExecQuery {
+    /// Seconds to wait, after queuing the job, for its first news (output or its end),
+    /// at most 20; the answer then carries `poll`. The service answers at once where it
+    /// cannot watch the job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(maximum = 20)]
+    pub wait: Option<u64>,
 }
 
 /// `GET /api/job` and `DELETE /api/exec` query.

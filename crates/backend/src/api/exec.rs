@@ -1,5 +1,5 @@
-//! `POST /api/exec` starts a job; `GET /api/exec` says where to read its log or, once it
-//! is all read, its exit code.
+//! `POST /api/exec` starts a job (and, asked to wait, answers its first poll too); `GET
+//! /api/exec` says where to read its log or, once it is all read, its exit code.
 
 use aws_exec_protocol::keys::{job_index, open_job, JobKeys};
 use std::time::Duration;
@@ -8,8 +8,8 @@ use aws_exec_protocol::limits::{FOLLOW_URL_TTL, LOG_URL_TTL};
 use aws_exec_protocol::wire::Command;
 use aws_exec_protocol::wire::MAX_POLL_WAIT;
 use aws_exec_protocol::{
-    AuthName, ErrorBody, ExecRequest, ExecResponse, Follow, JobMeta, JobOptions, Origin, PollQuery,
-    PollResponse, Uid,
+    AuthName, ErrorBody, ExecQuery, ExecRequest, ExecResponse, Follow, JobMeta, JobOptions, Origin,
+    PollQuery, PollResponse, Uid,
 };
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
@@ -33,12 +33,13 @@ use crate::time::now_unix;
     tag = "jobs",
     request_body = ExecRequest,
     params(
+        ExecQuery,
         ("Idempotency-Key" = Option<String>, Header,
          description = "The same key and body again within 24 hours answer the same uid"),
     ),
     responses(
         (status = 200, description = "The job was queued", body = ExecResponse),
-        (status = 400, description = "A malformed body, naming the field at fault", body = ErrorBody),
+        (status = 400, description = "A malformed body, naming the field at fault, or a bad `wait`", body = ErrorBody),
         (status = 401, description = "A missing or unknown key", body = ErrorBody),
         (status = 404, description = "An unknown rpc, or an input that is not the caller's upload", body = ErrorBody),
         (status = 409, description = "The same Idempotency-Key is still being handled", body = ErrorBody),
@@ -51,22 +52,40 @@ use crate::time::now_unix;
 pub async fn submit(
     State(state): State<AppState>,
     caller: Caller,
+    query: Result<Query<ExecQuery>, QueryRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ExecResponse>, ApiError> {
+    let Query(query) = query.map_err(ApiError::query_rejected)?;
+    check_wait(query.wait)?;
     let body = body.map_err(ApiError::body_rejected)?;
     let request: ExecRequest = parse_json(&body)?;
+    let pushed = request.push_urls.is_some();
     let uid = start(
         &state,
         Submission {
-            owner: caller.name,
+            owner: caller.name.clone(),
             request,
             origin: None,
             idempotency: idempotency::key(&headers)?.map(|key| (key.to_owned(), body.to_vec())),
         },
     )
     .await?;
-    Ok(Json(ExecResponse { uid }))
+    let mut response = ExecResponse::new(uid);
+    // A pushed job's log is not here to point at. The job is queued whatever the look
+    // finds: a failed look leaves the caller to poll as usual.
+    if let (Some(wait), false) = (query.wait, pushed) {
+        let first = PollQuery {
+            uid: response.uid.clone(),
+            range_start: 0,
+            wait: Some(wait),
+            segment: Some(0),
+        };
+        let uid: Uid = response.uid.parse()?;
+        let keys = JobKeys::new(&caller.name, &uid);
+        response.poll = answer(&state, &keys, &first, &headers).await.ok();
+    }
+    Ok(Json(response))
 }
 
 /// A job to start, from a caller or from a schedule or trigger of its owner's.
@@ -214,20 +233,34 @@ pub async fn poll(
 ) -> Result<Json<PollResponse>, ApiError> {
     let Query(query) = query.map_err(ApiError::query_rejected)?;
     let uid: Uid = query.uid.parse()?;
-    let wait = query.wait.unwrap_or(0);
-    if wait > MAX_POLL_WAIT {
-        return Err(ApiError::BadRequest(format!(
-            "wait must be at most {MAX_POLL_WAIT} seconds; got {wait}"
-        )));
-    }
+    check_wait(query.wait)?;
     let keys = JobKeys::new(&caller.name, &uid);
-    // Where this process runs the job, a poll may wait for news instead of the caller
-    // asking again and again.
+    answer(&state, &keys, &query, &headers).await.map(Json)
+}
+
+fn check_wait(wait: Option<u64>) -> Result<(), ApiError> {
+    match wait {
+        Some(wait) if wait > MAX_POLL_WAIT => Err(ApiError::BadRequest(format!(
+            "wait must be at most {MAX_POLL_WAIT} seconds; got {wait}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// What a poll answers: at once, or, where this process runs the job, once there is news
+/// (or `wait` has passed) instead of the caller asking again and again.
+async fn answer(
+    state: &AppState,
+    keys: &JobKeys,
+    query: &PollQuery,
+    headers: &HeaderMap,
+) -> Result<PollResponse, ApiError> {
+    let wait = query.wait.unwrap_or(0);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
     let events = state.events.as_ref().filter(|_| wait > 0);
     loop {
         let mut news = events.map(|e| e.subscribe(keys.uid()));
-        let answer = look(&state, &keys, &query, &headers).await;
+        let answer = look(state, keys, query, headers).await;
         let waiting = matches!(answer, Ok(Looked::NothingNew(_)));
         if let (true, Some(rx)) = (waiting, news.as_mut()) {
             let woke = tokio::time::timeout_at(deadline, rx.changed()).await;
@@ -239,7 +272,7 @@ pub async fn poll(
         if let Some(events) = events {
             events.release(keys.uid());
         }
-        return answer.map(|a| Json(a.into_response()));
+        return answer.map(Looked::into_response);
     }
 }
 

@@ -170,7 +170,7 @@ pub async fn run(
     let key = super::idempotency::key(&headers)?.map(str::to_owned);
     let last = fire_schedule(&state, &caller.name, &name, Firing::Manual(key)).await?;
     match last.uid {
-        Some(uid) => Ok(Json(ExecResponse { uid })),
+        Some(uid) => Ok(Json(ExecResponse::new(uid))),
         None => Err(ApiError::BadRequest(
             last.skipped
                 .unwrap_or_else(|| "the schedule started nothing".into()),

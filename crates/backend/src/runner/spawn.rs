@@ -177,6 +177,21 @@ struct Plan {
     errno: AtomicI32,
 }
 
+/// Signals the kernel numbers, 1 to 64, and the size of its signal set.
+const KERNEL_SIGNALS: libc::c_int = 64;
+const SIGSET_BYTES: usize = 8;
+
+/// `struct sigaction` as the kernel takes it (x86_64 and aarch64 alike); all zero is the
+/// default action.
+#[repr(C)]
+#[derive(Default)]
+struct KernelSigaction {
+    handler: libc::sighandler_t,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
 /// The child's stack: the child only makes system calls, a few frames deep.
 const CHILD_STACK: usize = 64 * 1024;
 
@@ -253,22 +268,31 @@ extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
         if libc::syscall(libc::SYS_chdir, plan.cwd) < 0 {
             fail(plan, errno());
         }
-        // Handlers become defaults (exec would do that, but a signal may come first), and
-        // SIGPIPE, which the service ignores, is the default again as in any new program.
-        for sig in 1..=libc::SIGRTMAX() {
+        // Every signal gets its default action: handlers (exec would reset those too, but a
+        // signal may come first), and what the service ignores, SIGPIPE among them, or what
+        // was ignored where it was started. Through the kernel's own call: glibc's refuses
+        // the signals it keeps for itself.
+        for sig in 1..=KERNEL_SIGNALS {
             if sig == libc::SIGKILL || sig == libc::SIGSTOP {
                 continue;
             }
-            let mut old: libc::sigaction = std::mem::zeroed();
-            if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 {
-                continue;
-            }
-            if old.sa_sigaction != libc::SIG_DFL
-                && (old.sa_sigaction != libc::SIG_IGN || sig == libc::SIGPIPE)
-            {
-                let mut default: libc::sigaction = std::mem::zeroed();
-                default.sa_sigaction = libc::SIG_DFL;
-                libc::sigaction(sig, &default, std::ptr::null_mut());
+            let mut old = KernelSigaction::default();
+            let got = libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                std::ptr::null::<KernelSigaction>(),
+                &mut old,
+                SIGSET_BYTES,
+            );
+            if got == 0 && old.handler != libc::SIG_DFL {
+                let default = KernelSigaction::default();
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    &default,
+                    std::ptr::null_mut::<KernelSigaction>(),
+                    SIGSET_BYTES,
+                );
             }
         }
         libc::pthread_sigmask(libc::SIG_SETMASK, &plan.mask, std::ptr::null_mut());

@@ -4,12 +4,15 @@
 use std::io::{IsTerminal, Read};
 
 use anyhow::Context;
-use aws_exec_client::{Client, ExecRequest};
+use aws_exec_client::{Client, ExecRequest, PollResponse};
 
 use crate::cli::{ExecArgs, JobArgs};
 
 /// The CLI's exit code when a second Ctrl-C leaves the job running, as a shell reports it.
 const INTERRUPTED: i32 = 130;
+
+/// How long the submit waits at the service for the job's first output or its end.
+const FIRST_WAIT: u64 = 1;
 
 pub async fn run(args: ExecArgs) -> anyhow::Result<i32> {
     let client = args.remote.client()?;
@@ -20,15 +23,24 @@ pub async fn run(args: ExecArgs) -> anyhow::Result<i32> {
             request = request.stdin(stdin);
         }
     }
-    let uid = client.submit(&request).await?;
     if args.detach {
-        println!("{uid}");
+        println!("{}", client.submit(&request).await?);
         return Ok(0);
     }
+    // The service is asked to wait a moment for the job's first news, so that a short job
+    // is run and read in one request. A Ctrl-C meanwhile cancels the job once its uid is
+    // known.
+    let submit = client.submit_waiting(&request, FIRST_WAIT);
+    tokio::pin!(submit);
+    let (submitted, interrupted) = tokio::select! {
+        submitted = &mut submit => (submitted, false),
+        _ = tokio::signal::ctrl_c() => ((&mut submit).await, true),
+    };
+    let (uid, first) = submitted?;
     if args.print_uid {
         eprintln!("uid: {uid}");
     }
-    let code = follow_cancelling_on_ctrl_c(&client, &uid).await?;
+    let code = follow_cancelling_on_ctrl_c(&client, &uid, first, interrupted).await?;
     if let Some(dir) = &args.get {
         if code != INTERRUPTED {
             super::artifacts::download(&client, &uid, dir).await?;
@@ -69,12 +81,21 @@ fn read_stdin() -> anyhow::Result<Vec<u8>> {
     Ok(buf)
 }
 
-async fn follow_cancelling_on_ctrl_c(client: &Client, uid: &str) -> anyhow::Result<i32> {
-    let follow = client.tail(uid, super::stdout_sink());
+/// Follows the job from `first` (the submit's look at it); a Ctrl-C, or one that came
+/// during the submit (`interrupted`), cancels it.
+async fn follow_cancelling_on_ctrl_c(
+    client: &Client,
+    uid: &str,
+    first: Option<PollResponse>,
+    interrupted: bool,
+) -> anyhow::Result<i32> {
+    let follow = client.tail_after(uid, first, super::stdout_sink());
     tokio::pin!(follow);
-    tokio::select! {
-        code = &mut follow => return Ok(code?),
-        _ = tokio::signal::ctrl_c() => {}
+    if !interrupted {
+        tokio::select! {
+            code = &mut follow => return Ok(code?),
+            _ = tokio::signal::ctrl_c() => {}
+        }
     }
     eprintln!("\naws-exec: cancelling {uid} (Ctrl-C again to leave it running)");
     let cancel = client.cancel(uid);
