@@ -250,7 +250,9 @@ extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: system calls on the child's own descriptors, credentials and signal state.
     unsafe {
         for (target, &fd) in plan.fds.iter().enumerate() {
-            if libc::syscall(libc::SYS_dup2, fd, target as libc::c_int) < 0 {
+            // dup3, which every architecture has (aarch64 has no dup2); `fd` is never
+            // `target` (see `above_stdio`).
+            if libc::syscall(libc::SYS_dup3, fd, target as libc::c_int, 0) < 0 {
                 fail(plan, errno());
             }
         }
