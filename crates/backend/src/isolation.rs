@@ -104,6 +104,8 @@ fn live() -> std::sync::MutexGuard<'static, BTreeMap<String, i32>> {
 
 /// Starts a job's first process, tagged `tag` (see [`JOB_TAG`]).
 pub fn spawn_tagged(launch: &mut Launch<'_>, tag: &str) -> std::io::Result<(Launched, LiveJob)> {
+    // The service's tag, whatever the job's own variables said.
+    launch.env.retain(|(name, _)| name != JOB_TAG);
     launch.env.push((JOB_TAG.into(), tag.into()));
     let mut live = live();
     let launched = spawn::launch(launch)?;

@@ -54,6 +54,29 @@ async fn a_job_starts_with_no_signal_blocked_or_ignored() {
 }
 
 #[tokio::test]
+async fn a_job_cannot_choose_the_tag_its_processes_carry() {
+    let svc = Service::start(registry()).await;
+    // Read straight from the first process's environment: a shell would tidy it first.
+    let request =
+        aws_exec_client::ExecRequest::argv(["grep", "-az", "^AWS_EXEC_JOB=", "/proc/self/environ"])
+            .env("AWS_EXEC_JOB", "forged");
+    let mut out = Vec::new();
+    let code = svc
+        .client()
+        .exec(&request, |b| out.extend_from_slice(b))
+        .await
+        .unwrap();
+    let out = String::from_utf8(out).unwrap();
+    assert_eq!(code, 0, "{out}");
+    // One tag, the service's: the job's uid, never what the job asked for.
+    let tags: Vec<&str> = out.split_terminator('\0').collect();
+    assert_eq!(tags.len(), 1, "{out:?}");
+    let tag = tags[0].trim_start_matches("AWS_EXEC_JOB=");
+    assert!(tag.parse::<aws_exec_protocol::Uid>().is_ok(), "{out}");
+    svc.stop().await;
+}
+
+#[tokio::test]
 async fn stdout_and_stderr_are_both_kept_with_a_final_partial_line() {
     let svc = Service::start(registry()).await;
     let (log, code) = run_sh(

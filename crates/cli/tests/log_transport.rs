@@ -358,25 +358,19 @@ async fn a_submit_that_waits_answers_the_first_poll_too() {
     );
     // A plain submit answers no poll, and a wait past the limit is refused before a job
     // is made.
-    let plain = reqwest::Client::new()
-        .post(format!("{}/api/exec", serve.url))
-        .header("auth", &serve.key)
-        .body(r#"{"argv":["true"]}"#)
-        .send()
-        .await
-        .unwrap();
-    let plain: serde_json::Value = plain.json().await.unwrap();
+    let submit_true = |query: &str| {
+        reqwest::Client::new()
+            .post(format!("{}/api/exec{query}", serve.url))
+            .header("auth", &serve.key)
+            .body(r#"{"argv":["true"]}"#)
+            .send()
+    };
+    let plain: serde_json::Value = submit_true("").await.unwrap().json().await.unwrap();
     assert!(
         plain.get("uid").is_some() && plain.get("poll").is_none(),
         "{plain}"
     );
-    let malformed = reqwest::Client::new()
-        .post(format!("{}/api/exec?wait=soon", serve.url))
-        .header("auth", &serve.key)
-        .body(r#"{"argv":["true"]}"#)
-        .send()
-        .await
-        .unwrap();
+    let malformed = submit_true("?wait=soon").await.unwrap();
     assert_eq!(malformed.status(), reqwest::StatusCode::BAD_REQUEST);
     let refused = client
         .submit_waiting(&ExecRequest::argv(["true"]), 21)

@@ -171,7 +171,7 @@ struct Plan {
     /// Standard input, output and error, in that order.
     fds: [RawFd; 3],
     run_as: Option<(u32, u32)>,
-    /// The spawning thread's signal mask, which the program starts with.
+    /// The signal mask the program starts with: nothing blocked.
     mask: libc::sigset_t,
     /// Why the child could not exec, written by the child before it exits.
     errno: AtomicI32,
@@ -199,11 +199,12 @@ const CHILD_STACK: usize = 64 * 1024;
 fn start(mut plan: Plan) -> io::Result<i32> {
     // No signal handler of the service may run in the child while it shares the memory:
     // all are blocked until the child has set them to their defaults.
+    let mut saved = empty_sigset();
     // SAFETY: plain calls on sets owned here.
     unsafe {
         let mut all: libc::sigset_t = std::mem::zeroed();
         libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut plan.mask);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut saved);
     }
     let mut stack = vec![0u8; CHILD_STACK];
     // SAFETY: the stack is ours and outlives the child's use of it (CLONE_VFORK returns
@@ -222,7 +223,7 @@ fn start(mut plan: Plan) -> io::Result<i32> {
     let clone_error = io::Error::last_os_error();
     // SAFETY: restores the mask saved above.
     unsafe {
-        libc::pthread_sigmask(libc::SIG_SETMASK, &plan.mask, std::ptr::null_mut());
+        libc::pthread_sigmask(libc::SIG_SETMASK, &saved, std::ptr::null_mut());
     }
     drop(stack);
     if pid < 0 {

@@ -153,27 +153,22 @@ async fn private_file(path: &Path) -> std::io::Result<tokio::fs::File> {
         .await
 }
 
-fn write_private(path: &Path, body: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
+/// Opens files for writing that, when made, are readable by the serving user alone.
+fn private() -> std::fs::OpenOptions {
     use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .create_new(true)
-        .write(true)
-        .mode(0o600)
-        .open(path)?
-        .write_all(body)
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).mode(0o600);
+    options
 }
 
-/// Makes `path` an empty file readable by the serving user alone, or empties it.
+fn write_private(path: &Path, body: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    private().create_new(true).open(path)?.write_all(body)
+}
+
+/// Makes `path` an empty private file, or empties it.
 fn empty_private(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .mode(0o600)
-        .open(path)
-        .map(drop)
+    private().create(true).truncate(true).open(path).map(drop)
 }
 
 /// Moves `tmp` to `path`, replacing atomically whatever is there. A file already there is
@@ -335,17 +330,10 @@ impl Store for LocalStore {
     }
 
     async fn append(&self, key: &str, tail: Bytes, offset: usize) -> Result<(), StoreError> {
-        use std::os::unix::fs::{FileExt, OpenOptionsExt};
+        use std::os::unix::fs::FileExt;
         let path = self.path(key)?;
         run(key, tail.len() <= INLINE_MAX, move || {
-            let file = in_dir(&path, || {
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .write(true)
-                    .truncate(false)
-                    .mode(0o600)
-                    .open(&path)
-            })?;
+            let file = in_dir(&path, || private().create(true).truncate(false).open(&path))?;
             // Bytes before `offset` are final; a reader of the growing file sees a prefix.
             file.set_len(offset as u64)?;
             file.write_all_at(&tail, offset as u64)
