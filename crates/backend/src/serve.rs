@@ -160,8 +160,10 @@ impl LocalService {
             let _ = tcp.set_nodelay(true);
         });
         let graceful = stop.clone().cancelled_owned();
+        // One router shared by every connection: served as a plain router, axum would
+        // copy its whole route table for each connection it accepts.
         let server = tokio::spawn(async move {
-            axum::serve(listener, router)
+            axum::serve(listener, router.into_make_service())
                 .with_graceful_shutdown(graceful)
                 .await
         });
