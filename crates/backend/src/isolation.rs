@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use crate::runner::spawn::{self, Launch, Launched};
 use nix::sys::signal::{kill, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag};
+use nix::sys::wait::{waitid, waitpid, Id, WaitPidFlag};
 use nix::unistd::Pid;
 
 /// The variable every job's processes carry, naming their job, so that strays can be told
@@ -137,6 +137,9 @@ pub async fn kill_strays(uid: &str, since: u64) -> usize {
 }
 
 fn kill_strays_once(uid: &str, since: u64) -> usize {
+    if childless() {
+        return 0;
+    }
     let me = std::process::id() as i32;
     let strays = {
         let live = live();
@@ -161,6 +164,13 @@ fn kill_strays_once(uid: &str, since: u64) -> usize {
         let _ = waitpid(pid, Some(WaitPidFlag::WNOHANG));
     }
     strays.len()
+}
+
+/// Whether this process has no child at all, running or dead: then no job left anything
+/// behind, and the sweep need not read `/proc`. One call, which reaps nothing.
+fn childless() -> bool {
+    let any = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    matches!(waitid(Id::All, any), Err(nix::errno::Errno::ECHILD))
 }
 
 fn children_of(parent: i32) -> Vec<Proc> {
