@@ -193,11 +193,7 @@ impl Runner {
         let mut meta = job.queued_meta();
         meta.state = JobState::Running;
         meta.started = Some(now_unix());
-        // Advisory until the end (the protocol objects are log, exit and size), so a failed
-        // write here is logged, not fatal.
-        if let Err(e) = save_meta(self.store.as_ref(), &meta).await {
-            tracing::warn!(uid = %job.uid, error = %e, "writing meta.json");
-        }
+        let running = RunningNote::later(self.store.clone(), &meta);
         // A cancel asked for before the claim, or from another process (the API on Lambda),
         // arrives as an object beside the log: looked for now and once a second.
         let watcher = tokio::spawn(watch_for_cancel(
@@ -205,7 +201,9 @@ impl Runner {
             keys.cancel(),
             stop.clone(),
         ));
-        let ended = self.run_started(job, &mut meta, stop, deadline).await;
+        let ended = self
+            .run_started(job, &mut meta, stop, deadline, running)
+            .await;
         watcher.abort();
         ended
     }
@@ -216,6 +214,7 @@ impl Runner {
         meta: &mut JobMeta,
         stop: &Stop,
         deadline: Option<Instant>,
+        running: RunningNote,
     ) -> Result<Option<Outcome>, StoreError> {
         let keys = job.keys();
         let sink: Arc<dyn Sink> = match &job.push_urls {
@@ -298,6 +297,7 @@ impl Runner {
             state,
             finished: now_unix(),
         };
+        running.settle().await;
         let recorded = async {
             let recorded = claim_end(self.store.as_ref(), &keys, &end).await?;
             if recorded {
@@ -431,6 +431,54 @@ impl Drop for Leftovers {
         if let Some(scratch) = self.scratch.take() {
             scratch.clean(&self.work_root);
         }
+    }
+}
+
+/// How long a job runs before `meta.json` says so: one that ends sooner goes from queued
+/// straight to its end, a write fewer (a PUT fewer on S3). No reader can tell a job that
+/// started this moment from one about to; the run claim holds the start for housekeeping.
+const RUNNING_NOTE_DELAY: Duration = Duration::from_millis(200);
+
+/// The running state, written to `meta.json` once the job has run [`RUNNING_NOTE_DELAY`]
+/// unless [`RunningNote::settle`] (or a drop) came first.
+struct RunningNote {
+    ended: CancellationToken,
+    write: tokio::task::JoinHandle<()>,
+}
+
+impl RunningNote {
+    fn later(store: Arc<dyn Store>, meta: &JobMeta) -> Self {
+        let ended = CancellationToken::new();
+        let write = tokio::spawn({
+            let (ended, meta) = (ended.clone(), meta.clone());
+            async move {
+                tokio::select! {
+                    biased;
+                    () = ended.cancelled() => {}
+                    () = tokio::time::sleep(RUNNING_NOTE_DELAY) => {
+                        // Advisory until the end (the protocol objects are log, exit and
+                        // size), so a failed write is logged, not fatal.
+                        if let Err(e) = save_meta(store.as_ref(), &meta).await {
+                            tracing::warn!(uid = %meta.uid, error = %e, "writing meta.json");
+                        }
+                    }
+                }
+            }
+        });
+        RunningNote { ended, write }
+    }
+
+    /// Called before the end is written: a note not yet begun is never written, and one
+    /// being written is waited for, so it cannot land over the end.
+    async fn settle(mut self) {
+        self.ended.cancel();
+        let _ = (&mut self.write).await;
+    }
+}
+
+impl Drop for RunningNote {
+    fn drop(&mut self) {
+        self.ended.cancel();
     }
 }
 
