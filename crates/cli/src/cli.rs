@@ -1,5 +1,6 @@
 //! The command line, as clap reads it; each command's help is its doc comment.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use aws_exec_backend::serve;
@@ -43,6 +44,44 @@ pub enum Cmd {
     Auth(AuthArgs),
     #[command(flatten)]
     User(UserCommand),
+}
+
+impl Cli {
+    /// This process's command line. `exec`, run most often and for the shortest jobs, is
+    /// first read by a parser that knows it alone: clap builds every command's arguments
+    /// before it parses, which takes longer than a short job runs. Whatever that parser
+    /// refuses (`--help` too) is read again by the whole one, so every answer and error is
+    /// the whole parser's.
+    pub fn from_args() -> Cli {
+        let args: Vec<OsString> = std::env::args_os().collect();
+        match Self::exec_alone(&args) {
+            Some(cli) => cli,
+            None => Cli::parse_from(args),
+        }
+    }
+
+    fn exec_alone(args: &[OsString]) -> Option<Cli> {
+        if args.get(1).is_none_or(|command| command != "exec") {
+            return None;
+        }
+        let ExecAlone::Exec(args) = ExecOnly::try_parse_from(args).ok()?.command;
+        Some(Cli {
+            command: Cmd::Exec(args),
+        })
+    }
+}
+
+/// The command line with `exec` alone (see [`Cli::from_args`]), with the whole one's flags.
+#[derive(Debug, Parser)]
+#[command(name = "aws-exec", version, propagate_version = true)]
+struct ExecOnly {
+    #[command(subcommand)]
+    command: ExecAlone,
+}
+
+#[derive(Debug, Subcommand)]
+enum ExecAlone {
+    Exec(ExecArgs),
 }
 
 /// The commands that are the service rather than calls to one: they run in
@@ -420,6 +459,70 @@ mod tests {
         assert!(Cli::try_parse_from(["aws-exec", "exec", "--timeout", "soon", "--", "x"]).is_err());
         assert!(Cli::try_parse_from(["aws-exec", "exec", "-e", "NOVALUE", "--", "x"]).is_err());
         assert!(Cli::try_parse_from(["aws-exec", "ls", "--state", "done"]).is_err());
+    }
+
+    #[test]
+    fn exec_alone_reads_what_the_whole_parser_reads() {
+        let read = |args: &[&str]| {
+            let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+            (
+                Cli::exec_alone(&args).map(|cli| format!("{cli:?}")),
+                Cli::try_parse_from(&args)
+                    .map(|cli| format!("{cli:?}"))
+                    .ok(),
+            )
+        };
+        for args in [
+            &["aws-exec", "exec", "--", "true"][..],
+            &[
+                "aws-exec",
+                "exec",
+                "-n",
+                "--print-uid",
+                "-e",
+                "A=1",
+                "--",
+                "sh",
+                "-c",
+                "x",
+            ],
+            &[
+                "aws-exec",
+                "exec",
+                "--url",
+                "http://h:1",
+                "--auth",
+                "k",
+                "ls",
+                "-l",
+            ],
+            &[
+                "aws-exec",
+                "exec",
+                "--timeout",
+                "5m",
+                "--get",
+                "out",
+                "--",
+                "make",
+            ],
+        ] {
+            let (alone, whole) = read(args);
+            assert!(alone.is_some(), "{args:?}");
+            assert_eq!(alone, whole, "{args:?}");
+        }
+        // Help, version, mistakes and other commands go to the whole parser.
+        for args in [
+            &["aws-exec", "exec", "--help"][..],
+            &["aws-exec", "exec", "--version"],
+            &["aws-exec", "exec", "-V"],
+            &["aws-exec", "exec"],
+            &["aws-exec", "exec", "--timeout", "soon", "--", "x"],
+            &["aws-exec", "ls"],
+            &["aws-exec"],
+        ] {
+            assert_eq!(read(args).0, None, "{args:?}");
+        }
     }
 
     #[test]

@@ -3,14 +3,16 @@
 
 use aws_exec::cli::Cli;
 use aws_exec::{builtin, exit_code, server, CLI_ERROR};
-use clap::Parser;
 
 fn main() {
     if builtin::lambda::enabled() {
         fail(server::become_server());
     }
-    let cli = Cli::parse();
-    aws_exec::init_logging("info");
+    let cli = Cli::from_args();
+    // Calls log only their retries, at debug level: a subscriber is made when asked for.
+    if std::env::var_os("AWS_EXEC_LOG").is_some() {
+        aws_exec::init_logging("info");
+    }
     // One thread: a call waits on the network, and a thread pool would cost more to
     // start than the whole call.
     let runtime = tokio::runtime::Builder::new_current_thread()
