@@ -10,10 +10,12 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::runner::spawn::{self, Launch, Launched};
+use nix::errno::Errno;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitid, waitpid, Id, WaitPidFlag};
 use nix::unistd::Pid;
@@ -218,38 +220,9 @@ impl Workspace {
     /// service until [`Workspace::hand_over`]: nothing of another job's user can reach into
     /// it while the service fills it.
     pub fn create(root: &Path, uid: &str) -> std::io::Result<Self> {
-        use std::os::unix::fs::{MetadataExt, PermissionsExt};
-        if let Err(e) = std::fs::create_dir(root) {
-            if e.kind() != std::io::ErrorKind::AlreadyExists {
-                return Err(e);
-            }
-        }
-        // In a shared /tmp another user could have made the root first, or a symlink in
-        // its place: use it only if it is a real directory of ours.
-        let found = std::fs::symlink_metadata(root)?;
-        if !found.is_dir() || found.uid() != nix::unistd::geteuid().as_raw() {
-            return Err(std::io::Error::other(format!(
-                "{} is not a directory owned by this user",
-                root.display()
-            )));
-        }
-        // Others may traverse the root to reach their own directory, never list it.
-        std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o711))?;
-        // Canonical, so that the job's paths can be compared with where things really are.
-        let dir = root.canonicalize()?.join(uid);
-        if let Err(e) = std::fs::create_dir(&dir) {
-            // Left by an earlier run of the same job (a retried Lambda event): made anew.
-            if e.kind() != std::io::ErrorKind::AlreadyExists {
-                return Err(e);
-            }
-            std::fs::remove_dir_all(&dir)?;
-            std::fs::create_dir(&dir)?;
-        }
-        std::fs::create_dir(dir.join("tmp"))?;
-        std::fs::create_dir(dir.join("artifacts"))?;
-        for path in [&dir, &dir.join("tmp"), &dir.join("artifacts")] {
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
-        }
+        let dir = checked_root(root)?.join(uid);
+        clear(&dir)?;
+        make(&dir)?;
         Ok(Workspace { dir })
     }
 
@@ -292,6 +265,171 @@ impl Drop for Workspace {
     fn drop(&mut self) {
         remove_all(&self.dir);
     }
+}
+
+/// The root of the jobs' directories, made if missing, canonical (so that a job's paths
+/// can be compared with where things really are) and checked: in a shared /tmp another
+/// user could have made it first, or a symlink in its place.
+fn checked_root(root: &Path) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if let Err(e) = std::fs::create_dir(root) {
+        if e.kind() != std::io::ErrorKind::AlreadyExists {
+            return Err(e);
+        }
+    }
+    let found = std::fs::symlink_metadata(root)?;
+    if !found.is_dir() || found.uid() != nix::unistd::geteuid().as_raw() {
+        return Err(std::io::Error::other(format!(
+            "{} is not a directory owned by this user",
+            root.display()
+        )));
+    }
+    // Others may traverse the root to reach their own directory, never list it.
+    std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o711))?;
+    root.canonicalize()
+}
+
+/// Removes what an earlier run of the same job left at `dir` (a retried Lambda event).
+fn clear(dir: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(dir) {
+        Ok(_) => std::fs::remove_dir_all(dir),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Makes `dir` and the `tmp` and `artifacts` in it, each mode 0700.
+fn make(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    let mut builder = std::fs::DirBuilder::new();
+    builder.mode(0o700);
+    for path in [dir.to_owned(), dir.join("tmp"), dir.join("artifacts")] {
+        builder.create(&path)?;
+        // The mode asked for may have been narrowed by the umask; set, not hoped for.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// Where jobs get their directories, with one made ahead: a job's start renames it into
+/// place rather than making three directories while the caller waits, and the next is made
+/// on the blocking pool while the job runs. The one made ahead is the service's own (mode
+/// 0700, an unguessable name in a root no job can list) until it is handed over.
+pub struct Workspaces {
+    root: PathBuf,
+    /// Whether to make one ahead: not where the root is emptied after every job (Lambda,
+    /// one job at a time, whose scratch is cleaned whole).
+    ahead: bool,
+    spare: Mutex<Option<PathBuf>>,
+    making: AtomicBool,
+    closed: AtomicBool,
+}
+
+/// How a directory made ahead is named: `.ahead-PID-RANDOM`, apart from every job's uid,
+/// and telling which service made it.
+const AHEAD_PREFIX: &str = ".ahead-";
+
+impl Workspaces {
+    pub fn new(root: &Path, ahead: bool) -> Self {
+        // Left by services that were killed: theirs, not those of others still running.
+        for entry in std::fs::read_dir(root).into_iter().flatten().flatten() {
+            let name = entry.file_name();
+            let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(AHEAD_PREFIX)) else {
+                continue;
+            };
+            let maker = rest
+                .split('-')
+                .next()
+                .and_then(|pid| pid.parse::<i32>().ok());
+            if maker.is_some_and(|pid| kill(Pid::from_raw(pid), None) == Err(Errno::ESRCH)) {
+                remove_all(&entry.path());
+            }
+        }
+        Workspaces {
+            root: root.to_owned(),
+            ahead,
+            spare: Mutex::new(None),
+            making: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Job `uid`'s workspace, as [`Workspace::create`] makes it; then, from within a Tokio
+    /// runtime, the next one is made ahead.
+    pub fn take(self: &Arc<Self>, uid: &str) -> std::io::Result<Workspace> {
+        let root = checked_root(&self.root)?;
+        let dir = root.join(uid);
+        clear(&dir)?;
+        let placed = match self.spare().take() {
+            Some(spare) => move_into_place(&spare, &dir).or_else(|_| {
+                remove_all(&spare);
+                make(&dir)
+            }),
+            None => make(&dir),
+        };
+        if self.ahead {
+            self.make_ahead(root);
+        }
+        placed.map(|()| Workspace { dir })
+    }
+
+    /// Removes the one made ahead, and makes no more (the service is stopping).
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        if let Some(spare) = self.spare().take() {
+            remove_all(&spare);
+        }
+    }
+
+    fn spare(&self) -> std::sync::MutexGuard<'_, Option<PathBuf>> {
+        self.spare.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn make_ahead(self: &Arc<Self>, root: PathBuf) {
+        if self.closed.load(Ordering::Acquire)
+            || tokio::runtime::Handle::try_current().is_err()
+            || self.making.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let name = format!(
+                "{AHEAD_PREFIX}{}-{:016x}",
+                std::process::id(),
+                rand::random::<u64>()
+            );
+            let dir = root.join(name);
+            let made = make(&dir);
+            let mut spare = this.spare();
+            match made {
+                Ok(()) if !this.closed.load(Ordering::Acquire) && spare.is_none() => {
+                    *spare = Some(dir);
+                }
+                made => {
+                    drop(spare);
+                    if let Err(e) = made {
+                        tracing::debug!(error = %e, "making a job directory ahead");
+                    }
+                    remove_all(&dir);
+                }
+            }
+            this.making.store(false, Ordering::Release);
+        });
+    }
+}
+
+impl Drop for Workspaces {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Renames `from` to `to`, which must not exist.
+fn move_into_place(from: &Path, to: &Path) -> std::io::Result<()> {
+    use nix::fcntl::{renameat2, RenameFlags};
+    renameat2(None, from, None, to, RenameFlags::RENAME_NOREPLACE).map_err(Into::into)
 }
 
 /// The entries of a shared scratch directory (`/tmp` on Lambda) before a job, so that
@@ -366,6 +504,97 @@ fn remove_all(path: &Path) {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    fn ahead_in(root: &Path) -> Vec<PathBuf> {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(root)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.to_string_lossy().contains(AHEAD_PREFIX))
+            .collect();
+        found.sort();
+        found
+    }
+
+    fn assert_fresh_workspace(dir: &Path) {
+        for path in [dir.to_owned(), dir.join("tmp"), dir.join("artifacts")] {
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            assert!(meta.is_dir(), "{path:?}");
+            assert_eq!(meta.permissions().mode() & 0o777, 0o700, "{path:?}");
+        }
+        assert_eq!(
+            std::fs::read_dir(dir).unwrap().count(),
+            2,
+            "tmp and artifacts only"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_job_directory_is_made_ahead_and_taken_by_the_next_job() {
+        let base = tempfile::tempdir().unwrap();
+        let root = base.path().join("jobs");
+        let workspaces = Arc::new(Workspaces::new(&root, true));
+        let first = workspaces.take("1.a").unwrap();
+        assert_fresh_workspace(&first.dir);
+        let made = async {
+            while ahead_in(&root).is_empty() || workspaces.making.load(Ordering::Acquire) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), made)
+            .await
+            .unwrap();
+        let ahead = ahead_in(&root);
+        assert_eq!(ahead.len(), 1, "one made ahead: {ahead:?}");
+        assert!(ahead[0]
+            .to_string_lossy()
+            .contains(&std::process::id().to_string()));
+
+        // The next job's directory is that one, renamed.
+        let inode = |p: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
+        let spare_inode = inode(&ahead[0]);
+        let second = workspaces.take("2.b").unwrap();
+        assert_eq!(inode(&second.dir), spare_inode);
+        assert_fresh_workspace(&second.dir);
+        drop((first, second));
+
+        // Stopping removes the one made ahead and makes no more.
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while workspaces.making.load(Ordering::Acquire) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .unwrap();
+        workspaces.close();
+        let third = workspaces.take("3.c").unwrap();
+        assert_fresh_workspace(&third.dir);
+        drop(third);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(ahead_in(&root).is_empty(), "{:?}", ahead_in(&root));
+        assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_killed_services_directories_made_ahead_are_removed_at_start() {
+        let base = tempfile::tempdir().unwrap();
+        let root = base.path();
+        // A pid that is not running: past the kernel's largest.
+        let dead = root.join(format!("{AHEAD_PREFIX}4194999-00"));
+        let alive = root.join(format!("{AHEAD_PREFIX}{}-00", std::process::id()));
+        let job = root.join("1795648249.0fefb1c9");
+        for dir in [&dead, &alive, &job] {
+            std::fs::create_dir_all(dir.join("tmp")).unwrap();
+        }
+        let workspaces = Workspaces::new(root, false);
+        assert!(!dead.exists());
+        assert!(alive.exists(), "a running service's is left alone");
+        assert!(
+            job.exists(),
+            "a job's directory is not the start's to remove"
+        );
+        drop(workspaces);
+    }
 
     #[test]
     fn scratch_cleaning_removes_what_a_job_added_and_empties_the_jobs_root() {

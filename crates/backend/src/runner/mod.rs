@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::finish::{claim_end, record_end, save_meta};
-use crate::isolation::{ScratchSnapshot, Workspace};
+use crate::isolation::{ScratchSnapshot, Workspace, Workspaces};
 use crate::job::Job;
 use crate::push_guard::PushPolicy;
 use crate::store::{Store, StoreError};
@@ -91,6 +91,8 @@ pub struct Runner {
     shutdown: CancellationToken,
     /// The stop handle of every job running in this process.
     running: Mutex<HashMap<Uid, Stop>>,
+    /// Where each job gets its directory.
+    workspaces: Arc<Workspaces>,
     /// For push URLs.
     http: reqwest::Client,
     /// Where news of a job's log goes, for polls that wait in this process.
@@ -106,7 +108,9 @@ impl Runner {
 
     pub fn new(store: Arc<dyn Store>, registry: Arc<Registry>, config: RunnerConfig) -> Self {
         let http = config.push_policy.client();
+        let workspaces = Workspaces::new(&config.work_root, config.clean_scratch.is_none());
         Runner {
+            workspaces: Arc::new(workspaces),
             store,
             registry,
             config,
@@ -120,6 +124,7 @@ impl Runner {
     /// Stops every running job; each still writes its log, exit and size.
     pub fn shutdown(&self) {
         self.shutdown.cancel();
+        self.workspaces.close();
         for stop in self.running.lock().expect("running jobs").values() {
             stop.request(StopReason::Shutdown);
         }
@@ -338,7 +343,7 @@ impl Runner {
             .clean_scratch
             .as_deref()
             .map(ScratchSnapshot::take);
-        let workspace = match Workspace::create(&self.config.work_root, &uid) {
+        let workspace = match self.workspaces.take(&uid) {
             Ok(w) => leftovers.workspace.insert(w),
             Err(e) => {
                 log.write(format!("aws-exec: cannot make the job's directory: {e}\n"));
