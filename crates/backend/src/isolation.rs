@@ -172,7 +172,7 @@ fn kill_strays_once(uid: &str, since: u64) -> usize {
 /// behind, and the sweep need not read `/proc`. One call, which reaps nothing.
 fn childless() -> bool {
     let any = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
-    matches!(waitid(Id::All, any), Err(nix::errno::Errno::ECHILD))
+    matches!(waitid(Id::All, any), Err(Errno::ECHILD))
 }
 
 fn children_of(parent: i32) -> Vec<Proc> {
@@ -216,20 +216,10 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    /// Creates `root/UID` (mode 0700) with `tmp` and `artifacts` inside, owned by the
-    /// service until [`Workspace::hand_over`]: nothing of another job's user can reach into
-    /// it while the service fills it.
-    pub fn create(root: &Path, uid: &str) -> std::io::Result<Self> {
-        let dir = checked_root(root)?.join(uid);
-        clear(&dir)?;
-        make(&dir)?;
-        Ok(Workspace { dir })
-    }
-
     /// Gives the whole tree to the job's user (when jobs run as another user): deepest
     /// first and the directory itself last, never following a link, so the job cannot
     /// redirect a chown before it is its own. Without `filled` (nothing was placed in it
-    /// since [`Workspace::create`]) the tree is known, and not walked.
+    /// since [`Workspaces::take`]) the tree is known, and not walked.
     pub fn hand_over(&self, owner: Option<(u32, u32)>, filled: bool) -> std::io::Result<()> {
         let Some((user, group)) = owner else {
             return Ok(());
@@ -355,7 +345,9 @@ impl Workspaces {
         }
     }
 
-    /// Job `uid`'s workspace, as [`Workspace::create`] makes it; then, from within a Tokio
+    /// Job `uid`'s workspace: `root/UID` (mode 0700) with `tmp` and `artifacts` inside,
+    /// owned by the service until [`Workspace::hand_over`], so nothing of another job's
+    /// user can reach into it while the service fills it. Then, from within a Tokio
     /// runtime, the next one is made ahead.
     pub fn take(self: &Arc<Self>, uid: &str) -> std::io::Result<Workspace> {
         let root = checked_root(&self.root)?;
@@ -570,7 +562,6 @@ mod tests {
         let third = workspaces.take("3.c").unwrap();
         assert_fresh_workspace(&third.dir);
         drop(third);
-        tokio::time::sleep(Duration::from_millis(100)).await;
         assert!(ahead_in(&root).is_empty(), "{:?}", ahead_in(&root));
         assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0);
     }
@@ -623,7 +614,7 @@ mod tests {
         std::fs::write(&jobs, "").unwrap();
         snapshot.clean(&jobs);
         assert!(!jobs.exists());
-        let workspace = Workspace::create(&jobs, "1.x").unwrap();
+        let workspace = Arc::new(Workspaces::new(&jobs, false)).take("1.x").unwrap();
         assert!(workspace.artifacts().is_dir());
     }
 }
