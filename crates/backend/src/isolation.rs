@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::made_ahead;
 use crate::runner::spawn::{self, Launch, Launched};
 use nix::errno::Errno;
 use nix::sys::signal::{kill, Signal};
@@ -262,10 +263,10 @@ impl Drop for Workspace {
 /// user could have made it first, or a symlink in its place.
 fn checked_root(root: &Path) -> std::io::Result<PathBuf> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    if let Err(e) = std::fs::create_dir(root) {
-        if e.kind() != std::io::ErrorKind::AlreadyExists {
-            return Err(e);
-        }
+    match std::fs::create_dir(root) {
+        Ok(()) => made_ahead::spread_subdirectories(root),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
     }
     let found = std::fs::symlink_metadata(root)?;
     if !found.is_dir() || found.uid() != nix::unistd::geteuid().as_raw() {
@@ -323,19 +324,12 @@ const AHEAD_PREFIX: &str = ".ahead-";
 impl Workspaces {
     pub fn new(root: &Path, ahead: bool) -> Self {
         // Left by services that were killed: theirs, not those of others still running.
-        for entry in std::fs::read_dir(root).into_iter().flatten().flatten() {
-            let name = entry.file_name();
-            let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(AHEAD_PREFIX)) else {
-                continue;
-            };
-            let maker = rest
-                .split('-')
-                .next()
-                .and_then(|pid| pid.parse::<i32>().ok());
-            if maker.is_some_and(|pid| kill(Pid::from_raw(pid), None) == Err(Errno::ESRCH)) {
-                remove_all(&entry.path());
-            }
+        for left in made_ahead::left_by_dead_services(root, AHEAD_PREFIX) {
+            remove_all(&left);
         }
+        // Each job's directory in a block group of its own, where the filesystem does that:
+        // making one beside thousands of just-removed ones can cost a millisecond.
+        made_ahead::spread_subdirectories(root);
         Workspaces {
             root: root.to_owned(),
             ahead,
@@ -387,11 +381,7 @@ impl Workspaces {
         }
         let this = self.clone();
         tokio::task::spawn_blocking(move || {
-            let name = format!(
-                "{AHEAD_PREFIX}{}-{:016x}",
-                std::process::id(),
-                rand::random::<u64>()
-            );
+            let name = made_ahead::name(AHEAD_PREFIX);
             let dir = root.join(name);
             let made = make(&dir);
             let mut spare = this.spare();

@@ -12,6 +12,7 @@ pub mod job;
 pub mod job_events;
 pub mod lambda_edge;
 pub mod log_objects;
+mod made_ahead;
 pub mod push_guard;
 pub mod runner;
 pub mod schedules;
