@@ -16,6 +16,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use sha2::Sha256;
 use tokio::io::AsyncWriteExt;
 
+use super::spares::{private, Spares};
 use super::{Store, StoreError};
 use crate::time::now_unix;
 
@@ -34,6 +35,7 @@ const TMP_DIR: &str = ".tmp";
 pub struct LocalStore {
     root: PathBuf,
     secret: [u8; 32],
+    spares: Spares,
 }
 
 impl LocalStore {
@@ -50,6 +52,7 @@ impl LocalStore {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
         Ok(LocalStore {
+            spares: Spares::new(&root.join(TMP_DIR)),
             root,
             secret: rand::random(),
         })
@@ -137,9 +140,7 @@ impl LocalStore {
     }
 
     fn tmp_path(&self) -> PathBuf {
-        self.root
-            .join(TMP_DIR)
-            .join(format!("{:016x}", rand::random::<u64>()))
+        self.spares.fresh()
     }
 }
 
@@ -151,24 +152,6 @@ async fn private_file(path: &Path) -> std::io::Result<tokio::fs::File> {
         .mode(0o600)
         .open(path)
         .await
-}
-
-/// Opens files for writing that, when made, are readable by the serving user alone.
-fn private() -> std::fs::OpenOptions {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).mode(0o600);
-    options
-}
-
-fn write_private(path: &Path, body: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    private().create_new(true).open(path)?.write_all(body)
-}
-
-/// Makes `path` an empty private file, or empties it.
-fn empty_private(path: &Path) -> std::io::Result<()> {
-    private().create(true).truncate(true).open(path).map(drop)
 }
 
 /// Moves `tmp` to `path`, replacing atomically whatever is there. A file already there is
@@ -252,11 +235,15 @@ async fn blocking<T: Send + 'static>(
 
 /// Runs `op`, which names `path`; if it failed for want of `path`'s directory, makes the
 /// directory and runs it again. Directories exist for all but a key's first write.
-fn in_dir<T>(path: &Path, mut op: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T> {
+fn in_dir<T>(
+    spares: &Spares,
+    path: &Path,
+    mut op: impl FnMut() -> std::io::Result<T>,
+) -> std::io::Result<T> {
     match op() {
         Err(e) if e.kind() == ErrorKind::NotFound => {
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)?;
+                spares.make_dir(parent)?;
             }
             op()
         }
@@ -276,15 +263,17 @@ fn found<T>(result: std::io::Result<T>) -> std::io::Result<Option<T>> {
 #[async_trait]
 impl Store for LocalStore {
     async fn put(&self, key: &str, body: Bytes) -> Result<(), StoreError> {
-        let path = self.path(key)?;
+        let (path, spares) = (self.path(key)?, self.spares.clone());
         if body.is_empty() {
             // An empty file cannot be seen torn: made, or emptied, in place.
-            return run(key, true, move || in_dir(&path, || empty_private(&path))).await;
+            return run(key, true, move || {
+                in_dir(&spares, &path, || spares.place_empty(&path))
+            })
+            .await;
         }
-        let tmp = self.tmp_path();
         run(key, body.len() <= INLINE_MAX, move || {
-            let placed =
-                write_private(&tmp, &body).and_then(|()| in_dir(&path, || replace(&tmp, &path)));
+            let tmp = spares.write(&body)?;
+            let placed = in_dir(&spares, &path, || replace(&tmp, &path));
             if placed.is_err() {
                 let _ = std::fs::remove_file(&tmp);
             }
@@ -294,11 +283,11 @@ impl Store for LocalStore {
     }
 
     async fn put_new(&self, key: &str, body: Bytes) -> Result<bool, StoreError> {
-        let (path, tmp) = (self.path(key)?, self.tmp_path());
+        let (path, spares) = (self.path(key)?, self.spares.clone());
         run(key, body.len() <= INLINE_MAX, move || {
             // A hard link appears whole and fails if the name exists: atomic and exclusive.
-            let linked = write_private(&tmp, &body)
-                .and_then(|()| in_dir(&path, || std::fs::hard_link(&tmp, &path)));
+            let tmp = spares.write(&body)?;
+            let linked = in_dir(&spares, &path, || std::fs::hard_link(&tmp, &path));
             let _ = std::fs::remove_file(&tmp);
             match linked {
                 Ok(()) => Ok(true),
@@ -315,11 +304,14 @@ impl Store for LocalStore {
 
     async fn copy(&self, from: &str, to: &str) -> Result<bool, StoreError> {
         let (src, dst, tmp) = (self.path(from)?, self.path(to)?, self.tmp_path());
+        let spares = self.spares.clone();
         blocking(to, move || {
             // Copied beside it and renamed into place: readers see all of it or none.
             let copied = match std::fs::copy(&src, &tmp) {
                 Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
-                copied => copied.and_then(|_| in_dir(&dst, || std::fs::rename(&tmp, &dst))),
+                copied => {
+                    copied.and_then(|_| in_dir(&spares, &dst, || std::fs::rename(&tmp, &dst)))
+                }
             };
             if copied.is_err() {
                 let _ = std::fs::remove_file(&tmp);
@@ -331,9 +323,11 @@ impl Store for LocalStore {
 
     async fn append(&self, key: &str, tail: Bytes, offset: usize) -> Result<(), StoreError> {
         use std::os::unix::fs::FileExt;
-        let path = self.path(key)?;
+        let (path, spares) = (self.path(key)?, self.spares.clone());
         run(key, tail.len() <= INLINE_MAX, move || {
-            let file = in_dir(&path, || private().create(true).truncate(false).open(&path))?;
+            let file = in_dir(&spares, &path, || {
+                private().create(true).truncate(false).open(&path)
+            })?;
             // Bytes before `offset` are final; a reader of the growing file sees a prefix.
             file.set_len(offset as u64)?;
             file.write_all_at(&tail, offset as u64)

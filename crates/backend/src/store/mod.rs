@@ -11,6 +11,7 @@ use bytes::Bytes;
 
 pub mod local;
 pub mod s3;
+mod spares;
 
 pub use local::LocalStore;
 pub use s3::S3Store;
