@@ -214,6 +214,9 @@ fn listed_children() -> Option<Vec<i32>> {
 /// is kept, and it is removed when the job ends.
 pub struct Workspace {
     pub dir: PathBuf,
+    /// Where the next is made ahead once this one is removed: after the job, rather than
+    /// beside its start, whose caller is waiting.
+    next: Option<Arc<Workspaces>>,
 }
 
 impl Workspace {
@@ -255,6 +258,9 @@ impl Workspace {
 impl Drop for Workspace {
     fn drop(&mut self) {
         remove_all(&self.dir);
+        if let (Some(workspaces), Some(root)) = (self.next.take(), self.dir.parent()) {
+            workspaces.make_ahead(root.to_owned());
+        }
     }
 }
 
@@ -341,23 +347,29 @@ impl Workspaces {
 
     /// Job `uid`'s workspace: `root/UID` (mode 0700) with `tmp` and `artifacts` inside,
     /// owned by the service until [`Workspace::hand_over`], so nothing of another job's
-    /// user can reach into it while the service fills it. Then, from within a Tokio
-    /// runtime, the next one is made ahead.
+    /// user can reach into it while the service fills it. The next one is made ahead
+    /// (from within a Tokio runtime) when this one is removed, or at once if none was ready.
     pub fn take(self: &Arc<Self>, uid: &str) -> std::io::Result<Workspace> {
         let root = checked_root(&self.root)?;
         let dir = root.join(uid);
         clear(&dir)?;
-        let placed = match self.spare().take() {
+        let spare = self.spare().take();
+        let made_here = spare.is_none();
+        let placed = match spare {
             Some(spare) => move_into_place(&spare, &dir).or_else(|_| {
                 remove_all(&spare);
                 make(&dir)
             }),
             None => make(&dir),
         };
-        if self.ahead {
+        // None was ready (the first job, or several at once): the next is made now.
+        if self.ahead && made_here {
             self.make_ahead(root);
         }
-        placed.map(|()| Workspace { dir })
+        placed.map(|()| Workspace {
+            dir,
+            next: self.ahead.then(|| self.clone()),
+        })
     }
 
     /// Removes the one made ahead, and makes no more (the service is stopping).
@@ -374,6 +386,7 @@ impl Workspaces {
 
     fn make_ahead(self: &Arc<Self>, root: PathBuf) {
         if self.closed.load(Ordering::Acquire)
+            || self.spare().is_some()
             || tokio::runtime::Handle::try_current().is_err()
             || self.making.swap(true, Ordering::AcqRel)
         {
@@ -518,12 +531,12 @@ mod tests {
         let workspaces = Arc::new(Workspaces::new(&root, true));
         let first = workspaces.take("1.a").unwrap();
         assert_fresh_workspace(&first.dir);
-        let made = async {
+        let made = || async {
             while ahead_in(&root).is_empty() || workspaces.making.load(Ordering::Acquire) {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         };
-        tokio::time::timeout(Duration::from_secs(10), made)
+        tokio::time::timeout(Duration::from_secs(10), made())
             .await
             .unwrap();
         let ahead = ahead_in(&root);
@@ -538,16 +551,26 @@ mod tests {
         let second = workspaces.take("2.b").unwrap();
         assert_eq!(inode(&second.dir), spare_inode);
         assert_fresh_workspace(&second.dir);
-        drop((first, second));
+        // Not while its job starts: the next is made once a job's directory is removed.
+        assert!(!workspaces.making.load(Ordering::Acquire));
+        assert!(ahead_in(&root).is_empty(), "{:?}", ahead_in(&root));
+        drop(second);
+        tokio::time::timeout(Duration::from_secs(10), made())
+            .await
+            .unwrap();
+        assert_eq!(ahead_in(&root).len(), 1, "{:?}", ahead_in(&root));
+        drop(first);
 
         // Stopping removes the one made ahead and makes no more.
-        tokio::time::timeout(Duration::from_secs(10), async {
+        let settled = async {
             while workspaces.making.load(Ordering::Acquire) {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
-        })
-        .await
-        .unwrap();
+        };
+        tokio::time::timeout(Duration::from_secs(10), settled)
+            .await
+            .unwrap();
+        assert_eq!(ahead_in(&root).len(), 1, "still one: {:?}", ahead_in(&root));
         workspaces.close();
         let third = workspaces.take("3.c").unwrap();
         assert_fresh_workspace(&third.dir);
