@@ -43,7 +43,9 @@ async fn a_job_runs_in_lambda_mode_under_the_runtime_emulator() {
         .port();
     let invoke = format!("http://127.0.0.1:{port}");
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-    let log_path = |what: &str| std::env::temp_dir().join(format!("aws-exec-{what}-{port}.log"));
+    // The emulator's and the functions' output, for whoever debugs this test; removed with it.
+    let logs = tempfile::tempdir().unwrap();
+    let log_path = |what: &str| logs.path().join(format!("{what}.log"));
     let log = std::fs::File::create(log_path("watch")).unwrap();
     let mut watch = Command::new(aws_exec_testkit::s3::tool("CARGO_LAMBDA", "cargo-lambda"));
     watch
