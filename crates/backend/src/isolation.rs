@@ -311,7 +311,7 @@ fn make(dir: &Path) -> std::io::Result<()> {
 
 /// Where jobs get their directories, with one made ahead: a job's start renames it into
 /// place rather than making three directories while the caller waits, and the next is made
-/// on the blocking pool while the job runs. The one made ahead is the service's own (mode
+/// on the blocking pool once a job's directory is removed. The one made ahead is the service's own (mode
 /// 0700, an unguessable name in a root no job can list) until it is handed over.
 pub struct Workspaces {
     root: PathBuf,
@@ -356,7 +356,7 @@ impl Workspaces {
         let spare = self.spare().take();
         let made_here = spare.is_none();
         let placed = match spare {
-            Some(spare) => move_into_place(&spare, &dir).or_else(|_| {
+            Some(spare) => made_ahead::move_into_place(&spare, &dir).or_else(|_| {
                 remove_all(&spare);
                 make(&dir)
             }),
@@ -419,12 +419,6 @@ impl Drop for Workspaces {
     fn drop(&mut self) {
         self.close();
     }
-}
-
-/// Renames `from` to `to`, which must not exist.
-fn move_into_place(from: &Path, to: &Path) -> std::io::Result<()> {
-    use nix::fcntl::{renameat2, RenameFlags};
-    renameat2(None, from, None, to, RenameFlags::RENAME_NOREPLACE).map_err(Into::into)
 }
 
 /// The entries of a shared scratch directory (`/tmp` on Lambda) before a job, so that

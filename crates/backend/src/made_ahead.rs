@@ -37,6 +37,13 @@ pub fn left_by_dead_services(dir: &Path, prefix: &str) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Renames what was made ahead at `from` to `to`, which must not exist (`AlreadyExists`
+/// if it does, `NotFound` if its directory does not).
+pub fn move_into_place(from: &Path, to: &Path) -> std::io::Result<()> {
+    use nix::fcntl::{renameat2, RenameFlags};
+    renameat2(None, from, None, to, RenameFlags::RENAME_NOREPLACE).map_err(Into::into)
+}
+
 /// Asks ext4 to place `dir`'s subdirectories as it places top-level ones: each in a block
 /// group with more free inodes than most and few directories (`chattr +T`). Elsewhere the
 /// hint is refused, harmlessly.

@@ -146,10 +146,7 @@ impl LocalStore {
 
 /// A new file readable by the serving user alone (keys live here).
 async fn private_file(path: &Path) -> std::io::Result<tokio::fs::File> {
-    tokio::fs::OpenOptions::new()
-        .create_new(true)
-        .write(true)
-        .mode(0o600)
+    tokio::fs::OpenOptions::from(private().create_new(true).clone())
         .open(path)
         .await
 }

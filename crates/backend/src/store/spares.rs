@@ -12,11 +12,8 @@
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-
-use nix::errno::Errno;
-use nix::fcntl::{renameat2, RenameFlags};
 
 use crate::made_ahead;
 
@@ -45,7 +42,7 @@ struct Inner {
     dirs: Mutex<VecDeque<PathBuf>>,
     /// Batch directories made, removed once emptied.
     batches: Mutex<Vec<PathBuf>>,
-    made: std::sync::atomic::AtomicU64,
+    made: AtomicU64,
     making: AtomicBool,
 }
 
@@ -102,18 +99,23 @@ impl Spares {
             }
         }
         let tmp = self.fresh();
-        private().create_new(true).open(&tmp)?.write_all(body)?;
-        Ok(tmp)
+        let written = private().create_new(true).open(&tmp)?.write_all(body);
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written.map(|()| tmp)
     }
 
     /// Makes `path` an empty private file, or empties the one there.
     pub fn place_empty(&self, path: &Path) -> std::io::Result<()> {
         if let Some(spare) = self.take(Kind::File) {
-            match renameat2(None, &spare, None, path, RenameFlags::RENAME_NOREPLACE) {
+            match made_ahead::move_into_place(&spare, path) {
                 Ok(()) => return Ok(()),
                 // One is there (emptied below) or its directory is missing (the caller
                 // makes it): the spare stays one.
-                Err(Errno::EEXIST | Errno::ENOENT) => self.give_back(Kind::File, spare),
+                Err(e) if matches!(e.kind(), ErrorKind::AlreadyExists | ErrorKind::NotFound) => {
+                    self.give_back(Kind::File, spare)
+                }
                 Err(_) => {
                     let _ = std::fs::remove_file(&spare);
                 }
@@ -125,9 +127,9 @@ impl Spares {
     /// Makes directory `dir` and any missing parents.
     pub fn make_dir(&self, dir: &Path) -> std::io::Result<()> {
         if let Some(spare) = self.take(Kind::Dir) {
-            match renameat2(None, &spare, None, dir, RenameFlags::RENAME_NOREPLACE) {
+            match made_ahead::move_into_place(&spare, dir) {
                 Ok(()) => return Ok(()),
-                Err(Errno::EEXIST) => {
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {
                     self.give_back(Kind::Dir, spare);
                     return Ok(());
                 }
