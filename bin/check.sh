@@ -5,6 +5,8 @@ cd "$(dirname "$0")/.."
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# The command line alone, as its static musl build compiles it (no backend, no AWS SDK).
+cargo clippy -p aws-exec --bin aws-exec --no-default-features --target "$(uname -m)-unknown-linux-musl" -- -D warnings
 npm --prefix frontend run typecheck --silent
 .venv/bin/cfn-lint infra.yaml
 shellcheck -x bin/*.sh .ci/run

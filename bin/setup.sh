@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the checks and tests use; quick when everything is already there.
 #   apt:   shellcheck, chromium (browser tests), python3-venv, curl (bin/fuzz-api.sh),
-#          task-spooler (the baseline of the transport benchmark)
+#          task-spooler (the baseline of the transport benchmark), musl-tools (C for the
+#          static musl build of the command line)
+#   rustup: the musl target of this machine (that build, checked and benchmarked)
 #   npm:   frontend/ dev tools (playwright-core, tsc)
 #   .venv: moto_server, boto3, cfn-lint, cargo-lambda (requirements-dev.txt)
 #   cargo: s3s-fs 0.14.1 (an S3 server that checks signatures), cargo-nextest (runs each
@@ -20,6 +22,7 @@ need_apt=()
 command -v shellcheck >/dev/null 2>&1 || need_apt+=(shellcheck)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v tsp >/dev/null 2>&1 || need_apt+=(task-spooler)
+command -v musl-gcc >/dev/null 2>&1 || need_apt+=(musl-tools)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
@@ -48,3 +51,7 @@ if ! s3s-fs --version 2>/dev/null | grep -q '0.14.1'; then
 fi
 
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
+musl_target="$(uname -m)-unknown-linux-musl"
+if ! rustup target list --installed | grep -qx "$musl_target"; then
+  rustup target add "$musl_target"
+fi

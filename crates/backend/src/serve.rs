@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{app, AppState};
 use crate::dispatch::LocalDispatch;
 use crate::runner::rpc::Registry;
-use aws_exec_protocol::limits::MAX_RUN_TIME;
+use aws_exec_protocol::limits::{DEFAULT_CONCURRENCY, DEFAULT_QUEUE, MAX_RUN_TIME};
 
 use crate::housekeeping::{sweep, LostRule};
 use crate::job_events::JobEvents;
@@ -54,13 +54,8 @@ impl std::fmt::Display for StoreLocation {
     }
 }
 
-/// Jobs running at once, by default.
-pub const DEFAULT_CONCURRENCY: usize = 16;
 /// How long finished jobs are kept, by default.
 pub const DEFAULT_KEEP: Duration = Duration::from_secs(7 * 86400);
-
-/// Jobs waiting for a slot, by default.
-pub const DEFAULT_QUEUE: usize = 1024;
 
 #[derive(Clone, Debug)]
 pub struct LocalConfig {

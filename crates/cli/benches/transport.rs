@@ -3,18 +3,28 @@
 //! (moto_server, behind a proxy that counts requests and bytes) against a single PUT of the
 //! same log and an old client that polls the API.
 //!
-//! Run with `cargo bench -p aws-exec --bench transport` (needs `tsp` and moto_server, which
-//! `bin/setup.sh` installs).
+//! The CLI is the static musl build the README's quickest install makes, built on first
+//! run; the default build's round trip is printed too.
+//!
+//! Run with `cargo bench -p aws-exec --bench transport` (needs `tsp`, moto_server and the
+//! musl target, which `bin/setup.sh` installs).
 
 use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_exec_client::{Client, ExecRequest, PollResponse};
-use aws_exec_testkit::{S3Proxy, S3Server, ServeProcess};
+use aws_exec_testkit::{static_cli, S3Proxy, S3Server, ServeProcess};
 
 const BIN: &str = env!("CARGO_BIN_EXE_aws-exec");
+
+/// The static build of the CLI, the one every CLI row uses.
+fn static_bin() -> &'static Path {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| static_cli::build(Path::new(BIN)))
+}
 
 fn row(what: &str, ours: String, baseline: String) {
     println!("{what:<58} {ours:>20} {baseline:>26}");
@@ -32,9 +42,14 @@ fn now_ns() -> u128 {
         .as_nanos()
 }
 
-/// The `aws-exec` CLI against `serve` at `url`.
+/// The `aws-exec` CLI (its static build) against `serve` at `url`.
 fn cli(url: &str, key: &str) -> Command {
-    let mut cmd = aws_exec_testkit::env::clean_command(BIN, &[]);
+    cli_of(static_bin(), url, key)
+}
+
+/// `aws-exec` built as `bin` is, against `serve` at `url`.
+fn cli_of(bin: &Path, url: &str, key: &str) -> Command {
+    let mut cmd = aws_exec_testkit::env::clean_command(bin, &[]);
     cmd.env("PROJECT_URL", url).env("AUTH", key);
     cmd
 }
@@ -109,17 +124,25 @@ async fn local() {
     };
     timed(&mut tsp(&["-f", "true"]));
     let runs = 40;
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    let (mut ours, mut default_build, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
         ours.push(timed(
             cli(&serve.url, &serve.key).args(["exec", "--", "true"]),
         ));
+        default_build.push(timed(
+            cli_of(Path::new(BIN), &serve.url, &serve.key).args(["exec", "--", "true"]),
+        ));
         theirs.push(timed(&mut tsp(&["-f", "true"])));
     }
-    let (a, b) = (median(ours), median(theirs));
+    let (a, d, b) = (median(ours), median(default_build), median(theirs));
     row(
         "`exec -- true` via the CLI, round trip p50",
-        format!("{a:.1} ms ({:.1}x)", a / b),
+        format!("{a:.1} ms ({:.2}x)", a / b),
+        format!("{b:.1} ms (tsp -f true)"),
+    );
+    row(
+        "  the same with the CLI's default (dynamic) build",
+        format!("{d:.1} ms ({:.2}x)", d / b),
         format!("{b:.1} ms (tsp -f true)"),
     );
     let _ = tsp(&["-K"]).status();

@@ -3,9 +3,10 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use aws_exec_backend::serve;
+use aws_exec_protocol::limits::{DEFAULT_CONCURRENCY, DEFAULT_QUEUE};
 use clap::{Args, Parser, Subcommand};
 
+#[cfg(feature = "server")]
 use crate::commands::UserCommand;
 
 /// Run commands asynchronously on AWS Lambda or a local service, and follow their output.
@@ -42,8 +43,14 @@ pub enum Cmd {
     Serve(ServeArgs),
     /// Manage auth keys (stored as hashes beside the jobs).
     Auth(AuthArgs),
+    #[cfg(feature = "server")]
     #[command(flatten)]
     User(UserCommand),
+    /// Built without the service (`--no-default-features`), the CLI hands every other
+    /// command, the service's own ones among them, to `aws-exec-server`.
+    #[cfg(not(feature = "server"))]
+    #[command(external_subcommand)]
+    Service(Vec<OsString>),
 }
 
 impl Cli {
@@ -90,7 +97,10 @@ enum ExecAlone {
 pub enum ServiceCmd {
     Serve(ServeArgs),
     Auth(AuthArgs),
+    #[cfg(feature = "server")]
     User(UserCommand),
+    #[cfg(not(feature = "server"))]
+    Other(Vec<OsString>),
 }
 
 /// How to reach the service.
@@ -313,10 +323,10 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub store: StoreArgs,
     /// Jobs that may run at once
-    #[arg(long, default_value_t = serve::DEFAULT_CONCURRENCY)]
+    #[arg(long, default_value_t = DEFAULT_CONCURRENCY)]
     pub concurrency: usize,
     /// Jobs that may wait for a free slot before submissions are refused (503)
-    #[arg(long, default_value_t = serve::DEFAULT_QUEUE)]
+    #[arg(long, default_value_t = DEFAULT_QUEUE)]
     pub queue: usize,
     /// The URL callers reach this service at, if not the one they connect to (a proxy)
     #[arg(long, value_name = "URL")]

@@ -7,6 +7,7 @@
 
 pub mod builtin;
 pub mod cli;
+#[cfg(feature = "server")]
 pub mod commands;
 pub mod server;
 

@@ -5,7 +5,7 @@ use aws_exec::cli::Cli;
 use aws_exec::{builtin, exit_code, server, CLI_ERROR};
 
 fn main() {
-    if builtin::lambda::enabled() {
+    if server::lambda_mode() {
         fail(server::become_server());
     }
     let cli = Cli::from_args();

@@ -8,6 +8,12 @@ use std::path::PathBuf;
 /// The service's binary: `serve`, `auth`, the service's own commands and Lambda mode.
 pub const SERVER_BIN: &str = "aws-exec-server";
 
+/// Whether this process was started by Lambda, which sets `AWS_LAMBDA_RUNTIME_API`: it then
+/// serves Lambda events instead of reading a command line.
+pub fn lambda_mode() -> bool {
+    std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some()
+}
+
 /// Becomes `aws-exec-server` with this process's arguments; returns only if that failed.
 pub fn become_server() -> anyhow::Error {
     let beside = std::env::current_exe()

@@ -70,3 +70,9 @@ pub const LOST_MARGIN: Duration = Duration::from_secs(5 * 60);
 pub fn truncation_marker() -> String {
     format!("\n[aws-exec: log truncated at {MAX_LOG_BYTES} bytes; further output discarded]\n")
 }
+
+/// Jobs a local service runs at once, by default.
+pub const DEFAULT_CONCURRENCY: usize = 16;
+
+/// Jobs waiting for a slot at a local service, by default.
+pub const DEFAULT_QUEUE: usize = 1024;

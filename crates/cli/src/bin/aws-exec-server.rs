@@ -7,7 +7,7 @@ use aws_exec::{exit_code, CLI_ERROR};
 use clap::Parser;
 
 fn main() {
-    let lambda = builtin::lambda::enabled();
+    let lambda = aws_exec::server::lambda_mode();
     let cli = (!lambda).then(Cli::parse);
     // The AWS SDK's own retries of missing settings (IMDS) would print screens of
     // warnings; a missing setting is reported once, by the store.

@@ -1,11 +1,7 @@
-//! Lambda mode: with `AWS_LAMBDA_RUNTIME_API` set, the binary serves Lambda events instead
-//! of parsing a command line; the wiring is [`LambdaApp::from_env`].
+//! Lambda mode ([`crate::server::lambda_mode`]): the binary serves Lambda events instead of
+//! reading a command line; the wiring is [`LambdaApp::from_env`].
 
 use aws_exec_backend::lambda_edge::LambdaApp;
-
-pub fn enabled() -> bool {
-    std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some()
-}
 
 pub async fn run() -> anyhow::Result<i32> {
     LambdaApp::from_env(crate::commands::registry())
