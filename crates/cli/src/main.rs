@@ -4,6 +4,11 @@
 use aws_exec::cli::Cli;
 use aws_exec::{builtin, exit_code, server, CLI_ERROR};
 
+/// For the static build: see Cargo.toml.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+
 fn main() {
     if server::lambda_mode() {
         fail(server::become_server());
