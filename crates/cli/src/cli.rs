@@ -12,6 +12,13 @@ use crate::commands::UserCommand;
 /// Run commands asynchronously on AWS Lambda or a local service, and follow their output.
 #[derive(Debug, Parser)]
 #[command(name = "aws-exec", version, propagate_version = true)]
+#[cfg_attr(
+    not(feature = "server"),
+    command(
+        after_help = "Other commands (the service's own: `aws-exec-server --help` \
+                          lists them) are handed to aws-exec-server."
+    )
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Cmd,

@@ -26,9 +26,13 @@ pub fn become_server() -> anyhow::Error {
         .arg0("aws-exec")
         .args(std::env::args_os().skip(1))
         .exec();
+    // The static build hands over whatever it does not know, a mistyped command too, so
+    // the message names the command: `aws-exec --help` lists the command line's own.
+    let command = std::env::args().nth(1).unwrap_or_default();
     anyhow::anyhow!(
-        "cannot start {}: {error} (it is built and installed with aws-exec: \
-         `cargo install --path crates/cli` installs both)",
+        "`{command}` is not a command of aws-exec itself, and {} cannot start: {error} \
+         (it is built and installed with aws-exec: `cargo install --path crates/cli` \
+         installs both)",
         program.display()
     )
 }

@@ -57,6 +57,8 @@ fn service_commands_without_the_server_binary_fail_clearly() {
             &["serve", "--addr", "127.0.0.1:0"][..],
             &["auth", "ls"],
             &["listdir", "/"],
+            // A mistyped command, which only the static build hands over.
+            &["exce", "true"],
         ] {
             let out = clean_command(&lone, &[])
                 .args(args)
@@ -64,8 +66,15 @@ fn service_commands_without_the_server_binary_fail_clearly() {
                 .env("PATH", "/usr/bin:/bin")
                 .output()
                 .unwrap();
-            assert_eq!(out.status.code(), Some(255), "{args:?}: {out:?}");
             let err = String::from_utf8_lossy(&out.stderr);
+            if cli == Path::new(BIN) && args[0] == "exce" {
+                // The default build knows every command: a usage error.
+                assert_eq!(out.status.code(), Some(2), "{out:?}");
+                assert!(err.contains("unrecognized subcommand 'exce'"), "{err}");
+                continue;
+            }
+            assert_eq!(out.status.code(), Some(255), "{args:?}: {out:?}");
+            assert!(err.contains(&format!("`{}`", args[0])), "{args:?}: {err}");
             assert!(err.contains("aws-exec-server"), "{args:?}: {err}");
             assert!(err.contains("cargo install --path crates/cli"), "{err}");
         }
