@@ -52,6 +52,7 @@ fi
 
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 musl_target="$(uname -m)-unknown-linux-musl"
-if ! rustup target list --installed | grep -qx "$musl_target"; then
+# grep reads the whole list: with -q it could stop early and fail the pipe.
+if ! rustup target list --installed | grep -x "$musl_target" >/dev/null; then
   rustup target add "$musl_target"
 fi

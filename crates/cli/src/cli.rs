@@ -106,8 +106,10 @@ pub enum ServiceCmd {
     Auth(AuthArgs),
     #[cfg(feature = "server")]
     User(UserCommand),
+    /// A command the static build does not know; `aws-exec-server` reads it from the
+    /// process's own arguments.
     #[cfg(not(feature = "server"))]
-    Other(Vec<OsString>),
+    Other,
 }
 
 /// How to reach the service.

@@ -45,7 +45,7 @@ pub async fn call(command: Cmd) -> Result<anyhow::Result<i32>, ServiceCmd> {
         #[cfg(feature = "server")]
         Cmd::User(command) => return Err(ServiceCmd::User(command)),
         #[cfg(not(feature = "server"))]
-        Cmd::Service(args) => return Err(ServiceCmd::Other(args)),
+        Cmd::Service(_) => return Err(ServiceCmd::Other),
     })
 }
 
