@@ -16,6 +16,8 @@ use std::time::Duration;
 
 use crate::made_ahead;
 use crate::runner::spawn::{self, Launch, Launched};
+use crate::tree;
+use aws_exec_protocol::limits::{MAX_INPUTS, MAX_PATH_BYTES};
 use nix::errno::Errno;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitid, waitpid, Id, WaitPidFlag};
@@ -210,6 +212,9 @@ fn listed_children() -> Option<Vec<i32>> {
     Some(pids)
 }
 
+/// The deepest an input's path can place it: each level takes a name and a `/`.
+const MAX_INPUT_DEPTH: usize = MAX_PATH_BYTES / 2 + 1;
+
 /// A job's own working directory: `HOME` and `TMPDIR` point into it, `artifacts/` in it
 /// is kept, and it is removed when the job ends.
 pub struct Workspace {
@@ -234,15 +239,20 @@ impl Workspace {
             }
             return Ok(());
         }
-        fn walk(path: &Path, user: u32, group: u32) -> std::io::Result<()> {
-            if std::fs::symlink_metadata(path)?.is_dir() {
-                for entry in std::fs::read_dir(path)? {
-                    walk(&entry?.path(), user, group)?;
-                }
-            }
-            std::os::unix::fs::lchown(path, Some(user), Some(group))
+        // Only the service has written here yet (inputs, whose paths the API checked), but
+        // the walk is bounded all the same; deepest first, the directory itself last.
+        let bounds = tree::Bounds {
+            max_depth: MAX_INPUT_DEPTH,
+            max_entries: MAX_INPUTS * MAX_INPUT_DEPTH + 2,
+        };
+        let (found, cut) = tree::list(&self.dir, bounds);
+        if cut {
+            return Err(std::io::Error::other("more inputs than a job may have"));
         }
-        walk(&self.dir, user, group)
+        for found in found.iter().rev() {
+            std::os::unix::fs::lchown(self.dir.join(&found.rel), Some(user), Some(group))?;
+        }
+        std::os::unix::fs::lchown(&self.dir, Some(user), Some(group))
     }
 
     pub fn tmp(&self) -> PathBuf {
@@ -464,27 +474,9 @@ impl ScratchSnapshot {
     }
 }
 
-/// Removes a file or a whole tree, making the directories in it writable first (a job may
-/// leave one mode 000 to make itself harder to remove). Never follows a link.
+/// Removes a file or a whole tree of a job's, however deep or locked ([`tree::remove_tree`]).
 fn remove_all(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    fn open_up(path: &Path) {
-        if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
-            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700));
-            for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
-                open_up(&entry.path());
-            }
-        }
-    }
-    let removed = match std::fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path).or_else(|_| {
-            open_up(path);
-            std::fs::remove_dir_all(path)
-        }),
-        Ok(_) => std::fs::remove_file(path),
-        Err(_) => return,
-    };
-    if let Err(e) = removed {
+    if let Err(e) = tree::remove_tree(path) {
         tracing::warn!(path = %path.display(), error = %e, "cleaning scratch space");
     }
 }

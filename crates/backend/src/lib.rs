@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod deadlines;
 pub mod dispatch;
 pub mod finish;
 pub mod housekeeping;
@@ -19,6 +20,7 @@ pub mod schedules;
 pub mod serve;
 pub mod store;
 mod time;
+pub mod tree;
 
 pub use api::{app, AppState};
 pub use job::Job;

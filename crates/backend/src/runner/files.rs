@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::log::LogWriter;
 use crate::isolation::Workspace;
 use crate::store::Store;
+use crate::tree;
 
 /// Places every input at its path under the job's directory, while that directory is
 /// still the service's own (see [`Workspace::hand_over`]). Stops early if the job is
@@ -72,7 +73,7 @@ pub async fn keep_artifacts(
         tokio::task::spawn_blocking(move || {
             let mut found = Vec::new();
             let mut notes = Vec::new();
-            walk(&root, &root, &mut found, &mut notes);
+            walk(&root, &mut found, &mut notes);
             (found, notes)
         })
         .await
@@ -137,38 +138,41 @@ pub async fn keep_artifacts(
     }
 }
 
-/// Regular files under `dir`, as (path relative to `root`, full path), sorted; at most a
-/// little past the caps, however many a job made.
-fn walk(root: &Path, dir: &Path, found: &mut Vec<(String, PathBuf)>, notes: &mut Vec<String>) {
+/// How deep below `$AWS_EXEC_ARTIFACTS` files are looked for.
+const MAX_ARTIFACT_DEPTH: usize = 32;
+
+/// Regular files under `root`, as (path relative to it, full path), sorted; at most a
+/// little past the caps, however many a job made and however deep ([`tree::list`]).
+fn walk(root: &Path, found: &mut Vec<(String, PathBuf)>, notes: &mut Vec<String>) {
     const MAX_NOTES: usize = 100;
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
+    let bounds = tree::Bounds {
+        max_depth: MAX_ARTIFACT_DEPTH,
+        max_entries: 2 * MAX_ARTIFACTS + MAX_NOTES,
     };
-    if found.len() > MAX_ARTIFACTS || notes.len() > MAX_NOTES {
-        return;
-    }
-    // Read a bounded number of names: a job may leave millions.
-    let mut entries: Vec<_> = entries
-        .flatten()
-        .take(2 * MAX_ARTIFACTS + MAX_NOTES)
-        .collect();
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
+    let (listed, cut) = tree::list(root, bounds);
+    for entry in listed {
         if found.len() > MAX_ARTIFACTS || notes.len() > MAX_NOTES {
             return;
         }
-        let path = entry.path();
-        let rel = path.strip_prefix(root).unwrap_or(&path);
-        let Some(rel) = rel.to_str().filter(|r| is_safe_relative_path(r)) else {
-            notes.push(format!("{}: skipped: not a UTF-8 name", rel.display()));
+        let path = root.join(&entry.rel);
+        let Some(rel) = entry.rel.to_str().filter(|r| is_safe_relative_path(r)) else {
+            notes.push(format!(
+                "{}: skipped: not a UTF-8 name",
+                entry.rel.display()
+            ));
             continue;
         };
-        match entry.file_type() {
-            Ok(t) if t.is_dir() => walk(root, &path, found, notes),
-            Ok(t) if t.is_file() => found.push((rel.to_owned(), path)),
-            Ok(t) if t.is_symlink() => notes.push(format!("{rel}: skipped: a symlink")),
-            _ => notes.push(format!("{rel}: skipped: not a regular file")),
+        match entry.kind {
+            tree::Kind::Dir => {}
+            tree::Kind::File => found.push((rel.to_owned(), path)),
+            tree::Kind::Symlink => notes.push(format!("{rel}: skipped: a symlink")),
+            tree::Kind::Other => notes.push(format!("{rel}: skipped: not a regular file")),
         }
+    }
+    if cut && found.len() <= MAX_ARTIFACTS {
+        notes.push(format!(
+            "more files, or deeper than {MAX_ARTIFACT_DEPTH} directories, than are looked at; the rest are not kept"
+        ));
     }
 }
 
