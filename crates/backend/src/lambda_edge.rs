@@ -129,7 +129,7 @@ impl LambdaApp {
         };
         let push_policy = config.push_policy.clone();
         let runner = Arc::new(Runner::new(store.clone(), registry.clone(), config));
-        let shared = aws_config::load_from_env().await;
+        let shared = crate::deadlines::aws_config().await;
         let eventbridge = match (var("SCHEDULE_GROUP"), var("SCHEDULER_ROLE_ARN")) {
             (Ok(group), Ok(role)) => Some(Arc::new(EventBridgeScheduler::new(
                 aws_sdk_scheduler::Client::new(&shared),

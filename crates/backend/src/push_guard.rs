@@ -52,8 +52,15 @@ impl PushPolicy {
             return refuse_inward(ip);
         }
         let port = url.port_or_known_default().unwrap_or(443);
-        let addrs = tokio::net::lookup_host((host.as_str(), port))
+        let lookup = tokio::net::lookup_host((host.as_str(), port));
+        let addrs = tokio::time::timeout(crate::deadlines::LOOKUP, lookup)
             .await
+            .map_err(|_| {
+                format!(
+                    "cannot resolve {host} within {:?}",
+                    crate::deadlines::LOOKUP
+                )
+            })?
             .map_err(|e| format!("cannot resolve {host}: {e}"))?;
         for addr in addrs {
             refuse_inward(addr.ip())?;
@@ -74,6 +81,7 @@ impl PushPolicy {
     /// The client push PUTs go through: guarded resolution, no redirects.
     pub fn client(&self) -> reqwest::Client {
         reqwest::Client::builder()
+            .connect_timeout(crate::deadlines::CONNECT)
             .redirect(reqwest::redirect::Policy::none())
             // A proxy would connect wherever it is told, past the resolver's filter.
             .no_proxy()

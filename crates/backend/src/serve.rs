@@ -31,6 +31,49 @@ pub enum StoreLocation {
     Bucket(String),
 }
 
+/// A data directory's owner: one `serve` at a time holds this lock on `DIR/.serve.lock`
+/// (released by the kernel however the process ends), so a second one cannot close the
+/// first one's running jobs as lost or write beside them.
+pub struct DataDirLock {
+    _file: std::fs::File,
+}
+
+impl DataDirLock {
+    pub fn take(dir: &std::path::Path) -> std::io::Result<Self> {
+        use rustix::fs::{flock, FlockOperation};
+        use std::io::{Read, Seek, Write};
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join(".serve.lock");
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)?;
+        if let Err(e) = flock(&file, FlockOperation::NonBlockingLockExclusive) {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = match holder.trim() {
+                "" => String::new(),
+                pid => format!(" (pid {pid})"),
+            };
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                format!(
+                    "another aws-exec serve{holder} owns the data directory {}: stop it first, or give this one --data-dir of its own ({e})",
+                    dir.display()
+                ),
+            ));
+        }
+        file.set_len(0)?;
+        file.rewind()?;
+        write!(file, "{}", std::process::id())?;
+        Ok(DataDirLock { _file: file })
+    }
+}
+
 impl StoreLocation {
     /// Opens the store; a data directory is also handed back as itself, whose signed URLs
     /// this service answers.
@@ -54,6 +97,9 @@ impl std::fmt::Display for StoreLocation {
     }
 }
 
+/// What shutdown allows beyond the jobs' grace for their ends to be written.
+const SHUTDOWN_MARGIN: Duration = Duration::from_secs(5);
+
 /// How long finished jobs are kept, by default.
 pub const DEFAULT_KEEP: Duration = Duration::from_secs(7 * 86400);
 
@@ -63,6 +109,9 @@ pub struct LocalConfig {
     pub storage: StoreLocation,
     /// Jobs running at once.
     pub concurrency: usize,
+    /// Of those, at most this many one user's (`None`: as many as there are); free places
+    /// go to users in turn either way.
+    pub per_user: Option<usize>,
     /// Jobs waiting for a slot before submissions are refused with 503.
     pub queue: usize,
     pub runner: RunnerConfig,
@@ -77,6 +126,7 @@ impl LocalConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             storage,
             concurrency: DEFAULT_CONCURRENCY,
+            per_user: None,
             queue: DEFAULT_QUEUE,
             runner: RunnerConfig::default(),
             public_url: None,
@@ -92,11 +142,19 @@ pub struct LocalService {
     dispatch: Arc<LocalDispatch>,
     stop: CancellationToken,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// How long shutdown waits for running jobs to record their end.
+    shutdown_grace: Duration,
+    _lock: Option<DataDirLock>,
 }
 
 impl LocalService {
     pub async fn start(config: LocalConfig, registry: Registry) -> std::io::Result<Self> {
         crate::isolation::harden_process();
+        // Before anything is read: the sweep below would close another serve's jobs.
+        let lock = match &config.storage {
+            StoreLocation::Dir(dir) => Some(DataDirLock::take(dir)?),
+            StoreLocation::Bucket(_) => None,
+        };
         let (store, local) = config.storage.open().await.map_err(std::io::Error::other)?;
         // In a data directory only this process runs jobs, so any job still unfinished was
         // cut off when a previous serve stopped. A bucket may be shared with live runners.
@@ -123,7 +181,13 @@ impl LocalService {
             Runner::new(store.clone(), registry.clone(), config.runner.clone())
                 .with_events(events.clone()),
         );
-        let dispatch = Arc::new(LocalDispatch::new(runner, config.concurrency, config.queue));
+        let per_user = config.per_user.unwrap_or(config.concurrency);
+        let dispatch = Arc::new(LocalDispatch::new(
+            runner,
+            config.concurrency,
+            per_user,
+            config.queue,
+        ));
         let scheduler = Arc::new(LocalScheduler::default());
         let state = AppState {
             store: store.clone(),
@@ -168,6 +232,8 @@ impl LocalService {
             dispatch,
             stop,
             server,
+            shutdown_grace: config.runner.grace + SHUTDOWN_MARGIN,
+            _lock: lock,
         })
     }
 
@@ -184,11 +250,22 @@ impl LocalService {
     }
 
     /// Stops taking connections and jobs, then stops running jobs (each records its end)
-    /// and waits for them and for open requests.
+    /// and waits for them and for open requests, within the jobs' grace and a margin
+    /// whatever a peer does: a job that has not recorded its end by then keeps its open
+    /// marker, and the next start closes it as lost.
     pub async fn shutdown(self) {
         self.stop.cancel();
-        self.dispatch.shutdown().await;
-        let _ = self.server.await;
+        let grace = self.shutdown_grace;
+        if tokio::time::timeout(grace, self.dispatch.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                left = self.dispatch.pending(),
+                "jobs did not record their end within {grace:?} of shutdown; the next start closes them as lost"
+            );
+        }
+        let _ = tokio::time::timeout(SHUTDOWN_MARGIN, self.server).await;
     }
 }
 

@@ -334,6 +334,10 @@ pub struct ServeArgs {
     /// Jobs that may run at once
     #[arg(long, default_value_t = DEFAULT_CONCURRENCY)]
     pub concurrency: usize,
+    /// Of those, the most one user's jobs may take [default: all]; free slots go to users
+    /// with jobs waiting in turn either way
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub per_user: Option<u64>,
     /// Jobs that may wait for a free slot before submissions are refused (503)
     #[arg(long, default_value_t = DEFAULT_QUEUE)]
     pub queue: usize,

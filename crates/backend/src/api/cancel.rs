@@ -114,6 +114,10 @@ async fn end_unstarted(
     }
     let size = if meta.pushed { 0 } else { note.len() as u64 };
     record_end(store, sink, &mut meta, end, size).await?;
+    // Polls waiting on it in this process hear of its end: no runner will tell them.
+    if let Some(events) = &state.events {
+        events.publish(keys.uid());
+    }
     let _ = store.delete(&keys.stdin()).await;
     Ok(())
 }

@@ -20,7 +20,7 @@ impl LambdaDispatch {
     /// Configured from the standard AWS settings; `AWS_ENDPOINT_URL_LAMBDA` (or
     /// `AWS_ENDPOINT_URL`) points it at another Invoke endpoint.
     pub async fn from_env(function: impl Into<String>) -> Self {
-        let shared = aws_config::load_from_env().await;
+        let shared = crate::deadlines::aws_config().await;
         LambdaDispatch::new(Client::new(&shared), function)
     }
 

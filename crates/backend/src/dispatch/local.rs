@@ -5,9 +5,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
+use super::fair::FairSlots;
 use super::{Dispatch, DispatchError};
 use aws_exec_protocol::Uid;
 
@@ -17,7 +17,7 @@ use crate::runner::Runner;
 
 pub struct LocalDispatch {
     runner: Arc<Runner>,
-    slots: Arc<Semaphore>,
+    slots: Arc<FairSlots>,
     concurrency: usize,
     max_queue: usize,
     /// Jobs accepted and not yet finished (running + queued).
@@ -26,17 +26,23 @@ pub struct LocalDispatch {
 }
 
 impl LocalDispatch {
-    pub fn new(runner: Arc<Runner>, concurrency: usize, max_queue: usize) -> Self {
+    /// `concurrency` jobs at once, at most `per_user` of them one user's (see
+    /// [`FairSlots`]), and `max_queue` more waiting.
+    pub fn new(runner: Arc<Runner>, concurrency: usize, per_user: usize, max_queue: usize) -> Self {
         let concurrency = concurrency.max(1);
         LocalDispatch {
             runner,
-            // Semaphore is fair (FIFO), so queued jobs start in submit order.
-            slots: Arc::new(Semaphore::new(concurrency)),
+            slots: FairSlots::new(concurrency, per_user),
             concurrency,
             max_queue,
             pending: Arc::new(AtomicUsize::new(0)),
             tasks: TaskTracker::new(),
         }
+    }
+
+    /// Jobs accepted and not yet finished.
+    pub fn pending(&self) -> usize {
+        self.pending.load(Ordering::SeqCst)
     }
 
     /// Refuses new jobs, then stops every running one (each still writes its exit and
@@ -71,14 +77,14 @@ impl Dispatch for LocalDispatch {
         let stop = runner.register(&job.uid);
         self.tasks.spawn(async move {
             let slot = tokio::select! {
-                slot = slots.acquire_owned() => slot.ok(),
+                slot = slots.acquire(job.owner.as_str()) => Some(slot),
                 // Cancelled while queued: it ends at once without a slot and never starts.
                 _ = stop.token().cancelled() => None,
             };
-            if let Err(e) = runner.run_with(&job, stop, None).await {
+            let slot = slot.map(|s| Box::new(s) as crate::runner::Slot);
+            if let Err(e) = runner.run_with(&job, stop, None, slot).await {
                 tracing::error!(uid = %job.uid, error = %e, "job failed to record its end");
             }
-            drop(slot);
             pending.fetch_sub(1, Ordering::SeqCst);
         });
         Ok(())

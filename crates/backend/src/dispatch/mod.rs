@@ -7,6 +7,7 @@ use aws_exec_protocol::Uid;
 
 use crate::job::Job;
 
+pub mod fair;
 pub mod lambda;
 pub mod local;
 

@@ -164,17 +164,19 @@ impl Runner {
         deadline: Option<Instant>,
     ) -> Result<Option<Outcome>, StoreError> {
         let stop = self.register(&job.uid);
-        self.run_with(job, stop, deadline).await
+        self.run_with(job, stop, deadline, None).await
     }
 
-    /// As [`Runner::run`], with a stop handle from [`Runner::register`].
+    /// As [`Runner::run`], with a stop handle from [`Runner::register`]; `slot` (a place
+    /// among the jobs running at once) is dropped as soon as the command has ended.
     pub async fn run_with(
         &self,
         job: &Job,
         stop: Stop,
         deadline: Option<Instant>,
+        slot: Option<Slot>,
     ) -> Result<Option<Outcome>, StoreError> {
-        let ran = self.claim_and_run(job, &stop, deadline).await;
+        let ran = self.claim_and_run(job, &stop, deadline, slot).await;
         self.running.lock().expect("running jobs").remove(&job.uid);
         ran
     }
@@ -184,6 +186,7 @@ impl Runner {
         job: &Job,
         stop: &Stop,
         deadline: Option<Instant>,
+        slot: Option<Slot>,
     ) -> Result<Option<Outcome>, StoreError> {
         let keys = job.keys();
         if !self
@@ -207,7 +210,7 @@ impl Runner {
             stop.clone(),
         ));
         let ended = self
-            .run_started(job, &mut meta, stop, deadline, running)
+            .run_started(job, &mut meta, stop, deadline, running, slot)
             .await;
         watcher.abort();
         ended
@@ -220,6 +223,7 @@ impl Runner {
         stop: &Stop,
         deadline: Option<Instant>,
         running: RunningNote,
+        slot: Option<Slot>,
     ) -> Result<Option<Outcome>, StoreError> {
         let keys = job.keys();
         let sink: Arc<dyn Sink> = match &job.push_urls {
@@ -261,26 +265,31 @@ impl Runner {
             })
         };
         let mut leftovers = Leftovers::new(&self.config.work_root);
+        // Each arm decides the state where the command ended: a stop asked for after that
+        // (its timeout passing while artifacts are stored, a late cancel) changes nothing.
         let (code, state) = match &job.command {
             // Stopped before it started (cancelled while queued, or at shutdown): it never
             // runs, and ends as if SIGTERM had reached it at once.
-            _ if stop.reason().is_some() => (128 + 15, JobState::Cancelled),
-            Command::Argv { argv } => self.run_argv(job, argv, &log, stop, &mut leftovers).await,
+            _ if stop.reason().is_some() => stopped(stop, 128 + 15, &log),
+            Command::Argv { argv } => {
+                self.run_argv(job, argv, &log, stop, &timer, &mut leftovers)
+                    .await
+            }
             Command::Rpc { name, args } => {
                 // An rpc is a function of this process: `env` and stdin are the argv's.
                 let ctx = RpcContext::new(log.clone(), stop.token().clone());
                 let code = self.registry.run(name, args, ctx, self.config.grace).await;
-                (code, JobState::Exited)
+                timer.abort();
+                match stop.reason() {
+                    Some(_) => stopped(stop, code, &log),
+                    None => (code, JobState::Exited),
+                }
             }
         };
         timer.abort();
-        let (code, state) = match stop.reason() {
-            Some(reason) => {
-                log.write(format!("\n{}\n", reason.note()));
-                (reason.exit(code), reason.state())
-            }
-            None => (code, state),
-        };
+        // What holds a place among the jobs running at once is given back with the command
+        // ended: writing the end waits on storage (or a caller's push-url), not on a slot.
+        drop(slot);
 
         finish.cancel();
         drop(log);
@@ -335,8 +344,14 @@ impl Runner {
         argv: &[String],
         log: &LogWriter,
         stop: &Stop,
+        timer: &tokio::task::JoinHandle<()>,
         leftovers: &mut Leftovers,
     ) -> (i32, JobState) {
+        // A stop that came before the command started ends it as that stop says.
+        let not_started = |code: i32| match stop.reason() {
+            Some(_) => stopped(stop, 128 + 15, log),
+            None => (code, JobState::Failed),
+        };
         let uid = job.uid.to_string();
         leftovers.scratch = self
             .config
@@ -347,27 +362,27 @@ impl Runner {
             Ok(w) => leftovers.workspace.insert(w),
             Err(e) => {
                 log.write(format!("aws-exec: cannot make the job's directory: {e}\n"));
-                return (126, JobState::Failed);
+                return not_started(126);
             }
         };
         let placed =
             files::place_inputs(self.store.as_ref(), &job.inputs, workspace, stop.token()).await;
         if let Err(why) = placed {
             log.write(why);
-            return (126, JobState::Failed);
+            return not_started(126);
         }
         if let Err(e) = workspace.hand_over(self.config.run_as, !job.inputs.is_empty()) {
             log.write(format!(
                 "aws-exec: cannot give the job its directory: {e}\n"
             ));
-            return (126, JobState::Failed);
+            return not_started(126);
         }
         let stdin = match job.stdin {
             true => match self.store.get(&job.keys().stdin()).await {
                 Ok(Some(stdin)) => Some(stdin),
                 Ok(None) | Err(_) => {
                     log.write("aws-exec: cannot read the job's standard input\n");
-                    return (126, JobState::Failed);
+                    return not_started(126);
                 }
             },
             false => None,
@@ -389,9 +404,11 @@ impl Runner {
         let ended = match process::run(spec, log, stop.token(), self.config.grace).await {
             ProcessEnd::Exited(code) => (code, JobState::Exited),
             ProcessEnd::Signaled(code) => (code, JobState::Signaled),
-            ProcessEnd::NotStarted(code) => (code, JobState::Failed),
-            ProcessEnd::Stopped(code) => (code, JobState::Cancelled),
+            ProcessEnd::NotStarted(code) => not_started(code),
+            ProcessEnd::Stopped(code) => stopped(stop, code, log),
         };
+        // Decided: the time limit no longer applies to storing what it left.
+        timer.abort();
         // Pushed jobs keep nothing in the service's store: their caller owns their objects.
         if job.push_urls.is_none() {
             let owner = self
@@ -409,6 +426,17 @@ impl Runner {
         }
         ended
     }
+}
+
+/// A place among the jobs running at once, held by the runner until the command ends.
+pub type Slot = Box<dyn std::any::Any + Send>;
+
+/// The end of a command that was asked to stop: the stop's line closes the log, and its
+/// reason names the state (`code` is what the command ended with).
+fn stopped(stop: &Stop, code: i32, log: &LogWriter) -> (i32, JobState) {
+    let reason = stop.reason().unwrap_or(StopReason::Cancelled);
+    log.write(format!("\n{}\n", reason.note()));
+    (reason.exit(code), reason.state())
 }
 
 /// What a job leaves on this machine, removed once its end is recorded (or when the run

@@ -168,6 +168,14 @@ fn job_environment(spec: &Spec<'_>) -> Vec<(OsString, OsString)> {
     let mut env: std::collections::BTreeMap<OsString, OsString> = std::env::vars_os()
         .filter(|(k, _)| !SCRUBBED_ENV.iter().any(|s| k == s))
         .collect();
+    if let Some((user, group)) = spec.run_as {
+        // The service's PATH may name directories its own user alone can enter (root's
+        // ~/.cargo/bin): a search through them fails as "permission denied" rather than
+        // "not found", so the job's user gets only those it can search.
+        if let Some(path) = env.get(std::ffi::OsStr::new("PATH")) {
+            env.insert("PATH".into(), searchable_path(path, user, group));
+        }
+    }
     env.extend(spec.env.iter().map(|(k, v)| (k.into(), v.into())));
     let ws = spec.workspace;
     env.insert("HOME".into(), ws.dir.clone().into());
@@ -178,6 +186,36 @@ fn job_environment(spec: &Spec<'_>) -> Vec<(OsString, OsString)> {
         env.insert(INPUT_PATH_ENV.into(), path.into());
     }
     env.into_iter().collect()
+}
+
+/// The directories of `path` that user `user` (group `group`) may search, in order;
+/// the usual system directories when none is left.
+pub fn searchable_path(path: &std::ffi::OsStr, user: u32, group: u32) -> OsString {
+    use std::os::unix::ffi::OsStrExt;
+    let kept: Vec<&[u8]> = path
+        .as_bytes()
+        .split(|&b| b == b':')
+        .filter(|dir| {
+            let dir = std::path::Path::new(std::ffi::OsStr::from_bytes(dir));
+            dir.is_absolute() && searchable(dir, user, group)
+        })
+        .collect();
+    match kept.is_empty() {
+        true => OsString::from("/usr/local/bin:/usr/bin:/bin"),
+        false => OsString::from(std::ffi::OsStr::from_bytes(&kept.join(&b':'))),
+    }
+}
+
+/// Whether `user` may enter `dir` and every directory above it, by their modes (a
+/// directory that is not there cannot hide a command, so it does not count).
+fn searchable(dir: &std::path::Path, user: u32, group: u32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    dir.ancestors().all(|d| match std::fs::metadata(d) {
+        Ok(m) if m.uid() == user => m.mode() & 0o100 != 0,
+        Ok(m) if m.gid() == group => m.mode() & 0o010 != 0,
+        Ok(m) => m.mode() & 0o001 != 0,
+        Err(_) => false,
+    })
 }
 
 async fn terminate(child: &mut Process, group: Pid, grace: Duration) -> i32 {
@@ -199,5 +237,38 @@ async fn pump(mut from: impl AsyncRead + Unpin, log: LogWriter) {
             Ok(0) | Err(_) => return,
             Ok(n) => log.write(Bytes::copy_from_slice(&buf[..n])),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_jobs_path_keeps_only_what_its_user_can_search() {
+        let base = tempfile::tempdir().unwrap();
+        let closed = base.path().join("closed");
+        let open = base.path().join("open");
+        std::fs::create_dir_all(closed.join("bin")).unwrap();
+        std::fs::create_dir_all(&open).unwrap();
+        std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(base.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = format!(
+            "{}/bin:{}:relative:/usr/bin",
+            closed.display(),
+            open.display()
+        );
+        // Someone who owns none of it: only what others may enter is kept.
+        let kept = searchable_path(OsStr::new(&path), 4_000_001, 4_000_001);
+        assert_eq!(kept, OsString::from(format!("{}:/usr/bin", open.display())));
+        let none = searchable_path(
+            OsStr::new(&format!("{}/bin", closed.display())),
+            4_000_001,
+            4_000_001,
+        );
+        assert_eq!(none, OsString::from("/usr/local/bin:/usr/bin:/bin"));
     }
 }

@@ -133,7 +133,11 @@ impl PushSink {
         let mut wait = Duration::from_millis(200);
         let mut last = String::new();
         for attempt in 1..=ATTEMPTS {
-            match self.http.put(url).body(body.clone()).send().await {
+            let put = self
+                .http
+                .put(url)
+                .timeout(crate::deadlines::push(body.len()));
+            match put.body(body.clone()).send().await {
                 Ok(resp) if resp.status().is_success() => return Ok(()),
                 Ok(resp) if resp.status().is_client_error() => {
                     return Err(StoreError::Backend(format!(

@@ -26,7 +26,7 @@ impl S3Store {
     /// such servers need; `AWS_S3_FORCE_PATH_STYLE=true|false` decides explicitly. A missing
     /// region or credentials is one clear error, found here rather than at the first request.
     pub async fn from_env(bucket: impl Into<String>) -> Result<Self, StoreError> {
-        let shared = aws_config::load_from_env().await;
+        let shared = crate::deadlines::aws_config().await;
         check_aws_settings(&shared).await?;
         let path_style = match std::env::var("AWS_S3_FORCE_PATH_STYLE").ok().as_deref() {
             Some("true" | "1") => true,

@@ -12,6 +12,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     let mut config = LocalConfig::new(storage.clone());
     config.addr = args.addr;
     config.concurrency = args.concurrency;
+    config.per_user = args.per_user.map(|n| n as usize);
     config.queue = args.queue;
     config.public_url = args.public_url;
     if args.max_timeout < std::time::Duration::from_secs(1) {
