@@ -56,6 +56,15 @@ const RENEW_BEFORE: u64 = 30;
 struct Position {
     offset: u64,
     segment: Option<u64>,
+    /// Bytes of the current segment already read (a read cut off midway).
+    within: u64,
+}
+
+/// What one read of a log brought.
+struct Part {
+    bytes: u64,
+    /// False when nothing was there yet or the body was cut off.
+    whole: bool,
 }
 
 /// Where the service is when nothing else says: `aws-exec serve`'s default address.
@@ -327,13 +336,23 @@ impl Client {
     }
 
     /// Reads the log at `url` from `offset`, handing each chunk to `on_log` as it arrives.
-    /// Returns how many bytes were read; 0 when there is nothing new yet (403/404/416).
+    /// Returns how many bytes were read; 0 when there is nothing new yet (403/404/416). A
+    /// body cut off midway counts what arrived, so the next read goes on from there.
     pub async fn read_log(
         &self,
         url: &str,
         offset: u64,
         on_log: &mut (dyn FnMut(&[u8]) + Send),
     ) -> Result<u64, ClientError> {
+        Ok(self.read_log_part(url, offset, on_log).await?.bytes)
+    }
+
+    async fn read_log_part(
+        &self,
+        url: &str,
+        offset: u64,
+        on_log: &mut (dyn FnMut(&[u8]) + Send),
+    ) -> Result<Part, ClientError> {
         let resp = self
             .retry
             .run("read log", |_| {
@@ -346,7 +365,12 @@ impl Client {
             .await;
         let mut resp = match resp {
             Ok(resp) => resp,
-            Err(ClientError::Api { status, .. }) if policy::log_not_ready(status) => return Ok(0),
+            Err(ClientError::Api { status, .. }) if policy::log_not_ready(status) => {
+                return Ok(Part {
+                    bytes: 0,
+                    whole: false,
+                })
+            }
             Err(e) => return Err(e),
         };
         // A server that ignored the Range header sent the whole object: skip what we have.
@@ -356,7 +380,19 @@ impl Client {
             0
         };
         let mut read = 0u64;
-        while let Some(chunk) = resp.chunk().await.map_err(ClientError::Http)? {
+        loop {
+            let chunk = match resp.chunk().await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                // Cut off: what arrived is kept, and the caller asks again from there.
+                Err(e) => {
+                    tracing::debug!(url, read, error = %e, "a log read was cut off");
+                    return Ok(Part {
+                        bytes: read,
+                        whole: false,
+                    });
+                }
+            };
             let drop_n = skip.min(chunk.len() as u64) as usize;
             skip -= drop_n as u64;
             let fresh = &chunk[drop_n..];
@@ -365,7 +401,10 @@ impl Client {
                 read += fresh.len() as u64;
             }
         }
-        Ok(read)
+        Ok(Part {
+            bytes: read,
+            whole: true,
+        })
     }
 
     /// Follows job `uid` from the start of its log to its end; returns its exit code.
@@ -427,8 +466,14 @@ impl Client {
                     follow: Some(follow),
                     ..
                 } if segment.is_some() => {
-                    let at = Position { offset, segment };
-                    let (at, end) = self.follow(&follow, at, on_log, &mut storage_pacer).await?;
+                    let at = Position {
+                        offset,
+                        segment,
+                        within: 0,
+                    };
+                    let (at, end) = self
+                        .follow(uid, &follow, at, on_log, &mut storage_pacer)
+                        .await?;
                     pacer.news();
                     (offset, segment) = (at.offset, at.segment);
                     match end {
@@ -446,7 +491,8 @@ impl Client {
                     }
                 }
             }
-            pacer.idle(&format!("job {uid} at byte {offset}")).await?;
+            let idle = pacer.idle(&format!("job {uid} at byte {offset}")).await;
+            self.unless_running(uid, idle, &mut pacer).await?;
         }
     }
 
@@ -454,6 +500,7 @@ impl Client {
     /// `None`: ask the service again) or the job's end is read (its exit code).
     async fn follow(
         &self,
+        uid: &str,
         urls: &Follow,
         mut at: Position,
         on_log: &mut (dyn FnMut(&[u8]) + Send),
@@ -473,11 +520,18 @@ impl Client {
             else {
                 return Ok((at, None));
             };
-            let read = self.read_log(url, 0, on_log).await?;
-            if read > 0 {
+            let part = self.read_log_part(url, at.within, on_log).await?;
+            at.offset += part.bytes;
+            if part.whole && at.within + part.bytes > 0 {
                 // A segment is whole once it exists: on to the next.
-                at.offset += read;
                 at.segment = Some(seq + 1);
+                at.within = 0;
+                pacer.news();
+                continue;
+            }
+            if part.bytes > 0 {
+                // Cut off midway: the rest of this segment, at once.
+                at.within += part.bytes;
                 pacer.news();
                 continue;
             }
@@ -494,9 +548,30 @@ impl Client {
                 }
                 return Ok((at, None));
             }
-            pacer
+            let idle = pacer
                 .idle(&format!("segment {seq} at byte {}", at.offset))
-                .await?;
+                .await;
+            self.unless_running(uid, idle, pacer).await?;
+        }
+    }
+
+    /// A follow's silence (`idle` failed with [`ClientError::NoProgress`]) is no reason to
+    /// give up on a job the service says still runs, which it may allow hours: only on one
+    /// that ended or is gone.
+    async fn unless_running(
+        &self,
+        uid: &str,
+        idle: Result<(), ClientError>,
+        pacer: &mut Pacer,
+    ) -> Result<(), ClientError> {
+        match idle {
+            Err(ClientError::NoProgress { .. })
+                if self.status(uid).await.is_ok_and(|m| !m.state.is_final()) =>
+            {
+                pacer.news();
+                Ok(())
+            }
+            other => other,
         }
     }
 

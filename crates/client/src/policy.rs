@@ -16,8 +16,9 @@ pub struct PollPolicy {
     /// Each empty poll waits this much longer than the one before.
     pub factor: f64,
     /// Following gives up, with an error saying so, after this long without a new byte or
-    /// the end: a log URL that stays refused, or a pushed job whose runner died, must not
-    /// keep a caller waiting forever. The default outlasts the longest silent job.
+    /// the end, unless the service says the job still runs (then the silence starts over):
+    /// a log URL that stays refused, or a pushed job whose runner died, must not keep a
+    /// caller waiting forever, and a quiet job allowed hours must not be given up on.
     pub give_up_after: Duration,
 }
 
