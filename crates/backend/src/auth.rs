@@ -3,7 +3,7 @@
 //! one name cannot both succeed.
 
 use aws_exec_protocol::auth::AuthRecord;
-use aws_exec_protocol::keys::{auth_name, auth_record, AUTH_PREFIX};
+use aws_exec_protocol::keys::{auth_name, auth_record, DefKind, AUTH_PREFIX};
 use aws_exec_protocol::{AuthKey, AuthName};
 
 use crate::store::{Store, StoreError};
@@ -53,8 +53,17 @@ pub async fn list(store: &dyn Store) -> Result<Vec<AuthRecord>, AuthError> {
     Ok(records)
 }
 
-/// Removes every key of `name`; its jobs stay in the store.
-pub async fn remove(store: &dyn Store, name: &AuthName) -> Result<(), AuthError> {
+/// What removing a name's keys also removed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Removed {
+    /// Its schedules and triggers: what acted for it by itself.
+    pub definitions: usize,
+}
+
+/// Removes every key of `name`, then its schedules and triggers, so nothing starts jobs in
+/// its name any more (a firing already on its way finds no key and starts nothing). Its
+/// jobs and files stay until retention deletes them.
+pub async fn remove(store: &dyn Store, name: &AuthName) -> Result<Removed, AuthError> {
     let mut removed = 0;
     for key in store.list(AUTH_PREFIX).await? {
         let Some(body) = store.get(&key).await? else {
@@ -70,7 +79,23 @@ pub async fn remove(store: &dyn Store, name: &AuthName) -> Result<(), AuthError>
     if removed == 0 && !reserved {
         return Err(AuthError::NoSuchName(name.clone()));
     }
-    Ok(())
+    let mut definitions = 0;
+    for kind in [DefKind::Schedule, DefKind::Trigger] {
+        for key in store.list(&kind.owner_prefix(name)).await? {
+            definitions += usize::from(kind.parse_definition(&key).is_some());
+            store.delete(&key).await?;
+        }
+    }
+    Ok(Removed { definitions })
+}
+
+/// Whether `name` still has a key.
+pub async fn has_key(store: &dyn Store, name: &AuthName) -> Result<bool, AuthError> {
+    if store.get(&auth_name(name)).await?.is_some() {
+        return Ok(true);
+    }
+    // Keys made before names were reserved are found by their records.
+    Ok(list(store).await?.iter().any(|r| &r.name == name))
 }
 
 /// The name behind a key, if the key is known.

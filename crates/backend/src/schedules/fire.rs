@@ -3,7 +3,7 @@
 //! `POST /api/exec`, with an idempotency key made from the firing, so a firing delivered
 //! twice (EventBridge and S3 deliver at least once) still starts one job.
 
-use aws_exec_protocol::keys::{parse_inbox, DefKind};
+use aws_exec_protocol::keys::{parse_inbox, parse_open_job, DefKind, OPEN_PREFIX};
 use aws_exec_protocol::schedules::Overlap;
 use aws_exec_protocol::{AuthName, DefName, JobMeta, LastRun, Origin, ScheduleSpec, TriggerSpec};
 
@@ -32,6 +32,18 @@ pub async fn fire_schedule(
 ) -> Result<LastRun, ApiError> {
     let store = state.store.as_ref();
     let kind = DefKind::Schedule;
+    if !owner_remains(state, owner).await? {
+        // Its key was removed while the scheduler (EventBridge, on AWS) still fired for it.
+        for key in [kind.definition(owner, name), kind.last_run(owner, name)] {
+            store.delete(&key).await?;
+        }
+        if let Err(e) = state.scheduler.remove(owner, name).await {
+            tracing::warn!(%owner, %name, error = %e, "removing a removed key's schedule");
+        }
+        return Err(ApiError::UnknownDefinition(format!(
+            "schedule {name}: its owner's key was removed"
+        )));
+    }
     let spec: ScheduleSpec = read_json(store, &kind.definition(owner, name))
         .await?
         .ok_or_else(|| ApiError::UnknownDefinition(format!("schedule {name}")))?;
@@ -44,7 +56,7 @@ pub async fn fire_schedule(
                 return Ok(previous.clone());
             }
             if spec.overlap == Overlap::Skip {
-                if let Some(uid) = still_running(state, owner, previous.as_ref()).await? {
+                if let Some(uid) = still_running(state, owner, name).await? {
                     let skipped =
                         LastRun::skipped(at, format!("the previous run {uid} was still running"));
                     write_json(store, &last_key, &skipped).await?;
@@ -94,21 +106,39 @@ fn outcome(at: u64, started: Result<String, ApiError>) -> Result<LastRun, ApiErr
     }
 }
 
-/// The uid of the previous run if it has not ended.
+/// A run of schedule `name` that has not ended, found among the owner's unfinished jobs
+/// (their `open/` markers), whatever the last firing recorded.
 async fn still_running(
     state: &AppState,
     owner: &AuthName,
-    previous: Option<&LastRun>,
+    name: &DefName,
 ) -> Result<Option<String>, ApiError> {
-    let Some(uid) = previous.and_then(|p| p.uid.as_deref()) else {
-        return Ok(None);
-    };
-    let Ok(parsed) = uid.parse() else {
-        return Ok(None);
-    };
-    let keys = aws_exec_protocol::keys::JobKeys::new(owner, &parsed);
-    let meta: Option<JobMeta> = read_json(state.store.as_ref(), &keys.meta()).await?;
-    Ok(meta.filter(|m| !m.state.is_final()).map(|_| uid.to_owned()))
+    let store = state.store.as_ref();
+    let open = store.list(&format!("{OPEN_PREFIX}{owner}/")).await?;
+    // Newest first: a run still going is most likely the latest.
+    for marker in open.iter().rev() {
+        let Some((_, uid)) = parse_open_job(marker) else {
+            continue;
+        };
+        let keys = aws_exec_protocol::keys::JobKeys::new(owner, &uid);
+        let meta: Option<JobMeta> = read_json(store, &keys.meta()).await?;
+        if meta.is_some_and(|m| !m.state.is_final() && m.schedule.as_deref() == Some(name.as_str()))
+        {
+            return Ok(Some(uid.to_string()));
+        }
+    }
+    Ok(None)
+}
+
+/// Whether the owner of a definition still has a key: a removed key's definitions start
+/// nothing.
+async fn owner_remains(state: &AppState, owner: &AuthName) -> Result<bool, ApiError> {
+    crate::auth::has_key(state.store.as_ref(), owner)
+        .await
+        .map_err(|e| match e {
+            crate::auth::AuthError::Store(e) => ApiError::Store(e),
+            other => ApiError::Store(crate::store::StoreError::Backend(other.to_string())),
+        })
 }
 
 /// Starts one job for each of the owner's triggers whose prefix the uploaded `key` is
@@ -124,6 +154,10 @@ pub async fn fire_upload(
         return Ok(Vec::new());
     };
     let store = state.store.as_ref();
+    if !owner_remains(state, &owner).await? {
+        tracing::warn!(%owner, key, "an upload of a removed key fires nothing");
+        return Ok(Vec::new());
+    }
     let triggers: Vec<(AuthName, DefName, TriggerSpec)> =
         definitions(store, DefKind::Trigger, Some(&owner)).await?;
     let mut started = Vec::new();

@@ -22,8 +22,11 @@ pub async fn run(args: AuthArgs) -> anyhow::Result<i32> {
         }
         AuthCmd::Rm { name } => {
             let name: AuthName = name.parse()?;
-            auth::remove(store, &name).await?;
-            eprintln!("removed {name}");
+            let removed = auth::remove(store, &name).await?;
+            match removed.definitions {
+                0 => eprintln!("removed {name}"),
+                n => eprintln!("removed {name} and its {n} schedules and triggers"),
+            }
         }
     }
     Ok(0)
