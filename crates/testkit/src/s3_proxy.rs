@@ -21,6 +21,13 @@ pub struct Stats {
     pub fail_next: AtomicU64,
     pub failed: AtomicU64,
     fail_pattern: std::sync::Mutex<String>,
+    /// GETs to keys containing the pattern still to cut off halfway through the body.
+    cut_next: AtomicU64,
+    cut_pattern: std::sync::Mutex<String>,
+    /// The paths of the GETs that were cut off.
+    pub cut_log: std::sync::Mutex<Vec<String>>,
+    /// PUTs to keys containing the pattern wait this long before going on.
+    delay: std::sync::Mutex<(String, std::time::Duration)>,
     /// Each PUT's path and when it arrived (nanoseconds since the epoch).
     pub put_log: std::sync::Mutex<Vec<(u128, String)>>,
 }
@@ -30,6 +37,30 @@ impl Stats {
     pub fn fail_puts(&self, pattern: &str, n: u64) {
         *self.fail_pattern.lock().unwrap() = pattern.to_owned();
         self.fail_next.store(n, Ordering::SeqCst);
+    }
+
+    /// Sends only the first half of the body of the next `n` GETs whose path contains
+    /// `pattern` (at least one byte), then drops the connection, as a network cut does.
+    pub fn cut_gets(&self, pattern: &str, n: u64) {
+        *self.cut_pattern.lock().unwrap() = pattern.to_owned();
+        self.cut_next.store(n, Ordering::SeqCst);
+    }
+
+    /// Holds every PUT whose path contains `pattern` for `by` before forwarding it.
+    pub fn delay_puts(&self, pattern: &str, by: std::time::Duration) {
+        *self.delay.lock().unwrap() = (pattern.to_owned(), by);
+    }
+
+    fn take_one(counter: &AtomicU64, pattern: &std::sync::Mutex<String>, path: &str) -> bool {
+        let pattern = pattern.lock().unwrap().clone();
+        if pattern.is_empty() || !path.contains(&pattern) {
+            return false;
+        }
+        counter
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(1)
+            })
+            .is_ok()
     }
 
     pub fn snapshot(&self) -> (u64, u64, u64) {
@@ -106,22 +137,17 @@ async fn forward(State(up): State<Upstream>, request: Request) -> Response {
             stats
                 .put_bytes
                 .fetch_add(body.len() as u64, Ordering::SeqCst);
-            let pattern = stats.fail_pattern.lock().unwrap().clone();
-            if !pattern.is_empty() && path.contains(&pattern) {
-                let left = stats.fail_next.load(Ordering::SeqCst);
-                if left > 0
-                    && stats
-                        .fail_next
-                        .compare_exchange(left, left - 1, Ordering::SeqCst, Ordering::SeqCst)
-                        .is_ok()
-                {
-                    stats.failed.fetch_add(1, Ordering::SeqCst);
-                    return (
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>",
-                    )
-                        .into_response();
-                }
+            let delay = stats.delay.lock().unwrap().clone();
+            if !delay.0.is_empty() && path.contains(&delay.0) {
+                tokio::time::sleep(delay.1).await;
+            }
+            if Stats::take_one(&stats.fail_next, &stats.fail_pattern, &path) {
+                stats.failed.fetch_add(1, Ordering::SeqCst);
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>",
+                )
+                    .into_response();
             }
         }
         "GET" | "HEAD" => {
@@ -147,6 +173,36 @@ async fn forward(State(up): State<Upstream>, request: Request) -> Response {
     let Ok(resp) = sent else {
         return StatusCode::BAD_GATEWAY.into_response();
     };
+    let cut = parts.method == "GET"
+        && resp.status().is_success()
+        && Stats::take_one(&stats.cut_next, &stats.cut_pattern, &path);
+    if cut {
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let Ok(whole) = resp.bytes().await else {
+            return StatusCode::BAD_GATEWAY.into_response();
+        };
+        let half = whole.slice(..whole.len().div_ceil(2));
+        let mut out = Response::builder().status(status);
+        for (name, value) in headers.iter() {
+            if name != "transfer-encoding" && name != "connection" {
+                out = out.header(name, value);
+            }
+        }
+        // The length promised is the whole body's: the connection drops after the half, once
+        // the head and the half have gone out.
+        use futures_util::StreamExt;
+        let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(half) })
+            .chain(futures_util::stream::once(async {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                Err(std::io::Error::other("cut"))
+            }));
+        stats.failed.fetch_add(1, Ordering::SeqCst);
+        stats.cut_log.lock().unwrap().push(path.clone());
+        return out
+            .body(Body::from_stream(stream))
+            .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response());
+    }
     let mut out = Response::builder().status(resp.status().as_u16());
     for (name, value) in resp.headers() {
         if name != "transfer-encoding" && name != "connection" {

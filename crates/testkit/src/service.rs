@@ -160,6 +160,27 @@ impl ServeProcess {
 }
 
 impl ServeProcess {
+    /// Sends SIGTERM and waits up to `within` for serve to exit: its status, or `None`
+    /// if it is still running then.
+    pub fn terminate(&mut self, within: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let until = std::time::Instant::now() + within;
+        while std::time::Instant::now() < until {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        None
+    }
+
+    /// Whether serve is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// The serve process's pid (for its memory, in benchmarks).
     pub fn pid(&self) -> u32 {
         self.child.id()

@@ -1,0 +1,577 @@
+//! What a key holder, a slow or hostile peer, or one fault at the worst moment must never
+//! do to the service: crash it, stall it, corrupt a job or lose its log. Each test is
+//! named after what it guards against, and runs the real binary or the real service.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use aws_exec::commands::registry;
+use aws_exec_client::{Client, ExecRequest, JobState, PollPolicy, ScheduleSpec, TriggerSpec};
+use aws_exec_protocol::PushUrls;
+use aws_exec_testkit::env::clean_command;
+use aws_exec_testkit::{wait_until, S3Proxy, S3Server, ServeProcess, Service};
+
+const BIN: &str = env!("CARGO_BIN_EXE_aws-exec");
+
+async fn follow(client: &Client, uid: &str, within: Duration) -> (Vec<u8>, i32) {
+    let mut log = Vec::new();
+    let code = tokio::time::timeout(within, client.tail(uid, |b| log.extend_from_slice(b)))
+        .await
+        .unwrap_or_else(|_| panic!("job {uid} ends within {within:?}"))
+        .unwrap();
+    (log, code)
+}
+
+fn serve_in(dir: &std::path::Path, more: &[&str]) -> ServeProcess {
+    let mut args = vec!["--data-dir", dir.to_str().unwrap()];
+    args.extend_from_slice(more);
+    ServeProcess::start(BIN, &args, &[])
+}
+
+fn client_of(serve: &ServeProcess) -> Client {
+    Client::new(&serve.url, &serve.key).unwrap()
+}
+
+#[tokio::test]
+async fn a_job_leaving_15000_nested_directories_does_not_kill_serve() {
+    let data = tempfile::tempdir().unwrap();
+    let mut serve = serve_in(data.path(), &[]);
+    let client = client_of(&serve);
+    // Far deeper than a recursive removal's stack, and paths far past PATH_MAX.
+    let deep = "for (1..15000) { mkdir 'd' or die $!; chdir 'd' or die $! } print qq(made\\n)";
+    let uid = client
+        .submit(&ExecRequest::argv(["perl", "-e", deep]))
+        .await
+        .unwrap();
+    let (log, code) = follow(&client, &uid, Duration::from_secs(60)).await;
+    assert_eq!((log.as_slice(), code), (b"made\n".as_slice(), 0));
+    // Its directory is removed after its end is written: serve lives through that.
+    let (log, code) = follow(
+        &client,
+        &client
+            .submit(&ExecRequest::argv(["echo", "next"]))
+            .await
+            .unwrap(),
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!((log.as_slice(), code), (b"next\n".as_slice(), 0));
+    wait_until(
+        Duration::from_secs(30),
+        "the deep directory removed",
+        || {
+            let gone = !std::fs::read_dir(std::env::temp_dir())
+                .unwrap()
+                .flatten()
+                .filter(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .starts_with("aws-exec-jobs-")
+                })
+                .any(|root| root.path().join(&uid).exists());
+            async move { gone.then_some(()) }
+        },
+    )
+    .await;
+    assert!(serve.alive(), "serve survived the job's clean-up");
+}
+
+/// A peer that accepts every connection and never answers a byte.
+struct Silent {
+    addr: String,
+    _listener: std::thread::JoinHandle<()>,
+}
+
+impl Silent {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let thread = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for conn in listener.incoming().flatten() {
+                held.push(conn);
+            }
+        });
+        Silent {
+            addr,
+            _listener: thread,
+        }
+    }
+
+    fn urls(&self) -> PushUrls {
+        let url = |what: &str| format!("http://{}/{what}", self.addr);
+        PushUrls {
+            log: url("log"),
+            exit: url("exit"),
+            size: url("size"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_push_url_that_never_answers_holds_no_slot_and_shutdown_still_finishes() {
+    let silent = Silent::start();
+    let data = tempfile::tempdir().unwrap();
+    let mut serve = serve_in(
+        data.path(),
+        &["--concurrency", "1", "--allow-push-host", "127.0.0.1"],
+    );
+    let client = client_of(&serve);
+    let pushed = ExecRequest {
+        push_urls: Some(silent.urls()),
+        ..ExecRequest::argv(["echo", "to nowhere"])
+    };
+    client.submit(&pushed).await.unwrap();
+    let started = Instant::now();
+    let uid = client
+        .submit(&ExecRequest::argv(["echo", "next"]))
+        .await
+        .unwrap();
+    let (log, code) = follow(&client, &uid, Duration::from_secs(30)).await;
+    assert_eq!((log.as_slice(), code), (b"next\n".as_slice(), 0));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Another pushed job still writing its log to the silent peer when serve is told to stop.
+    client
+        .submit(&ExecRequest {
+            push_urls: Some(silent.urls()),
+            ..ExecRequest::argv(["sh", "-c", "echo one; sleep 30"])
+        })
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let stopping = Instant::now();
+    let status = serve.terminate(Duration::from_secs(20));
+    assert!(
+        status.is_some(),
+        "serve stops within its grace whatever a peer does ({:?})",
+        stopping.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_second_serve_on_the_same_data_dir_exits_and_leaves_the_first_ones_jobs_alone() {
+    let data = tempfile::tempdir().unwrap();
+    let serve = serve_in(data.path(), &[]);
+    let client = client_of(&serve);
+    let uid = client
+        .submit(&ExecRequest::argv([
+            "sh",
+            "-c",
+            "echo begun; sleep 2; echo done",
+        ]))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut second = clean_command(BIN, &[])
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > until {
+            let _ = second.kill();
+            let _ = second.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut said = String::new();
+    second
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut said)
+        .unwrap();
+    let status = status.expect("the second serve exits at once");
+    assert_ne!(status.code(), Some(0), "{said}");
+    assert!(said.contains("owns the data directory"), "{said}");
+
+    let (log, code) = follow(&client, &uid, Duration::from_secs(30)).await;
+    assert_eq!((log.as_slice(), code), (b"begun\ndone\n".as_slice(), 0));
+    let meta = client.status(&uid).await.unwrap();
+    assert_eq!(meta.state, JobState::Exited);
+    let dir = data.path().join("jobs/default").join(&uid);
+    let size: u64 = std::fs::read_to_string(dir.join("size"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(size, std::fs::metadata(dir.join("log.txt")).unwrap().len());
+}
+
+/// `serve --bucket` on moto_server behind a proxy that can delay, refuse and cut requests.
+struct OnBucket {
+    serve: ServeProcess,
+    proxy: S3Proxy,
+    _server: S3Server,
+}
+
+impl OnBucket {
+    async fn start(args: &[&str]) -> Self {
+        let server = S3Server::moto();
+        server.bucket("svc").await;
+        let proxy = S3Proxy::start(&server.endpoint).await;
+        let mut all = vec!["--bucket", "svc"];
+        all.extend_from_slice(args);
+        let serve = ServeProcess::start(BIN, &all, &server.env_via(&proxy.endpoint));
+        OnBucket {
+            serve,
+            proxy,
+            _server: server,
+        }
+    }
+
+    fn client(&self) -> Client {
+        client_of(&self.serve)
+    }
+}
+
+// The proxy runs on the test's runtime while serve starts through it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_exits_by_itself_is_never_recorded_as_timed_out_or_cancelled() {
+    let s3 = OnBucket::start(&[]).await;
+    // Storing what it left outlasts its timeout, after it exited by itself.
+    s3.proxy
+        .stats
+        .delay_puts("artifacts/", Duration::from_millis(2500));
+    let client = s3.client();
+    let leaves = "echo kept > \"$AWS_EXEC_ARTIFACTS/a\"; echo done";
+    let uid = client
+        .submit(&ExecRequest::argv(["sh", "-c", leaves]).timeout(1))
+        .await
+        .unwrap();
+    let (log, code) = follow(&client, &uid, Duration::from_secs(30)).await;
+    assert_eq!((log.as_slice(), code), (b"done\n".as_slice(), 0));
+    assert_eq!(client.status(&uid).await.unwrap().state, JobState::Exited);
+
+    // A cancel in that same window finds a job that already exited.
+    let uid = client
+        .submit(&ExecRequest::argv(["sh", "-c", leaves]))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    client.cancel(&uid).await.unwrap();
+    let (log, code) = follow(&client, &uid, Duration::from_secs(30)).await;
+    assert_eq!((log.as_slice(), code), (b"done\n".as_slice(), 0));
+    assert_eq!(client.status(&uid).await.unwrap().state, JobState::Exited);
+}
+
+// The proxy runs on the test's runtime while serve starts through it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_read_cut_off_midway_is_taken_up_where_it_stopped() {
+    let s3 = OnBucket::start(&[]).await;
+    let client = s3.client();
+    let lines = |from: u32, to: u32| {
+        format!("for i in $(seq {from} {to}); do echo line $i of the log; done")
+    };
+    let expected: Vec<u8> = (1..=300)
+        .flat_map(|i| format!("line {i} of the log\n").into_bytes())
+        .collect();
+    // The whole log of a job that ended, and the segments of one that runs.
+    let ended = ExecRequest::argv(["sh", "-c", &lines(1, 300)]);
+    let running = ExecRequest::argv([
+        "sh",
+        "-c",
+        &format!("{}; sleep 2; {}", lines(1, 150), lines(151, 300)),
+    ]);
+    for (request, pattern) in [(ended, "log.txt"), (running, "log/0")] {
+        let uid = client.submit(&request).await.unwrap();
+        if pattern == "log.txt" {
+            wait_until(Duration::from_secs(30), "the job's end", || {
+                let client = client.clone();
+                let uid = uid.clone();
+                async move {
+                    client
+                        .status(&uid)
+                        .await
+                        .ok()
+                        .filter(|m| m.state.is_final())
+                }
+            })
+            .await;
+        }
+        s3.proxy.stats.cut_gets(&format!("{uid}/{pattern}"), 3);
+        let (log, code) = follow(&client, &uid, Duration::from_secs(30)).await;
+        assert_eq!(code, 0);
+        assert_eq!(log, expected, "{pattern}");
+        let cut = s3.proxy.stats.cut_log.lock().unwrap().clone();
+        assert!(
+            cut.iter().any(|p| p.contains(&uid)),
+            "the follower's reads of {pattern} were cut: {cut:?}"
+        );
+    }
+}
+
+// On a bucket a follower reads storage between its polls of the service.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn following_a_quiet_job_outlasts_the_silence_bound_while_it_runs() {
+    let s3 = OnBucket::start(&[]).await;
+    let client = s3.client().with_poll_policy(PollPolicy {
+        give_up_after: Duration::from_millis(500),
+        ..PollPolicy::default()
+    });
+    let uid = client
+        .submit(&ExecRequest::argv([
+            "sh",
+            "-c",
+            "echo early; sleep 4; echo late",
+        ]))
+        .await
+        .unwrap();
+    let (log, code) = follow(&client, &uid, Duration::from_secs(30)).await;
+    assert_eq!((log.as_slice(), code), (b"early\nlate\n".as_slice(), 0));
+}
+
+#[tokio::test]
+async fn cancelling_a_queued_job_answers_a_waiting_poll_at_once() {
+    let svc = Service::start_with(registry(), |c| c.concurrency = 1).await;
+    let client = svc.client();
+    client
+        .submit(&ExecRequest::argv(["sleep", "10"]))
+        .await
+        .unwrap();
+    let queued = client
+        .submit(&ExecRequest::argv(["echo", "never"]))
+        .await
+        .unwrap();
+    // Its log is empty: a poll from byte 0 waits for news.
+    let poll = reqwest::Client::new()
+        .get(format!(
+            "{}/api/exec?uid={queued}&range-start=0&wait=20",
+            svc.url()
+        ))
+        .header("auth", &svc.key);
+    let waiting = tokio::spawn(async move {
+        let answer: serde_json::Value = poll.send().await.unwrap().json().await.unwrap();
+        (answer, Instant::now())
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let cancelled_at = Instant::now();
+    assert_eq!(client.cancel(&queued).await.unwrap(), JobState::Cancelled);
+    let (answer, answered_at) = tokio::time::timeout(Duration::from_secs(30), waiting)
+        .await
+        .unwrap()
+        .unwrap();
+    let after = answered_at.saturating_duration_since(cancelled_at);
+    assert!(
+        after < Duration::from_secs(3),
+        "the waiting poll was answered {after:?} after the cancel: {answer}"
+    );
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn a_mistyped_command_is_127_not_found_even_when_serve_runs_as_root() {
+    let data = tempfile::tempdir().unwrap();
+    // A PATH with a directory only root may enter first, as root's own shell has.
+    let private = tempfile::tempdir().unwrap();
+    std::fs::create_dir(private.path().join("bin")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let path = format!(
+        "{}/bin:/usr/local/bin:/usr/bin:/bin",
+        private.path().display()
+    );
+    let serve = ServeProcess::start(
+        BIN,
+        &["--data-dir", data.path().to_str().unwrap()],
+        &[("PATH", path)],
+    );
+    let client = client_of(&serve);
+    let uid = client
+        .submit(&ExecRequest::argv(["no-such-command-here"]))
+        .await
+        .unwrap();
+    let (log, code) = follow(&client, &uid, Duration::from_secs(30)).await;
+    let log = String::from_utf8_lossy(&log);
+    assert_eq!(code, 127, "{log}");
+    assert!(log.contains("command not found"), "{log}");
+    assert_eq!(client.status(&uid).await.unwrap().state, JobState::Failed);
+    // And the job's PATH lets it run what its user may run.
+    let uid = client
+        .submit(&ExecRequest::argv(["sh", "-c", "command -v ls"]))
+        .await
+        .unwrap();
+    let (log, code) = follow(&client, &uid, Duration::from_secs(30)).await;
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&log));
+}
+
+#[tokio::test]
+async fn one_users_flood_of_jobs_does_not_starve_another() {
+    let svc = Service::start_with(registry(), |c| c.concurrency = 2).await;
+    let alice = svc.client();
+    let bob = svc.client_for(&svc.new_user("bob").await);
+    for _ in 0..16 {
+        alice
+            .submit(&ExecRequest::argv(["sleep", "1"]))
+            .await
+            .unwrap();
+    }
+    let started = Instant::now();
+    let uid = bob
+        .submit(&ExecRequest::argv(["echo", "bob"]))
+        .await
+        .unwrap();
+    let (log, _) = follow(&bob, &uid, Duration::from_secs(60)).await;
+    assert_eq!(log, b"bob\n");
+    // In turn: after one of alice's running jobs, not after all sixteen (8 s).
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        started.elapsed()
+    );
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn per_user_caps_what_one_user_holds_at_once() {
+    let data = tempfile::tempdir().unwrap();
+    let serve = serve_in(data.path(), &["--concurrency", "2", "--per-user", "1"]);
+    let alice = client_of(&serve);
+    let first = alice
+        .submit(&ExecRequest::argv(["sleep", "3"]))
+        .await
+        .unwrap();
+    let second = alice
+        .submit(&ExecRequest::argv(["sleep", "3"]))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(alice.status(&first).await.unwrap().state, JobState::Running);
+    assert_eq!(
+        alice.status(&second).await.unwrap().state,
+        JobState::Queued,
+        "alice's share is one of the two slots"
+    );
+    let mut out = String::new();
+    clean_command(BIN, &[])
+        .args(["serve", "--help"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(out.contains("--per-user"), "{out}");
+}
+
+fn cli_ok(args: &[&str]) -> String {
+    let out = clean_command(BIN, &[]).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+fn every_second(exec: ExecRequest, overlap: &str) -> ScheduleSpec {
+    ScheduleSpec {
+        cron: "* * * * * *".into(),
+        tz: "UTC".into(),
+        overlap: overlap.parse().unwrap(),
+        exec,
+    }
+}
+
+#[tokio::test]
+async fn a_removed_keys_schedules_and_triggers_stop_with_it() {
+    let data = tempfile::tempdir().unwrap();
+    let data_arg = data.path().to_str().unwrap();
+    let serve = serve_in(data.path(), &[]);
+    let key = cli_ok(&["auth", "new", "eve", "--data-dir", data_arg]);
+    let eve = Client::new(&serve.url, key.lines().next().unwrap().trim()).unwrap();
+    eve.put_schedule(
+        "tick",
+        &every_second(ExecRequest::argv(["echo", "tick"]), "allow"),
+    )
+    .await
+    .unwrap();
+    eve.put_trigger(
+        "on-upload",
+        &TriggerSpec {
+            prefix: String::new(),
+            exec: ExecRequest::argv(["true"]),
+        },
+    )
+    .await
+    .unwrap();
+    let jobs = data.path().join("jobs/eve");
+    let count = || std::fs::read_dir(&jobs).map_or(0, |d| d.count());
+    wait_until(Duration::from_secs(15), "eve's schedule firing", || {
+        let n = count();
+        async move { (n >= 2).then_some(()) }
+    })
+    .await;
+
+    let said = cli_ok(&["auth", "rm", "eve", "--data-dir", data_arg]);
+    assert!(said.contains("2 schedules and triggers"), "{said}");
+    // A firing already under way may still land; none after it.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let after_removal = count();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(count(), after_removal, "no job starts for a removed key");
+    for kind in ["schedules", "triggers"] {
+        let left = files_under(&data.path().join(kind).join("eve"));
+        assert!(left.is_empty(), "{kind} of eve are gone: {left:?}");
+    }
+}
+
+#[tokio::test]
+async fn overlap_skip_skips_every_firing_while_a_run_goes_on() {
+    let data = tempfile::tempdir().unwrap();
+    let serve = serve_in(data.path(), &[]);
+    let client = client_of(&serve);
+    client
+        .put_schedule(
+            "slow",
+            &every_second(ExecRequest::argv(["sleep", "9"]), "skip"),
+        )
+        .await
+        .unwrap();
+    let runs = || async {
+        client
+            .list_all(&Default::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|j| j.schedule.as_deref() == Some("slow") && !j.state.is_final())
+            .count()
+    };
+    wait_until(Duration::from_secs(15), "the first run", || async {
+        (runs().await >= 1).then_some(())
+    })
+    .await;
+    // Several firings come and go while the first run sleeps.
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    assert_eq!(runs().await, 1, "one run at a time");
+    client.delete_schedule("slow").await.unwrap();
+}
+
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => pending.push(entry.path()),
+                _ => found.push(entry.path()),
+            }
+        }
+    }
+    found
+}
