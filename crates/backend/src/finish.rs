@@ -45,18 +45,54 @@ pub async fn record_end(
     size: u64,
 ) -> Result<(), StoreError> {
     meta.end(end);
-    save_meta(store, meta).await?;
+    persist("meta.json", STORE_ATTEMPTS, || save_meta(store, meta)).await?;
     let written = match sink {
-        Some(sink) => match sink.exit(end.exit).await {
-            Ok(()) => sink.size(size).await,
-            Err(e) => Err(e),
-        },
+        Some(sink) => {
+            // A push-url's PUTs are retried by the push sink itself.
+            let attempts = if sink.in_store() { STORE_ATTEMPTS } else { 1 };
+            match persist("exit", attempts, || sink.exit(end.exit)).await {
+                Ok(()) => persist("size", attempts, || sink.size(size)).await,
+                Err(e) => Err(e),
+            }
+        }
         None => Ok(()),
     };
-    // The end is claimed and final whatever a push-url answered: nothing is left for
-    // housekeeping to do, so the marker goes either way.
-    store.delete(&open_job(&meta.owner, &meta.uid)).await?;
+    match (&written, sink) {
+        // In the service's own store the marker stays until exit and size are written,
+        // so housekeeping finishes what failed here.
+        (Err(_), Some(sink)) if sink.in_store() => return written,
+        // A push-url's objects are the caller's: nothing is left for housekeeping to do.
+        _ => {}
+    }
+    let marker = open_job(&meta.owner, &meta.uid);
+    persist("the open marker", STORE_ATTEMPTS, || store.delete(&marker)).await?;
     written
+}
+
+/// How often a write of a job's end to the store is tried: the store's client retries
+/// too; this outlasts a longer outage of a few seconds.
+const STORE_ATTEMPTS: u32 = 4;
+
+/// A write of what the protocol promises, tried again over a transient error.
+async fn persist<F, Fut>(what: &str, attempts: u32, mut write: F) -> Result<(), StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), StoreError>>,
+{
+    let mut wait = std::time::Duration::from_millis(250);
+    for attempt in 1.. {
+        match write().await {
+            Ok(()) => return Ok(()),
+            Err(e @ StoreError::BadKey(_)) => return Err(e),
+            Err(e) if attempt >= attempts => return Err(e),
+            Err(e) => {
+                tracing::warn!(what, attempt, error = %e, "writing a job's end; trying again");
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+        }
+    }
+    unreachable!("the loop returns")
 }
 
 pub async fn save_meta(store: &dyn Store, meta: &JobMeta) -> Result<(), StoreError> {

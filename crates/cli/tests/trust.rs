@@ -215,13 +215,15 @@ async fn a_second_serve_on_the_same_data_dir_exits_and_leaves_the_first_ones_job
 struct OnBucket {
     serve: ServeProcess,
     proxy: S3Proxy,
+    /// The bucket, read directly.
+    s3: aws_sdk_s3::Client,
     _server: S3Server,
 }
 
 impl OnBucket {
     async fn start(args: &[&str]) -> Self {
         let server = S3Server::moto();
-        server.bucket("svc").await;
+        let s3 = server.bucket("svc").await;
         let proxy = S3Proxy::start(&server.endpoint).await;
         let mut all = vec!["--bucket", "svc"];
         all.extend_from_slice(args);
@@ -229,6 +231,7 @@ impl OnBucket {
         OnBucket {
             serve,
             proxy,
+            s3,
             _server: server,
         }
     }
@@ -236,6 +239,46 @@ impl OnBucket {
     fn client(&self) -> Client {
         client_of(&self.serve)
     }
+
+    async fn object(&self, key: &str) -> Vec<u8> {
+        let got = self.s3.get_object().bucket("svc").key(key).send().await;
+        got.unwrap().body.collect().await.unwrap().to_vec()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_failed_upload_of_the_final_log_loses_nothing() {
+    let s3 = OnBucket::start(&[]).await;
+    let client = s3.client();
+    let script = "sleep 1; for i in $(seq 1 3000); do echo line $i of a long log; done";
+    let expected: Vec<u8> = (1..=3000)
+        .flat_map(|i| format!("line {i} of a long log\n").into_bytes())
+        .collect();
+    let uid = client
+        .submit(&ExecRequest::argv(["sh", "-c", script]))
+        .await
+        .unwrap();
+    // Armed after the submit's empty log: the next PUT of log.txt is the whole log's.
+    s3.proxy.stats.fail_puts(&format!("{uid}/log.txt"), 1);
+    let (log, code) = follow(&client, &uid, Duration::from_secs(60)).await;
+    assert_eq!(code, 0);
+    assert_eq!(log, expected);
+    assert_eq!(
+        s3.proxy
+            .stats
+            .failed
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    let prefix = format!("jobs/default/{uid}");
+    let whole = s3.object(&format!("{prefix}/log.txt")).await;
+    let size: usize = String::from_utf8(s3.object(&format!("{prefix}/size")).await)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!((whole.len(), size), (expected.len(), expected.len()));
+    assert_eq!(whole, expected);
+    assert_eq!(client.status(&uid).await.unwrap().state, JobState::Exited);
 }
 
 // The proxy runs on the test's runtime while serve starts through it.

@@ -29,6 +29,11 @@ pub trait Sink: Send + Sync + 'static {
     fn whole_pieces(&self) -> bool {
         false
     }
+    /// True when its objects are in the service's store (housekeeping can finish them),
+    /// false when they are the caller's (push-urls).
+    fn in_store(&self) -> bool {
+        true
+    }
     /// Stores piece `seq` of the log: its bytes from `offset` on (the whole log so far for
     /// a sink of [`Sink::whole_pieces`]). A piece that failed comes again, the same.
     async fn piece(&self, seq: u64, offset: u64, body: Bytes) -> Result<(), StoreError>;
@@ -176,6 +181,9 @@ impl Sink for PushSink {
     }
     fn whole_pieces(&self) -> bool {
         true
+    }
+    fn in_store(&self) -> bool {
+        false
     }
     async fn piece(&self, _seq: u64, _offset: u64, body: Bytes) -> Result<(), StoreError> {
         self.put("log", &self.urls.log, body).await

@@ -263,21 +263,50 @@ impl Store for S3Store {
         Ok(true)
     }
 
+    /// A body streamed from a file cannot be replayed by the SDK's own retries, so each
+    /// attempt here reads the file again from its start: one failed PUT of a job's whole
+    /// log (or an artifact) never loses it.
     async fn upload(&self, key: &str, file: tokio::fs::File) -> Result<(), StoreError> {
-        let body = ByteStream::read_from()
-            .file(file)
-            .build()
-            .await
-            .map_err(|e| StoreError::Backend(format!("{key}: reading the file: {e}")))?;
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| backend(key, e))?;
-        Ok(())
+        const ATTEMPTS: u32 = 4;
+        let file = file.into_std().await;
+        let mut wait = Duration::from_millis(200);
+        let mut attempt = 1;
+        loop {
+            let reading =
+                |e: std::io::Error| StoreError::Backend(format!("{key}: reading the file: {e}"));
+            // The copy shares the file's position, which the last attempt left at its end.
+            let mut copy = file.try_clone().map_err(reading)?;
+            std::io::Seek::seek(&mut copy, std::io::SeekFrom::Start(0)).map_err(reading)?;
+            let body = ByteStream::read_from()
+                .file(tokio::fs::File::from_std(copy))
+                .build()
+                .await
+                .map_err(|e| StoreError::Backend(format!("{key}: reading the file: {e}")))?;
+            let sent = self
+                .client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .body(body)
+                .send()
+                .await;
+            match sent {
+                Ok(_) => return Ok(()),
+                Err(e)
+                    if attempt >= ATTEMPTS
+                        || http_status(&e)
+                            .is_some_and(|s| (400..500).contains(&s) && s != 408 && s != 429) =>
+                {
+                    return Err(backend(key, e))
+                }
+                Err(e) => {
+                    tracing::warn!(key, attempt, error = %DisplayErrorContext(&e), "upload failed; sending it again");
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                    attempt += 1;
+                }
+            }
+        }
     }
 
     async fn presign_download(
