@@ -93,6 +93,8 @@ pub struct LambdaApp {
 pub enum LambdaSetupError {
     #[error("{0} is not set")]
     Missing(&'static str),
+    #[error("{0} must be {1}")]
+    Invalid(&'static str, &'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -153,6 +155,13 @@ impl LambdaApp {
             push_policy,
             scheduler,
             events: None,
+            max_jobs_per_user: match std::env::var("MAX_JOBS_PER_USER") {
+                Ok(n) if !n.is_empty() => Some(n.parse().map_err(|_| {
+                    LambdaSetupError::Invalid("MAX_JOBS_PER_USER", "a positive number")
+                })?)
+                .filter(|&n: &usize| n > 0),
+                _ => None,
+            },
         };
         Ok(LambdaApp::new(state, runner, eventbridge))
     }

@@ -114,6 +114,8 @@ pub struct LocalConfig {
     pub per_user: Option<usize>,
     /// Jobs waiting for a slot before submissions are refused with 503.
     pub queue: usize,
+    /// Jobs one user may have queued or running at once; more are refused with 429.
+    pub max_jobs_per_user: Option<usize>,
     pub runner: RunnerConfig,
     pub public_url: Option<String>,
     /// Finished jobs older than this are deleted (at start and hourly); `None` keeps all.
@@ -128,6 +130,7 @@ impl LocalConfig {
             concurrency: DEFAULT_CONCURRENCY,
             per_user: None,
             queue: DEFAULT_QUEUE,
+            max_jobs_per_user: None,
             runner: RunnerConfig::default(),
             public_url: None,
             keep: Some(DEFAULT_KEEP),
@@ -199,6 +202,7 @@ impl LocalService {
             push_policy: config.runner.push_policy.clone(),
             scheduler: scheduler.clone(),
             events: Some(events),
+            max_jobs_per_user: config.max_jobs_per_user,
         };
         let stop = CancellationToken::new();
         let mut router = app(state.clone());

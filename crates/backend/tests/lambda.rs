@@ -2,6 +2,7 @@
 //! EventBridge schedule), with the self-invoke going through the real aws-sdk-lambda client to
 //! a loopback Invoke endpoint that records each call and then delivers its payload.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -42,18 +43,28 @@ struct Invocation {
 }
 
 type Recorded = Arc<Mutex<Vec<Invocation>>>;
+type Failing = Arc<std::sync::atomic::AtomicUsize>;
 
 /// A loopback stand-in for Lambda's Invoke API: records, answers 202 as AWS does for Event.
-async fn invoke_endpoint() -> (String, Recorded, tokio::task::JoinHandle<()>) {
+/// Its `Failing` count of calls still to answer 503, as Lambda does under a throttle or an
+/// outage.
+async fn invoke_endpoint() -> (String, Recorded, Failing, tokio::task::JoinHandle<()>) {
     let recorded: Recorded = Arc::default();
+    let failing: Failing = Arc::default();
     let router = axum::Router::new()
         .route(
             "/2015-03-31/functions/{name}/invocations",
             post(
-                |State(rec): State<Recorded>,
+                |State((rec, failing)): State<(Recorded, Failing)>,
                  Path(name): Path<String>,
                  headers: HeaderMap,
                  body: axum::body::Bytes| async move {
+                    let fail = failing
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                        .is_ok();
+                    if fail {
+                        return StatusCode::SERVICE_UNAVAILABLE;
+                    }
                     rec.lock().unwrap().push(Invocation {
                         path: format!("/2015-03-31/functions/{name}/invocations"),
                         invocation_type: headers
@@ -67,18 +78,23 @@ async fn invoke_endpoint() -> (String, Recorded, tokio::task::JoinHandle<()>) {
                 },
             ),
         )
-        .with_state(recorded.clone());
+        .with_state((recorded.clone(), failing.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let server = tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    (url, recorded, server)
+    (url, recorded, failing, server)
 }
+
+/// The fixture's `MAX_JOBS_PER_USER`.
+const MAX_JOBS_PER_USER: usize = 3;
 
 struct Fixture {
     app: LambdaApp,
     store: Arc<dyn Store>,
     key: String,
     recorded: Recorded,
+    /// Invokes still to fail.
+    failing: Failing,
     server: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
 }
@@ -105,7 +121,7 @@ async fn fixture_with(eventbridge: Option<Arc<EventBridgeScheduler>>) -> Fixture
     let mut registry = Registry::new();
     registry.add::<Echo>();
     let registry = Arc::new(registry);
-    let (endpoint, recorded, server) = invoke_endpoint().await;
+    let (endpoint, recorded, failing, server) = invoke_endpoint().await;
     let lambda_client = aws_sdk_lambda::Client::from_conf(
         aws_sdk_lambda::Config::builder()
             .behavior_version(BehaviorVersion::latest())
@@ -131,12 +147,14 @@ async fn fixture_with(eventbridge: Option<Arc<EventBridgeScheduler>>) -> Fixture
             None => Arc::new(Unconfigured("SCHEDULE_GROUP")),
         },
         events: None,
+        max_jobs_per_user: Some(MAX_JOBS_PER_USER),
     };
     Fixture {
         app: LambdaApp::new(state, runner, eventbridge),
         store,
         key,
         recorded,
+        failing,
         server,
         _dir: dir,
     }
@@ -511,6 +529,89 @@ async fn an_end_written_first_by_housekeeping_is_never_overwritten_by_a_late_run
     let stored: aws_exec_protocol::JobEnd =
         serde_json::from_slice(&f.store.get(&keys.end()).await.unwrap().unwrap()).unwrap();
     assert_eq!(stored, end);
+}
+
+#[test]
+fn an_event_that_meets_a_transient_error_is_delivered_again() {
+    let infra =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../infra.yaml")).unwrap();
+    let retries: u32 = infra
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("MaximumRetryAttempts:"))
+        .expect("infra.yaml sets MaximumRetryAttempts")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(retries >= 1, "a failed firing or upload must be retried");
+    assert!(infra.contains("MAX_JOBS_PER_USER: !Ref MaxJobsPerUser"));
+}
+
+#[tokio::test]
+async fn a_firing_that_meets_a_transient_error_fails_for_a_retry_and_starts_one_job() {
+    let (_moto, aws) = scheduler_on_moto().await;
+    let f = fixture_with(Some(Arc::new(EventBridgeScheduler::new(aws, GROUP, ROLE)))).await;
+    let spec = serde_json::json!({
+        "cron": "0 2 * * *",
+        "exec": {"rpc-name": "echo", "rpc-args": "{\"text\": \"fired\"}"},
+    });
+    let (status, body) = f
+        .http(request("PUT", "/api/schedules/nightly", &f.key, Some(spec)))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // Lambda's Invoke refuses every attempt of the SDK's: the firing fails, so that Lambda
+    // delivers it again, and leaves no job behind.
+    f.failing.store(10, Ordering::SeqCst);
+    let failed = f
+        .app
+        .handle(LambdaEvent::new(
+            event("scheduler-firing.json", &[]),
+            context(Duration::from_secs(60)),
+        ))
+        .await;
+    assert!(failed.is_err(), "{failed:?}");
+    f.failing.store(0, Ordering::SeqCst);
+    // No half-made job: nothing listed or open; only the run claim that fences a late
+    // delivery of the invoke that failed.
+    for prefix in ["index/alice/", "open/alice/"] {
+        assert!(f.store.list(prefix).await.unwrap().is_empty(), "{prefix}");
+    }
+    let left = f.store.list("jobs/alice/").await.unwrap();
+    assert!(left.iter().all(|k| k.ends_with("/claim")), "{left:?}");
+    // Delivered again (and again): one job.
+    let first = f.call(event("scheduler-firing.json", &[])).await;
+    let again = f.call(event("scheduler-firing.json", &[])).await;
+    assert_eq!(first["uid"], again["uid"], "{first} {again}");
+    assert_eq!(f.deliver().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_user_past_max_jobs_per_user_is_answered_429() {
+    let f = fixture().await;
+    let submit = || {
+        request(
+            "POST",
+            "/api/exec",
+            &f.key,
+            Some(serde_json::json!({"argv": ["true"]})),
+        )
+    };
+    for _ in 0..MAX_JOBS_PER_USER {
+        let (status, body) = f.http(submit()).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, body) = f.http(submit()).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("MAX_JOBS_PER_USER"),
+        "{body}"
+    );
+    // Once they have run, there is room again.
+    f.deliver().await;
+    let (status, body) = f.http(submit()).await;
+    assert_eq!(status, 200, "{body}");
 }
 
 #[test]

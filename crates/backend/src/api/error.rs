@@ -43,6 +43,8 @@ pub enum ApiError {
     NoRoute(String),
     #[error("method not allowed; this path takes {allow}")]
     MethodNotAllowed { allow: &'static str },
+    #[error("{owner} already has {limit} jobs queued or running, as many as one key may (MAX_JOBS_PER_USER); retry when some have ended")]
+    TooManyJobs { owner: String, limit: usize },
     #[error(transparent)]
     Dispatch(#[from] DispatchError),
     #[error("storage failed: {0}")]
@@ -69,6 +71,7 @@ impl ApiError {
             ApiError::Rpc(RpcLookupError::Unknown { .. }) => StatusCode::NOT_FOUND,
             ApiError::Rpc(RpcLookupError::BadArgs { .. }) => StatusCode::BAD_REQUEST,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::TooManyJobs { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Dispatch(DispatchError::Busy { .. } | DispatchError::ShuttingDown) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

@@ -1,7 +1,7 @@
 //! `POST /api/exec` starts a job (and, asked to wait, answers its first poll too); `GET
 //! /api/exec` says where to read its log or, once it is all read, its exit code.
 
-use aws_exec_protocol::keys::{job_index, open_job, JobKeys};
+use aws_exec_protocol::keys::{job_index, open_job, JobKeys, OPEN_PREFIX};
 use std::time::Duration;
 
 use aws_exec_protocol::limits::{FOLLOW_URL_TTL, LOG_URL_TTL};
@@ -45,6 +45,7 @@ use crate::time::now_unix;
         (status = 409, description = "The same Idempotency-Key is still being handled", body = ErrorBody),
         (status = 413, description = "A body over 1 MiB", body = ErrorBody),
         (status = 422, description = "The Idempotency-Key was used with another body", body = ErrorBody),
+        (status = 429, description = "The caller has as many jobs queued or running as one key may", body = ErrorBody),
         (status = 503, description = "The queue is full or the service is stopping", body = ErrorBody),
     ),
     security(("auth" = []))
@@ -145,6 +146,20 @@ pub(crate) async fn start(state: &AppState, submission: Submission) -> Result<St
         }
         None => None,
     };
+    // After the idempotency key: a repeated submit answers its job whatever the count.
+    if let Some(limit) = state.max_jobs_per_user {
+        // One page of the owner's open markers: each is a job not yet ended.
+        let open = format!("{OPEN_PREFIX}{owner}/");
+        if state.store.list_page(&open, None, limit).await?.len() >= limit {
+            if let Some(claim) = idempotency {
+                claim.release(state.store.as_ref()).await;
+            }
+            return Err(ApiError::TooManyJobs {
+                owner: owner.to_string(),
+                limit,
+            });
+        }
+    }
     let job = Job {
         owner,
         uid,

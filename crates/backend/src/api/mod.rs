@@ -50,6 +50,9 @@ pub struct AppState {
     pub scheduler: Arc<dyn Scheduler>,
     /// News of jobs whose runner is in this process, for polls that wait (`serve`).
     pub events: Option<Arc<crate::job_events::JobEvents>>,
+    /// Jobs one user may have queued or running at once (`MAX_JOBS_PER_USER`); more are
+    /// refused with 429.
+    pub max_jobs_per_user: Option<usize>,
 }
 
 pub fn app(state: AppState) -> Router {
