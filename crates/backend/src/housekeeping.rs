@@ -125,6 +125,13 @@ pub async fn sweep(store: &Arc<dyn Store>, rule: LostRule) -> Result<Report, Sto
                 finished: now,
             },
         };
+        // A runner still alive (a hung one, or one a clock misjudged) learns from the
+        // cancel marker that the job is closed, and fences its log.
+        if claimed_at.flatten().is_some() {
+            store
+                .put(&keys.cancel(), Bytes::from_static(b"lost"))
+                .await?;
+        }
         if !claim_end(store, &keys, &end).await? {
             continue; // its runner ended it meanwhile
         }

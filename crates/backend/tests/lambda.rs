@@ -531,6 +531,54 @@ async fn an_end_written_first_by_housekeeping_is_never_overwritten_by_a_late_run
     assert_eq!(stored, end);
 }
 
+#[tokio::test]
+async fn a_runner_that_loses_its_jobs_end_to_housekeeping_writes_nothing_more() {
+    let f = fixture().await;
+    let body = serde_json::json!({"argv": ["sh", "-c", "echo before; sleep 4; echo after"]});
+    let (status, answer) = f
+        .http(request("POST", "/api/exec", &f.key, Some(body)))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let uid = answer["uid"].as_str().unwrap().to_owned();
+    let keys = JobKeys::new(&"alice".parse().unwrap(), &uid.parse().unwrap());
+    // While the runner is alive, housekeeping closes the job (as a second serve, or a
+    // misjudged clock, would).
+    let closing = async {
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        aws_exec_backend::housekeeping::sweep(
+            &f.store,
+            aws_exec_backend::housekeeping::LostRule::AllOpen,
+        )
+        .await
+        .unwrap()
+    };
+    let started = Instant::now();
+    let (ran, report) = tokio::join!(f.deliver(), closing);
+    assert_eq!(report.lost, [uid.clone()]);
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the runner stopped at once"
+    );
+    assert_eq!(
+        ran[0]["exit"],
+        Value::Null,
+        "its own end was not recorded: {ran:?}"
+    );
+    let log = f.store.get(&keys.log()).await.unwrap().unwrap();
+    let size: usize = std::str::from_utf8(&f.store.get(&keys.size()).await.unwrap().unwrap())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let text = String::from_utf8_lossy(&log);
+    assert_eq!(log.len(), size, "{text}");
+    assert!(
+        text.starts_with("before\n") && text.contains("job lost"),
+        "{text}"
+    );
+    assert!(!text.contains("after"), "{text}");
+    assert_eq!(f.store.get(&keys.exit()).await.unwrap().unwrap(), "255");
+}
+
 #[test]
 fn an_event_that_meets_a_transient_error_is_delivered_again() {
     let infra =

@@ -26,10 +26,11 @@ use crate::job::Job;
 use crate::push_guard::PushPolicy;
 use crate::store::{Store, StoreError};
 use crate::time::now_unix;
+use aws_exec_protocol::keys::JobKeys;
 use log::LogWriter;
 use process::ProcessEnd;
 use rpc::{Registry, RpcContext};
-use sink::{PushSink, Sink, StoreSink};
+use sink::{Fence, FencedSink, PushSink, Sink, StoreSink};
 
 use crate::job_events::JobEvents;
 use stop::{Stop, StopReason};
@@ -202,15 +203,18 @@ impl Runner {
         meta.state = JobState::Running;
         meta.started = Some(now_unix());
         let running = RunningNote::later(self.store.clone(), &meta);
-        // A cancel asked for before the claim, or from another process (the API on Lambda),
-        // arrives as an object beside the log: looked for now and once a second.
+        let fence = Fence::default();
+        // A cancel asked for before the claim, or from another process (the API on Lambda,
+        // housekeeping closing the job), arrives as an object beside the log: looked for
+        // now and once a second.
         let watcher = tokio::spawn(watch_for_cancel(
             self.store.clone(),
-            keys.cancel(),
+            keys.clone(),
             stop.clone(),
+            fence.clone(),
         ));
         let ended = self
-            .run_started(job, &mut meta, stop, deadline, running, slot)
+            .run_started(job, &mut meta, stop, deadline, running, slot, fence)
             .await;
         watcher.abort();
         ended
@@ -224,6 +228,7 @@ impl Runner {
         deadline: Option<Instant>,
         running: RunningNote,
         slot: Option<Slot>,
+        fence: Fence,
     ) -> Result<Option<Outcome>, StoreError> {
         let keys = job.keys();
         let sink: Arc<dyn Sink> = match &job.push_urls {
@@ -239,6 +244,7 @@ impl Runner {
                 events: self.events.clone(),
             }),
         };
+        let sink: Arc<dyn Sink> = Arc::new(FencedSink::new(sink, fence.clone()));
         let (log, rx) = LogWriter::channel();
         let finish = CancellationToken::new();
         let shipper = tokio::spawn(log::ship(
@@ -291,6 +297,23 @@ impl Runner {
         // ended: writing the end waits on storage (or a caller's push-url), not on a slot.
         drop(slot);
 
+        // The end is claimed before the log's last writes: whoever claims it owns every
+        // write from here on. A runner that finds it taken (housekeeping closed the job)
+        // writes nothing more, so the log and `size` never disagree.
+        running.settle().await;
+        let claimed = claim_end(
+            self.store.as_ref(),
+            &keys,
+            &JobEnd {
+                exit: code,
+                state,
+                finished: now_unix(),
+            },
+        )
+        .await;
+        if !matches!(claimed, Ok(true)) {
+            fence.close();
+        }
         finish.cancel();
         drop(log);
         // A job whose log could not be stored in full still ends (never stuck running),
@@ -311,9 +334,8 @@ impl Runner {
             state,
             finished: now_unix(),
         };
-        running.settle().await;
         let recorded = async {
-            let recorded = claim_end(self.store.as_ref(), &keys, &end).await?;
+            let recorded = claimed?;
             if recorded {
                 record_end(self.store.as_ref(), Some(sink.as_ref()), meta, end, size).await?;
             } else {
@@ -515,11 +537,15 @@ impl Drop for RunningNote {
     }
 }
 
-/// Requests a stop once `key` (the job's cancel marker) exists: checked at once, then every
-/// [`CANCEL_CHECK`], one small GET each time.
-async fn watch_for_cancel(store: Arc<dyn Store>, key: String, stop: Stop) {
+/// Requests a stop once the job's cancel marker exists: checked at once, then every
+/// [`CANCEL_CHECK`], one small GET each time. When someone else has also claimed the job's
+/// end (housekeeping closed it), the log is fenced first: nothing more of it is written.
+async fn watch_for_cancel(store: Arc<dyn Store>, keys: JobKeys, stop: Stop, fence: Fence) {
     loop {
-        if let Ok(Some(_)) = store.get(&key).await {
+        if let Ok(Some(_)) = store.get(&keys.cancel()).await {
+            if let Ok(Some(_)) = crate::finish::read_end(store.as_ref(), &keys).await {
+                fence.close();
+            }
             stop.request(StopReason::Cancelled);
             return;
         }

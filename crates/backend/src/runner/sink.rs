@@ -204,3 +204,71 @@ impl Sink for PushSink {
             .await
     }
 }
+
+/// Closed once this runner has lost the job's end to someone else: from then on none of
+/// its writes reach the job's objects.
+#[derive(Clone, Debug, Default)]
+pub struct Fence(Arc<std::sync::atomic::AtomicBool>);
+
+impl Fence {
+    pub fn close(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// A sink that drops every write once its [`Fence`] is closed (each dropped write counts as
+/// done, so the log's shipping ends at once).
+pub struct FencedSink {
+    inner: Arc<dyn Sink>,
+    fence: Fence,
+}
+
+impl FencedSink {
+    pub fn new(inner: Arc<dyn Sink>, fence: Fence) -> Self {
+        FencedSink { inner, fence }
+    }
+}
+
+#[async_trait]
+impl Sink for FencedSink {
+    fn pace(&self, stored: u64, waiting: u64) -> Duration {
+        self.inner.pace(stored, waiting)
+    }
+    fn keeps_whole(&self) -> bool {
+        self.inner.keeps_whole()
+    }
+    fn whole_pieces(&self) -> bool {
+        self.inner.whole_pieces()
+    }
+    fn in_store(&self) -> bool {
+        self.inner.in_store()
+    }
+    async fn piece(&self, seq: u64, offset: u64, body: Bytes) -> Result<(), StoreError> {
+        match self.fence.is_closed() {
+            true => Ok(()),
+            false => self.inner.piece(seq, offset, body).await,
+        }
+    }
+    async fn complete(&self, spool: &mut Spool) -> Result<(), StoreError> {
+        match self.fence.is_closed() {
+            true => Ok(()),
+            false => self.inner.complete(spool).await,
+        }
+    }
+    async fn exit(&self, code: i32) -> Result<(), StoreError> {
+        match self.fence.is_closed() {
+            true => Ok(()),
+            false => self.inner.exit(code).await,
+        }
+    }
+    async fn size(&self, size: u64) -> Result<(), StoreError> {
+        match self.fence.is_closed() {
+            true => Ok(()),
+            false => self.inner.size(size).await,
+        }
+    }
+}
