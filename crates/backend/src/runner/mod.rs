@@ -213,9 +213,12 @@ impl Runner {
             stop.clone(),
             fence.clone(),
         ));
-        let ended = self
-            .run_started(job, &mut meta, stop, deadline, running, slot, fence)
-            .await;
+        let held = Held {
+            running,
+            slot,
+            fence,
+        };
+        let ended = self.run_started(job, &mut meta, stop, deadline, held).await;
         watcher.abort();
         ended
     }
@@ -226,10 +229,13 @@ impl Runner {
         meta: &mut JobMeta,
         stop: &Stop,
         deadline: Option<Instant>,
-        running: RunningNote,
-        slot: Option<Slot>,
-        fence: Fence,
+        held: Held,
     ) -> Result<Option<Outcome>, StoreError> {
+        let Held {
+            running,
+            slot,
+            fence,
+        } = held;
         let keys = job.keys();
         let sink: Arc<dyn Sink> = match &job.push_urls {
             Some(urls) => Arc::new(PushSink::new(
@@ -448,6 +454,14 @@ impl Runner {
         }
         ended
     }
+}
+
+/// What a started job holds until its end: the running note to settle, its place among
+/// the jobs running at once, and the fence of its writes.
+struct Held {
+    running: RunningNote,
+    slot: Option<Slot>,
+    fence: Fence,
 }
 
 /// A place among the jobs running at once, held by the runner until the command ends.
