@@ -554,7 +554,7 @@ async fn a_runner_that_loses_its_jobs_end_to_housekeeping_writes_nothing_more() 
     };
     let started = Instant::now();
     let (ran, report) = tokio::join!(f.deliver(), closing);
-    assert_eq!(report.lost, [uid.clone()]);
+    assert_eq!(report.lost, std::slice::from_ref(&uid));
     assert!(
         started.elapsed() < Duration::from_secs(4),
         "the runner stopped at once"
