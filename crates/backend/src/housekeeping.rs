@@ -90,11 +90,27 @@ pub async fn sweep(store: &Arc<dyn Store>, rule: LostRule) -> Result<Report, Sto
         // Some(time) when a runner claimed it; Some(None) when a sweep did.
         let claim = store.get(&keys.claim()).await?;
         let cancel_claimed = claim.as_deref() == Some(CANCEL_CLAIM);
-        let claimed_at: Option<Option<u64>> =
-            claim.map(|body| std::str::from_utf8(&body).ok().and_then(|t| t.parse().ok()));
+        let claim_text = claim
+            .as_deref()
+            .and_then(|body| std::str::from_utf8(body).ok())
+            .map(str::to_owned);
+        let claimed_at: Option<Option<u64>> = claim_text
+            .as_deref()
+            .map(|text| text.split(' ').next().and_then(|t| t.parse().ok()));
+        let died_here = match claim_text.as_deref() {
+            Some(text) => text
+                .split_once(' ')
+                .is_some_and(|(_, instance)| instance_is_gone(instance)),
+            // Never started: the marker names the process that held it queued, if any.
+            None => store.get(&marker).await?.is_some_and(|holder| {
+                std::str::from_utf8(&holder).is_ok_and(|h| !h.is_empty() && instance_is_gone(h))
+            }),
+        };
         let started = meta.started.or(claimed_at.flatten());
         let lost = match rule {
             LostRule::AllOpen => true,
+            // Its runner was a process of this machine that is no longer running.
+            LostRule::PastDeadlines { .. } if died_here => true,
             LostRule::PastDeadlines { run_limit } => match started {
                 Some(t) => t + run_limit.as_secs() + LOST_MARGIN.as_secs() < now,
                 // A claim without a time was made by a sweep that then failed: lost.
@@ -156,6 +172,46 @@ pub async fn sweep(store: &Arc<dyn Store>, rule: LostRule) -> Result<Report, Sto
         }
     }
     Ok(report)
+}
+
+/// This process, as run claims name it: `HOST BOOT-ID PID START-TICKS`.
+pub fn this_instance() -> String {
+    let pid = std::process::id() as i32;
+    let start = crate::isolation::process_start(pid).unwrap_or(0);
+    format!("{} {} {pid} {start}", host(), boot_id())
+}
+
+/// Whether a run claim's `instance` was a process of this machine that has ended (a
+/// process elsewhere cannot be told, and is left to the deadlines).
+fn instance_is_gone(instance: &str) -> bool {
+    let parts: Vec<&str> = instance.split(' ').collect();
+    let [claim_host, claim_boot, pid, start] = parts[..] else {
+        return false;
+    };
+    if claim_host != host() {
+        return false;
+    }
+    if claim_boot != boot_id() {
+        return true; // this machine has restarted since
+    }
+    let (Ok(pid), Ok(start)) = (pid.parse::<i32>(), start.parse::<u64>()) else {
+        return false;
+    };
+    crate::isolation::process_start(pid) != Some(start)
+}
+
+fn host() -> String {
+    kernel_text("/proc/sys/kernel/hostname")
+}
+
+fn boot_id() -> String {
+    kernel_text("/proc/sys/kernel/random/boot_id")
+}
+
+fn kernel_text(path: &str) -> String {
+    std::fs::read_to_string(path)
+        .map(|t| t.trim().replace(' ', "_"))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 async fn log_len(store: &dyn Store, keys: &JobKeys) -> Result<u64, StoreError> {

@@ -58,6 +58,11 @@ fn read_proc(pid: i32) -> Option<Proc> {
     })
 }
 
+/// When process `pid` started (clock ticks after boot), if it is running.
+pub fn process_start(pid: i32) -> Option<u64> {
+    read_proc(pid).map(|p| p.started)
+}
+
 /// The job a process belongs to, from its environment; `None` if unreadable or untagged.
 fn tag_of(pid: Pid) -> Option<String> {
     let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;

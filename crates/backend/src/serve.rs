@@ -151,8 +151,10 @@ pub struct LocalService {
 }
 
 impl LocalService {
-    pub async fn start(config: LocalConfig, registry: Registry) -> std::io::Result<Self> {
+    pub async fn start(mut config: LocalConfig, registry: Registry) -> std::io::Result<Self> {
         crate::isolation::harden_process();
+        // Run claims name this process, so a restart here closes the jobs it left at once.
+        config.runner.instance = Some(crate::housekeeping::this_instance());
         // Before anything is read: the sweep below would close another serve's jobs.
         let lock = match &config.storage {
             StoreLocation::Dir(dir) => Some(DataDirLock::take(dir)?),
@@ -160,7 +162,8 @@ impl LocalService {
         };
         let (store, local) = config.storage.open().await.map_err(std::io::Error::other)?;
         // In a data directory only this process runs jobs, so any job still unfinished was
-        // cut off when a previous serve stopped. A bucket may be shared with live runners.
+        // cut off when a previous serve stopped. A bucket may be shared with live runners:
+        // only jobs past their deadlines, or whose runner was a process here that is gone.
         let rule = match config.storage {
             StoreLocation::Dir(_) => LostRule::AllOpen,
             // Runners elsewhere (Lambda) may share the bucket: use the longest limit.

@@ -491,8 +491,15 @@ async fn per_user_caps_what_one_user_holds_at_once() {
         .submit(&ExecRequest::argv(["sleep", "3"]))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(alice.status(&first).await.unwrap().state, JobState::Running);
+    wait_until(Duration::from_secs(15), "the first running", || {
+        let (alice, first) = (alice.clone(), first.clone());
+        async move {
+            let state = alice.status(&first).await.unwrap().state;
+            (state == JobState::Running).then_some(())
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
         alice.status(&second).await.unwrap().state,
         JobState::Queued,
@@ -617,4 +624,145 @@ fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     found
+}
+
+/// What job `i` of `user` prints in the drill, and its exit code.
+fn drill_job(user: &str, i: usize, slow: bool) -> (ExecRequest, Vec<u8>, i32) {
+    let code = (i % 5) as i32;
+    let lines = (1..=20).map(|j| format!("{user} job {i} line {j}\n"));
+    let expected: Vec<u8> = lines.collect::<String>().into_bytes();
+    let pause = if slow { "sleep 3;" } else { "" };
+    let script =
+        format!("{pause} for j in $(seq 1 20); do echo {user} job {i} line $j; done; exit {code}");
+    (ExecRequest::argv(["sh", "-c", &script]), expected, code)
+}
+
+/// Follows every job to its end through `client`s, several at once.
+async fn follow_all(jobs: Vec<(Client, String)>) -> Vec<(String, Vec<u8>, i32)> {
+    let mut set = tokio::task::JoinSet::new();
+    let mut out = Vec::new();
+    for (client, uid) in jobs {
+        if set.len() >= 16 {
+            out.push(set.join_next().await.unwrap().unwrap());
+        }
+        set.spawn(async move {
+            let (log, code) = follow(&client, &uid, Duration::from_secs(120)).await;
+            (uid, log, code)
+        });
+    }
+    while let Some(done) = set.join_next().await {
+        out.push(done.unwrap());
+    }
+    out
+}
+
+/// 200 jobs of 4 users through `serve --bucket` while S3 refuses one log request in 5,
+/// cuts one log read in 4 midway and refuses each job's first upload of its whole log;
+/// then `kill -9` of serve with jobs running and queued, and a restart. Every job ends
+/// once, its log is byte-exact and as long as its `size`, and no follower waits past it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_200_jobs_of_4_users_through_s3_faults_and_a_kill_of_serve() {
+    let server = S3Server::moto();
+    let s3 = server.bucket("svc").await;
+    let proxy = S3Proxy::start(&server.endpoint).await;
+    proxy.stats.refuse_every("/log/", 5);
+    proxy.stats.cut_every("log", 4);
+    proxy.stats.refuse_first_put_of_each("/log.txt");
+    let env = server.env_via(&proxy.endpoint);
+    let args = ["--bucket", "svc", "--concurrency", "8"];
+    let serve = ServeProcess::start(BIN, &args, &env);
+    let users = ["ann", "ben", "cat", "dan"];
+    let keys: Vec<String> = users
+        .iter()
+        .map(|user| {
+            let out = clean_command(BIN, &env)
+                .args(["auth", "new", user, "--bucket", "svc"])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        })
+        .collect();
+    let clients =
+        |url: &str| -> Vec<Client> { keys.iter().map(|k| Client::new(url, k).unwrap()).collect() };
+    let object = |key: String| {
+        let s3 = s3.clone();
+        async move {
+            let got = s3.get_object().bucket("svc").key(&key).send().await.ok()?;
+            Some(got.body.collect().await.unwrap().to_vec())
+        }
+    };
+
+    // Half of them run to their end through the faults.
+    let mut expected = std::collections::HashMap::new();
+    let mut submitted = Vec::new();
+    for (u, client) in clients(&serve.url).into_iter().enumerate() {
+        for i in 0..25 {
+            let (request, log, code) = drill_job(users[u], i, false);
+            let uid = client.submit(&request).await.unwrap();
+            expected.insert(uid.clone(), (users[u], log, code));
+            submitted.push((client.clone(), uid));
+        }
+    }
+    for (uid, log, code) in follow_all(submitted).await {
+        let (_, want, want_code) = &expected[&uid];
+        assert_eq!((&log, code), (want, *want_code), "{uid}");
+    }
+
+    // The other half: running and queued when serve is killed.
+    let mut second = Vec::new();
+    for (u, client) in clients(&serve.url).into_iter().enumerate() {
+        for i in 25..50 {
+            let (request, log, code) = drill_job(users[u], i, true);
+            let uid = client.submit(&request).await.unwrap();
+            expected.insert(uid.clone(), (users[u], log, code));
+            second.push(uid);
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    drop(serve); // SIGKILL
+    let serve = ServeProcess::start(BIN, &args, &env);
+    let by_user: std::collections::HashMap<&str, Client> =
+        users.iter().copied().zip(clients(&serve.url)).collect();
+    let jobs = second
+        .iter()
+        .map(|uid| (by_user[expected[uid].0].clone(), uid.clone()))
+        .collect();
+    let mut lost = 0;
+    for (uid, log, code) in follow_all(jobs).await {
+        let (_, want, want_code) = &expected[&uid];
+        if code == 255 {
+            lost += 1;
+            let text = String::from_utf8_lossy(&log);
+            assert!(text.contains("lost"), "{uid}: {text}");
+        } else {
+            assert_eq!((&log, code), (want, *want_code), "{uid}");
+        }
+    }
+    assert!(lost > 0, "jobs running at the kill end lost");
+
+    // In the bucket: one end each, and a log.txt as long as its size, byte for byte what
+    // the followers read.
+    for (uid, (user, _, _)) in &expected {
+        let prefix = format!("jobs/{user}/{uid}");
+        let log = object(format!("{prefix}/log.txt")).await.unwrap();
+        let size = object(format!("{prefix}/size")).await.expect("a size");
+        let size: usize = String::from_utf8(size).unwrap().parse().unwrap();
+        assert_eq!(log.len(), size, "{uid}");
+        assert!(object(format!("{prefix}/end")).await.is_some(), "{uid}");
+        assert!(object(format!("{prefix}/exit")).await.is_some(), "{uid}");
+    }
+    let open = s3
+        .list_objects_v2()
+        .bucket("svc")
+        .prefix("open/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(open.key_count(), Some(0), "no job is left open");
+    assert!(proxy.stats.failed.load(std::sync::atomic::Ordering::SeqCst) > 100);
 }

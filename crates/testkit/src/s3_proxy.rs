@@ -24,6 +24,13 @@ pub struct Stats {
     /// GETs to keys containing the pattern still to cut off halfway through the body.
     cut_next: AtomicU64,
     cut_pattern: std::sync::Mutex<String>,
+    /// Every Nth request whose path contains the pattern is refused with 503.
+    refuse_every: std::sync::Mutex<(String, u64, u64)>,
+    /// Every Nth GET whose path contains the pattern is cut off midway.
+    cut_every: std::sync::Mutex<(String, u64, u64)>,
+    /// The first PUT with a body to each key containing the pattern is refused with 503
+    /// (after its body was read, as a failure at the worst moment).
+    refuse_first: std::sync::Mutex<(String, std::collections::HashSet<String>)>,
     /// The paths of the GETs that were cut off.
     pub cut_log: std::sync::Mutex<Vec<String>>,
     /// PUTs to keys containing the pattern wait this long before going on.
@@ -49,6 +56,30 @@ impl Stats {
     /// Holds every PUT whose path contains `pattern` for `by` before forwarding it.
     pub fn delay_puts(&self, pattern: &str, by: std::time::Duration) {
         *self.delay.lock().unwrap() = (pattern.to_owned(), by);
+    }
+
+    /// Refuses every `n`th request whose path contains `pattern` with 503.
+    pub fn refuse_every(&self, pattern: &str, n: u64) {
+        *self.refuse_every.lock().unwrap() = (pattern.to_owned(), n, 0);
+    }
+
+    /// Cuts off every `n`th GET whose path contains `pattern` midway.
+    pub fn cut_every(&self, pattern: &str, n: u64) {
+        *self.cut_every.lock().unwrap() = (pattern.to_owned(), n, 0);
+    }
+
+    /// Refuses the first PUT with a body to each key containing `pattern`, once.
+    pub fn refuse_first_put_of_each(&self, pattern: &str) {
+        *self.refuse_first.lock().unwrap() = (pattern.to_owned(), Default::default());
+    }
+
+    fn nth(rule: &std::sync::Mutex<(String, u64, u64)>, path: &str) -> bool {
+        let mut rule = rule.lock().unwrap();
+        if rule.1 == 0 || rule.0.is_empty() || !path.contains(&rule.0) {
+            return false;
+        }
+        rule.2 += 1;
+        rule.2 % rule.1 == 0
     }
 
     fn take_one(counter: &AtomicU64, pattern: &std::sync::Mutex<String>, path: &str) -> bool {
@@ -127,6 +158,14 @@ async fn forward(State(up): State<Upstream>, request: Request) -> Response {
         .map_or("/", |p| p.as_str())
         .to_owned();
     let stats = &up.stats;
+    if Stats::nth(&stats.refuse_every, &path) {
+        stats.failed.fetch_add(1, Ordering::SeqCst);
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>",
+        )
+            .into_response();
+    }
     match parts.method.as_str() {
         "PUT" => {
             let now = std::time::SystemTime::now()
@@ -141,7 +180,15 @@ async fn forward(State(up): State<Upstream>, request: Request) -> Response {
             if !delay.0.is_empty() && path.contains(&delay.0) {
                 tokio::time::sleep(delay.1).await;
             }
-            if Stats::take_one(&stats.fail_next, &stats.fail_pattern, &path) {
+            let first = {
+                let mut rule = stats.refuse_first.lock().unwrap();
+                let key = path.split('?').next().unwrap_or("").to_owned();
+                !rule.0.is_empty()
+                    && !body.is_empty()
+                    && key.contains(&rule.0)
+                    && rule.1.insert(key)
+            };
+            if first || Stats::take_one(&stats.fail_next, &stats.fail_pattern, &path) {
                 stats.failed.fetch_add(1, Ordering::SeqCst);
                 return (
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -175,7 +222,8 @@ async fn forward(State(up): State<Upstream>, request: Request) -> Response {
     };
     let cut = parts.method == "GET"
         && resp.status().is_success()
-        && Stats::take_one(&stats.cut_next, &stats.cut_pattern, &path);
+        && (Stats::take_one(&stats.cut_next, &stats.cut_pattern, &path)
+            || Stats::nth(&stats.cut_every, &path));
     if cut {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();

@@ -217,8 +217,10 @@ async fn create(state: &AppState, job: &Job, stdin: Option<Vec<u8>>) -> Result<(
         store.put(&job.keys().log(), Bytes::new()).await?;
     }
     save_meta(store, &job.queued_meta()).await?;
+    // Names the process that holds it queued, where that is this one.
+    let holder = state.dispatch.instance().unwrap_or_default().to_owned();
     store
-        .put(&open_job(&job.owner, &job.uid), Bytes::new())
+        .put(&open_job(&job.owner, &job.uid), Bytes::from(holder))
         .await?;
     store
         .put(&job_index(&job.owner, &job.uid), Bytes::new())

@@ -93,4 +93,8 @@ impl Dispatch for LocalDispatch {
     fn cancel(&self, uid: &Uid) -> bool {
         self.runner.stop(uid, StopReason::Cancelled)
     }
+
+    fn instance(&self) -> Option<&str> {
+        self.runner.instance()
+    }
 }

@@ -36,4 +36,11 @@ pub trait Dispatch: Send + Sync + 'static {
         let _ = uid;
         false
     }
+
+    /// The process that will run what it dispatches, when that is this one (`serve`): kept
+    /// in each job's open marker, so that a restart here closes the jobs a killed process
+    /// held queued. `None` where runners are elsewhere (Lambda).
+    fn instance(&self) -> Option<&str> {
+        None
+    }
 }

@@ -54,6 +54,9 @@ pub struct RunnerConfig {
     pub clean_scratch: Option<PathBuf>,
     /// Where push-urls may point.
     pub push_policy: PushPolicy,
+    /// This runner's process ([`crate::housekeeping::this_instance`]), written into each
+    /// run claim so that a restart on the same machine knows which jobs died with it.
+    pub instance: Option<String>,
 }
 
 impl Default for RunnerConfig {
@@ -69,6 +72,7 @@ impl Default for RunnerConfig {
             run_as: None,
             clean_scratch: None,
             push_policy: PushPolicy::default(),
+            instance: None,
         }
     }
 }
@@ -120,6 +124,11 @@ impl Runner {
             http,
             events: None,
         }
+    }
+
+    /// This runner's process, as its run claims name it.
+    pub fn instance(&self) -> Option<&str> {
+        self.config.instance.as_deref()
     }
 
     /// Stops every running job; each still writes its log, exit and size.
@@ -190,11 +199,11 @@ impl Runner {
         slot: Option<Slot>,
     ) -> Result<Option<Outcome>, StoreError> {
         let keys = job.keys();
-        if !self
-            .store
-            .put_new(&keys.claim(), now_unix().to_string().into())
-            .await?
-        {
+        let claim = match &self.config.instance {
+            Some(instance) => format!("{} {instance}", now_unix()),
+            None => now_unix().to_string(),
+        };
+        if !self.store.put_new(&keys.claim(), claim.into()).await? {
             tracing::info!(uid = %job.uid, "job already claimed (run or cancelled); not running it");
             return Ok(None);
         }
