@@ -16,7 +16,7 @@ use aws_exec_protocol::{JobEnd, JobState, Uid};
 use bytes::Bytes;
 use serde::Serialize;
 
-use crate::finish::{
+use crate::lifecycle::end::{
     claim_end, load_meta, read_end, record_end, CANCELLED_BEFORE_START_EXIT, CANCEL_CLAIM,
 };
 use crate::log_objects::stored_log;

@@ -24,6 +24,7 @@ use crate::api::{app, AppState};
 use crate::dispatch::LambdaDispatch;
 use crate::housekeeping::{sweep, LostRule};
 use crate::job::Job;
+use crate::lifecycle::Jobs;
 use crate::push_guard::PushPolicy;
 use crate::runner::rpc::Registry;
 use crate::runner::{Runner, RunnerConfig};
@@ -145,15 +146,13 @@ impl LambdaApp {
             (None, Err(_)) => Arc::new(Unconfigured("SCHEDULE_GROUP")),
             (None, Ok(_)) => Arc::new(Unconfigured("SCHEDULER_ROLE_ARN")),
         };
-        let state = AppState {
+        let jobs = Jobs {
             store,
             dispatch: Arc::new(LambdaDispatch::from_env(function).await),
             registry,
-            public_url: None,
             // A job's own timeout must end before the invocation's deadline does.
             max_timeout: aws_exec_protocol::limits::MAX_RUN_TIME - DEADLINE_MARGIN,
             push_policy,
-            scheduler,
             events: None,
             max_jobs_per_user: match std::env::var("MAX_JOBS_PER_USER") {
                 Ok(n) if !n.is_empty() => Some(n.parse().map_err(|_| {
@@ -162,6 +161,11 @@ impl LambdaApp {
                 .filter(|&n: &usize| n > 0),
                 _ => None,
             },
+        };
+        let state = AppState {
+            jobs,
+            public_url: None,
+            scheduler,
         };
         Ok(LambdaApp::new(state, runner, eventbridge))
     }
@@ -213,7 +217,8 @@ impl LambdaApp {
                     .at_unix()
                     .ok_or_else(|| format!("a schedule event with a bad time {:?}", firing.at))?;
                 let fired = fire_schedule(
-                    &self.state,
+                    &self.state.jobs,
+                    self.state.scheduler.as_ref(),
                     &firing.owner,
                     &firing.name,
                     Firing::Planned(at),
@@ -222,7 +227,7 @@ impl LambdaApp {
                 match fired {
                     Ok(last) => Ok(serde_json::to_value(last)?),
                     // A firing of a definition deleted since: retrying cannot help.
-                    Err(e) if e.status().is_client_error() => {
+                    Err(e) if e.is_callers_mistake() => {
                         tracing::warn!(owner = %firing.owner, name = %firing.name, error = %e, "firing dropped");
                         Ok(serde_json::json!({ "dropped": e.to_string() }))
                     }
@@ -245,7 +250,7 @@ impl LambdaApp {
                         .clone()
                         .or_else(|| record.s3.object.e_tag.clone())
                         .unwrap_or_default();
-                    let uids = fire_upload(&self.state, &key, &id)
+                    let uids = fire_upload(&self.state.jobs, &key, &id)
                         .await
                         .map_err(|e| e.to_string())?;
                     started.extend(uids);
@@ -253,7 +258,7 @@ impl LambdaApp {
                 Ok(serde_json::json!({ "started": started }))
             }
             Event::Scheduled => {
-                let report = sweep(&self.state.store, LostRule::default()).await?;
+                let report = sweep(&self.state.jobs.store, LostRule::default()).await?;
                 Ok(serde_json::to_value(report)?)
             }
         }

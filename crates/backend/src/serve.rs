@@ -19,6 +19,7 @@ use aws_exec_protocol::limits::{DEFAULT_CONCURRENCY, DEFAULT_QUEUE, MAX_RUN_TIME
 
 use crate::housekeeping::{sweep, LostRule};
 use crate::job_events::JobEvents;
+use crate::lifecycle::Jobs;
 use crate::runner::{Runner, RunnerConfig};
 use crate::schedules::fire::fire_upload;
 use crate::schedules::LocalScheduler;
@@ -195,26 +196,29 @@ impl LocalService {
             config.queue,
         ));
         let scheduler = Arc::new(LocalScheduler::default());
-        let state = AppState {
+        let jobs = Jobs {
             store: store.clone(),
             dispatch: dispatch.clone(),
             registry,
-            public_url: config.public_url.clone(),
             // Locally the run-time limit is the longest timeout a job may ask for.
             max_timeout: config.runner.max_run_time,
             push_policy: config.runner.push_policy.clone(),
-            scheduler: scheduler.clone(),
             events: Some(events),
             max_jobs_per_user: config.max_jobs_per_user,
+        };
+        let state = AppState {
+            jobs: jobs.clone(),
+            public_url: config.public_url.clone(),
+            scheduler: scheduler.clone(),
         };
         let stop = CancellationToken::new();
         let mut router = app(state.clone());
         if let Some(local) = local {
             let (uploaded, uploads) = tokio::sync::mpsc::unbounded_channel();
             router = router.merge(crate::api::signed_objects::routes(local, Some(uploaded)));
-            tokio::spawn(fire_triggers(state.clone(), uploads, stop.clone()));
+            tokio::spawn(fire_triggers(jobs.clone(), uploads, stop.clone()));
         }
-        tokio::spawn(scheduler.run(state, stop.clone()));
+        tokio::spawn(scheduler.run(jobs, stop.clone()));
         if let Some(keep) = config.keep {
             tokio::spawn(expire_every_hour(store.clone(), keep, stop.clone()));
         }
@@ -278,7 +282,7 @@ impl LocalService {
 
 /// Fires triggers on each upload to an inbox, as the bucket's notification does on AWS.
 async fn fire_triggers(
-    state: AppState,
+    jobs: Jobs,
     mut uploads: tokio::sync::mpsc::UnboundedReceiver<String>,
     stop: CancellationToken,
 ) {
@@ -292,9 +296,9 @@ async fn fire_triggers(
         };
         // Each upload is its own event: a new uid names it.
         let event = Uid::new(crate::time::now_unix()).to_string();
-        let state = state.clone();
+        let jobs = jobs.clone();
         tokio::spawn(async move {
-            if let Err(e) = fire_upload(&state, &key, &event).await {
+            if let Err(e) = fire_upload(&jobs, &key, &event).await {
                 tracing::warn!(key, error = %e, "triggers could not fire");
             }
         });
@@ -314,7 +318,7 @@ async fn expire_every_hour(store: Arc<dyn Store>, keep: Duration, stop: Cancella
             Ok(n) => tracing::info!(deleted = n, "deleted input files past retention"),
             Err(e) => tracing::warn!(error = %e, "input retention sweep failed"),
         }
-        match crate::api::idempotency::expire(store.as_ref()).await {
+        match crate::lifecycle::idempotency::expire(store.as_ref()).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, "deleted expired idempotency keys"),
             Err(e) => tracing::warn!(error = %e, "idempotency key sweep failed"),

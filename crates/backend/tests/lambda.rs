@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_exec_backend::dispatch::LambdaDispatch;
 use aws_exec_backend::lambda_edge::{LambdaApp, JOB_EVENT_KEY};
+use aws_exec_backend::lifecycle::Jobs;
 use aws_exec_backend::schedules::{EventBridgeScheduler, Unconfigured};
 use aws_exec_backend::store::{LocalStore, Store};
 use aws_exec_backend::{auth, AppState, Registry, Rpc, RpcContext, Runner, RunnerConfig};
@@ -135,19 +136,22 @@ async fn fixture_with(eventbridge: Option<Arc<EventBridgeScheduler>>) -> Fixture
         registry.clone(),
         RunnerConfig::default(),
     ));
-    let state = AppState {
+    let jobs = Jobs {
         store: store.clone(),
         dispatch: Arc::new(LambdaDispatch::new(lambda_client, "aws-exec-fn")),
         registry,
-        public_url: None,
         max_timeout: Duration::from_secs(890),
         push_policy: Default::default(),
+        events: None,
+        max_jobs_per_user: Some(MAX_JOBS_PER_USER),
+    };
+    let state = AppState {
+        jobs,
+        public_url: None,
         scheduler: match &eventbridge {
             Some(eventbridge) => eventbridge.clone(),
             None => Arc::new(Unconfigured("SCHEDULE_GROUP")),
         },
-        events: None,
-        max_jobs_per_user: Some(MAX_JOBS_PER_USER),
     };
     Fixture {
         app: LambdaApp::new(state, runner, eventbridge),

@@ -484,11 +484,11 @@ async fn per_user_caps_what_one_user_holds_at_once() {
     let serve = serve_in(data.path(), &["--concurrency", "2", "--per-user", "1"]);
     let alice = client_of(&serve);
     let first = alice
-        .submit(&ExecRequest::argv(["sleep", "3"]))
+        .submit(&ExecRequest::argv(["sleep", "20"]))
         .await
         .unwrap();
     let second = alice
-        .submit(&ExecRequest::argv(["sleep", "3"]))
+        .submit(&ExecRequest::argv(["sleep", "20"]))
         .await
         .unwrap();
     wait_until(Duration::from_secs(15), "the first running", || {
@@ -505,6 +505,9 @@ async fn per_user_caps_what_one_user_holds_at_once() {
         JobState::Queued,
         "alice's share is one of the two slots"
     );
+    for uid in [&first, &second] {
+        alice.cancel(uid).await.unwrap();
+    }
     let mut out = String::new();
     clean_command(BIN, &[])
         .args(["serve", "--help"])

@@ -36,7 +36,7 @@ pub async fn list(
     let Query(query) = query.map_err(ApiError::query_rejected)?;
     let uid: Uid = query.uid.parse()?;
     let keys = JobKeys::new(&caller.name, &uid);
-    let store = state.store.as_ref();
+    let store = state.jobs.store.as_ref();
     let Some(manifest) = store.get(&keys.artifacts_manifest()).await? else {
         return match store.head(&keys.meta()).await? {
             Some(_) => Ok(Json(ArtifactList::default())),

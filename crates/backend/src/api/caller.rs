@@ -27,7 +27,7 @@ impl FromRequestParts<AppState> for Caller {
         if key.is_empty() {
             return Err(ApiError::MissingAuth);
         }
-        crate::auth::lookup(state.store.as_ref(), &AuthKey::new(key))
+        crate::auth::lookup(state.jobs.store.as_ref(), &AuthKey::new(key))
             .await?
             .map(|name| Caller { name })
             .ok_or(ApiError::BadAuth)

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use crate::dispatch::DispatchError;
+use crate::lifecycle::JobError;
 use crate::runner::rpc::RpcLookupError;
 use crate::schedules::SchedulerError;
 use crate::store::StoreError;
@@ -94,6 +95,23 @@ impl ApiError {
 
     pub fn query_rejected(rejection: QueryRejection) -> Self {
         ApiError::BadRequest(format!("bad query string: {}", rejection.body_text()))
+    }
+}
+
+impl From<JobError> for ApiError {
+    fn from(e: JobError) -> Self {
+        match e {
+            JobError::BadRequest(why) => ApiError::BadRequest(why),
+            JobError::UnknownJob(uid) => ApiError::UnknownJob(uid),
+            JobError::UnknownInput { path, key } => ApiError::UnknownInput { path, key },
+            JobError::UnknownDefinition(what) => ApiError::UnknownDefinition(what),
+            JobError::Unprocessable(why) => ApiError::Unprocessable(why),
+            JobError::Conflict(why) => ApiError::Conflict(why),
+            JobError::TooManyJobs { owner, limit } => ApiError::TooManyJobs { owner, limit },
+            JobError::Rpc(e) => ApiError::Rpc(e),
+            JobError::Dispatch(e) => ApiError::Dispatch(e),
+            JobError::Store(e) => ApiError::Store(e),
+        }
     }
 }
 

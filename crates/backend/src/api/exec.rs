@@ -1,15 +1,13 @@
 //! `POST /api/exec` starts a job (and, asked to wait, answers its first poll too); `GET
 //! /api/exec` says where to read its log or, once it is all read, its exit code.
 
-use aws_exec_protocol::keys::{job_index, open_job, JobKeys, OPEN_PREFIX};
+use aws_exec_protocol::keys::JobKeys;
 use std::time::Duration;
 
 use aws_exec_protocol::limits::{FOLLOW_URL_TTL, LOG_URL_TTL};
-use aws_exec_protocol::wire::Command;
 use aws_exec_protocol::wire::MAX_POLL_WAIT;
 use aws_exec_protocol::{
-    AuthName, ErrorBody, ExecQuery, ExecRequest, ExecResponse, Follow, JobMeta, JobOptions, Origin,
-    PollQuery, PollResponse, Uid,
+    ErrorBody, ExecQuery, ExecRequest, ExecResponse, Follow, JobMeta, PollQuery, PollResponse, Uid,
 };
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
@@ -19,10 +17,9 @@ use axum::Json;
 
 use super::caller::Caller;
 use super::error::ApiError;
+use super::idempotency;
 use super::{absolute_url, parse_json, AppState};
-use super::{idempotency, inputs};
-use crate::finish::save_meta;
-use crate::job::Job;
+use crate::lifecycle::submit::{start, Submission};
 use crate::log_objects::partial_for;
 use crate::store::get_number;
 use crate::time::now_unix;
@@ -63,7 +60,7 @@ pub async fn submit(
     let request: ExecRequest = parse_json(&body)?;
     let pushed = request.push_urls.is_some();
     let uid = start(
-        &state,
+        &state.jobs,
         Submission {
             owner: caller.name.clone(),
             request,
@@ -87,146 +84,6 @@ pub async fn submit(
         response.poll = answer(&state, &keys, &first, &headers).await.ok();
     }
     Ok(Json(response))
-}
-
-/// A job to start, from a caller or from a schedule or trigger of its owner's.
-pub(crate) struct Submission {
-    pub owner: AuthName,
-    pub request: ExecRequest,
-    pub origin: Option<Origin>,
-    /// An idempotency key and the bytes that must match when it is used again.
-    pub idempotency: Option<(String, Vec<u8>)>,
-}
-
-/// What `POST /api/exec` refuses, checked: the command, its options, that an rpc exists
-/// and takes its args, that inputs are the owner's uploads, where push-urls point.
-pub(crate) async fn check(
-    state: &AppState,
-    owner: &AuthName,
-    request: &ExecRequest,
-) -> Result<(Command, JobOptions), ApiError> {
-    let command = request
-        .command()
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let options = request
-        .options(state.max_timeout.as_secs())
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    if let Command::Rpc { name, args } = &command {
-        state.registry.check(name, args)?;
-    }
-    inputs::check(state.store.as_ref(), owner, &options.inputs).await?;
-    if let Some(urls) = &request.push_urls {
-        state
-            .push_policy
-            .check(urls)
-            .await
-            .map_err(ApiError::BadRequest)?;
-    }
-    Ok((command, options))
-}
-
-/// Checks a request the way `POST /api/exec` does, queues its job and answers its uid (or,
-/// for a repeated idempotency key, the first job's).
-pub(crate) async fn start(state: &AppState, submission: Submission) -> Result<String, ApiError> {
-    let Submission {
-        owner,
-        request,
-        origin,
-        idempotency,
-    } = submission;
-    let (command, options) = check(state, &owner, &request).await?;
-    let uid = Uid::new(now_unix());
-    let idempotency = match &idempotency {
-        Some((key, body)) => {
-            let claim = idempotency::Claim::new(&owner, key, body, &uid);
-            match claim.take(state.store.as_ref()).await? {
-                idempotency::Taken::Fresh => Some(claim),
-                idempotency::Taken::Repeat(uid) => return Ok(uid),
-            }
-        }
-        None => None,
-    };
-    // After the idempotency key: a repeated submit answers its job whatever the count.
-    if let Some(limit) = state.max_jobs_per_user {
-        // One page of the owner's open markers: each is a job not yet ended.
-        let open = format!("{OPEN_PREFIX}{owner}/");
-        if state.store.list_page(&open, None, limit).await?.len() >= limit {
-            if let Some(claim) = idempotency {
-                claim.release(state.store.as_ref()).await;
-            }
-            return Err(ApiError::TooManyJobs {
-                owner: owner.to_string(),
-                limit,
-            });
-        }
-    }
-    let job = Job {
-        owner,
-        uid,
-        command,
-        push_urls: request.push_urls,
-        timeout: options.timeout,
-        env: options.env,
-        stdin: options.stdin.is_some(),
-        inputs: options.inputs,
-        origin,
-    };
-    let created = create(state, &job, options.stdin).await;
-    if let Err(e) = created {
-        let keys = job.keys();
-        // A dispatch that failed may still have been delivered (an invoke that timed out):
-        // taking the run claim first either stops that runner from ever starting the job
-        // or shows that it already has, and then the job is the caller's after all.
-        if let Ok(false) = state
-            .store
-            .put_new(&keys.claim(), Bytes::from_static(b"aborted"))
-            .await
-        {
-            tracing::warn!(uid = %job.uid, error = %e, "dispatch reported failure but the job runs");
-            return Ok(job.uid.to_string());
-        }
-        // The caller never learns this uid; leave no half-made job behind.
-        for key in [
-            keys.meta(),
-            keys.log(),
-            keys.stdin(),
-            open_job(&job.owner, &job.uid),
-            job_index(&job.owner, &job.uid),
-        ] {
-            let _ = state.store.delete(&key).await;
-        }
-        if let Some(claim) = idempotency {
-            claim.release(state.store.as_ref()).await;
-        }
-        return Err(e);
-    }
-    tracing::info!(uid = %job.uid, owner = %job.owner, "job submitted");
-    Ok(job.uid.to_string())
-}
-
-/// Writes a new job's objects (stdin first: a runner may start the moment it is
-/// dispatched) and hands it to a runner.
-async fn create(state: &AppState, job: &Job, stdin: Option<Vec<u8>>) -> Result<(), ApiError> {
-    let store = state.store.as_ref();
-    if let Some(stdin) = stdin {
-        store.put(&job.keys().stdin(), stdin.into()).await?;
-    }
-    // An empty log from the start: clients written for aws-exec take a missing log (404)
-    // for an error, and a job may print nothing for a long time.
-    if job.push_urls.is_none() {
-        store.put(&job.keys().log(), Bytes::new()).await?;
-    }
-    save_meta(store, &job.queued_meta()).await?;
-    // Names the process that holds it queued, where that is this one.
-    let holder = state.dispatch.instance().unwrap_or_default().to_owned();
-    store
-        .put(&open_job(&job.owner, &job.uid), Bytes::from(holder))
-        .await?;
-    store
-        .put(&job_index(&job.owner, &job.uid), Bytes::new())
-        .await?;
-    state.dispatch.dispatch(job.clone()).await?;
-    Ok(())
 }
 
 #[utoipa::path(
@@ -274,7 +131,7 @@ async fn answer(
 ) -> Result<PollResponse, ApiError> {
     let wait = query.wait.unwrap_or(0);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
-    let events = state.events.as_ref().filter(|_| wait > 0);
+    let events = state.jobs.events.as_ref().filter(|_| wait > 0);
     loop {
         let mut news = events.map(|e| e.subscribe(keys.uid()));
         let answer = look(state, keys, query, headers).await;
@@ -315,7 +172,7 @@ async fn look(
     query: &PollQuery,
     headers: &HeaderMap,
 ) -> Result<Looked, ApiError> {
-    let store = state.store.as_ref();
+    let store = state.jobs.store.as_ref();
     let uid = keys.uid();
     let log_url = |url: String| absolute_url(&url, state.public_url.as_deref(), headers);
     match get_number::<u64>(store, &keys.size()).await? {
@@ -386,7 +243,7 @@ async fn follow_urls(
     first: u64,
     headers: &HeaderMap,
 ) -> Result<Follow, ApiError> {
-    let store = state.store.as_ref();
+    let store = state.jobs.store.as_ref();
     let sign = |key: String| async move {
         let url = store.presign_get(&key, None, FOLLOW_URL_TTL).await?;
         Ok::<_, ApiError>(absolute_url(&url, state.public_url.as_deref(), headers))

@@ -33,6 +33,7 @@ pub async fn meta(
     let Query(query) = query.map_err(ApiError::query_rejected)?;
     let uid: Uid = query.uid.parse()?;
     let body = state
+        .jobs
         .store
         .get(&JobKeys::new(&caller.name, &uid).meta())
         .await?

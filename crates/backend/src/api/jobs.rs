@@ -16,7 +16,7 @@ use futures_util::stream::{self, StreamExt};
 use super::caller::Caller;
 use super::error::ApiError;
 use super::AppState;
-use crate::finish::load_meta;
+use crate::lifecycle::end::load_meta;
 
 /// Most index entries one page reads while filtering by state.
 pub const SCAN_LIMIT: usize = 5000;
@@ -53,7 +53,7 @@ pub async fn list(
         None => None,
     };
     let prefix = job_index_prefix(&caller.name);
-    let store = state.store.as_ref();
+    let store = state.jobs.store.as_ref();
     let owner = &caller.name;
     let mut jobs = Vec::new();
     let mut scanned = 0;

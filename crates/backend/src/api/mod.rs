@@ -2,7 +2,6 @@
 //! serve it, and tests drive it directly.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use aws_exec_protocol::limits::MAX_REQUEST_BYTES;
 use axum::extract::DefaultBodyLimit;
@@ -10,11 +9,8 @@ use axum::http::{header, HeaderMap, Uri};
 use axum::routing::get;
 use axum::Router;
 
-use crate::dispatch::Dispatch;
-use crate::push_guard::PushPolicy;
-use crate::runner::rpc::Registry;
+use crate::lifecycle::Jobs;
 use crate::schedules::Scheduler;
-use crate::store::Store;
 
 pub mod artifacts;
 pub mod caller;
@@ -37,22 +33,12 @@ use error::ApiError;
 
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Arc<dyn Store>,
-    pub dispatch: Arc<dyn Dispatch>,
-    pub registry: Arc<Registry>,
+    /// Where jobs are submitted, run, cancelled and ended.
+    pub jobs: Jobs,
     /// The address callers reach this service at, when it cannot be told from the request.
     pub public_url: Option<String>,
-    /// The largest `timeout` a job may ask for.
-    pub max_timeout: Duration,
-    /// Where push-urls may point.
-    pub push_policy: PushPolicy,
     /// What makes stored schedules fire.
     pub scheduler: Arc<dyn Scheduler>,
-    /// News of jobs whose runner is in this process, for polls that wait (`serve`).
-    pub events: Option<Arc<crate::job_events::JobEvents>>,
-    /// Jobs one user may have queued or running at once (`MAX_JOBS_PER_USER`); more are
-    /// refused with 429.
-    pub max_jobs_per_user: Option<usize>,
 }
 
 pub fn app(state: AppState) -> Router {

@@ -39,7 +39,8 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<ScheduleList>, ApiError> {
-    let defs = definitions::<ScheduleSpec>(state.store.as_ref(), KIND, Some(&caller.name)).await?;
+    let defs =
+        definitions::<ScheduleSpec>(state.jobs.store.as_ref(), KIND, Some(&caller.name)).await?;
     let mut schedules = Vec::with_capacity(defs.len());
     for (owner, name, spec) in defs {
         schedules.push(view(&state, &owner, name, spec).await?);
@@ -97,7 +98,7 @@ pub async fn put(
     CronSchedule::parse(&spec.cron, &spec.tz).map_err(ApiError::BadRequest)?;
     check_job(&state, &caller.name, &spec.exec).await?;
     keep_inputs(&state, KIND, &caller.name, &name, &mut spec.exec).await?;
-    let store = state.store.as_ref();
+    let store = state.jobs.store.as_ref();
     let key = KIND.definition(&caller.name, &name);
     let before = store.get(&key).await?;
     write_json(store, &key, &spec).await?;
@@ -168,7 +169,14 @@ pub async fn run(
 ) -> Result<Json<ExecResponse>, ApiError> {
     let name = def_name(&name)?;
     let key = super::idempotency::key(&headers)?.map(str::to_owned);
-    let last = fire_schedule(&state, &caller.name, &name, Firing::Manual(key)).await?;
+    let last = fire_schedule(
+        &state.jobs,
+        state.scheduler.as_ref(),
+        &caller.name,
+        &name,
+        Firing::Manual(key),
+    )
+    .await?;
     match last.uid {
         Some(uid) => Ok(Json(ExecResponse::new(uid))),
         None => Err(ApiError::BadRequest(
@@ -197,7 +205,10 @@ pub(crate) async fn check_job(
             "exec.push-urls: a job started by a schedule or trigger keeps its results in the service".into(),
         ));
     }
-    super::exec::check(state, owner, request).await.map(drop)
+    crate::lifecycle::submit::check(&state.jobs, owner, request)
+        .await
+        .map(drop)
+        .map_err(Into::into)
 }
 
 /// Gives a definition its own copy of each uploaded input it names, kept as long as it is:
@@ -218,7 +229,7 @@ pub(crate) async fn keep_inputs(
             continue; // already the definition's (or an inbox file)
         };
         let copy = kind.input(owner, name, id);
-        if !state.store.copy(key, &copy).await? {
+        if !state.jobs.store.copy(key, &copy).await? {
             return Err(ApiError::UnknownInput {
                 path: path.clone(),
                 key: key.clone(),
@@ -239,9 +250,9 @@ pub(crate) async fn drop_unused_inputs(
 ) -> Result<(), ApiError> {
     let prefix = format!("{}inputs/", kind.def_prefix(owner, name));
     let used: Vec<&String> = request.inputs.iter().flat_map(|i| i.values()).collect();
-    for key in state.store.list(&prefix).await? {
+    for key in state.jobs.store.list(&prefix).await? {
         if !used.contains(&&key) {
-            state.store.delete(&key).await?;
+            state.jobs.store.delete(&key).await?;
         }
     }
     Ok(())
@@ -254,7 +265,7 @@ pub(crate) async fn delete_definition(
     owner: &AuthName,
     name: &DefName,
 ) -> Result<(), ApiError> {
-    let store = state.store.as_ref();
+    let store = state.jobs.store.as_ref();
     // The definition first: once it is gone nothing fires it, whatever else remains.
     store.delete(&kind.definition(owner, name)).await?;
     for key in store.list(&kind.def_prefix(owner, name)).await? {
@@ -268,7 +279,7 @@ async fn load(
     owner: &AuthName,
     name: &DefName,
 ) -> Result<ScheduleSpec, ApiError> {
-    read_json(state.store.as_ref(), &KIND.definition(owner, name))
+    read_json(state.jobs.store.as_ref(), &KIND.definition(owner, name))
         .await?
         .ok_or_else(|| ApiError::UnknownDefinition(format!("schedule {name}")))
 }
@@ -282,7 +293,7 @@ async fn view(
     let next = CronSchedule::parse(&spec.cron, &spec.tz)
         .ok()
         .and_then(|c| c.next_after(now_unix()));
-    let last = last_run(state.store.as_ref(), KIND, owner, &name).await?;
+    let last = last_run(state.jobs.store.as_ref(), KIND, owner, &name).await?;
     let ScheduleSpec {
         cron,
         tz,

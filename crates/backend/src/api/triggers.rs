@@ -32,7 +32,8 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<TriggerList>, ApiError> {
-    let defs = definitions::<TriggerSpec>(state.store.as_ref(), KIND, Some(&caller.name)).await?;
+    let defs =
+        definitions::<TriggerSpec>(state.jobs.store.as_ref(), KIND, Some(&caller.name)).await?;
     let mut triggers = Vec::with_capacity(defs.len());
     for (owner, name, spec) in defs {
         triggers.push(view(&state, &owner, name, spec).await?);
@@ -95,7 +96,7 @@ pub async fn put(
     check_job(&state, &caller.name, &spec.exec).await?;
     keep_inputs(&state, KIND, &caller.name, &name, &mut spec.exec).await?;
     write_json(
-        state.store.as_ref(),
+        state.jobs.store.as_ref(),
         &KIND.definition(&caller.name, &name),
         &spec,
     )
@@ -132,7 +133,7 @@ pub async fn delete(
 }
 
 async fn load(state: &AppState, owner: &AuthName, name: &DefName) -> Result<TriggerSpec, ApiError> {
-    read_json(state.store.as_ref(), &KIND.definition(owner, name))
+    read_json(state.jobs.store.as_ref(), &KIND.definition(owner, name))
         .await?
         .ok_or_else(|| ApiError::UnknownDefinition(format!("trigger {name}")))
 }
@@ -143,7 +144,7 @@ async fn view(
     name: DefName,
     spec: TriggerSpec,
 ) -> Result<Trigger, ApiError> {
-    let last = last_run(state.store.as_ref(), KIND, owner, &name).await?;
+    let last = last_run(state.jobs.store.as_ref(), KIND, owner, &name).await?;
     let TriggerSpec { prefix, exec } = spec;
     Ok(Trigger {
         name,

@@ -44,7 +44,7 @@ pub async fn create(
     }
     let key = inbox(&caller.name, &request.path);
     let now = now_unix();
-    let url = state.store.presign_put(&key, INPUT_URL_TTL).await?;
+    let url = state.jobs.store.presign_put(&key, INPUT_URL_TTL).await?;
     Ok(Json(InputUpload {
         url: absolute_url(&url, state.public_url.as_deref(), &headers),
         key,

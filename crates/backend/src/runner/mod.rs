@@ -1,5 +1,5 @@
 //! Runs one job to its end: claim it, run the argv or rpc, ship the log, then end it through
-//! [`crate::finish`]. The same runner serves the local dispatcher and the Lambda event.
+//! [`crate::lifecycle::end`]. The same runner serves the local dispatcher and the Lambda event.
 
 pub mod files;
 pub mod log;
@@ -20,9 +20,9 @@ use aws_exec_protocol::{JobEnd, JobMeta, JobState, Origin, Uid};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::finish::{claim_end, record_end, save_meta};
 use crate::isolation::{ScratchSnapshot, Workspace, Workspaces};
 use crate::job::Job;
+use crate::lifecycle::end::{claim_end, record_end, save_meta};
 use crate::push_guard::PushPolicy;
 use crate::store::{Store, StoreError};
 use crate::time::now_unix;
@@ -566,7 +566,7 @@ impl Drop for RunningNote {
 async fn watch_for_cancel(store: Arc<dyn Store>, keys: JobKeys, stop: Stop, fence: Fence) {
     loop {
         if let Ok(Some(_)) = store.get(&keys.cancel()).await {
-            if let Ok(Some(_)) = crate::finish::read_end(store.as_ref(), &keys).await {
+            if let Ok(Some(_)) = crate::lifecycle::end::read_end(store.as_ref(), &keys).await {
                 fence.close();
             }
             stop.request(StopReason::Cancelled);

@@ -7,10 +7,10 @@ use aws_exec_protocol::keys::{parse_inbox, parse_open_job, DefKind, OPEN_PREFIX}
 use aws_exec_protocol::schedules::Overlap;
 use aws_exec_protocol::{AuthName, DefName, JobMeta, LastRun, Origin, ScheduleSpec, TriggerSpec};
 
+use super::Scheduler;
 use super::{definitions, read_json, write_json};
-use crate::api::error::ApiError;
-use crate::api::exec::{start, Submission};
-use crate::api::AppState;
+use crate::lifecycle::submit::{start, Submission};
+use crate::lifecycle::{JobError, Jobs};
 use crate::time::now_unix;
 
 /// Why a schedule is fired.
@@ -25,28 +25,29 @@ pub enum Firing {
 
 /// Fires schedule `name` of `owner` and records the outcome as its last run.
 pub async fn fire_schedule(
-    state: &AppState,
+    jobs: &Jobs,
+    scheduler: &dyn Scheduler,
     owner: &AuthName,
     name: &DefName,
     firing: Firing,
-) -> Result<LastRun, ApiError> {
-    let store = state.store.as_ref();
+) -> Result<LastRun, JobError> {
+    let store = jobs.store.as_ref();
     let kind = DefKind::Schedule;
-    if !owner_remains(state, owner).await? {
+    if !owner_remains(jobs, owner).await? {
         // Its key was removed while the scheduler (EventBridge, on AWS) still fired for it.
         for key in [kind.definition(owner, name), kind.last_run(owner, name)] {
             store.delete(&key).await?;
         }
-        if let Err(e) = state.scheduler.remove(owner, name).await {
+        if let Err(e) = scheduler.remove(owner, name).await {
             tracing::warn!(%owner, %name, error = %e, "removing a removed key's schedule");
         }
-        return Err(ApiError::UnknownDefinition(format!(
+        return Err(JobError::UnknownDefinition(format!(
             "schedule {name}: its owner's key was removed"
         )));
     }
     let spec: ScheduleSpec = read_json(store, &kind.definition(owner, name))
         .await?
-        .ok_or_else(|| ApiError::UnknownDefinition(format!("schedule {name}")))?;
+        .ok_or_else(|| JobError::UnknownDefinition(format!("schedule {name}")))?;
     let last_key = kind.last_run(owner, name);
     let previous: Option<LastRun> = read_json(store, &last_key).await?;
     let (at, idempotency) = match firing {
@@ -56,7 +57,7 @@ pub async fn fire_schedule(
                 return Ok(previous.clone());
             }
             if spec.overlap == Overlap::Skip {
-                if let Some(uid) = still_running(state, owner, name).await? {
+                if let Some(uid) = still_running(jobs, owner, name).await? {
                     let skipped =
                         LastRun::skipped(at, format!("the previous run {uid} was still running"));
                     write_json(store, &last_key, &skipped).await?;
@@ -77,7 +78,7 @@ pub async fn fire_schedule(
         ),
     };
     let uid = start(
-        state,
+        jobs,
         Submission {
             owner: owner.clone(),
             request: spec.exec,
@@ -98,10 +99,10 @@ pub async fn fire_schedule(
 /// What a firing at `at` records: the job it started, or why it started none. A definition
 /// that no longer starts (its input was deleted, say) says so where its owner looks, and
 /// firing goes on; only the service's own failures are errors.
-fn outcome(at: u64, started: Result<String, ApiError>) -> Result<LastRun, ApiError> {
+fn outcome(at: u64, started: Result<String, JobError>) -> Result<LastRun, JobError> {
     match started {
         Ok(uid) => Ok(LastRun::started(at, uid)),
-        Err(e) if e.status().is_client_error() => Ok(LastRun::skipped(at, e.to_string())),
+        Err(e) if e.is_callers_mistake() => Ok(LastRun::skipped(at, e.to_string())),
         Err(e) => Err(e),
     }
 }
@@ -109,11 +110,11 @@ fn outcome(at: u64, started: Result<String, ApiError>) -> Result<LastRun, ApiErr
 /// A run of schedule `name` that has not ended, found among the owner's unfinished jobs
 /// (their `open/` markers), whatever the last firing recorded.
 async fn still_running(
-    state: &AppState,
+    jobs: &Jobs,
     owner: &AuthName,
     name: &DefName,
-) -> Result<Option<String>, ApiError> {
-    let store = state.store.as_ref();
+) -> Result<Option<String>, JobError> {
+    let store = jobs.store.as_ref();
     let open = store.list(&format!("{OPEN_PREFIX}{owner}/")).await?;
     // Newest first: a run still going is most likely the latest.
     for marker in open.iter().rev() {
@@ -132,29 +133,25 @@ async fn still_running(
 
 /// Whether the owner of a definition still has a key: a removed key's definitions start
 /// nothing.
-async fn owner_remains(state: &AppState, owner: &AuthName) -> Result<bool, ApiError> {
-    crate::auth::has_key(state.store.as_ref(), owner)
+async fn owner_remains(jobs: &Jobs, owner: &AuthName) -> Result<bool, JobError> {
+    crate::auth::has_key(jobs.store.as_ref(), owner)
         .await
         .map_err(|e| match e {
-            crate::auth::AuthError::Store(e) => ApiError::Store(e),
-            other => ApiError::Store(crate::store::StoreError::Backend(other.to_string())),
+            crate::auth::AuthError::Store(e) => JobError::Store(e),
+            other => JobError::Store(crate::store::StoreError::Backend(other.to_string())),
         })
 }
 
 /// Starts one job for each of the owner's triggers whose prefix the uploaded `key` is
 /// under. `event` names this upload (S3's sequencer), so a repeated delivery starts nothing
 /// new. Answers the uids started; a key outside any inbox starts nothing.
-pub async fn fire_upload(
-    state: &AppState,
-    key: &str,
-    event: &str,
-) -> Result<Vec<String>, ApiError> {
+pub async fn fire_upload(jobs: &Jobs, key: &str, event: &str) -> Result<Vec<String>, JobError> {
     let Some((owner, path)) = parse_inbox(key) else {
         tracing::warn!(key, "an upload outside any inbox fires nothing");
         return Ok(Vec::new());
     };
-    let store = state.store.as_ref();
-    if !owner_remains(state, &owner).await? {
+    let store = jobs.store.as_ref();
+    if !owner_remains(jobs, &owner).await? {
         tracing::warn!(%owner, key, "an upload of a removed key fires nothing");
         return Ok(Vec::new());
     }
@@ -181,7 +178,7 @@ pub async fn fire_upload(
         let body = serde_json::to_vec(&request).unwrap_or_default();
         let at = now_unix();
         let fired = start(
-            state,
+            jobs,
             Submission {
                 owner: owner.clone(),
                 request,

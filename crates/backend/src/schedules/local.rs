@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::fire::{fire_schedule, Firing};
 use super::{definitions, CronSchedule, Scheduler, SchedulerError};
-use crate::api::AppState;
+use crate::lifecycle::Jobs;
 
 /// The longest the clock sleeps before it reads the definitions again.
 const IDLE: Duration = Duration::from_secs(60);
@@ -46,12 +46,12 @@ impl LocalScheduler {
     /// Fires the store's schedules until `stop`. Each definition is watched from when this
     /// clock first sees it (or sees it changed), so a new schedule never fires for a time
     /// before it existed.
-    pub async fn run(self: Arc<Self>, state: AppState, stop: CancellationToken) {
+    pub async fn run(self: Arc<Self>, jobs: Jobs, stop: CancellationToken) {
         let mut watched: HashMap<(AuthName, DefName), (ScheduleSpec, u64)> = HashMap::new();
         loop {
             let now = now_secs();
             let defs =
-                match definitions::<ScheduleSpec>(state.store.as_ref(), DefKind::Schedule, None)
+                match definitions::<ScheduleSpec>(jobs.store.as_ref(), DefKind::Schedule, None)
                     .await
                 {
                     Ok(defs) => defs,
@@ -73,10 +73,12 @@ impl LocalScheduler {
                 // The latest firing since the last look: a clock that slept through several
                 // (a suspended machine) fires once, as cron does.
                 if let Some(at) = cron.last_at_or_before(now).filter(|at| *at > since) {
-                    let (state, owner, name) = (state.clone(), owner.clone(), name.clone());
+                    let (jobs, clock, owner, name) =
+                        (jobs.clone(), self.clone(), owner.clone(), name.clone());
                     tokio::spawn(async move {
                         if let Err(e) =
-                            fire_schedule(&state, &owner, &name, Firing::Planned(at)).await
+                            fire_schedule(&jobs, clock.as_ref(), &owner, &name, Firing::Planned(at))
+                                .await
                         {
                             tracing::warn!(%owner, %name, at, error = %e, "schedule could not fire");
                         }

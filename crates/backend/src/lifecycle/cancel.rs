@@ -1,0 +1,92 @@
+//! Cancelling a job. A queued job never starts (ended here, by claiming its start); a
+//! running one is stopped (here at once, or by its runner elsewhere, which finds the cancel
+//! marker within a second); a finished one is left as it is.
+
+use std::time::Duration;
+
+use aws_exec_protocol::keys::JobKeys;
+use aws_exec_protocol::{AuthName, JobEnd, JobState, Uid};
+use bytes::Bytes;
+
+use super::end::{claim_end, load_meta, record_end, CANCELLED_BEFORE_START_EXIT, CANCEL_CLAIM};
+use super::{JobError, Jobs};
+use crate::runner::sink::{Sink, StoreSink};
+use crate::time::now_unix;
+
+/// How long the answer waits for a stopped job to record its end.
+const SETTLE: Duration = Duration::from_secs(5);
+
+/// Cancels `owner`'s job `uid`; answers its state after the request (final in the usual
+/// case: a stopped job is given a few seconds to record its end).
+pub async fn cancel(jobs: &Jobs, owner: &AuthName, uid: &Uid) -> Result<JobState, JobError> {
+    let keys = JobKeys::new(owner, uid);
+    let store = jobs.store.as_ref();
+    let meta = load_meta(store, &keys)
+        .await?
+        .ok_or_else(|| JobError::UnknownJob(uid.to_string()))?;
+    if meta.state.is_final() {
+        return Ok(meta.state);
+    }
+    store
+        .put(&keys.cancel(), Bytes::from(now_unix().to_string()))
+        .await?;
+    if store
+        .put_new(&keys.claim(), Bytes::from_static(CANCEL_CLAIM))
+        .await?
+    {
+        end_unstarted(jobs, &keys, meta).await?;
+        // A local dispatcher frees its queue slot at once.
+        jobs.dispatch.cancel(uid);
+        return Ok(JobState::Cancelled);
+    }
+    jobs.dispatch.cancel(uid);
+    // Give the runner a moment to stop it and record the end, so the answer is final in
+    // the usual case.
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    loop {
+        let now = load_meta(store, &keys).await?.map(|m| m.state);
+        match now {
+            Some(s) if s.is_final() || tokio::time::Instant::now() >= deadline => return Ok(s),
+            None => return Err(JobError::UnknownJob(uid.to_string())),
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+/// Ends a job that never started: the cancel claimed its start, so no runner will.
+async fn end_unstarted(
+    jobs: &Jobs,
+    keys: &JobKeys,
+    mut meta: aws_exec_protocol::JobMeta,
+) -> Result<(), JobError> {
+    let store = jobs.store.as_ref();
+    let end = JobEnd {
+        exit: CANCELLED_BEFORE_START_EXIT,
+        state: JobState::Cancelled,
+        finished: now_unix(),
+    };
+    if !claim_end(store, keys, &end).await? {
+        return Ok(());
+    }
+    let note = b"aws-exec: cancelled before it started\n";
+    let sink = StoreSink {
+        store: jobs.store.clone(),
+        keys: keys.clone(),
+        segment_pace: Default::default(),
+        events: None,
+    };
+    // A job writing to push-urls has its log elsewhere; its meta still records the end.
+    let sink = (!meta.pushed).then_some(&sink as &dyn Sink);
+    if sink.is_some() {
+        // It never ran, so nothing else was written: the note is the whole log.
+        store.put(&keys.log(), Bytes::from_static(note)).await?;
+    }
+    let size = if meta.pushed { 0 } else { note.len() as u64 };
+    record_end(store, sink, &mut meta, end, size).await?;
+    // Polls waiting on it in this process hear of its end: no runner will tell them.
+    if let Some(events) = &jobs.events {
+        events.publish(keys.uid());
+    }
+    let _ = store.delete(&keys.stdin()).await;
+    Ok(())
+}

@@ -1,0 +1,152 @@
+//! Submitting a job: the request checked as `POST /api/exec` checks it, its idempotency
+//! key taken, its objects written (stdin, an empty log, meta, its open marker and index
+//! entry) and the job handed to a runner. The API and every firing start jobs here.
+
+use aws_exec_protocol::keys::{job_index, open_job, OPEN_PREFIX};
+use aws_exec_protocol::wire::Command;
+use aws_exec_protocol::{AuthName, ExecRequest, JobOptions, Origin, Uid};
+use bytes::Bytes;
+
+use super::end::save_meta;
+use super::{idempotency, JobError, Jobs};
+use crate::job::Job;
+use crate::time::now_unix;
+
+/// A job to start, from a caller or from a schedule or trigger of its owner's.
+pub struct Submission {
+    pub owner: AuthName,
+    pub request: ExecRequest,
+    pub origin: Option<Origin>,
+    /// An idempotency key and the bytes that must match when it is used again.
+    pub idempotency: Option<(String, Vec<u8>)>,
+}
+
+/// What `POST /api/exec` refuses, checked: the command, its options, that an rpc exists
+/// and takes its args, that inputs are the owner's uploads, where push-urls point.
+pub async fn check(
+    jobs: &Jobs,
+    owner: &AuthName,
+    request: &ExecRequest,
+) -> Result<(Command, JobOptions), JobError> {
+    let command = request
+        .command()
+        .map_err(|e| JobError::BadRequest(e.to_string()))?;
+    let options = request
+        .options(jobs.max_timeout.as_secs())
+        .map_err(|e| JobError::BadRequest(e.to_string()))?;
+    if let Command::Rpc { name, args } = &command {
+        jobs.registry.check(name, args)?;
+    }
+    super::inputs::check(jobs.store.as_ref(), owner, &options.inputs).await?;
+    if let Some(urls) = &request.push_urls {
+        jobs.push_policy
+            .check(urls)
+            .await
+            .map_err(JobError::BadRequest)?;
+    }
+    Ok((command, options))
+}
+
+/// Checks a request the way `POST /api/exec` does, queues its job and answers its uid (or,
+/// for a repeated idempotency key, the first job's).
+pub async fn start(jobs: &Jobs, submission: Submission) -> Result<String, JobError> {
+    let Submission {
+        owner,
+        request,
+        origin,
+        idempotency,
+    } = submission;
+    let (command, options) = check(jobs, &owner, &request).await?;
+    let uid = Uid::new(now_unix());
+    let idempotency = match &idempotency {
+        Some((key, body)) => {
+            let claim = idempotency::Claim::new(&owner, key, body, &uid);
+            match claim.take(jobs.store.as_ref()).await? {
+                idempotency::Taken::Fresh => Some(claim),
+                idempotency::Taken::Repeat(uid) => return Ok(uid),
+            }
+        }
+        None => None,
+    };
+    // After the idempotency key: a repeated submit answers its job whatever the count.
+    if let Some(limit) = jobs.max_jobs_per_user {
+        // One page of the owner's open markers: each is a job not yet ended.
+        let open = format!("{OPEN_PREFIX}{owner}/");
+        if jobs.store.list_page(&open, None, limit).await?.len() >= limit {
+            if let Some(claim) = idempotency {
+                claim.release(jobs.store.as_ref()).await;
+            }
+            return Err(JobError::TooManyJobs {
+                owner: owner.to_string(),
+                limit,
+            });
+        }
+    }
+    let job = Job {
+        owner,
+        uid,
+        command,
+        push_urls: request.push_urls,
+        timeout: options.timeout,
+        env: options.env,
+        stdin: options.stdin.is_some(),
+        inputs: options.inputs,
+        origin,
+    };
+    let created = create(jobs, &job, options.stdin).await;
+    if let Err(e) = created {
+        let keys = job.keys();
+        // A dispatch that failed may still have been delivered (an invoke that timed out):
+        // taking the run claim first either stops that runner from ever starting the job
+        // or shows that it already has, and then the job is the caller's after all.
+        if let Ok(false) = jobs
+            .store
+            .put_new(&keys.claim(), Bytes::from_static(b"aborted"))
+            .await
+        {
+            tracing::warn!(uid = %job.uid, error = %e, "dispatch reported failure but the job runs");
+            return Ok(job.uid.to_string());
+        }
+        // The caller never learns this uid; leave no half-made job behind.
+        for key in [
+            keys.meta(),
+            keys.log(),
+            keys.stdin(),
+            open_job(&job.owner, &job.uid),
+            job_index(&job.owner, &job.uid),
+        ] {
+            let _ = jobs.store.delete(&key).await;
+        }
+        if let Some(claim) = idempotency {
+            claim.release(jobs.store.as_ref()).await;
+        }
+        return Err(e);
+    }
+    tracing::info!(uid = %job.uid, owner = %job.owner, "job submitted");
+    Ok(job.uid.to_string())
+}
+
+/// Writes a new job's objects (stdin first: a runner may start the moment it is
+/// dispatched) and hands it to a runner.
+async fn create(jobs: &Jobs, job: &Job, stdin: Option<Vec<u8>>) -> Result<(), JobError> {
+    let store = jobs.store.as_ref();
+    if let Some(stdin) = stdin {
+        store.put(&job.keys().stdin(), stdin.into()).await?;
+    }
+    // An empty log from the start: clients written for aws-exec take a missing log (404)
+    // for an error, and a job may print nothing for a long time.
+    if job.push_urls.is_none() {
+        store.put(&job.keys().log(), Bytes::new()).await?;
+    }
+    save_meta(store, &job.queued_meta()).await?;
+    // Names the process that holds it queued, where that is this one.
+    let holder = jobs.dispatch.instance().unwrap_or_default().to_owned();
+    store
+        .put(&open_job(&job.owner, &job.uid), Bytes::from(holder))
+        .await?;
+    store
+        .put(&job_index(&job.owner, &job.uid), Bytes::new())
+        .await?;
+    jobs.dispatch.dispatch(job.clone()).await?;
+    Ok(())
+}
