@@ -598,9 +598,10 @@ fn an_event_that_meets_a_transient_error_is_delivered_again() {
     assert!(infra.contains("MAX_JOBS_PER_USER: !Ref MaxJobsPerUser"));
 }
 
-#[tokio::test]
-async fn a_firing_that_meets_a_transient_error_fails_for_a_retry_and_starts_one_job() {
-    let (_moto, aws) = scheduler_on_moto().await;
+/// The function with schedules set up on moto, and alice's schedule "nightly" (an echo of
+/// "fired" at 02:00), whose firing `scheduler-firing.json` delivers.
+async fn with_nightly_schedule() -> (aws_exec_testkit::S3Server, Fixture) {
+    let (moto, aws) = scheduler_on_moto().await;
     let f = fixture_with(Some(Arc::new(EventBridgeScheduler::new(aws, GROUP, ROLE)))).await;
     let spec = serde_json::json!({
         "cron": "0 2 * * *",
@@ -610,6 +611,12 @@ async fn a_firing_that_meets_a_transient_error_fails_for_a_retry_and_starts_one_
         .http(request("PUT", "/api/schedules/nightly", &f.key, Some(spec)))
         .await;
     assert_eq!(status, 200, "{body}");
+    (moto, f)
+}
+
+#[tokio::test]
+async fn a_firing_that_meets_a_transient_error_fails_for_a_retry_and_starts_one_job() {
+    let (_moto, f) = with_nightly_schedule().await;
     // Lambda's Invoke refuses every attempt of the SDK's: the firing fails, so that Lambda
     // delivers it again, and leaves no job behind.
     f.failing.store(10, Ordering::SeqCst);
@@ -816,16 +823,7 @@ async fn a_schedule_is_an_eventbridge_schedule_that_invokes_this_function() {
 
 #[tokio::test]
 async fn a_scheduler_firing_starts_one_job_however_often_it_is_delivered() {
-    let (_moto, aws) = scheduler_on_moto().await;
-    let f = fixture_with(Some(Arc::new(EventBridgeScheduler::new(aws, GROUP, ROLE)))).await;
-    let spec = serde_json::json!({
-        "cron": "0 2 * * *",
-        "exec": {"rpc-name": "echo", "rpc-args": "{\"text\": \"fired\"}"},
-    });
-    let (status, body) = f
-        .http(request("PUT", "/api/schedules/nightly", &f.key, Some(spec)))
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let (_moto, f) = with_nightly_schedule().await;
 
     // EventBridge Scheduler delivers at least once: the same firing twice.
     let first = f.call(event("scheduler-firing.json", &[])).await;

@@ -68,22 +68,39 @@ pub struct Spool {
     cap: u64,
     truncated: bool,
     whole: Option<std::fs::File>,
+    /// The whole log is kept in `pending` instead (from 0, never released): the file
+    /// could not be written (a full disk, Lambda's `/tmp`).
+    whole_in_memory: bool,
+}
+
+/// The whole log, to be stored in one write.
+pub enum Whole {
+    /// Streamed from the spool's file.
+    File(tokio::fs::File),
+    /// Held in memory, where the file could not be written.
+    Bytes(Bytes),
 }
 
 impl Spool {
     pub fn new(cap: usize, keep_whole: bool) -> std::io::Result<Self> {
-        Ok(Spool {
+        let file = match keep_whole {
+            true => Some(tempfile::tempfile()?),
+            false => None,
+        };
+        Ok(Self::with_file(cap, file))
+    }
+
+    /// A spool keeping the whole log in `file`, if given.
+    fn with_file(cap: usize, file: Option<std::fs::File>) -> Self {
+        Spool {
             pending: Vec::new(),
             base: 0,
             len: 0,
             cap: cap as u64,
             truncated: false,
-            whole: if keep_whole {
-                Some(tempfile::tempfile()?)
-            } else {
-                None
-            },
-        })
+            whole: file,
+            whole_in_memory: false,
+        }
     }
 
     pub fn push(&mut self, data: &[u8]) -> std::io::Result<()> {
@@ -104,17 +121,24 @@ impl Spool {
     }
 
     fn keep(&mut self, data: &[u8]) -> std::io::Result<()> {
-        match &mut self.whole {
-            Some(file) => {
-                if let Err(e) = file.write_all(data) {
-                    // Cut back what part of it went in: pieces are read from here by
-                    // offset, and must not shift.
-                    let _ = file.set_len(self.len);
-                    let _ = file.seek(SeekFrom::End(0));
-                    return Err(e);
-                }
+        if let Some(file) = &mut self.whole {
+            if let Err(e) = file.write_all(data) {
+                // Cut back what part of it went in: pieces are read from here by offset,
+                // and must not shift. Then the whole log moves to memory (at most the
+                // log's cap), so no byte is lost to a full disk.
+                let _ = file.set_len(self.len);
+                tracing::warn!(error = %e, "the log's spool file cannot be written; keeping the log in memory");
+                use std::os::unix::fs::FileExt;
+                let mut all = vec![0; self.len as usize];
+                file.read_exact_at(&mut all, 0)?;
+                self.pending = all;
+                self.base = 0;
+                self.whole = None;
+                self.whole_in_memory = true;
             }
-            None => self.pending.extend_from_slice(data),
+        }
+        if self.whole.is_none() {
+            self.pending.extend_from_slice(data);
         }
         self.len += data.len() as u64;
         Ok(())
@@ -147,6 +171,9 @@ impl Spool {
 
     /// Forgets (in memory) everything before `upto`, which is stored.
     pub fn release(&mut self, upto: u64) {
+        if self.whole_in_memory {
+            return;
+        }
         let n = (upto.saturating_sub(self.base) as usize).min(self.pending.len());
         self.pending.drain(..n);
         self.base += n as u64;
@@ -157,6 +184,9 @@ impl Spool {
 
     /// The whole log so far, read back from its file; only for a spool that keeps it.
     pub fn whole(&mut self) -> std::io::Result<Bytes> {
+        if self.whole_in_memory {
+            return Ok(Bytes::copy_from_slice(&self.pending));
+        }
         let file = self
             .whole
             .as_mut()
@@ -168,8 +198,17 @@ impl Spool {
         Ok(all.into())
     }
 
+    /// The whole log for one write: its file, opened anew from its start, to be streamed,
+    /// or its bytes where it is kept in memory.
+    pub fn whole_for_upload(&mut self) -> std::io::Result<Whole> {
+        match self.whole_in_memory {
+            true => Ok(Whole::Bytes(self.whole()?)),
+            false => self.whole_file().map(Whole::File),
+        }
+    }
+
     /// The file holding the whole log, opened anew from its start, to be streamed.
-    pub fn whole_file(&self) -> std::io::Result<tokio::fs::File> {
+    fn whole_file(&self) -> std::io::Result<tokio::fs::File> {
         let file = self
             .whole
             .as_ref()
@@ -331,6 +370,27 @@ fn start_piece(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_spool_file_that_cannot_be_written_loses_no_byte() {
+        // /dev/full fails every write with ENOSPC, as a full /tmp does.
+        let full = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let mut spool = Spool::with_file(1 << 20, Some(full));
+        spool.push(b"first ").unwrap();
+        spool.push(b"second").unwrap();
+        spool.release(6);
+        assert_eq!(spool.len(), 12);
+        assert_eq!(&spool.range(6, 12).unwrap()[..], b"second");
+        assert_eq!(&spool.whole().unwrap()[..], b"first second");
+        match spool.whole_for_upload().unwrap() {
+            Whole::Bytes(all) => assert_eq!(&all[..], b"first second"),
+            Whole::File(_) => panic!("the log is in memory"),
+        }
+    }
 
     #[test]
     fn spool_caps_with_marker_and_counts_exactly() {

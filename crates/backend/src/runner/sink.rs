@@ -11,7 +11,7 @@ use aws_exec_protocol::keys::JobKeys;
 use aws_exec_protocol::PushUrls;
 use bytes::Bytes;
 
-use super::log::Spool;
+use super::log::{Spool, Whole};
 use crate::job_events::JobEvents;
 use crate::push_guard::PushPolicy;
 use crate::store::{Store, StoreError};
@@ -90,10 +90,13 @@ impl Sink for StoreSink {
         if self.store.appends() {
             return Ok(());
         }
-        let file = spool
-            .whole_file()
+        let whole = spool
+            .whole_for_upload()
             .map_err(|e| StoreError::Backend(format!("log spool: {e}")))?;
-        self.store.upload(&self.keys.log(), file).await
+        match whole {
+            Whole::File(file) => self.store.upload(&self.keys.log(), file).await,
+            Whole::Bytes(all) => self.store.put(&self.keys.log(), all).await,
+        }
     }
     /// Conditional: `exit` is written once. Finding it already there means an earlier
     /// attempt at this same end got that far, so it is not an error.
