@@ -103,7 +103,12 @@ pub enum LambdaSetupError {
 impl LambdaApp {
     /// The service as a Lambda function: S3 store on `PROJECT_BUCKET`, dispatch by invoking
     /// itself (`AWS_LAMBDA_FUNCTION_NAME`), the same router and runner as `serve`.
-    pub async fn from_env(registry: Registry) -> Result<Self, LambdaSetupError> {
+    /// `rpc_process` runs each rpc in a process of its own (see
+    /// [`RunnerConfig::rpc_process`]).
+    pub async fn from_env(
+        registry: Registry,
+        rpc_process: Option<Vec<String>>,
+    ) -> Result<Self, LambdaSetupError> {
         let var = |name: &'static str| {
             std::env::var(name)
                 .ok()
@@ -124,6 +129,7 @@ impl LambdaApp {
             // The sandbox, /tmp included, is reused by later invocations of any user.
             work_root: scratch.join("aws-exec-jobs"),
             clean_scratch: Some(scratch),
+            rpc_process,
             push_policy: PushPolicy {
                 s3_https_only: true,
                 ..PushPolicy::default()

@@ -60,6 +60,12 @@ fn rpc_and_local_listdir_agree() {
     let dir = serve.dir.path().join("l");
     std::fs::create_dir_all(dir.join("d")).unwrap();
     std::fs::write(dir.join("f"), "").unwrap();
+    // The rpc runs as the job's user (nobody, under a root serve): it may read what
+    // others may.
+    use std::os::unix::fs::PermissionsExt;
+    for open in [serve.dir.path(), &dir] {
+        std::fs::set_permissions(open, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
     let path = dir.to_str().unwrap();
     let remote = serve.cli(&["rpc", "listdir", &format!(r#"{{"path": "{path}"}}"#)]);
     let local = serve.cli(&["listdir", path]);

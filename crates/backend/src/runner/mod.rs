@@ -54,6 +54,11 @@ pub struct RunnerConfig {
     pub clean_scratch: Option<PathBuf>,
     /// Where push-urls may point.
     pub push_policy: PushPolicy,
+    /// How to run an rpc in a process of its own, as an argv job is run: the program and
+    /// its first arguments, to which `NAME ARGS-JSON` are added (the service's own binary
+    /// and [`rpc::RPC_PROCESS_ARG`]). `None` runs rpcs inside this process (tests that
+    /// register functions of their own).
+    pub rpc_process: Option<Vec<String>>,
     /// This runner's process ([`crate::housekeeping::this_instance`]), written into each
     /// run claim so that a restart on the same machine knows which jobs died with it.
     pub instance: Option<String>,
@@ -72,6 +77,7 @@ impl Default for RunnerConfig {
             run_as: None,
             clean_scratch: None,
             push_policy: PushPolicy::default(),
+            rpc_process: None,
             instance: None,
         }
     }
@@ -294,6 +300,12 @@ impl Runner {
             _ if stop.reason().is_some() => stopped(stop, 128 + 15, &log),
             Command::Argv { argv } => {
                 self.run_argv(job, argv, &log, stop, &timer, &mut leftovers)
+                    .await
+            }
+            Command::Rpc { name, args } if self.config.rpc_process.is_some() => {
+                let mut argv = self.config.rpc_process.clone().unwrap_or_default();
+                argv.extend([name.clone(), args.clone()]);
+                self.run_argv(job, &argv, &log, stop, &timer, &mut leftovers)
                     .await
             }
             Command::Rpc { name, args } => {

@@ -154,3 +154,42 @@ impl Registry {
         }
     }
 }
+
+/// The command-line word that makes the service's binary run one rpc and exit:
+/// `aws-exec-server __rpc NAME ARGS-JSON` (see [`run_as_process`]).
+pub const RPC_PROCESS_ARG: &str = "__rpc";
+
+/// Runs one rpc as the whole of this process: its log goes to stdout, SIGTERM cancels it
+/// (with `grace` to return), and the answer is its exit code. The runner starts it as it
+/// starts an argv job, so an rpc has an argv job's reach and no more: its user, its own
+/// directory, none of the service's credentials, nothing left behind.
+pub async fn run_as_process(registry: &Registry, name: &str, args: &str, grace: Duration) -> i32 {
+    use tokio::io::AsyncWriteExt;
+    let (log, mut rx) = LogWriter::channel();
+    let cancel = CancellationToken::new();
+    let writer = tokio::spawn(async move {
+        let mut out = tokio::io::stdout();
+        while let Some(bytes) = rx.recv().await {
+            if out.write_all(&bytes).await.is_err() {
+                return;
+            }
+        }
+        let _ = out.flush().await;
+    });
+    let on_term = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            if let Ok(mut term) = signal(SignalKind::terminate()) {
+                term.recv().await;
+                cancel.cancel();
+            }
+        })
+    };
+    let code = registry
+        .run(name, args, RpcContext::new(log, cancel), grace)
+        .await;
+    on_term.abort();
+    let _ = writer.await;
+    code
+}

@@ -7,6 +7,11 @@ use aws_exec::{exit_code, CLI_ERROR};
 use clap::Parser;
 
 fn main() {
+    // An rpc the runner started in a process of its own, before anything else is read.
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(code) = aws_exec::commands::run_rpc_process(&args) {
+        std::process::exit(code);
+    }
     let lambda = aws_exec::server::lambda_mode();
     let cli = (!lambda).then(Cli::parse);
     // The AWS SDK's own retries of missing settings (IMDS) would print screens of

@@ -4,7 +4,7 @@
 use aws_exec_backend::lambda_edge::LambdaApp;
 
 pub async fn run() -> anyhow::Result<i32> {
-    LambdaApp::from_env(crate::commands::registry())
+    LambdaApp::from_env(crate::commands::registry(), crate::commands::rpc_process())
         .await?
         .run()
         .await

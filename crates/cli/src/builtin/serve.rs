@@ -20,6 +20,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     }
     config.runner.max_run_time = args.max_timeout;
     config.runner.run_as = run_as(args.run_as.as_deref())?;
+    config.runner.rpc_process = crate::commands::rpc_process();
     config.runner.push_policy.allow_hosts = args.allow_push_host;
     config.keep = Some(args.keep);
     let service = LocalService::start(config, crate::commands::registry())

@@ -59,3 +59,37 @@ async fn run_here<R: Rpc>(command: R) -> i32 {
     let _ = printer.await;
     code
 }
+
+/// How the service runs each rpc in a process of its own: this binary, with
+/// [`RPC_PROCESS_ARG`](aws_exec_backend::runner::rpc::RPC_PROCESS_ARG).
+pub fn rpc_process() -> Option<Vec<String>> {
+    let me = std::env::current_exe().ok()?;
+    Some(vec![
+        me.to_str()?.to_owned(),
+        aws_exec_backend::runner::rpc::RPC_PROCESS_ARG.to_owned(),
+    ])
+}
+
+/// `aws-exec-server __rpc NAME ARGS-JSON`: one rpc as the whole process (the runner starts
+/// it so); `None` when the arguments are not that.
+pub fn run_rpc_process(args: &[String]) -> Option<i32> {
+    let [_, word, name, rpc_args] = args else {
+        return None;
+    };
+    if word != aws_exec_backend::runner::rpc::RPC_PROCESS_ARG {
+        return None;
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    let grace = aws_exec_backend::RunnerConfig::default().grace;
+    Some(
+        runtime.block_on(aws_exec_backend::runner::rpc::run_as_process(
+            &registry(),
+            name,
+            rpc_args,
+            grace,
+        )),
+    )
+}
