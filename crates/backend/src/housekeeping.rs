@@ -12,7 +12,7 @@ use aws_exec_protocol::keys::{
     parse_job_index, parse_open_job, JobKeys, INDEX_PREFIX, INPUTS_PREFIX, OPEN_PREFIX,
 };
 use aws_exec_protocol::limits::{LOST_MARGIN, MAX_EVENT_AGE, MAX_RUN_TIME};
-use aws_exec_protocol::{JobEnd, JobState, Uid};
+use aws_exec_protocol::{AuthName, JobEnd, JobState, Uid};
 use bytes::Bytes;
 use serde::Serialize;
 
@@ -54,6 +54,8 @@ pub struct Report {
     /// Jobs whose end was claimed but not fully written, or that a cancel claimed before
     /// they started and did not end, now completed.
     pub completed: Vec<String>,
+    /// Jobs that could not be looked at or closed this time (a store error).
+    pub failed: Vec<String>,
 }
 
 pub async fn sweep(store: &Arc<dyn Store>, rule: LostRule) -> Result<Report, StoreError> {
@@ -66,112 +68,143 @@ pub async fn sweep(store: &Arc<dyn Store>, rule: LostRule) -> Result<Report, Sto
             continue;
         };
         report.open += 1;
-        let keys = JobKeys::new(&owner, &uid);
-        let Some(mut meta) = load_meta(store, &keys).await? else {
-            // The job itself is gone (deleted, or never fully submitted).
-            store.delete(&marker).await?;
-            continue;
-        };
-        let sink = StoreSink {
-            store: shared.clone(),
-            keys: keys.clone(),
-            segment_pace: Default::default(),
-            events: None,
-        };
-        let sink = (!meta.pushed).then_some(&sink as &dyn Sink);
-        if let Some(end) = read_end(store, &keys).await? {
-            // Someone ended it and stopped before writing everything: finish their work.
-            let size = log_len(store, &keys).await?;
-            record_end(store, sink, &mut meta, end, size).await?;
-            report.completed.push(uid.to_string());
-            continue;
-        }
-        let now = now_unix();
-        // Some(time) when a runner claimed it; Some(None) when a sweep did.
-        let claim = store.get(&keys.claim()).await?;
-        let cancel_claimed = claim.as_deref() == Some(CANCEL_CLAIM);
-        let claim_text = claim
-            .as_deref()
-            .and_then(|body| std::str::from_utf8(body).ok())
-            .map(str::to_owned);
-        let claimed_at: Option<Option<u64>> = claim_text
-            .as_deref()
-            .map(|text| text.split(' ').next().and_then(|t| t.parse().ok()));
-        let died_here = match claim_text.as_deref() {
-            Some(text) => text
-                .split_once(' ')
-                .is_some_and(|(_, instance)| instance_is_gone(instance)),
-            // Never started: the marker names the process that held it queued, if any.
-            None => store.get(&marker).await?.is_some_and(|holder| {
-                std::str::from_utf8(&holder).is_ok_and(|h| !h.is_empty() && instance_is_gone(h))
-            }),
-        };
-        let started = meta.started.or(claimed_at.flatten());
-        let lost = match rule {
-            LostRule::AllOpen => true,
-            // Its runner was a process of this machine that is no longer running.
-            LostRule::PastDeadlines { .. } if died_here => true,
-            LostRule::PastDeadlines { run_limit } => match started {
-                Some(t) => t + run_limit.as_secs() + LOST_MARGIN.as_secs() < now,
-                // A claim without a time was made by a sweep that then failed: lost.
-                None if claimed_at.is_some() => true,
-                None => meta.submitted + MAX_EVENT_AGE.as_secs() + LOST_MARGIN.as_secs() < now,
-            },
-        };
-        if !lost {
-            continue;
-        }
-        // Claiming a job that never started keeps a late runner from starting it now.
-        let never_started =
-            claimed_at.is_none() && store.put_new(&keys.claim(), "lost".into()).await?;
-        if claimed_at.is_none() && !never_started && rule != LostRule::AllOpen {
-            continue; // its runner claimed it this instant: it is running after all
-        }
-        // A cancel that claimed the job before it started, and stopped before ending it.
-        let cancelled = claimed_at.is_some() && cancel_claimed;
-        let end = match cancelled {
-            true => JobEnd {
-                exit: CANCELLED_BEFORE_START_EXIT,
-                state: JobState::Cancelled,
-                finished: now,
-            },
-            false => JobEnd {
-                exit: LOST_EXIT,
-                state: JobState::Lost,
-                finished: now,
-            },
-        };
-        // A runner still alive (a hung one, or one a clock misjudged) learns from the
-        // cancel marker that the job is closed, and fences its log.
-        if claimed_at.flatten().is_some() {
-            store
-                .put(&keys.cancel(), Bytes::from_static(b"lost"))
-                .await?;
-        }
-        if !claim_end(store, &keys, &end).await? {
-            continue; // its runner ended it meanwhile
-        }
-        let note: &[u8] = if cancelled {
-            b"\naws-exec: cancelled before it started\n"
-        } else if never_started {
-            b"\naws-exec: this job never started; it was lost\n"
-        } else {
-            b"\naws-exec: the runner stopped without recording an end; job lost\n"
-        };
-        let size = if meta.pushed {
-            0
-        } else {
-            append_note(store, &keys, note).await?
-        };
-        record_end(store, sink, &mut meta, end, size).await?;
-        if cancelled {
-            report.completed.push(uid.to_string());
-        } else {
-            tracing::warn!(uid = %meta.uid, owner = %meta.owner, "job lost");
-            report.lost.push(uid.to_string());
+        // One job's failure (a store error at the worst moment) leaves the others to be
+        // swept, and that one to the next sweep.
+        if let Err(e) = sweep_one(shared, rule, &marker, &owner, &uid, &mut report).await {
+            tracing::warn!(%uid, error = %e, "housekeeping could not close a job; the next sweep tries again");
+            report.failed.push(uid.to_string());
         }
     }
     Ok(report)
+}
+
+/// Looks at one unfinished job, and closes it if `rule` says it is lost.
+async fn sweep_one(
+    shared: &Arc<dyn Store>,
+    rule: LostRule,
+    marker: &str,
+    owner: &AuthName,
+    uid: &Uid,
+    report: &mut Report,
+) -> Result<(), StoreError> {
+    let store = shared.as_ref();
+    let keys = JobKeys::new(owner, uid);
+    let Some(mut meta) = load_meta(store, &keys).await? else {
+        // The job itself is gone (deleted, or never fully submitted).
+        store.delete(marker).await?;
+        return Ok(());
+    };
+    let sink = StoreSink {
+        store: shared.clone(),
+        keys: keys.clone(),
+        segment_pace: Default::default(),
+        events: None,
+    };
+    let sink = (!meta.pushed).then_some(&sink as &dyn Sink);
+    if let Some(end) = read_end(store, &keys).await? {
+        // Someone ended it and stopped before writing everything: finish their work. The
+        // end is claimed before the log's last writes, so without `size` the log may lack
+        // its end, and says so.
+        let size = match (get_number::<u64>(store, &keys.size()).await?, meta.pushed) {
+            (Some(size), _) => size,
+            (None, true) => 0,
+            (None, false) => {
+                append_note(
+                    store,
+                    &keys,
+                    b"\naws-exec: the runner stopped while writing the job's end; the log may be incomplete\n",
+                )
+                .await?
+            }
+        };
+        record_end(store, sink, &mut meta, end, size).await?;
+        report.completed.push(uid.to_string());
+        return Ok(());
+    }
+    let now = now_unix();
+    // Some(time) when a runner claimed it; Some(None) when a sweep did.
+    let claim = store.get(&keys.claim()).await?;
+    let cancel_claimed = claim.as_deref() == Some(CANCEL_CLAIM);
+    let claim_text = claim
+        .as_deref()
+        .and_then(|body| std::str::from_utf8(body).ok())
+        .map(str::to_owned);
+    let claimed_at: Option<Option<u64>> = claim_text
+        .as_deref()
+        .map(|text| text.split(' ').next().and_then(|t| t.parse().ok()));
+    let died_here = match claim_text.as_deref() {
+        Some(text) => text
+            .split_once(' ')
+            .is_some_and(|(_, instance)| instance_is_gone(instance)),
+        // Never started: the marker names the process that held it queued, if any.
+        None => store.get(marker).await?.is_some_and(|holder| {
+            std::str::from_utf8(&holder).is_ok_and(|h| !h.is_empty() && instance_is_gone(h))
+        }),
+    };
+    let started = meta.started.or(claimed_at.flatten());
+    let lost = match rule {
+        LostRule::AllOpen => true,
+        // Its runner was a process of this machine that is no longer running.
+        LostRule::PastDeadlines { .. } if died_here => true,
+        LostRule::PastDeadlines { run_limit } => match started {
+            Some(t) => t + run_limit.as_secs() + LOST_MARGIN.as_secs() < now,
+            // A claim without a time was made by a sweep that then failed: lost.
+            None if claimed_at.is_some() => true,
+            None => meta.submitted + MAX_EVENT_AGE.as_secs() + LOST_MARGIN.as_secs() < now,
+        },
+    };
+    if !lost {
+        return Ok(());
+    }
+    // Claiming a job that never started keeps a late runner from starting it now.
+    let never_started = claimed_at.is_none() && store.put_new(&keys.claim(), "lost".into()).await?;
+    if claimed_at.is_none() && !never_started && rule != LostRule::AllOpen {
+        return Ok(()); // its runner claimed it this instant: it is running after all
+    }
+    // A cancel that claimed the job before it started, and stopped before ending it.
+    let cancelled = claimed_at.is_some() && cancel_claimed;
+    let end = match cancelled {
+        true => JobEnd {
+            exit: CANCELLED_BEFORE_START_EXIT,
+            state: JobState::Cancelled,
+            finished: now,
+        },
+        false => JobEnd {
+            exit: LOST_EXIT,
+            state: JobState::Lost,
+            finished: now,
+        },
+    };
+    // A runner still alive (a hung one, or one a clock misjudged) learns from the
+    // cancel marker that the job is closed, and fences its log.
+    if claimed_at.flatten().is_some() {
+        store
+            .put(&keys.cancel(), Bytes::from_static(b"lost"))
+            .await?;
+    }
+    if !claim_end(store, &keys, &end).await? {
+        return Ok(()); // its runner ended it meanwhile
+    }
+    let note: &[u8] = if cancelled {
+        b"\naws-exec: cancelled before it started\n"
+    } else if never_started {
+        b"\naws-exec: this job never started; it was lost\n"
+    } else {
+        b"\naws-exec: the runner stopped without recording an end; job lost\n"
+    };
+    let size = if meta.pushed {
+        0
+    } else {
+        append_note(store, &keys, note).await?
+    };
+    record_end(store, sink, &mut meta, end, size).await?;
+    if cancelled {
+        report.completed.push(uid.to_string());
+    } else {
+        tracing::warn!(uid = %meta.uid, owner = %meta.owner, "job lost");
+        report.lost.push(uid.to_string());
+    }
+    Ok(())
 }
 
 /// This process, as run claims name it: `HOST BOOT-ID PID START-TICKS`.
@@ -212,13 +245,6 @@ fn kernel_text(path: &str) -> String {
     std::fs::read_to_string(path)
         .map(|t| t.trim().replace(' ', "_"))
         .unwrap_or_else(|_| "unknown".into())
-}
-
-async fn log_len(store: &dyn Store, keys: &JobKeys) -> Result<u64, StoreError> {
-    if let Some(size) = get_number::<u64>(store, &keys.size()).await? {
-        return Ok(size);
-    }
-    Ok(stored_log(store, keys).await?.len() as u64)
 }
 
 /// Deletes every finished job submitted more than `keep` ago, with all its objects and

@@ -182,6 +182,12 @@ impl LocalService {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "housekeeping at start failed"),
         }
+        let stop = CancellationToken::new();
+        if let StoreLocation::Bucket(_) = config.storage {
+            // Runners elsewhere may die at any time, and a sweep may meet a store error:
+            // a bucket is swept again every minute.
+            tokio::spawn(sweep_every(store.clone(), rule, SWEEP_EVERY, stop.clone()));
+        }
         let registry = Arc::new(registry);
         let events = Arc::new(JobEvents::default());
         let runner = Arc::new(
@@ -211,7 +217,6 @@ impl LocalService {
             public_url: config.public_url.clone(),
             scheduler: scheduler.clone(),
         };
-        let stop = CancellationToken::new();
         let mut router = app(state.clone());
         if let Some(local) = local {
             let (uploaded, uploads) = tokio::sync::mpsc::unbounded_channel();
@@ -302,6 +307,30 @@ async fn fire_triggers(
                 tracing::warn!(key, error = %e, "triggers could not fire");
             }
         });
+    }
+}
+
+/// How often `serve` on a bucket sweeps it for lost jobs.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+async fn sweep_every(
+    store: Arc<dyn Store>,
+    rule: LostRule,
+    every: Duration,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        match sweep(&store, rule).await {
+            Ok(report) if !report.lost.is_empty() => {
+                tracing::warn!(lost = report.lost.len(), "closed jobs whose runner is gone")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
+        }
     }
 }
 
