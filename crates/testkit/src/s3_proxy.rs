@@ -37,6 +37,8 @@ pub struct Stats {
     delay: std::sync::Mutex<(String, std::time::Duration)>,
     /// Each PUT's path and when it arrived (nanoseconds since the epoch).
     pub put_log: std::sync::Mutex<Vec<(u128, String)>>,
+    /// Each other request (DELETE, POST) by method and path, and when it arrived.
+    pub other_log: std::sync::Mutex<Vec<(u128, String)>>,
 }
 
 impl Stats {
@@ -200,8 +202,16 @@ async fn forward(State(up): State<Upstream>, request: Request) -> Response {
         "GET" | "HEAD" => {
             stats.gets.fetch_add(1, Ordering::SeqCst);
         }
-        _ => {
+        method => {
             stats.other.fetch_add(1, Ordering::SeqCst);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            stats
+                .other_log
+                .lock()
+                .unwrap()
+                .push((now, format!("{method} {path}")));
         }
     }
     let mut headers = HeaderMap::new();

@@ -140,15 +140,28 @@ impl Store for S3Store {
         }
     }
 
+    /// A body cut off midway is read again whole: the SDK retries a request that failed,
+    /// not one whose answer broke off after it began.
     async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
-        let Some(body) = self.open(key).await? else {
-            return Ok(None);
-        };
-        let body = body
-            .collect()
-            .await
-            .map_err(|e| StoreError::Backend(format!("{key}: reading body: {e}")))?;
-        Ok(Some(body.into_bytes()))
+        const ATTEMPTS: u32 = 4;
+        let mut wait = Duration::from_millis(100);
+        for attempt in 1.. {
+            let Some(body) = self.open(key).await? else {
+                return Ok(None);
+            };
+            match body.collect().await {
+                Ok(body) => return Ok(Some(body.into_bytes())),
+                Err(e) if attempt >= ATTEMPTS => {
+                    return Err(StoreError::Backend(format!("{key}: reading body: {e}")))
+                }
+                Err(e) => {
+                    tracing::warn!(key, attempt, error = %e, "a read was cut off; reading again");
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+            }
+        }
+        unreachable!("the loop returns")
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
