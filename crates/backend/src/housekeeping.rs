@@ -132,26 +132,27 @@ async fn sweep_one(
     let claimed_at: Option<Option<u64>> = claim_text
         .as_deref()
         .map(|text| text.split(' ').next().and_then(|t| t.parse().ok()));
-    let died_here = match claim_text.as_deref() {
-        Some(text) => text
-            .split_once(' ')
-            .is_some_and(|(_, instance)| instance_is_gone(instance)),
-        // Never started: the marker names the process that held it queued, if any.
-        None => store.get(marker).await?.is_some_and(|holder| {
-            std::str::from_utf8(&holder).is_ok_and(|h| !h.is_empty() && instance_is_gone(h))
-        }),
-    };
     let started = meta.started.or(claimed_at.flatten());
     let lost = match rule {
         LostRule::AllOpen => true,
-        // Its runner was a process of this machine that is no longer running.
-        LostRule::PastDeadlines { .. } if died_here => true,
-        LostRule::PastDeadlines { run_limit } => match started {
-            Some(t) => t + run_limit.as_secs() + LOST_MARGIN.as_secs() < now,
-            // A claim without a time was made by a sweep that then failed: lost.
-            None if claimed_at.is_some() => true,
-            None => meta.submitted + MAX_EVENT_AGE.as_secs() + LOST_MARGIN.as_secs() < now,
-        },
+        LostRule::PastDeadlines { run_limit } => {
+            let past = match started {
+                Some(t) => t + run_limit.as_secs() + LOST_MARGIN.as_secs() < now,
+                // A claim without a time was made by a sweep that then failed: lost.
+                None if claimed_at.is_some() => true,
+                None => meta.submitted + MAX_EVENT_AGE.as_secs() + LOST_MARGIN.as_secs() < now,
+            };
+            // Or its runner was a process of this machine that is no longer running: named
+            // by the run claim, or, before one, by the open marker of the one that queued it.
+            past || match claim_text.as_deref() {
+                Some(text) => text
+                    .split_once(' ')
+                    .is_some_and(|(_, instance)| instance_is_gone(instance)),
+                None => store.get(marker).await?.is_some_and(|holder| {
+                    std::str::from_utf8(&holder).is_ok_and(|h| !h.is_empty() && instance_is_gone(h))
+                }),
+            }
+        }
     };
     if !lost {
         return Ok(());
@@ -233,12 +234,14 @@ fn instance_is_gone(instance: &str) -> bool {
     crate::isolation::process_start(pid) != Some(start)
 }
 
-fn host() -> String {
-    kernel_text("/proc/sys/kernel/hostname")
+fn host() -> &'static str {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| kernel_text("/proc/sys/kernel/hostname"))
 }
 
-fn boot_id() -> String {
-    kernel_text("/proc/sys/kernel/random/boot_id")
+fn boot_id() -> &'static str {
+    static BOOT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BOOT.get_or_init(|| kernel_text("/proc/sys/kernel/random/boot_id"))
 }
 
 fn kernel_text(path: &str) -> String {

@@ -179,21 +179,23 @@ pub fn list(root: &Path, bounds: Bounds) -> (Vec<Found>, bool) {
     let mut cut = false;
     // What is still to be looked at, last first: (path relative to the root, depth).
     let mut pending: Vec<(PathBuf, usize)> = Vec::new();
-    let expand = |dir: &Path, depth: usize, pending: &mut Vec<(PathBuf, usize)>| -> bool {
+    // Each directory's names are read up to what the listing can still answer, so what is
+    // held stays within the depth times that, however wide the tree.
+    let expand = |dir: &Path, depth: usize, room: usize, pending: &mut Vec<(PathBuf, usize)>| {
         let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
             return true;
         };
         let mut names: Vec<_> = entries
             .flatten()
             .map(|e| e.file_name())
-            .take(bounds.max_entries + 1)
+            .take(room + 1)
             .collect();
-        let complete = names.len() <= bounds.max_entries;
+        let complete = names.len() <= room;
         names.sort();
         pending.extend(names.into_iter().rev().map(|n| (dir.join(n), depth + 1)));
         complete
     };
-    cut |= !expand(Path::new(""), 0, &mut pending);
+    cut |= !expand(Path::new(""), 0, bounds.max_entries, &mut pending);
     while let Some((rel, depth)) = pending.pop() {
         if found.len() == bounds.max_entries {
             cut = true;
@@ -207,7 +209,8 @@ pub fn list(root: &Path, bounds: Bounds) -> (Vec<Found>, bool) {
         };
         if kind == Kind::Dir {
             if depth < bounds.max_depth {
-                cut |= !expand(&rel, depth, &mut pending);
+                let room = bounds.max_entries - found.len() - 1;
+                cut |= !expand(&rel, depth, room, &mut pending);
             } else {
                 cut = true;
             }

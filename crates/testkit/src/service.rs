@@ -163,9 +163,8 @@ impl ServeProcess {
     /// Sends SIGTERM and waits up to `within` for serve to exit: its status, or `None`
     /// if it is still running then.
     pub fn terminate(&mut self, within: std::time::Duration) -> Option<std::process::ExitStatus> {
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
         let until = std::time::Instant::now() + within;
         while std::time::Instant::now() < until {
             if let Ok(Some(status)) = self.child.try_wait() {

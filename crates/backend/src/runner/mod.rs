@@ -328,16 +328,12 @@ impl Runner {
         // write from here on. A runner that finds it taken (housekeeping closed the job)
         // writes nothing more, so the log and `size` never disagree.
         running.settle().await;
-        let claimed = claim_end(
-            self.store.as_ref(),
-            &keys,
-            &JobEnd {
-                exit: code,
-                state,
-                finished: now_unix(),
-            },
-        )
-        .await;
+        let mut end = JobEnd {
+            exit: code,
+            state,
+            finished: now_unix(),
+        };
+        let claimed = claim_end(self.store.as_ref(), &keys, &end).await;
         if !matches!(claimed, Ok(true)) {
             fence.close();
         }
@@ -356,11 +352,8 @@ impl Runner {
                 (0, JobState::Failed)
             }
         };
-        let end = JobEnd {
-            exit: code,
-            state,
-            finished: now_unix(),
-        };
+        // A log that could not be stored in full makes the recorded state failed.
+        end.state = state;
         let recorded = async {
             let recorded = claimed?;
             if recorded {
