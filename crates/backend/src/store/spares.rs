@@ -164,11 +164,15 @@ impl Spares {
             return;
         }
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || loop {
             if let Err(e) = inner.make_batch() {
                 tracing::debug!(error = %e, "making store files ahead");
+                inner.making.store(false, Ordering::Release);
+                return;
             }
-            inner.making.store(false, Ordering::Release);
+            if !inner.finish_batch() {
+                return;
+            }
         });
     }
 }
@@ -190,6 +194,17 @@ impl Kind {
 }
 
 impl Inner {
+    /// Lets the next take start a batch, and says whether this task is to make one more
+    /// at once (having claimed it): a take that ran below half while the batch was finishing
+    /// found `making` still set and started nothing.
+    fn finish_batch(&self) -> bool {
+        self.making.store(false, Ordering::Release);
+        let short = [Kind::File, Kind::Dir]
+            .into_iter()
+            .any(|kind| self.list(kind).len() < kind.batch() / 2);
+        short && !self.making.swap(true, Ordering::AcqRel)
+    }
+
     fn make_batch(&self) -> std::io::Result<()> {
         if !self.dir.exists() {
             std::fs::create_dir(&self.dir)?;
@@ -314,11 +329,13 @@ mod tests {
             let file = spares.write(b"x").unwrap();
             std::fs::remove_file(file).unwrap();
         }
+        // (The last takes may come after the batch filled the list: it is more than half
+        // full again, not necessarily whole.)
         until("the next batch", || {
-            spares.inner.list(Kind::File).len() >= FILES
-                && !spares.inner.making.load(Ordering::Acquire)
+            !spares.inner.making.load(Ordering::Acquire)
         })
         .await;
+        assert!(spares.inner.list(Kind::File).len() > FILES / 2);
         let batches: Vec<_> = std::fs::read_dir(&spares.inner.dir).unwrap().collect();
         assert!(batches.len() >= 2, "{batches:?}");
 
@@ -326,6 +343,29 @@ mod tests {
         let own = spares.inner.dir.clone();
         drop(spares);
         until("the spares removed", || !own.exists()).await;
+    }
+
+    /// The flake CI met: the takes below half came while the previous batch was finishing
+    /// (`making` still set), so none started the next, and no take came after.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn takes_below_half_while_a_batch_finishes_still_get_the_next_batch() {
+        let tmp = tempfile::tempdir().unwrap();
+        let spares = Spares::new(tmp.path());
+        spares.inner.making.store(true, Ordering::Release);
+        spares.inner.make_batch().unwrap();
+        // Every take below half meets a batch still "being made", and starts nothing.
+        for _ in 0..=FILES / 2 {
+            let file = spares.write(b"x").unwrap();
+            std::fs::remove_file(file).unwrap();
+        }
+        assert!(spares.inner.list(Kind::File).len() < FILES / 2);
+        // The batch's task finishing sees them and makes the next batch itself.
+        assert!(spares.inner.finish_batch(), "the next batch is made");
+        assert!(spares.inner.making.load(Ordering::Acquire), "and claimed");
+        // With enough left, finishing lets the next take start one.
+        spares.inner.make_batch().unwrap();
+        assert!(!spares.inner.finish_batch());
+        assert!(!spares.inner.making.load(Ordering::Acquire));
     }
 
     #[test]
