@@ -16,6 +16,9 @@ struct Subject {
     /// s3s-fs rewrites a file in place, so a GET racing a PUT of the same key can fail
     /// (never return mixed bytes). S3, moto and the local store replace objects atomically.
     read_may_fail_during_overwrite: bool,
+    /// s3s-fs answers 500 to a suffix range longer than the object, which S3 and the local
+    /// store serve whole, as HTTP says.
+    long_suffix_fails: bool,
 }
 
 impl Subject {
@@ -39,6 +42,28 @@ impl Subject {
         }
         let resp = req.send().await.unwrap();
         (resp.status(), resp.bytes().await.unwrap())
+    }
+}
+
+impl Subject {
+    /// The last `n` bytes of `key` by a suffix range, and the Content-Range answered.
+    async fn fetch_last(&self, key: &str, n: u64) -> (StatusCode, Option<String>, Bytes) {
+        let url = self
+            .store
+            .presign_get(key, None, Duration::from_secs(60))
+            .await
+            .unwrap();
+        let resp = reqwest::Client::new()
+            .get(self.absolute(&url))
+            .header("range", format!("bytes=-{n}"))
+            .send()
+            .await
+            .unwrap();
+        let total = resp
+            .headers()
+            .get("content-range")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (resp.status(), total, resp.bytes().await.unwrap())
     }
 }
 
@@ -135,6 +160,19 @@ async fn conformance(s: &Subject, prefix: &str) {
     );
     let (status, _) = s.fetch(&key("log"), Some(8)).await;
     assert_eq!(status, StatusCode::RANGE_NOT_SATISFIABLE);
+    // The last N bytes (a page opening a large log at its end), with the whole length
+    let (status, total, body) = s.fetch_last(&key("log"), 3).await;
+    assert_eq!(
+        (status, total.as_deref(), &body[..]),
+        (StatusCode::PARTIAL_CONTENT, Some("bytes 5-7/8"), &b"fgh"[..])
+    );
+    if !s.long_suffix_fails {
+        let (status, total, body) = s.fetch_last(&key("log"), 100).await;
+        assert_eq!(
+            (status, total.as_deref(), &body[..]),
+            (StatusCode::PARTIAL_CONTENT, Some("bytes 0-7/8"), &b"abcdefgh"[..])
+        );
+    }
     let (status, _) = s.fetch(&key("empty"), Some(0)).await;
     assert_eq!(status, StatusCode::RANGE_NOT_SATISFIABLE);
     let (status, _) = s.fetch(&key("missing"), Some(0)).await;
@@ -192,6 +230,7 @@ async fn local_subject() -> (Subject, tempfile::TempDir, tokio::task::JoinHandle
             store,
             base,
             read_may_fail_during_overwrite: false,
+            long_suffix_fails: false,
         },
         dir,
         server,
@@ -266,6 +305,7 @@ async fn s3_subject(server: &S3Server, bucket: &str) -> Subject {
         store: Arc::new(S3Store::new(client, bucket)),
         base: String::new(),
         read_may_fail_during_overwrite: server.endpoint_kind == "s3s-fs",
+        long_suffix_fails: server.endpoint_kind == "s3s-fs",
     }
 }
 

@@ -83,6 +83,13 @@ async fn serve_object(
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
         .and_then(parse_range);
+    // A suffix range (the last N bytes, as a page opening a large log at its end asks) is
+    // the range from there to the end.
+    let range = range.map(|range| match range {
+        ByteRange::From(start, last) => (start, last),
+        ByteRange::Last(n) if n == 0 => (len, None),
+        ByteRange::Last(n) => (len.saturating_sub(n), None),
+    });
     let (status, start, end) = match range {
         None => (StatusCode::OK, 0, len),
         Some((start, _)) if start >= len => {
@@ -165,10 +172,22 @@ async fn receive_object(
     }
 }
 
-/// `bytes=N-` or `bytes=N-M`; anything else is ignored as S3 ignores it.
-fn parse_range(value: &str) -> Option<(u64, Option<u64>)> {
+/// What a `Range` header asks for.
+#[derive(Debug, PartialEq)]
+enum ByteRange {
+    /// `bytes=N-` or `bytes=N-M`.
+    From(u64, Option<u64>),
+    /// `bytes=-N`: the last N bytes.
+    Last(u64),
+}
+
+/// `bytes=N-`, `bytes=N-M` or `bytes=-N`; anything else is ignored as S3 ignores it.
+fn parse_range(value: &str) -> Option<ByteRange> {
     let spec = value.trim().strip_prefix("bytes=")?;
     let (start, end) = spec.split_once('-')?;
+    if start.trim().is_empty() {
+        return end.trim().parse().ok().map(ByteRange::Last);
+    }
     let start = start.trim().parse().ok()?;
     let end = match end.trim() {
         "" => None,
@@ -176,7 +195,7 @@ fn parse_range(value: &str) -> Option<(u64, Option<u64>)> {
     };
     match end {
         Some(e) if e < start => None,
-        _ => Some((start, end)),
+        _ => Some(ByteRange::From(start, end)),
     }
 }
 
@@ -190,10 +209,11 @@ mod tests {
 
     #[test]
     fn ranges_parse_like_s3() {
-        assert_eq!(parse_range("bytes=5-"), Some((5, None)));
-        assert_eq!(parse_range("bytes=0-9"), Some((0, Some(9))));
+        assert_eq!(parse_range("bytes=5-"), Some(ByteRange::From(5, None)));
+        assert_eq!(parse_range("bytes=0-9"), Some(ByteRange::From(0, Some(9))));
         assert_eq!(parse_range("bytes=9-0"), None);
         assert_eq!(parse_range("items=1-"), None);
-        assert_eq!(parse_range("bytes=-5"), None);
+        assert_eq!(parse_range("bytes=-5"), Some(ByteRange::Last(5)));
+        assert_eq!(parse_range("bytes=-x"), None);
     }
 }
