@@ -10,7 +10,6 @@ use bytes::Bytes;
 use super::end::save_meta;
 use super::{idempotency, JobError, Jobs};
 use crate::job::Job;
-use crate::time::now_unix;
 
 /// A job to start, from a caller or from a schedule or trigger of its owner's.
 pub struct Submission {
@@ -57,7 +56,7 @@ pub async fn start(jobs: &Jobs, submission: Submission) -> Result<String, JobErr
         idempotency,
     } = submission;
     let (command, options) = check(jobs, &owner, &request).await?;
-    let uid = Uid::new(now_unix());
+    let uid = Uid::now();
     let idempotency = match &idempotency {
         Some((key, body)) => {
             let claim = idempotency::Claim::new(&owner, key, body, &uid);
