@@ -11,6 +11,9 @@ pub enum ClientError {
     Api { status: u16, message: String },
     #[error("HTTP request failed: {0}")]
     Http(#[source] reqwest::Error),
+    /// Nothing answered at `url` (refused, or no connection within the deadline).
+    #[error("cannot reach {url}: {why}")]
+    Unreachable { url: String, why: String },
     #[error("unexpected answer (HTTP {status}): {why}")]
     Protocol { status: u16, why: String },
     /// Following a job saw nothing new for [`crate::PollPolicy::give_up_after`].
@@ -43,6 +46,31 @@ impl ClientError {
                 }
             });
         ClientError::Api { status, message }
+    }
+
+    /// A connection failure in one line: the host once, and the deepest reason (the
+    /// error's own text names the whole URL at every level of its chain).
+    pub(crate) fn unreachable(error: &reqwest::Error) -> Self {
+        let url = error
+            .url()
+            .map_or_else(String::new, |u| u.origin().ascii_serialization());
+        let mut why = error.to_string();
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            why = cause.to_string();
+            source = cause.source();
+        }
+        if error.is_timeout() {
+            why = "no connection within the deadline".to_owned();
+        }
+        // "Connection refused (os error 111)": the number says nothing more to a person.
+        if let Some(at) = why.find(" (os error") {
+            why.truncate(at);
+        }
+        ClientError::Unreachable {
+            url,
+            why: why.to_lowercase(),
+        }
     }
 
     /// The HTTP status of an API error, if this is one.

@@ -15,6 +15,7 @@
 
 mod error;
 mod files;
+mod lines;
 mod policy;
 mod schedules;
 
@@ -105,7 +106,7 @@ impl Client {
             ));
         }
         let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
+            .connect_timeout(policy::CONNECT_TIMEOUT)
             .read_timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| ClientError::Config(e.to_string()))?;

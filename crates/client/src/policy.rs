@@ -84,6 +84,9 @@ pub struct RetryPolicy {
     pub attempts: u32,
     pub initial: Duration,
     pub max: Duration,
+    /// A host that cannot be connected to is tried again only this long after the first
+    /// attempt: a service that is not there is said at once, not after the whole backoff.
+    pub connect_for: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -92,9 +95,15 @@ impl Default for RetryPolicy {
             attempts: 8,
             initial: Duration::from_millis(100),
             max: Duration::from_secs(5),
+            connect_for: CONNECT_FOR,
         }
     }
 }
+
+/// How long connecting to a host may take, and how long one that refuses or does not
+/// answer is tried again: together within the three seconds a person waits for an answer.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const CONNECT_FOR: Duration = Duration::from_secs(2);
 
 pub(crate) enum Attempt {
     Retry(ClientError),
@@ -113,10 +122,16 @@ impl RetryPolicy {
     {
         let mut wait = self.initial;
         let mut attempt = 1;
+        let first = tokio::time::Instant::now();
         loop {
             match f(attempt).await {
                 Ok(v) => return Ok(v),
                 Err(Attempt::Fail(e)) => return Err(e),
+                Err(Attempt::Retry(ClientError::Http(e)))
+                    if e.is_connect() && first.elapsed() + wait > self.connect_for =>
+                {
+                    return Err(ClientError::unreachable(&e))
+                }
                 Err(Attempt::Retry(e)) if attempt >= self.attempts.max(1) => {
                     return Err(ClientError::GaveUp {
                         what,
@@ -180,6 +195,7 @@ mod tests {
             attempts: 3,
             initial: Duration::from_millis(1),
             max: Duration::from_millis(2),
+            connect_for: Duration::from_secs(1),
         };
         let mut calls = 0;
         let err = policy
