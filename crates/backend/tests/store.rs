@@ -164,13 +164,21 @@ async fn conformance(s: &Subject, prefix: &str) {
     let (status, total, body) = s.fetch_last(&key("log"), 3).await;
     assert_eq!(
         (status, total.as_deref(), &body[..]),
-        (StatusCode::PARTIAL_CONTENT, Some("bytes 5-7/8"), &b"fgh"[..])
+        (
+            StatusCode::PARTIAL_CONTENT,
+            Some("bytes 5-7/8"),
+            &b"fgh"[..]
+        )
     );
     if !s.long_suffix_fails {
         let (status, total, body) = s.fetch_last(&key("log"), 100).await;
         assert_eq!(
             (status, total.as_deref(), &body[..]),
-            (StatusCode::PARTIAL_CONTENT, Some("bytes 0-7/8"), &b"abcdefgh"[..])
+            (
+                StatusCode::PARTIAL_CONTENT,
+                Some("bytes 0-7/8"),
+                &b"abcdefgh"[..]
+            )
         );
     }
     let (status, _) = s.fetch(&key("empty"), Some(0)).await;

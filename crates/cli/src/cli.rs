@@ -34,6 +34,8 @@ pub enum Cmd {
     Tail(TailArgs),
     /// Cancel jobs: a queued one never starts, a running one is stopped.
     Cancel(CancelArgs),
+    /// Run a job's command again as a new job, and follow it.
+    Rerun(RerunArgs),
     /// List your jobs, newest first.
     Ls(LsArgs),
     /// Show one job: command, state, times, exit code.
@@ -149,7 +151,8 @@ pub struct ExecArgs {
 /// start jobs later.
 #[derive(Debug, Args)]
 pub struct JobArgs {
-    /// Stop the job after this long (30s, 5m, 1h): state timed-out, exit 124
+    /// Stop the job after this long (30s, 5m, 1h; a fraction of a second rounds up):
+    /// state timed-out, exit 124
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<std::time::Duration>,
     /// Add NAME=VALUE to the job's environment (repeatable)
@@ -159,13 +162,9 @@ pub struct JobArgs {
     /// (relative) before it starts (repeatable)
     #[arg(long = "put", value_name = "FILE[:PATH]", value_parser = parse_put)]
     pub puts: Vec<(std::path::PathBuf, String)>,
-    /// The command and its arguments (put them after `--`)
-    #[arg(
-        required = true,
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "CMD"
-    )]
+    /// The command and its arguments. It starts at `--` or at the first word that is not
+    /// an option; every word after it is the command's, options too
+    #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     pub argv: Vec<String>,
 }
 
@@ -260,12 +259,40 @@ pub struct RpcArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).multiple(true).args(["uids", "all", "state"])))]
 pub struct CancelArgs {
     #[command(flatten)]
     pub remote: Remote,
-    /// The jobs' uids
-    #[arg(required = true)]
+    /// The jobs: uids, unique starts of them, or `last`
     pub uids: Vec<String>,
+    /// Every job of yours that is queued or running
+    #[arg(long)]
+    pub all: bool,
+    /// Every job of yours in this state (queued or running)
+    #[arg(long, value_name = "STATE", value_parser = live_state)]
+    pub state: Option<aws_exec_protocol::JobState>,
+}
+
+/// A state a job can be cancelled in.
+fn live_state(text: &str) -> Result<aws_exec_protocol::JobState, String> {
+    let state: aws_exec_protocol::JobState = text.parse()?;
+    if state.is_final() {
+        return Err(format!(
+            "a {state} job has ended; cancel takes queued or running"
+        ));
+    }
+    Ok(state)
+}
+
+#[derive(Debug, Args)]
+pub struct RerunArgs {
+    #[command(flatten)]
+    pub remote: Remote,
+    /// The job: its uid, a unique start of it, or `last`
+    pub uid: String,
+    /// Print the new job's uid and return at once instead of following it
+    #[arg(long)]
+    pub detach: bool,
 }
 
 #[derive(Debug, Args)]
@@ -287,6 +314,7 @@ pub struct LsArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     pub remote: Remote,
+    /// The job: its uid, a unique start of it, or `last`
     pub uid: String,
     /// Print the job's metadata as JSON
     #[arg(long)]
@@ -297,18 +325,31 @@ pub struct StatusArgs {
 pub struct ArtifactsArgs {
     #[command(flatten)]
     pub remote: Remote,
+    /// The job: its uid, a unique start of it, or `last`
     pub uid: String,
     /// Download them into DIR, keeping their tree, instead of listing them
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "json")]
     pub get: Option<std::path::PathBuf>,
+    /// Print the list as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct TailArgs {
     #[command(flatten)]
     pub remote: Remote,
-    /// The job's uid, as `exec --print-uid` or the web page shows it
+    /// The job: its uid, a unique start of it, or `last`
     pub uid: String,
+    /// Start at the last N lines instead of the first
+    #[arg(short = 'n', long = "lines", value_name = "N")]
+    pub lines: Option<u64>,
+    /// Follow a running job to its end (the default)
+    #[arg(short = 'f', long, overrides_with = "no_follow")]
+    pub follow: bool,
+    /// Print what the log holds now and stop, even while the job runs
+    #[arg(long)]
+    pub no_follow: bool,
 }
 
 /// Where jobs and auth keys are kept: a data directory, or an S3 bucket. Flags beat

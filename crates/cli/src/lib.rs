@@ -10,6 +10,8 @@ pub mod cli;
 #[cfg(feature = "server")]
 pub mod commands;
 pub mod server;
+pub mod show;
+pub mod uids;
 
 /// The exit code for the CLI's own failures; a job's code passes through untouched.
 pub const CLI_ERROR: i32 = 255;
@@ -23,6 +25,26 @@ pub fn init_logging(default: &str) {
         )
         .with_writer(std::io::stderr)
         .init();
+}
+
+/// Makes a listing whose reader went away (`aws-exec ls | head -1`) end as any command in
+/// a pipeline does, quietly with 141, instead of a panic: `println!` panics on a closed
+/// stdout, and the commands that follow a job watch for it themselves (see
+/// `builtin::stdout_sink`).
+pub fn end_quietly_when_stdout_closes() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(builtin::PIPE_CLOSED);
+        }
+        report(info)
+    }));
 }
 
 /// The process's exit code for what a command returned, its error printed.

@@ -13,6 +13,7 @@ fn main() {
     if server::lambda_mode() {
         fail(server::become_server());
     }
+    aws_exec::end_quietly_when_stdout_closes();
     let cli = Cli::from_args();
     // Calls log only their retries, at debug level: a subscriber is made when asked for.
     if std::env::var_os("AWS_EXEC_LOG").is_some() {

@@ -1,6 +1,8 @@
 //! The `aws-exec` binary as a user runs it: `serve` in one process, commands in others.
 
-use std::process::Output;
+use std::io::Write;
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
 
 use aws_exec_testkit::env::clean_command;
 use aws_exec_testkit::ServeProcess;
@@ -207,4 +209,292 @@ fn a_missing_aws_setting_is_one_clear_line() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("AWS_REGION"), "{err}");
+}
+
+impl Serve {
+    /// The command line with its stdout a pipe whose reader is already gone, as under
+    /// `| head` once head has read its lines.
+    fn cli_into_closed_pipe(&self, args: &[&str]) -> (Option<i32>, String, Duration) {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let started = Instant::now();
+        let out = clean_command(BIN, &[])
+            .args(args)
+            .env("PROJECT_URL", &self.url)
+            .env("AUTH", &self.auth)
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), err, started.elapsed())
+    }
+
+    fn text(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn state_of(&self, uid: &str) -> String {
+        let json = self.text(&["status", "--json", uid]);
+        let meta: serde_json::Value = serde_json::from_str(&json).unwrap();
+        meta["state"].as_str().unwrap().to_owned()
+    }
+
+    fn wait_for_state(&self, uid: &str, state: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.state_of(uid) != state {
+            assert!(Instant::now() < deadline, "{uid} never became {state}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[test]
+fn exec_into_a_closed_pipe_cancels_its_job_and_exits_141() {
+    let serve = Serve::start();
+    let (code, err, took) = serve.cli_into_closed_pipe(&["exec", "--", "yes"]);
+    assert_eq!(code, Some(141), "{err}");
+    assert!(took < Duration::from_secs(15), "{took:?}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(serve.state_of("last"), "cancelled");
+}
+
+#[test]
+fn tail_into_a_closed_pipe_exits_and_leaves_its_job_running() {
+    let serve = Serve::start();
+    let uid = serve.text(&[
+        "exec",
+        "--detach",
+        "--",
+        "sh",
+        "-c",
+        "while :; do echo tick; sleep 0.05; done",
+    ]);
+    let uid = uid.trim();
+    serve.wait_for_state(uid, "running");
+    let (code, err, _) = serve.cli_into_closed_pipe(&["tail", uid]);
+    assert_eq!(code, Some(141), "{err}");
+    assert_eq!(serve.state_of(uid), "running", "tail leaves the job alone");
+    serve.text(&["cancel", uid]);
+}
+
+#[test]
+fn listings_into_a_closed_pipe_end_quietly() {
+    let serve = Serve::start();
+    for _ in 0..3 {
+        serve.text(&["exec", "--", "true"]);
+    }
+    for args in [&["ls"][..], &["status", "last"], &["ls", "--json"]] {
+        let (code, err, _) = serve.cli_into_closed_pipe(args);
+        assert_eq!(code, Some(141), "{args:?}: {err}");
+        assert_eq!(err, "", "{args:?}");
+    }
+}
+
+#[test]
+fn a_service_that_is_not_there_is_one_line_within_3_seconds() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    let out = clean_command(BIN, &[])
+        .args(["exec", "--url", &url, "--auth", "k", "--", "true"])
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(255));
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert_eq!(err.matches(&url).count(), 1, "the URL once: {err}");
+    assert!(err.contains("connection refused"), "{err}");
+}
+
+#[test]
+fn serve_says_where_it_is_beside_the_key() {
+    let serve = Serve::start();
+    let banner = &serve._process.said;
+    assert!(
+        banner.contains(&format!("export PROJECT_URL={}", serve.url)),
+        "{banner}"
+    );
+}
+
+#[test]
+fn last_and_a_unique_start_of_a_uid_name_a_job() {
+    let serve = Serve::start();
+    let first = serve.text(&["exec", "--detach", "--", "echo", "one"]);
+    let first = first.trim();
+    serve.wait_for_state(first, "exited");
+    let second = serve.text(&["exec", "--detach", "--", "echo", "two"]);
+    let second = second.trim();
+    serve.wait_for_state(second, "exited");
+
+    assert_eq!(serve.text(&["tail", "last"]), "two\n");
+    // The shortest start that tells them apart, and one that does not.
+    let common = first
+        .chars()
+        .zip(second.chars())
+        .take_while(|(a, b)| a == b)
+        .count();
+    assert_eq!(serve.text(&["tail", &first[..common + 1]]), "one\n");
+    let ambiguous = serve.cli(&["status", &first[..common]]);
+    assert_eq!(ambiguous.status.code(), Some(255));
+    let err = String::from_utf8_lossy(&ambiguous.stderr);
+    assert!(err.contains(first) && err.contains(second), "{err}");
+    let none = serve.cli(&["status", "1.ab"]);
+    assert!(
+        String::from_utf8_lossy(&none.stderr).contains("no job of yours"),
+        "{}",
+        String::from_utf8_lossy(&none.stderr)
+    );
+    let status = serve.text(&["status", "last"]);
+    assert!(status.contains(second), "{status}");
+    assert!(status.contains("command:   echo two"), "{status}");
+}
+
+#[test]
+fn tail_n_starts_at_the_last_lines() {
+    let serve = Serve::start();
+    serve.text(&["exec", "--", "seq", "1", "200000"]);
+    assert_eq!(
+        serve.text(&["tail", "-n", "3", "last"]),
+        "199998\n199999\n200000\n"
+    );
+    assert_eq!(serve.text(&["tail", "-n", "1", "last"]), "200000\n");
+    serve.text(&["exec", "--", "printf", "a\\nb"]);
+    assert_eq!(serve.text(&["tail", "-n", "1", "last"]), "b");
+    assert_eq!(serve.text(&["tail", "-n", "5", "last"]), "a\nb");
+}
+
+#[test]
+fn cancel_all_and_by_state_reach_every_live_job() {
+    let serve = Serve::start();
+    let uids: Vec<String> = (0..3)
+        .map(|_| {
+            serve
+                .text(&["exec", "--detach", "--", "sleep", "60"])
+                .trim()
+                .to_owned()
+        })
+        .collect();
+    let done = serve.text(&["exec", "--detach", "--", "true"]);
+    serve.wait_for_state(done.trim(), "exited");
+    let out = serve.text(&["cancel", "--all"]);
+    for uid in &uids {
+        assert!(out.contains(uid.as_str()), "{out}");
+        serve.wait_for_state(uid, "cancelled");
+    }
+    assert!(
+        !out.contains(done.trim()),
+        "an ended job is left out: {out}"
+    );
+    let none = serve.cli(&["cancel", "--state", "queued"]);
+    assert!(none.status.success());
+    assert!(String::from_utf8_lossy(&none.stderr).contains("no jobs to cancel"));
+    let ended = serve.cli(&["cancel", "--state", "exited"]);
+    assert_eq!(
+        ended.status.code(),
+        Some(2),
+        "an ended state is a usage error"
+    );
+    assert_eq!(
+        serve.cli(&["cancel"]).status.code(),
+        Some(2),
+        "nothing named"
+    );
+}
+
+#[test]
+fn rerun_submits_the_same_command_again() {
+    let serve = Serve::start();
+    let out = serve.cli(&[
+        "exec",
+        "--timeout",
+        "30s",
+        "--",
+        "sh",
+        "-c",
+        "echo again; exit 4",
+    ]);
+    assert_eq!(out.status.code(), Some(4));
+    let first = serve.state_of("last");
+    assert_eq!(first, "exited");
+    let old: serde_json::Value =
+        serde_json::from_str(&serve.text(&["status", "--json", "last"])).unwrap();
+    let rerun = serve.cli(&["rerun", "last"]);
+    assert_eq!(rerun.status.code(), Some(4));
+    assert_eq!(rerun.stdout, b"again\n");
+    let new: serde_json::Value =
+        serde_json::from_str(&serve.text(&["status", "--json", "last"])).unwrap();
+    assert_ne!(new["uid"], old["uid"]);
+    assert_eq!(new["command"], old["command"]);
+    assert_eq!(new["timeout"], 30);
+}
+
+#[test]
+fn a_mistyped_flag_is_a_usage_error_never_the_command() {
+    let serve = Serve::start();
+    let out = serve.cli(&["exec", "--bogus", "--", "echo", "hi"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--bogus"));
+    let out = serve.cli(&[
+        "schedule",
+        "add",
+        "x",
+        "--cron",
+        "0 3 * * *",
+        "--bogus",
+        "--",
+        "echo",
+        "hi",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--bogus"));
+    assert!(
+        !serve.text(&["schedule", "ls"]).contains("\nx "),
+        "nothing stored"
+    );
+    // Words after the command's first are its own, flags too; `--` starts it as well.
+    assert_eq!(serve.text(&["exec", "echo", "-n", "hi"]), "hi");
+    assert_eq!(serve.text(&["exec", "--", "echo", "--bogus"]), "--bogus\n");
+}
+
+#[test]
+fn limits_explain_themselves() {
+    let serve = Serve::start();
+    let zero = serve.cli(&["exec", "--timeout", "0", "--", "true"]);
+    assert_eq!(zero.status.code(), Some(255));
+    assert!(String::from_utf8_lossy(&zero.stderr).contains("--timeout must be more than 0"));
+    let out = serve.cli(&["exec", "--timeout", "1500ms", "--", "sleep", "1.2"]);
+    assert_eq!(out.status.code(), Some(0), "1.5 s is not cut to 1 s");
+    let meta: serde_json::Value =
+        serde_json::from_str(&serve.text(&["status", "--json", "last"])).unwrap();
+    assert_eq!(meta["timeout"], 2);
+
+    let big = vec![b'x'; 2 << 20];
+    let mut child = clean_command(BIN, &[])
+        .args(["exec", "--", "wc", "-c"])
+        .env("PROJECT_URL", &serve.url)
+        .env("AUTH", &serve.auth)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&big).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(255));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("use --put"), "{err}");
 }

@@ -110,6 +110,8 @@ pub struct ServeProcess {
     pub key: String,
     /// The "aws-exec serving ..." line, which names the storage.
     pub banner: String,
+    /// Every line printed up to the banner, the banner included.
+    pub said: String,
 }
 
 impl ServeProcess {
@@ -141,10 +143,13 @@ impl ServeProcess {
             url: String::new(),
             key: String::new(),
             banner: String::new(),
+            said: String::new(),
         };
         let stdout = serve.child.stdout.take().unwrap();
         for line in BufReader::new(stdout).lines() {
             let line = line.unwrap();
+            serve.said.push_str(&line);
+            serve.said.push('\n');
             if let Some(k) = line.trim().strip_prefix("export AUTH=") {
                 serve.key = k.to_owned();
             }

@@ -13,6 +13,9 @@ fn main() {
         std::process::exit(code);
     }
     let lambda = aws_exec::server::lambda_mode();
+    if !lambda {
+        aws_exec::end_quietly_when_stdout_closes();
+    }
     let cli = (!lambda).then(Cli::parse);
     // The AWS SDK's own retries of missing settings (IMDS) would print screens of
     // warnings; a missing setting is reported once, by the store.

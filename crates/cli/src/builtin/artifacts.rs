@@ -8,11 +8,17 @@ use crate::cli::ArtifactsArgs;
 
 pub async fn run(args: ArtifactsArgs) -> anyhow::Result<i32> {
     let client = args.remote.client()?;
+    let uid = crate::uids::resolve(&client, &args.uid).await?;
     if let Some(dir) = &args.get {
-        download(&client, &args.uid, dir).await?;
+        download(&client, &uid, dir).await?;
         return Ok(0);
     }
-    for artifact in client.artifacts(&args.uid).await? {
+    let artifacts = client.artifacts(&uid).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&artifacts)?);
+        return Ok(0);
+    }
+    for artifact in artifacts {
         println!("{}\t{}", artifact.size, artifact.path);
     }
     Ok(0)

@@ -1,15 +1,19 @@
 //! `aws-exec exec -- CMD...`: run a subprocess on the service and follow it. Ctrl-C cancels
-//! the job and keeps following it to its end state; a second Ctrl-C leaves it running.
+//! the job and keeps following it to its end state; a second Ctrl-C stops following.
 
 use std::io::{IsTerminal, Read};
 
 use anyhow::Context;
-use aws_exec_client::{Client, ExecRequest, PollResponse};
+use aws_exec_client::{Client, ExecRequest, JobState, PollResponse};
+use aws_exec_protocol::limits::MAX_REQUEST_BYTES;
 
 use crate::cli::{ExecArgs, JobArgs};
 
 /// The CLI's exit code when a second Ctrl-C leaves the job running, as a shell reports it.
 const INTERRUPTED: i32 = 130;
+
+/// How long a command ending anyway (its output closed) spends cancelling its job.
+const CANCEL_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How long the submit waits at the service for the job's first output or its end.
 const FIRST_WAIT: u64 = 1;
@@ -23,6 +27,7 @@ pub async fn run(args: ExecArgs) -> anyhow::Result<i32> {
             request = request.stdin(stdin);
         }
     }
+    check_size(&request)?;
     if args.detach {
         println!("{}", client.submit(&request).await?);
         return Ok(0);
@@ -40,13 +45,26 @@ pub async fn run(args: ExecArgs) -> anyhow::Result<i32> {
     if args.print_uid {
         eprintln!("uid: {uid}");
     }
-    let code = follow_cancelling_on_ctrl_c(&client, &uid, first, interrupted).await?;
+    let code = follow(&client, &uid, first, interrupted).await?;
     if let Some(dir) = &args.get {
-        if code != INTERRUPTED {
+        if code != INTERRUPTED && code != super::PIPE_CLOSED {
             super::artifacts::download(&client, &uid, dir).await?;
         }
     }
     Ok(code)
+}
+
+/// A request over what the service takes is refused here, saying what to do instead: the
+/// usual reason is piped input, which travels inside the request.
+fn check_size(request: &ExecRequest) -> anyhow::Result<()> {
+    let size = serde_json::to_vec(request)?.len();
+    if size > MAX_REQUEST_BYTES {
+        anyhow::bail!(
+            "the request is {size} bytes, over the service's limit of {MAX_REQUEST_BYTES}: \
+             standard input travels inside it; use --put FILE for large input (or -n to send none)"
+        );
+    }
+    Ok(())
 }
 
 impl JobArgs {
@@ -54,7 +72,7 @@ impl JobArgs {
     pub async fn request(self, client: &Client) -> anyhow::Result<ExecRequest> {
         let mut request = ExecRequest::argv(self.argv);
         if let Some(timeout) = self.timeout {
-            request = request.timeout(timeout.as_secs().max(1));
+            request = request.timeout(whole_seconds(timeout)?);
         }
         for (name, value) in self.env {
             request = request.env(name, value);
@@ -70,6 +88,20 @@ impl JobArgs {
     }
 }
 
+/// A timeout in the whole seconds the service takes: a fraction rounds up, so a job never
+/// gets less time than asked; none at all is refused rather than read as "no timeout".
+fn whole_seconds(timeout: std::time::Duration) -> anyhow::Result<u64> {
+    if timeout.is_zero() {
+        anyhow::bail!("--timeout must be more than 0 (30s, 5m, 1h)");
+    }
+    let secs = timeout.as_secs();
+    Ok(if timeout.subsec_nanos() > 0 {
+        secs + 1
+    } else {
+        secs
+    })
+}
+
 /// Piped input, read whole: it travels in the request (up to what fits in its 1 MiB). Read
 /// in place: nothing else runs before the job is submitted, and a thread for it would
 /// cost more than most inputs take to read.
@@ -81,39 +113,76 @@ fn read_stdin() -> anyhow::Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// Follows the job from `first` (the submit's look at it); a Ctrl-C, or one that came
-/// during the submit (`interrupted`), cancels it.
-async fn follow_cancelling_on_ctrl_c(
+/// Follows the job from `first` (the submit's look at it) to its end. A Ctrl-C, or one
+/// that came during the submit (`interrupted`), cancels it and goes on following it to its
+/// end; a second one stops following. A reader that closes stdout (`| head`) cancels it
+/// too, as a job killed by SIGPIPE would end at home.
+pub(super) async fn follow(
     client: &Client,
     uid: &str,
     first: Option<PollResponse>,
     interrupted: bool,
 ) -> anyhow::Result<i32> {
-    let follow = client.tail_after(uid, first, super::stdout_sink());
+    let (sink, closed) = super::stdout_sink();
+    let follow = client.tail_after(uid, first, sink);
     tokio::pin!(follow);
     if !interrupted {
         tokio::select! {
             code = &mut follow => return Ok(code?),
+            code = closed.wait() => {
+                cancel_quietly(client, uid).await;
+                return Ok(code);
+            }
             _ = tokio::signal::ctrl_c() => {}
         }
     }
-    eprintln!("\naws-exec: cancelling {uid} (Ctrl-C again to leave it running)");
+    eprintln!("\naws-exec: cancelling {uid} (Ctrl-C again to stop waiting for its end)");
     let cancel = client.cancel(uid);
     tokio::pin!(cancel);
-    let mut cancelled = false;
+    let mut cancelled: Option<Result<JobState, String>> = None;
     loop {
         tokio::select! {
             code = &mut follow => return Ok(code?),
-            state = &mut cancel, if !cancelled => {
-                cancelled = true;
-                if let Err(e) = state {
+            code = closed.wait() => return Ok(code),
+            state = &mut cancel, if cancelled.is_none() => {
+                let state = state.map_err(|e| e.to_string());
+                if let Err(e) = &state {
                     eprintln!("aws-exec: cancel failed: {e}");
                 }
+                cancelled = Some(state);
             }
             _ = tokio::signal::ctrl_c() => {
-                eprintln!("aws-exec: left running: {uid} (follow it with `aws-exec tail {uid}`)");
+                eprintln!("aws-exec: {}", left_behind(uid, cancelled.as_ref()));
                 return Ok(INTERRUPTED);
             }
         }
+    }
+}
+
+/// What became of a job whose follower stopped at a second Ctrl-C.
+fn left_behind(uid: &str, cancelled: Option<&Result<JobState, String>>) -> String {
+    match cancelled {
+        Some(Ok(state)) if state.is_final() => {
+            format!("stopped following {uid}: it is {state}")
+        }
+        Some(Ok(_)) => format!(
+            "stopped following {uid}: it is being cancelled (`aws-exec status {uid}` shows its end)"
+        ),
+        Some(Err(_)) => format!(
+            "stopped following {uid}: the cancel failed, so it may still run \
+             (`aws-exec cancel {uid}` to try again)"
+        ),
+        None => format!(
+            "stopped following {uid} before its cancel was answered: it may still run \
+             (`aws-exec status {uid}`)"
+        ),
+    }
+}
+
+/// Cancels a job nobody reads any more, within a bound: the command is ending either way.
+async fn cancel_quietly(client: &Client, uid: &str) {
+    let cancel = tokio::time::timeout(CANCEL_WITHIN, client.cancel(uid)).await;
+    if let Ok(Err(e)) = cancel {
+        eprintln!("aws-exec: cancelling {uid}: {e}");
     }
 }

@@ -2,8 +2,8 @@
 
 use aws_exec_client::ListQuery;
 
-use super::status::{age, duration};
 use crate::cli::LsArgs;
+use crate::show::{age, command, duration};
 
 pub async fn run(args: LsArgs) -> anyhow::Result<i32> {
     let client = args.remote.client()?;
@@ -24,7 +24,7 @@ pub async fn run(args: LsArgs) -> anyhow::Result<i32> {
     );
     for job in &page.jobs {
         let exit = job.exit.map_or("-".to_owned(), |e| e.to_string());
-        let mut command = job.command.display();
+        let mut command = command(&job.command);
         if command.chars().count() > 60 {
             command = command.chars().take(59).collect::<String>() + "…";
         }

@@ -8,6 +8,7 @@ pub mod exec;
 #[cfg(feature = "server")]
 pub mod lambda;
 pub mod ls;
+pub mod rerun;
 pub mod rpc;
 pub mod schedule;
 #[cfg(feature = "server")]
@@ -34,6 +35,7 @@ pub async fn call(command: Cmd) -> Result<anyhow::Result<i32>, ServiceCmd> {
         Cmd::Rpc(args) => rpc::run(args).await,
         Cmd::Tail(args) => tail::run(args).await,
         Cmd::Cancel(args) => cancel::run(args).await,
+        Cmd::Rerun(args) => rerun::run(args).await,
         Cmd::Ls(args) => ls::run(args).await,
         Cmd::Status(args) => status::run(args).await,
         Cmd::Artifacts(args) => artifacts::run(args).await,
@@ -74,11 +76,62 @@ pub fn last_run(last: Option<&aws_exec_client::LastRun>) -> String {
     }
 }
 
-/// Writes a job's raw log bytes to stdout as they arrive.
-pub fn stdout_sink() -> impl FnMut(&[u8]) + Send {
-    |bytes: &[u8]| {
+/// The exit code of a command whose output's reader went away (`| head`), as a shell
+/// reports a death by SIGPIPE.
+pub const PIPE_CLOSED: i32 = 141;
+
+/// Writes a job's raw log bytes to stdout as they arrive, until stdout cannot take them
+/// (its reader closed the pipe, or a disk filled): then it writes nothing more, and the
+/// returned [`Closed`] completes, for the command to stop following rather than read a log
+/// nobody will see.
+pub fn stdout_sink() -> (impl FnMut(&[u8]) + Send, Closed) {
+    let closed = Closed::default();
+    let signal = closed.clone();
+    let mut open = true;
+    let sink = move |bytes: &[u8]| {
+        if !open {
+            return;
+        }
         let mut out = std::io::stdout().lock();
-        // A closed stdout (`| head`) must not kill the wait for the exit code.
-        let _ = out.write_all(bytes).and_then(|()| out.flush());
+        if let Err(e) = out.write_all(bytes).and_then(|()| out.flush()) {
+            open = false;
+            signal.close(e);
+        }
+    };
+    (sink, closed)
+}
+
+/// Completes once stdout was closed under a command; see [`stdout_sink`].
+#[derive(Clone, Default)]
+pub struct Closed {
+    inner: std::sync::Arc<ClosedInner>,
+}
+
+#[derive(Default)]
+struct ClosedInner {
+    notify: tokio::sync::Notify,
+    error: std::sync::Mutex<Option<std::io::Error>>,
+}
+
+impl Closed {
+    fn close(&self, error: std::io::Error) {
+        *self.inner.error.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
+        self.inner.notify.notify_one();
+    }
+
+    /// Waits until stdout is closed; answers the exit code the command ends with: 141 for
+    /// a closed pipe (said nothing of, as any command in a pipeline), else a CLI error,
+    /// said on stderr.
+    pub async fn wait(&self) -> i32 {
+        self.inner.notify.notified().await;
+        let error = self.inner.error.lock().unwrap_or_else(|p| p.into_inner());
+        match error.as_ref() {
+            Some(e) if e.kind() == std::io::ErrorKind::BrokenPipe => PIPE_CLOSED,
+            Some(e) => {
+                eprintln!("aws-exec: writing the job's output: {e}");
+                crate::CLI_ERROR
+            }
+            None => crate::CLI_ERROR,
+        }
     }
 }

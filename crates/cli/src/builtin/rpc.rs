@@ -1,4 +1,5 @@
-//! `aws-exec rpc NAME JSON`: call a registered function on the service.
+//! `aws-exec rpc NAME JSON`: call a registered function on the service and follow it as
+//! `exec` follows a command.
 
 use aws_exec_client::ExecRequest;
 
@@ -7,5 +8,6 @@ use crate::cli::RpcArgs;
 pub async fn run(args: RpcArgs) -> anyhow::Result<i32> {
     let client = args.remote.client()?;
     let request = ExecRequest::rpc(args.name, args.args);
-    Ok(client.exec(&request, super::stdout_sink()).await?)
+    let uid = client.submit(&request).await?;
+    super::exec::follow(&client, &uid, None, false).await
 }

@@ -4,8 +4,8 @@
 use aws_exec_client::ScheduleSpec;
 
 use super::last_run;
-use super::status::ahead;
 use crate::cli::{ScheduleArgs, ScheduleCmd};
+use crate::show::ahead;
 
 pub async fn run(args: ScheduleArgs) -> anyhow::Result<i32> {
     let client = args.remote.client()?;

@@ -34,7 +34,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         println!(
             "first start: created an auth key for \"default\" (shown once; only its hash is kept):"
         );
+        println!("  export PROJECT_URL={}", service.url());
         println!("  export AUTH={}", key.expose());
+    } else {
+        // Where the commands look for the service; the key is the one printed at the
+        // first start (or `aws-exec auth new NAME`).
+        println!("  export PROJECT_URL={}", service.url());
     }
     println!("aws-exec serving {} ({storage})", service.url());
 
