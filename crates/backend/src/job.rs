@@ -4,6 +4,8 @@
 
 use aws_exec_protocol::keys::JobKeys;
 use aws_exec_protocol::wire::Command;
+use std::collections::BTreeSet;
+
 use aws_exec_protocol::{AuthName, JobEnv, JobInputs, JobMeta, Origin, PushUrls, Uid};
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +27,9 @@ pub struct Job {
     /// Uploaded files placed in its directory before it starts: path → key.
     #[serde(default, skip_serializing_if = "JobInputs::is_empty")]
     pub inputs: JobInputs,
+    /// Those of its inputs placed executable.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub executable: BTreeSet<String>,
     /// The schedule or trigger that started it, if no caller did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,

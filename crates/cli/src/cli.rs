@@ -159,7 +159,8 @@ pub struct JobArgs {
     #[arg(short = 'e', long = "env", value_name = "NAME=VALUE", value_parser = parse_env)]
     pub env: Vec<(String, String)>,
     /// Send a file for the job, placed in its directory under its own name or at PATH
-    /// (relative) before it starts (repeatable)
+    /// (relative) before it starts, executable if it is here; a directory sends every file
+    /// under it (repeatable)
     #[arg(long = "put", value_name = "FILE[:PATH]", value_parser = parse_put)]
     pub puts: Vec<(std::path::PathBuf, String)>,
     /// The command and its arguments. It starts at `--` or at the first word that is not
@@ -432,8 +433,9 @@ fn parse_put(text: &str) -> Result<(std::path::PathBuf, String), String> {
             "{remote:?} is not a relative path inside the job's directory (no \"..\", no leading \"/\")"
         ));
     }
-    if !std::path::Path::new(local).is_file() {
-        return Err(format!("{local:?} is not a readable file"));
+    let local_path = std::path::Path::new(local);
+    if !local_path.is_file() && !local_path.is_dir() {
+        return Err(format!("{local:?} is not a readable file or directory"));
     }
     Ok((local.into(), remote))
 }

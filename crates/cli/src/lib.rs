@@ -9,6 +9,8 @@ pub mod builtin;
 pub mod cli;
 #[cfg(feature = "server")]
 pub mod commands;
+pub mod progress;
+pub mod put;
 pub mod server;
 pub mod show;
 pub mod uids;

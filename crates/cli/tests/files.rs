@@ -317,3 +317,108 @@ async fn a_cancelled_or_timed_out_job_keeps_its_artifacts() {
         .to_string();
     assert_eq!(client.artifacts(&uid).await.unwrap()[0].path, "k.txt");
 }
+
+/// `--put run.sh` then `./run.sh` failed with 126: the file arrived without its mode.
+#[test]
+fn a_put_keeps_the_executable_bit_and_a_directory_is_sent_whole() {
+    use std::os::unix::fs::PermissionsExt;
+    let target = Target::local();
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("run.sh");
+    std::fs::write(&script, "#!/bin/sh\necho ran $1\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = target.cli(&[
+        "exec",
+        "--put",
+        script.to_str().unwrap(),
+        "--",
+        "./run.sh",
+        "ok",
+    ]);
+    assert_eq!(
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).as_ref()
+        ),
+        (Some(0), "ran ok\n"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let proj = dir.path().join("proj");
+    std::fs::create_dir_all(proj.join("data/more")).unwrap();
+    std::fs::copy(&script, proj.join("run.sh")).unwrap();
+    std::fs::write(proj.join("data/a.txt"), "a\n").unwrap();
+    std::fs::write(proj.join("data/more/b.txt"), "b\n").unwrap();
+    let proj_arg = format!("{}:work", proj.display());
+    let out = target.cli(&[
+        "exec",
+        "--put",
+        &proj_arg,
+        "--",
+        "sh",
+        "-c",
+        "cat work/data/a.txt work/data/more/b.txt; test -x work/run.sh && test ! -x work/data/a.txt && echo modes",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "a\nb\nmodes\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs the command line in a pseudo-terminal (python3's pty module), answering what the
+/// terminal showed, stdout and stderr together.
+fn in_a_terminal(target: &Target, args: &[&str]) -> (Option<i32>, String) {
+    let out = aws_exec_testkit::env::clean_command("python3", &target.env)
+        .args([
+            "-c",
+            "import os, pty, sys; sys.exit(os.waitstatus_to_exitcode(pty.spawn(sys.argv[1:])))",
+            BIN,
+        ])
+        .args(args)
+        .env("PROJECT_URL", &target.serve.url)
+        .env("AUTH", &target.serve.key)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("python3 runs (CI installs it)");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn large_transfers_show_a_progress_bar_on_a_terminal_only() {
+    let target = Target::local();
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.bin");
+    random_file(&big, 8 << 20);
+    let put = format!("{}:big.bin", big.display());
+    let got = dir.path().join("got");
+    let args = [
+        "exec",
+        "--put",
+        &put,
+        "--get",
+        got.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        "cp big.bin $AWS_EXEC_ARTIFACTS/",
+    ];
+    let (code, shown) = in_a_terminal(&target, &args);
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(shown.contains("big.bin"), "{shown}");
+    assert!(
+        shown.contains("8.00 MiB/8.00 MiB"),
+        "a finished bar: {shown}"
+    );
+    assert_eq!(sha256(&big), sha256(&dir.path().join("got/big.bin")));
+
+    let piped = target.cli(&args);
+    assert_eq!(piped.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&piped.stderr);
+    assert!(!err.contains("MiB/"), "no bar on a pipe: {err}");
+}

@@ -39,6 +39,7 @@ pub struct ObjectUrls {
 }
 
 pub use error::ClientError;
+pub use files::{Progress, Transfer};
 use policy::Pacer;
 pub use policy::{PollPolicy, RetryPolicy};
 

@@ -101,7 +101,7 @@ impl Client {
         let upload: InputUpload = self
             .send_json(Method::POST, "/api/uploads", Some(&request), None)
             .await?;
-        self.put_file(&upload.url, local).await?;
+        self.put_file(&upload.url, local, None).await?;
         Ok(upload.key)
     }
 }

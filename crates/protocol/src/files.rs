@@ -80,6 +80,10 @@ impl JobInputs {
     pub fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
         self.0.iter()
     }
+
+    pub fn contains(&self, path: &str) -> bool {
+        self.0.contains_key(path)
+    }
 }
 
 /// `POST /api/inputs` answer: where to PUT one input file, and the key to name it by.

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
@@ -48,6 +48,9 @@ pub struct ExecRequest {
     /// `POST /api/inputs`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inputs: Option<BTreeMap<String, String>>,
+    /// Paths among `inputs` placed executable (a script sent with its mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executable: Option<Vec<String>>,
 }
 
 /// Variables for a job's environment: names `[A-Za-z_][A-Za-z0-9_]*`, no NUL anywhere,
@@ -108,6 +111,8 @@ pub struct JobOptions {
     pub env: JobEnv,
     pub stdin: Option<Vec<u8>>,
     pub inputs: JobInputs,
+    /// Those of `inputs` placed executable.
+    pub executable: BTreeSet<String>,
 }
 
 /// Caller-owned presigned PUT URLs that receive a job's objects instead of the service's
@@ -287,6 +292,8 @@ pub enum RequestError {
     BadInputPath(String),
     #[error("inputs: {0} files; the limit is {max}", max = crate::limits::MAX_INPUTS)]
     TooManyInputs(usize),
+    #[error("executable: {0:?} is not one of the inputs")]
+    UnknownExecutable(String),
 }
 
 impl ExecRequest {
@@ -327,6 +334,14 @@ impl ExecRequest {
         self
     }
 
+    /// Marks input `path` (added with [`ExecRequest::input`]) to be placed executable.
+    pub fn executable(mut self, path: impl Into<String>) -> Self {
+        self.executable
+            .get_or_insert_with(Vec::new)
+            .push(path.into());
+        self
+    }
+
     /// Sets the job's standard input.
     pub fn stdin(mut self, bytes: impl AsRef<[u8]>) -> Self {
         self.stdin_base64 = Some(BASE64.encode(bytes));
@@ -353,11 +368,18 @@ impl ExecRequest {
             ),
         };
         let inputs = JobInputs::try_from(self.inputs.clone().unwrap_or_default())?;
+        let executable: BTreeSet<String> = self.executable.iter().flatten().cloned().collect();
+        if let Some(path) = executable.iter().find(|p| !inputs.contains(p)) {
+            return Err(RequestError::UnknownExecutable(
+                path.chars().take(200).collect(),
+            ));
+        }
         Ok(JobOptions {
             timeout: self.timeout,
             env,
             stdin,
             inputs,
+            executable,
         })
     }
 

@@ -90,6 +90,7 @@ pub async fn start(jobs: &Jobs, submission: Submission) -> Result<String, JobErr
         env: options.env,
         stdin: options.stdin.is_some(),
         inputs: options.inputs,
+        executable: options.executable,
         origin,
     };
     let created = create(jobs, &job, options.stdin).await;

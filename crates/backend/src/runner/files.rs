@@ -8,12 +8,13 @@ use std::path::{Path, PathBuf};
 use aws_exec_protocol::files::is_safe_relative_path;
 use aws_exec_protocol::keys::JobKeys;
 use aws_exec_protocol::limits::{MAX_ARTIFACTS, MAX_ARTIFACT_BYTES};
-use aws_exec_protocol::{Artifact, ArtifactList, JobInputs};
+use aws_exec_protocol::{Artifact, ArtifactList};
 
 use tokio_util::sync::CancellationToken;
 
 use super::log::LogWriter;
 use crate::isolation::Workspace;
+use crate::job::Job;
 use crate::store::Store;
 use crate::tree;
 
@@ -22,11 +23,11 @@ use crate::tree;
 /// stopped. The error says which input failed, for the job's log.
 pub async fn place_inputs(
     store: &dyn Store,
-    inputs: &JobInputs,
+    job: &Job,
     workspace: &Workspace,
     stop: &CancellationToken,
 ) -> Result<(), String> {
-    for (path, key) in inputs.iter() {
+    for (path, key) in job.inputs.iter() {
         let dest = workspace.dir.join(path);
         let fail = |why: String| format!("aws-exec: input {path}: {why}\n");
         if let Some(parent) = dest.parent() {
@@ -40,8 +41,19 @@ pub async fn place_inputs(
             },
             _ = stop.cancelled() => return Err(fail("stopped before the job started".into())),
         }
+        if job.executable.contains(path) {
+            executable(&dest).map_err(|e| fail(e.to_string()))?;
+        }
     }
     Ok(())
+}
+
+/// Lets whoever may read the file at `path` run it too, as `chmod +x` does.
+fn executable(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)?.permissions().mode();
+    let runnable = mode | (mode & 0o444) >> 2;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(runnable))
 }
 
 /// Stores every regular file under `dir` at `jobs/NAME/UID/artifacts/PATH` and lists them in

@@ -407,8 +407,7 @@ impl Runner {
                 return not_started(126);
             }
         };
-        let placed =
-            files::place_inputs(self.store.as_ref(), &job.inputs, workspace, stop.token()).await;
+        let placed = files::place_inputs(self.store.as_ref(), job, workspace, stop.token()).await;
         if let Err(why) = placed {
             log.write(why);
             return not_started(126);

@@ -26,7 +26,8 @@ pub async fn run(args: ArtifactsArgs) -> anyhow::Result<i32> {
 
 /// Downloads job `uid`'s artifacts into `dir` and says on stderr what arrived.
 pub async fn download(client: &Client, uid: &str, dir: &Path) -> anyhow::Result<()> {
-    let got = client.download_artifacts(uid, dir).await?;
+    let progress = crate::progress::bar(format!("{}", dir.display()));
+    let got = client.download_artifacts_with(uid, dir, progress).await?;
     let bytes: u64 = got.iter().map(|a| a.size).sum();
     eprintln!(
         "aws-exec: {} artifact(s), {bytes} bytes, in {}",

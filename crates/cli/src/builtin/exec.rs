@@ -78,11 +78,17 @@ impl JobArgs {
             request = request.env(name, value);
         }
         for (local, path) in &self.puts {
-            let key = client
-                .upload_input(local)
-                .await
-                .with_context(|| format!("uploading {}", local.display()))?;
-            request = request.input(path, key);
+            for file in crate::put::files(local, path)? {
+                let progress = crate::progress::bar(format!("{}", file.local.display()));
+                let key = client
+                    .upload_input_with(&file.local, progress)
+                    .await
+                    .with_context(|| format!("uploading {}", file.local.display()))?;
+                request = request.input(&file.path, key);
+                if file.executable {
+                    request = request.executable(&file.path);
+                }
+            }
         }
         Ok(request)
     }
