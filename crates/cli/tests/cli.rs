@@ -215,7 +215,7 @@ impl Serve {
     /// The command line with its stdout a pipe whose reader is already gone, as under
     /// `| head` once head has read its lines.
     fn cli_into_closed_pipe(&self, args: &[&str]) -> (Option<i32>, String, Duration) {
-        let (reader, writer) = std::io::pipe().unwrap();
+        let (reader, writer) = nix::unistd::pipe().unwrap();
         drop(reader);
         let started = Instant::now();
         let out = clean_command(BIN, &[])

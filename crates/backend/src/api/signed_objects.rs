@@ -87,7 +87,6 @@ async fn serve_object(
     // the range from there to the end.
     let range = range.map(|range| match range {
         ByteRange::From(start, last) => (start, last),
-        ByteRange::Last(n) if n == 0 => (len, None),
         ByteRange::Last(n) => (len.saturating_sub(n), None),
     });
     let (status, start, end) = match range {
