@@ -14,7 +14,8 @@
  * since the epoch; `state` is one of queued, running, exited, signaled, timed-out,
  * cancelled, failed, lost.
  * @typedef {{uid: string, owner: string, command: JobCommand, state: string, submitted: number,
- *   started?: number, finished?: number, exit?: number, timeout?: number}} JobMeta
+ *   started?: number, finished?: number, exit?: number, timeout?: number, notes?: string[],
+ *   truncated?: boolean}} JobMeta
  */
 
 /**
@@ -198,10 +199,12 @@ export class Api {
 
   /**
    * Follows a job's log from byte 0, handing each chunk to `onBytes`; resolves to its exit
-   * code. Waits 50 ms between empty polls, backing off to 1 s; network errors and 5xx are
-   * retried.
+   * code and what the service said of the run (timed out, cancelled, its log cut), which
+   * is never in the log. Waits 50 ms between empty polls, backing off to 1 s; network
+   * errors and 5xx are retried.
    * @param {string} uid @param {(b: Uint8Array) => void} onBytes @param {AbortSignal} signal
    * @param {(retrying: boolean) => void} [onRetry]
+   * @returns {Promise<{exit: number, notes: string[]}>}
    */
   async follow(uid, onBytes, signal, onRetry) {
     let offset = 0;
@@ -221,11 +224,15 @@ export class Api {
           undefined, signal);
         onRetry?.(false);
         ceiling = 1000;
-        if (typeof answer.exit === 'number') return answer.exit;
+        if (typeof answer.exit === 'number') return { exit: answer.exit, notes: answer.notes ?? [] };
         if (segment !== null && answer.follow) {
           const at = await followSegments(answer.follow, { offset, segment }, onBytes, signal);
           ({ offset, segment } = at);
-          if (typeof at.exit === 'number') return at.exit;
+          if (typeof at.exit === 'number') {
+            // Read from storage: what the service said is in the job's meta.
+            const meta = await this.job(uid).catch(() => null);
+            return { exit: at.exit, notes: meta?.notes ?? [] };
+          }
           continue;
         }
         segment = null;

@@ -301,7 +301,7 @@ async function follow(block, uid, cancellable = true) {
   const cancel = cancellable ? cancelButton(block, uid) : null;
   const nearBottom = () => window.innerHeight + window.scrollY >= document.body.scrollHeight - 80;
   try {
-    const exit = await api.follow(uid, (bytes) => {
+    const { exit, notes } = await api.follow(uid, (bytes) => {
       const stick = nearBottom();
       block.term.write(bytes);
       if (stick) window.scrollTo(0, document.body.scrollHeight);
@@ -313,6 +313,13 @@ async function follow(block, uid, cancellable = true) {
     block.article.dataset.exit = String(exit);
     block.footer.className = exit === 0 ? 'ok' : 'fail';
     block.footer.textContent = `exit ${exit}`;
+    if (notes.length) {
+      // The service's words, apart from the job's own output.
+      const said = document.createElement('p');
+      said.className = 'notes';
+      said.textContent = notes.map((n) => `aws-exec: ${n}`).join('\n');
+      block.footer.before(said);
+    }
     refreshUntilEnded(uid);
     loadArtifacts(block, uid);
   } catch (e) {

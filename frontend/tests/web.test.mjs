@@ -302,6 +302,9 @@ for (const size of SIZES) {
     assert.equal(await footer.getAttribute('class'), 'fail');
     const output = await outputOf(block);
     assert.ok(output.startsWith('waiting\n') && !output.includes('never'), output);
+    // The service's word is shown apart from the job's output, never in it.
+    assert.equal(await block.locator('p.notes').textContent(), 'aws-exec: cancelled');
+    assert.ok(!output.includes('aws-exec:'), output);
     assert.equal(await cancel.count(), 0, 'no Cancel once the job has ended');
     assert.equal(await block.locator('.alert').textContent(), '');
 

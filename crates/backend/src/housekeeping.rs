@@ -109,12 +109,11 @@ async fn sweep_one(
             (Some(size), _) => size,
             (None, true) => 0,
             (None, false) => {
-                append_note(
-                    store,
-                    &keys,
-                    b"\naws-exec: the runner stopped while writing the job's end; the log may be incomplete\n",
-                )
-                .await?
+                meta.notes.push(
+                    "the runner stopped while writing the job's end; the log may be incomplete"
+                        .to_owned(),
+                );
+                whole_log(store, &keys).await?
             }
         };
         record_end(store, sink, &mut meta, end, size).await?;
@@ -186,17 +185,18 @@ async fn sweep_one(
     if !claim_end(store, &keys, &end).await? {
         return Ok(()); // its runner ended it meanwhile
     }
-    let note: &[u8] = if cancelled {
-        b"\naws-exec: cancelled before it started\n"
+    let note = if cancelled {
+        "cancelled before it started"
     } else if never_started {
-        b"\naws-exec: this job never started; it was lost\n"
+        "this job never started; it was lost"
     } else {
-        b"\naws-exec: the runner stopped without recording an end; job lost\n"
+        "the runner stopped without recording an end; job lost"
     };
+    meta.notes.push(note.to_owned());
     let size = if meta.pushed {
         0
     } else {
-        append_note(store, &keys, note).await?
+        whole_log(store, &keys).await?
     };
     record_end(store, sink, &mut meta, end, size).await?;
     if cancelled {
@@ -302,18 +302,14 @@ pub async fn expire_inputs(store: &dyn Store, keep: Duration) -> Result<usize, S
     Ok(deleted)
 }
 
-/// Appends `note` to the job's log; returns the log's new length.
-async fn append_note(store: &dyn Store, keys: &JobKeys, note: &[u8]) -> Result<u64, StoreError> {
-    // On S3 a runner that died left segments: the log is what they hold.
-    let mut log = stored_log(store, keys).await?.to_vec();
-    let offset = log.len();
-    log.extend_from_slice(note);
+/// Makes `log.txt` whole from what a runner that died stored (on S3, its segments) and
+/// answers its size: the job's bytes alone, what the service says being in its meta.
+async fn whole_log(store: &dyn Store, keys: &JobKeys) -> Result<u64, StoreError> {
     if store.appends() {
-        store
-            .append(&keys.log(), Bytes::copy_from_slice(note), offset)
-            .await?;
-    } else {
-        store.put(&keys.log(), log.clone().into()).await?;
+        return Ok(store.head(&keys.log()).await?.unwrap_or(0));
     }
-    Ok(log.len() as u64)
+    let log = stored_log(store, keys).await?;
+    let size = log.len() as u64;
+    store.put(&keys.log(), log).await?;
+    Ok(size)
 }

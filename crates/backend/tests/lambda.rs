@@ -393,8 +393,7 @@ async fn a_schedule_event_closes_only_jobs_that_cannot_still_be_running() {
     assert_eq!(lost, expected, "{report}");
 
     let log = store.get(&died.log()).await.unwrap().unwrap();
-    assert!(log.starts_with(b"partial\n"), "earlier log kept");
-    assert!(String::from_utf8_lossy(&log).contains("job lost"));
+    assert_eq!(log, "partial", "earlier log kept, and nothing added to it");
     assert_eq!(store.get(&died.exit()).await.unwrap().unwrap(), "255");
     assert_eq!(
         store.get(&died.size()).await.unwrap().unwrap(),
@@ -403,8 +402,19 @@ async fn a_schedule_event_closes_only_jobs_that_cannot_still_be_running() {
     let meta: Value =
         serde_json::from_slice(&store.get(&died.meta()).await.unwrap().unwrap()).unwrap();
     assert_eq!(meta["state"], "lost");
-    let never_log = store.get(&never.log()).await.unwrap().unwrap();
-    assert!(String::from_utf8_lossy(&never_log).contains("never started"));
+    assert!(
+        meta["notes"][0].as_str().unwrap().contains("job lost"),
+        "{meta}"
+    );
+    let never_meta: Value =
+        serde_json::from_slice(&store.get(&never.meta()).await.unwrap().unwrap()).unwrap();
+    assert!(
+        never_meta["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("never started"),
+        "{never_meta}"
+    );
     assert_eq!(
         store.get(&never.claim()).await.unwrap().unwrap(),
         "lost",
@@ -464,9 +474,12 @@ async fn the_runner_stops_a_job_before_the_invocations_deadline() {
     let keys = JobKeys::new(&"alice".parse().unwrap(), &uid.parse().unwrap());
     let log = f.store.get(&keys.log()).await.unwrap().unwrap();
     let log = String::from_utf8_lossy(&log);
+    assert_eq!(log, "started\n");
+    let meta: Value =
+        serde_json::from_slice(&f.store.get(&keys.meta()).await.unwrap().unwrap()).unwrap();
     assert!(
-        log.starts_with("started\n") && log.contains("deadline"),
-        "{log}"
+        meta["notes"][0].as_str().unwrap().contains("deadline"),
+        "{meta}"
     );
     let meta: Value =
         serde_json::from_slice(&f.store.get(&keys.meta()).await.unwrap().unwrap()).unwrap();
@@ -575,9 +588,12 @@ async fn a_runner_that_loses_its_jobs_end_to_housekeeping_writes_nothing_more() 
         .unwrap();
     let text = String::from_utf8_lossy(&log);
     assert_eq!(log.len(), size, "{text}");
+    assert_eq!(text, "before\n", "the job's bytes, nothing after the close");
+    let meta: Value =
+        serde_json::from_slice(&f.store.get(&keys.meta()).await.unwrap().unwrap()).unwrap();
     assert!(
-        text.starts_with("before\n") && text.contains("job lost"),
-        "{text}"
+        meta["notes"][0].as_str().unwrap().contains("job lost"),
+        "{meta}"
     );
     assert!(!text.contains("after"), "{text}");
     assert_eq!(f.store.get(&keys.exit()).await.unwrap().unwrap(), "255");

@@ -498,3 +498,48 @@ fn limits_explain_themselves() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("use --put"), "{err}");
 }
+
+/// `exec ... > out` held the service's notices too (timed out, cancelled, truncated).
+#[test]
+fn stdout_holds_the_jobs_bytes_alone_and_notices_go_to_stderr() {
+    let serve = Serve::start();
+    let out = serve.cli(&[
+        "exec",
+        "--timeout",
+        "1",
+        "--",
+        "sh",
+        "-c",
+        "echo begun; sleep 5",
+    ]);
+    assert_eq!(out.status.code(), Some(124));
+    assert_eq!(out.stdout, b"begun\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("aws-exec: timed out: the job reached its timeout"),
+        "{err}"
+    );
+    let tail = serve.cli(&["tail", "last"]);
+    assert_eq!(
+        (tail.status.code(), tail.stdout.as_slice()),
+        (Some(124), &b"begun\n"[..])
+    );
+    assert!(String::from_utf8_lossy(&tail.stderr).contains("timed out"));
+    assert!(serve
+        .text(&["status", "last"])
+        .contains("note:      timed out"));
+
+    // Past the cap the log stops at the job's own bytes, and says so beside them.
+    let out = serve.cli(&[
+        "exec",
+        "--",
+        "sh",
+        "-c",
+        "head -c 34000000 /dev/zero | tr '\\0' x",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.stdout.len(), 32 << 20);
+    assert!(out.stdout.iter().all(|b| *b == b'x'));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cap"));
+    assert!(serve.text(&["status", "last"]).contains("truncated"));
+}

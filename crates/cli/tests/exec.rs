@@ -4,7 +4,7 @@
 use aws_exec::commands::registry;
 use std::time::{Duration, Instant};
 
-use aws_exec_protocol::limits::truncation_marker;
+use aws_exec_client::ExecRequest;
 use aws_exec_testkit::{run_argv, run_sh, submit_sh, wait_until, Service};
 
 #[tokio::test]
@@ -15,9 +15,18 @@ async fn exit_codes_pass_through() {
         let (_, got) = run_sh(&client, &format!("exit {code}")).await;
         assert_eq!(got, code);
     }
-    let (log, got) = run_argv(&client, &["no-such-command-here"]).await;
-    assert_eq!(got, 127);
-    assert!(String::from_utf8_lossy(&log).contains("command not found"));
+    let uid = client
+        .submit(&ExecRequest::argv(["no-such-command-here"]))
+        .await
+        .unwrap();
+    let mut log = Vec::new();
+    let ended = client
+        .tail_ended(&uid, 0, None, &mut |b: &[u8]| log.extend_from_slice(b))
+        .await
+        .unwrap();
+    assert_eq!(ended.exit, 127);
+    assert_eq!(log, b"", "the service's words are not the job's output");
+    assert_eq!(ended.notes, ["no-such-command-here: command not found"]);
 
     let (_, got) = run_sh(&client, "kill -9 $$").await;
     assert_eq!(got, 128 + 9, "death by SIGKILL is 128+9");
@@ -198,7 +207,7 @@ async fn rpc_listdir_lists_on_the_service() {
 }
 
 #[tokio::test]
-async fn huge_output_is_capped_with_a_marker_and_size_matches() {
+async fn huge_output_is_capped_at_the_jobs_own_bytes_and_size_matches() {
     const CAP: usize = 256 * 1024;
     let svc = Service::start_with(registry(), |c| c.runner.max_log_bytes = CAP).await;
     let (log, code) = run_sh(
@@ -208,7 +217,14 @@ async fn huge_output_is_capped_with_a_marker_and_size_matches() {
     .await;
     assert_eq!(code, 4, "the command still runs to its end");
     assert_eq!(log.len(), CAP);
-    assert!(log.ends_with(truncation_marker().as_bytes()));
+    assert!(
+        log.iter().all(|b| *b == 0),
+        "the job's bytes, no marker of ours"
+    );
+    let uid = &svc.client().list(&Default::default()).await.unwrap().jobs[0].uid;
+    let meta = job_meta(&svc, uid.as_str()).await;
+    assert_eq!(meta["truncated"], true);
+    assert!(meta["notes"][0].as_str().unwrap().contains("cap"), "{meta}");
     svc.stop().await;
 }
 
@@ -230,9 +246,12 @@ async fn a_job_past_its_time_limit_is_stopped_and_still_ends_cleanly() {
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(code, 124, "stopped for time: 124, as timeout(1) answers");
     let log = String::from_utf8(log).unwrap();
-    assert!(log.starts_with("started\n"), "{log:?}");
-    assert!(log.contains("run-time limit"), "{log:?}");
+    assert_eq!(log, "started\n");
     let meta = job_meta(&svc, &uid).await;
+    assert_eq!(
+        meta["notes"][0],
+        "timed out: the job reached the run-time limit"
+    );
     assert_eq!(
         meta["state"], "timed-out",
         "the reason recorded when the stop was asked for"

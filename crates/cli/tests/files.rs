@@ -127,14 +127,16 @@ async fn inputs_and_artifacts_round_trip(target: Target) {
         stdout.contains(&format!("{digest}  sub/dir/copy.bin")),
         "input at a chosen path: {stdout}"
     );
+    // What the service says goes to stderr; stdout is the job's alone.
     assert!(
-        stdout.contains("artifact pw: skipped: a symlink"),
-        "{stdout}"
+        stderr.contains("aws-exec: artifact pw: skipped: a symlink"),
+        "{stderr}"
     );
     assert!(
-        stdout.contains("artifact up: skipped: a symlink"),
-        "{stdout}"
+        stderr.contains("aws-exec: artifact up: skipped: a symlink"),
+        "{stderr}"
     );
+    assert!(!stdout.contains("aws-exec:"), "{stdout}");
 
     // --get kept the tree, byte-exact, and followed no symlink.
     assert_eq!(std::fs::read(out_dir.join("n/e/out.bin")).unwrap(), bytes);
@@ -258,9 +260,8 @@ async fn artifacts_with_odd_names_come_back_and_a_replaced_directory_is_not_read
             "-c",
             &format!(r#"rm -rf "$AWS_EXEC_ARTIFACTS"; ln -s {target_dir} "$AWS_EXEC_ARTIFACTS""#),
         ]);
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(stdout.contains("was replaced; nothing kept"), "{stdout}");
         let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("was replaced; nothing kept"), "{stderr}");
         let uid = stderr
             .lines()
             .find_map(|l| l.strip_prefix("uid: "))

@@ -65,12 +65,9 @@ async fn a_timeout_stops_the_job_with_124_and_says_so() {
         "{took:?}"
     );
     let log = String::from_utf8(log).unwrap();
-    assert!(log.starts_with("begun\n"), "{log:?}");
-    assert!(
-        log.trim_end().ends_with("the job reached its timeout"),
-        "{log:?}"
-    );
+    assert_eq!(log, "begun\n", "the job's bytes alone");
     let meta = client.status(&uid).await.unwrap();
+    assert_eq!(meta.notes, ["timed out: the job reached its timeout"]);
     assert_eq!(meta.state, JobState::TimedOut);
     assert_eq!(meta.exit, Some(124));
     assert_eq!(meta.timeout, Some(1));
@@ -197,7 +194,11 @@ async fn cancel_stops_running_and_queued_jobs_and_leaves_finished_ones() {
     assert_eq!(client.cancel(&queued).await.unwrap(), JobState::Cancelled);
     let (log, code) = output(&client, &queued).await;
     assert_eq!(code, 143);
-    assert!(String::from_utf8_lossy(&log).contains("cancelled before it started"));
+    assert_eq!(log, b"", "it never ran: nothing of its own");
+    assert_eq!(
+        client.status(&queued).await.unwrap().notes,
+        ["cancelled before it started"]
+    );
 
     // The running one is stopped within seconds and ends with what SIGTERM gave it.
     let started = Instant::now();
@@ -206,10 +207,8 @@ async fn cancel_stops_running_and_queued_jobs_and_leaves_finished_ones() {
     let (log, code) = output(&client, &running).await;
     assert_eq!(code, 143);
     let log = String::from_utf8(log).unwrap();
-    assert!(
-        log.starts_with("up\n") && log.trim_end().ends_with("aws-exec: cancelled"),
-        "{log:?}"
-    );
+    assert_eq!(log, "up\n");
+    assert_eq!(client.status(&running).await.unwrap().notes, ["cancelled"]);
     assert_eq!(
         client.status(&running).await.unwrap().state,
         JobState::Cancelled
@@ -438,7 +437,10 @@ fn the_cli_detaches_lists_shows_and_cancels() {
     let ls = String::from_utf8(ls.stdout).unwrap();
     assert!(ls.starts_with("UID"), "{ls}");
     assert!(ls.lines().nth(1).unwrap().starts_with(&uid), "{ls}");
-    assert!(ls.contains("bash -c sleep 60"), "{ls}");
+    assert!(
+        ls.contains("bash -c 'sleep 60'"),
+        "quoted as a shell reads it: {ls}"
+    );
 
     let started = Instant::now();
     let cancel = cli.command(&["cancel", &uid]).output().unwrap();
@@ -493,7 +495,13 @@ fn ctrl_c_on_exec_cancels_the_job_and_waits_for_its_end() {
     assert_eq!(status.code(), Some(143), "the job's own end code");
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
-    assert!(rest.contains("aws-exec: cancelled"), "{rest:?}");
+    assert_eq!(rest, "", "stdout is the job's alone");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(
+        err.contains("aws-exec: cancelled\n"),
+        "the notice on stderr: {err:?}"
+    );
 }
 
 #[tokio::test]
@@ -525,5 +533,6 @@ async fn a_cancel_reaches_a_runner_in_another_process_through_s3() {
     assert!(started.elapsed() < Duration::from_secs(5));
     let (log, code) = output(&client, &uid).await;
     assert_eq!(code, 143);
-    assert!(String::from_utf8_lossy(&log).contains("aws-exec: cancelled"));
+    assert_eq!(log, b"up\n");
+    assert_eq!(client.status(&uid).await.unwrap().notes, ["cancelled"]);
 }

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use aws_exec_client::{Client, ExecRequest, PollResponse};
-use aws_exec_protocol::limits::{truncation_marker, MAX_LOG_BYTES};
+use aws_exec_protocol::limits::MAX_LOG_BYTES;
 use aws_exec_testkit::{S3Proxy, S3Server, ServeProcess};
 
 const BIN: &str = env!("CARGO_BIN_EXE_aws-exec");
@@ -73,7 +73,7 @@ async fn old_client(client: &Client, uid: &str) -> (Vec<u8>, i32) {
     let mut got = Vec::new();
     loop {
         match client.poll(uid, got.len() as u64).await.unwrap() {
-            PollResponse::Exit { exit } => return (got, exit),
+            PollResponse::Exit { exit, .. } => return (got, exit),
             PollResponse::Url { url, follow } => {
                 assert!(follow.is_none(), "old clients are given no more than a URL");
                 let read = client
@@ -216,7 +216,7 @@ async fn segments_are_byte_exact_for_new_and_old_clients_alike() {
         assert!(body[..] == want[start as usize..], "from byte {start}");
     }
     let at_end = client.poll(&uid, want.len() as u64).await.unwrap();
-    assert_eq!(at_end, PollResponse::Exit { exit: 0 });
+    assert_eq!(at_end, PollResponse::exit(0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -234,11 +234,9 @@ async fn the_32_mib_cap_holds_across_segments() {
     let (got, exit) = new_client(&client, &uid).await;
     assert_eq!(exit, 0);
     assert_eq!(got.len(), MAX_LOG_BYTES);
-    let marker = truncation_marker();
-    assert!(got.ends_with(marker.as_bytes()));
-    assert!(got[..MAX_LOG_BYTES - marker.len()]
-        .iter()
-        .all(|b| *b == b'x'));
+    assert!(got.iter().all(|b| *b == b'x'), "the job's bytes alone");
+    let meta = client.status(&uid).await.unwrap();
+    assert!(meta.truncated);
     let stored = s3
         .object(&format!("jobs/default/{uid}/log.txt"))
         .await
@@ -324,7 +322,7 @@ async fn a_submit_that_waits_answers_the_first_poll_too() {
         .submit_waiting(&ExecRequest::argv(["true"]), 10)
         .await
         .unwrap();
-    assert_eq!(first, Some(PollResponse::Exit { exit: 0 }), "{uid}");
+    assert_eq!(first, Some(PollResponse::exit(0)), "{uid}");
     // A job with output: the answer points at its log, which the tail reads on from there.
     let (uid, first) = client
         .submit_waiting(
@@ -416,7 +414,7 @@ async fn a_poll_that_waits_answers_when_there_is_news() {
     // At the end, a waiting poll answers the exit code as soon as it is there.
     let started = Instant::now();
     let end = client.poll_for(&uid, 5, Some(10), None).await.unwrap();
-    assert_eq!(end, PollResponse::Exit { exit: 0 });
+    assert_eq!(end, PollResponse::exit(0));
     assert!(started.elapsed() < Duration::from_secs(5));
     // Without `wait`, as aws-exec's clients poll: at once.
     let started = Instant::now();

@@ -30,6 +30,14 @@ use aws_exec_protocol::{
 };
 use reqwest::{header, StatusCode};
 
+/// How a followed job ended: its exit code, and what the service said of the run (timed
+/// out, cancelled, its log cut at the cap), which is never in its log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ended {
+    pub exit: i32,
+    pub notes: Vec<String>,
+}
+
 /// GET URLs of a pushed job's three objects, which the caller presigned for its storage.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObjectUrls {
@@ -427,7 +435,20 @@ impl Client {
         offset: u64,
         on_log: &mut (dyn FnMut(&[u8]) + Send),
     ) -> Result<i32, ClientError> {
-        self.tail_with(uid, offset, None, on_log).await
+        Ok(self.tail_with(uid, offset, None, on_log).await?.exit)
+    }
+
+    /// As [`Client::tail_from`] (from the first poll's answer `first` where
+    /// [`Client::submit_waiting`] brought one): the job's end with what the service said
+    /// of it, which a command line shows apart from the job's own output.
+    pub async fn tail_ended(
+        &self,
+        uid: &str,
+        offset: u64,
+        first: Option<PollResponse>,
+        on_log: &mut (dyn FnMut(&[u8]) + Send),
+    ) -> Result<Ended, ClientError> {
+        self.tail_with(uid, offset, first, on_log).await
     }
 
     /// As [`Client::tail`], starting from the first poll's answer that
@@ -438,7 +459,7 @@ impl Client {
         first: Option<PollResponse>,
         mut on_log: impl FnMut(&[u8]) + Send,
     ) -> Result<i32, ClientError> {
-        self.tail_with(uid, 0, first, &mut on_log).await
+        Ok(self.tail_with(uid, 0, first, &mut on_log).await?.exit)
     }
 
     async fn tail_with(
@@ -447,7 +468,7 @@ impl Client {
         mut offset: u64,
         mut answered: Option<PollResponse>,
         on_log: &mut (dyn FnMut(&[u8]) + Send),
-    ) -> Result<i32, ClientError> {
+    ) -> Result<Ended, ClientError> {
         let mut pacer = Pacer::new(self.poll);
         // Storage is asked more often than the service: a GET on S3 costs next to nothing.
         let mut storage_pacer = Pacer::new(PollPolicy {
@@ -463,7 +484,7 @@ impl Client {
                 None => self.poll_for(uid, offset, Some(POLL_WAIT), segment).await?,
             };
             match answer {
-                PollResponse::Exit { exit } => return Ok(exit),
+                PollResponse::Exit { exit, notes } => return Ok(Ended { exit, notes }),
                 PollResponse::Url {
                     follow: Some(follow),
                     ..
@@ -479,7 +500,16 @@ impl Client {
                     pacer.news();
                     (offset, segment) = (at.offset, at.segment);
                     match end {
-                        Some(exit) => return Ok(exit),
+                        // Read from storage: what the service said is in the job's meta.
+                        Some(exit) => {
+                            let notes = match self.status(uid).await {
+                                Ok(meta) => meta.notes,
+                                Err(e) => vec![format!(
+                                    "cannot read what the service said of the run: {e}"
+                                )],
+                            };
+                            return Ok(Ended { exit, notes });
+                        }
                         None => continue,
                     }
                 }

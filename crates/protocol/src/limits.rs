@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-/// The log object never grows past this many bytes, truncation marker included.
+/// The log object never grows past this many of the job's bytes; the rest is dropped and
+/// the job's meta says so (`truncated`).
 pub const MAX_LOG_BYTES: usize = 32 * 1024 * 1024;
 
 /// Largest accepted `POST /api/exec` body.
@@ -65,11 +66,6 @@ pub const MAX_EVENT_AGE: Duration = Duration::from_secs(3600);
 
 /// Slack on top of every "cannot still be running" bound: clocks differ, writes take time.
 pub const LOST_MARGIN: Duration = Duration::from_secs(5 * 60);
-
-/// Written at the end of a log that hit [`MAX_LOG_BYTES`].
-pub fn truncation_marker() -> String {
-    format!("\n[aws-exec: log truncated at {MAX_LOG_BYTES} bytes; further output discarded]\n")
-}
 
 /// Jobs a local service runs at once, by default.
 pub const DEFAULT_CONCURRENCY: usize = 16;

@@ -118,6 +118,13 @@ pub struct JobMeta {
     /// The trigger that started it, if one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger: Option<String>,
+    /// What the service has to say of the run (timed out, cancelled, a file it could not
+    /// place, the log cut at its cap): never in the log, which holds the job's bytes alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// The log reached its cap and the rest of the output was dropped.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
 }
 
 impl JobMeta {
@@ -142,6 +149,8 @@ impl JobMeta {
             timeout,
             schedule: None,
             trigger: None,
+            notes: Vec::new(),
+            truncated: false,
         }
     }
 

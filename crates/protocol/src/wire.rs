@@ -481,10 +481,22 @@ pub enum PollResponse {
     },
     Exit {
         exit: i32,
+        /// What the service has to say of the run (as the job's meta has it): the log
+        /// holds the job's bytes alone.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        notes: Vec<String>,
     },
 }
 
 impl PollResponse {
+    /// The answer once the whole log is read, without notes.
+    pub fn exit(exit: i32) -> Self {
+        PollResponse::Exit {
+            exit,
+            notes: Vec::new(),
+        }
+    }
+
     /// An answer that is only a log URL, as aws-exec gives it.
     pub fn url(url: String) -> Self {
         PollResponse::Url { url, follow: None }
@@ -566,7 +578,7 @@ mod tests {
             }
         );
         let poll: PollResponse = serde_json::from_str(r#"{"exit":3}"#).unwrap();
-        assert_eq!(poll, PollResponse::Exit { exit: 3 });
+        assert_eq!(poll, PollResponse::exit(3));
         let poll: PollResponse = serde_json::from_str(r#"{"url":"http://x"}"#).unwrap();
         assert_eq!(poll, PollResponse::url("http://x".into()));
         // An old answer reads as one without `follow`, and a new one says nothing more.

@@ -19,6 +19,7 @@ use super::caller::Caller;
 use super::error::ApiError;
 use super::idempotency;
 use super::{absolute_url, parse_json, AppState};
+use crate::lifecycle::end::load_meta;
 use crate::lifecycle::submit::{start, Submission};
 use crate::log_objects::partial_for;
 use crate::store::get_number;
@@ -180,7 +181,12 @@ async fn look(
             let exit = get_number::<i32>(store, &keys.exit())
                 .await?
                 .ok_or_else(|| crate::StoreError::Backend(format!("{uid}: size without exit")))?;
-            return Ok(Looked::Now(PollResponse::Exit { exit }));
+            // What the service says of the run travels with its end, not in the log.
+            let notes = load_meta(store, keys)
+                .await?
+                .map(|meta| meta.notes)
+                .unwrap_or_default();
+            return Ok(Looked::Now(PollResponse::Exit { exit, notes }));
         }
         Some(size) if query.range_start > size => {
             return Err(ApiError::BadRequest(format!(

@@ -68,7 +68,6 @@ async fn end_unstarted(
     if !claim_end(store, keys, &end).await? {
         return Ok(());
     }
-    let note = b"aws-exec: cancelled before it started\n";
     let sink = StoreSink {
         store: jobs.store.clone(),
         keys: keys.clone(),
@@ -78,10 +77,11 @@ async fn end_unstarted(
     // A job writing to push-urls has its log elsewhere; its meta still records the end.
     let sink = (!meta.pushed).then_some(&sink as &dyn Sink);
     if sink.is_some() {
-        // It never ran, so nothing else was written: the note is the whole log.
-        store.put(&keys.log(), Bytes::from_static(note)).await?;
+        // It never ran: its log is empty, and its meta says why.
+        store.put(&keys.log(), Bytes::new()).await?;
     }
-    let size = if meta.pushed { 0 } else { note.len() as u64 };
+    meta.notes.push("cancelled before it started".to_owned());
+    let size = 0;
     record_end(store, sink, &mut meta, end, size).await?;
     // Polls waiting on it in this process hear of its end: no runner will tell them.
     if let Some(events) = &jobs.events {

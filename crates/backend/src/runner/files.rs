@@ -29,7 +29,7 @@ pub async fn place_inputs(
 ) -> Result<(), String> {
     for (path, key) in job.inputs.iter() {
         let dest = workspace.dir.join(path);
-        let fail = |why: String| format!("aws-exec: input {path}: {why}\n");
+        let fail = |why: String| format!("input {path}: {why}");
         if let Some(parent) = dest.parent() {
             std::fs::create_dir_all(parent).map_err(|e| fail(e.to_string()))?;
         }
@@ -73,7 +73,7 @@ pub async fn keep_artifacts(
     let genuine = std::fs::symlink_metadata(&root).is_ok_and(|m| m.is_dir())
         && root.canonicalize().is_ok_and(|real| real == root);
     if !genuine {
-        log.write("aws-exec: $AWS_EXEC_ARTIFACTS was replaced; nothing kept\n");
+        log.note("$AWS_EXEC_ARTIFACTS was replaced; nothing kept");
         return;
     }
     // Most jobs leave nothing: that is seen here, without a trip to another thread.
@@ -138,7 +138,7 @@ pub async fn keep_artifacts(
         }
     }
     for note in notes {
-        log.write(format!("aws-exec: artifact {note}\n"));
+        log.note(format!("artifact {note}"));
     }
     if kept.artifacts.is_empty() {
         return;
@@ -146,7 +146,7 @@ pub async fn keep_artifacts(
     let manifest = serde_json::to_vec(&kept).expect("artifacts serialize");
     if let Err(e) = store.put(&keys.artifacts_manifest(), manifest.into()).await {
         tracing::warn!(error = %e, "writing artifacts.json");
-        log.write("aws-exec: the list of artifacts could not be stored\n");
+        log.note("the list of artifacts could not be stored");
     }
 }
 

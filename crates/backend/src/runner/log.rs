@@ -7,7 +7,6 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_exec_protocol::limits::truncation_marker;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -26,12 +25,14 @@ const RETRY_AFTER: Duration = Duration::from_millis(250);
 #[derive(Clone, Debug)]
 pub struct LogWriter {
     tx: mpsc::UnboundedSender<Bytes>,
+    notes: Notes,
 }
 
 impl LogWriter {
     pub fn channel() -> (Self, mpsc::UnboundedReceiver<Bytes>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        (LogWriter { tx }, rx)
+        let notes = Notes::default();
+        (LogWriter { tx, notes }, rx)
     }
 
     /// Appends bytes to the log. Writes after the job ended are dropped.
@@ -40,6 +41,55 @@ impl LogWriter {
         if !data.is_empty() {
             let _ = self.tx.send(data);
         }
+    }
+
+    /// Records what the service has to say of the run (a stop, a file it could not
+    /// place): kept in the job's meta beside the log, never in it, so the log holds the
+    /// job's bytes alone.
+    pub fn note(&self, text: impl Into<String>) {
+        self.notes.add(text.into());
+    }
+
+    /// The notes of this log, which outlive its writers.
+    pub fn notes(&self) -> Notes {
+        self.notes.clone()
+    }
+}
+
+/// What the service has to say of one run; see [`LogWriter::note`].
+#[derive(Clone, Debug, Default)]
+pub struct Notes(Arc<std::sync::Mutex<NotesSaid>>);
+
+/// The notes of a run, and whether its log reached its cap.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NotesSaid {
+    pub lines: Vec<String>,
+    pub truncated: bool,
+}
+
+impl Notes {
+    fn add(&self, line: String) {
+        tracing::debug!(note = %line, "job note");
+        self.lock().lines.push(line);
+    }
+
+    fn truncated(&self, cap: u64) {
+        let mut said = self.lock();
+        if !said.truncated {
+            said.truncated = true;
+            said.lines.push(format!(
+                "the log reached its cap of {cap} bytes; the rest of the output was dropped"
+            ));
+        }
+    }
+
+    /// What was said so far.
+    pub fn said(&self) -> NotesSaid {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, NotesSaid> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -54,7 +104,7 @@ impl std::io::Write for LogWriter {
     }
 }
 
-/// The log's bytes, never more than `cap` including the truncation marker. A sink that needs
+/// The log's bytes, never more than `cap`. A sink that needs
 /// the whole log again (S3's final `log.txt`, push-urls) gets it from a file that is never
 /// linked into any directory, and its pieces are read back from there too: memory then
 /// holds no more than the piece in flight, however far storage falls behind. Otherwise
@@ -107,15 +157,11 @@ impl Spool {
         if self.truncated {
             return Ok(());
         }
-        let marker = truncation_marker();
-        let room = self.cap.saturating_sub(marker.len() as u64);
-        if self.len + data.len() as u64 <= room {
+        if self.len + data.len() as u64 <= self.cap {
             return self.keep(data);
         }
-        let take = room.saturating_sub(self.len) as usize;
+        let take = self.cap.saturating_sub(self.len) as usize;
         self.keep(&data[..take])?;
-        let fits = (self.cap - self.len) as usize;
-        self.keep(&marker.as_bytes()[..marker.len().min(fits)])?;
         self.truncated = true;
         Ok(())
     }
@@ -243,6 +289,7 @@ pub async fn ship(
     sink: Arc<dyn Sink>,
     cap: usize,
     finish: CancellationToken,
+    notes: Notes,
 ) -> Result<u64, (u64, StoreError)> {
     let mut spool = match Spool::new(cap, sink.keeps_whole()) {
         Ok(spool) => spool,
@@ -309,6 +356,9 @@ pub async fn ship(
             }
             _ = tokio::time::sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {}
         }
+    }
+    if spool.truncated() {
+        notes.truncated(cap as u64);
     }
     if let Some(e) = spool_error {
         return Err((stored, StoreError::Backend(format!("log spool: {e}"))));
@@ -393,17 +443,18 @@ mod tests {
     }
 
     #[test]
-    fn spool_caps_with_marker_and_counts_exactly() {
-        let marker = truncation_marker();
-        let cap = marker.len() + 10;
+    fn spool_caps_at_the_jobs_own_bytes_and_counts_exactly() {
+        let cap = 10;
         let mut log = Spool::new(cap, true).unwrap();
         log.push(b"12345").unwrap();
         log.push(b"67890abc").unwrap();
         assert!(log.truncated());
         assert_eq!(log.len(), cap as u64);
-        let all = log.whole().unwrap();
-        assert_eq!(&all[..10], b"1234567890");
-        assert_eq!(&all[10..], marker.as_bytes());
+        assert_eq!(
+            &log.whole().unwrap()[..],
+            b"1234567890",
+            "no marker of ours"
+        );
         log.push(b"more").unwrap();
         assert_eq!(log.len(), cap as u64, "nothing is added after truncation");
     }

@@ -267,12 +267,14 @@ impl Runner {
         };
         let sink: Arc<dyn Sink> = Arc::new(FencedSink::new(sink, fence.clone()));
         let (log, rx) = LogWriter::channel();
+        let notes = log.notes();
         let finish = CancellationToken::new();
         let shipper = tokio::spawn(log::ship(
             rx,
             sink.clone(),
             self.config.max_log_bytes,
             finish.clone(),
+            notes.clone(),
         ));
 
         let now = Instant::now();
@@ -354,6 +356,9 @@ impl Runner {
         };
         // A log that could not be stored in full makes the recorded state failed.
         end.state = state;
+        let said = notes.said();
+        meta.notes = said.lines;
+        meta.truncated = said.truncated;
         let recorded = async {
             let recorded = claimed?;
             if recorded {
@@ -403,26 +408,24 @@ impl Runner {
         let workspace = match self.workspaces.take(&uid) {
             Ok(w) => leftovers.workspace.insert(w),
             Err(e) => {
-                log.write(format!("aws-exec: cannot make the job's directory: {e}\n"));
+                log.note(format!("cannot make the job's directory: {e}"));
                 return not_started(126);
             }
         };
         let placed = files::place_inputs(self.store.as_ref(), job, workspace, stop.token()).await;
         if let Err(why) = placed {
-            log.write(why);
+            log.note(why);
             return not_started(126);
         }
         if let Err(e) = workspace.hand_over(self.config.run_as, !job.inputs.is_empty()) {
-            log.write(format!(
-                "aws-exec: cannot give the job its directory: {e}\n"
-            ));
+            log.note(format!("cannot give the job its directory: {e}"));
             return not_started(126);
         }
         let stdin = match job.stdin {
             true => match self.store.get(&job.keys().stdin()).await {
                 Ok(Some(stdin)) => Some(stdin),
                 Ok(None) | Err(_) => {
-                    log.write("aws-exec: cannot read the job's standard input\n");
+                    log.note("cannot read the job's standard input");
                     return not_started(126);
                 }
             },
@@ -484,7 +487,7 @@ pub type Slot = Box<dyn std::any::Any + Send>;
 /// reason names the state (`code` is what the command ended with).
 fn stopped(stop: &Stop, code: i32, log: &LogWriter) -> (i32, JobState) {
     let reason = stop.reason().unwrap_or(StopReason::Cancelled);
-    log.write(format!("\n{}\n", reason.note()));
+    log.note(reason.note());
     (reason.exit(code), reason.state())
 }
 

@@ -82,7 +82,7 @@ pub async fn run(
     let argv = spec.argv;
     let Some(program) = argv.first() else {
         // Nothing to start; the API refuses an empty argv, so this is only a guard.
-        log.write("aws-exec: empty command\n");
+        log.note("empty command");
         return ProcessEnd::NotStarted(127);
     };
     let mut launch = Launch {
@@ -101,7 +101,7 @@ pub async fn run(
                 ErrorKind::PermissionDenied => (126, "permission denied".to_owned()),
                 _ => (126, e.to_string()),
             };
-            log.write(format!("aws-exec: {program}: {why}\n"));
+            log.note(format!("{program}: {why}"));
             return ProcessEnd::NotStarted(code);
         }
     };

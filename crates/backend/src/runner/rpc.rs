@@ -128,7 +128,7 @@ impl Registry {
         {
             Ok(fut) => fut,
             Err(why) => {
-                log.write(format!("aws-exec: rpc {name}: {why}\n"));
+                log.write(format!("rpc {name}: {why}\n"));
                 return 2;
             }
         };
@@ -137,18 +137,18 @@ impl Registry {
             joined = &mut task => joined,
             _ = async { cancel.cancelled().await; tokio::time::sleep(grace).await } => {
                 task.abort();
-                log.write(format!("aws-exec: rpc {name} did not stop when cancelled; dropped\n"));
+                log.note(format!("rpc {name} did not stop when cancelled; dropped"));
                 return 130;
             }
         };
         match outcome {
             Ok(Ok(code)) => code,
             Ok(Err(e)) => {
-                log.write(format!("aws-exec: rpc {name} failed: {e}\n"));
+                log.write(format!("rpc {name} failed: {e}\n"));
                 1
             }
             Err(e) => {
-                log.write(format!("aws-exec: rpc {name} panicked: {e}\n"));
+                log.write(format!("rpc {name} panicked: {e}\n"));
                 1
             }
         }

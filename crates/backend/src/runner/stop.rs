@@ -40,16 +40,14 @@ impl StopReason {
         }
     }
 
-    /// The line that ends the log.
+    /// What the job's notes say of the stop.
     pub fn note(self) -> &'static str {
         match self {
-            StopReason::Timeout => "aws-exec: timed out: the job reached its timeout",
-            StopReason::RunLimit => "aws-exec: timed out: the job reached the run-time limit",
-            StopReason::Deadline => {
-                "aws-exec: timed out: the job reached the invocation's deadline"
-            }
-            StopReason::Cancelled => "aws-exec: cancelled",
-            StopReason::Shutdown => "aws-exec: cancelled: the service is shutting down",
+            StopReason::Timeout => "timed out: the job reached its timeout",
+            StopReason::RunLimit => "timed out: the job reached the run-time limit",
+            StopReason::Deadline => "timed out: the job reached the invocation's deadline",
+            StopReason::Cancelled => "cancelled",
+            StopReason::Shutdown => "cancelled: the service is shutting down",
         }
     }
 }

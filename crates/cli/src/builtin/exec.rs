@@ -129,12 +129,12 @@ pub(super) async fn follow(
     first: Option<PollResponse>,
     interrupted: bool,
 ) -> anyhow::Result<i32> {
-    let (sink, closed) = super::stdout_sink();
-    let follow = client.tail_after(uid, first, sink);
+    let (mut sink, closed) = super::stdout_sink();
+    let follow = client.tail_ended(uid, 0, first, &mut sink);
     tokio::pin!(follow);
     if !interrupted {
         tokio::select! {
-            code = &mut follow => return Ok(code?),
+            ended = &mut follow => return Ok(super::ended(ended?)),
             code = closed.wait() => {
                 cancel_quietly(client, uid).await;
                 return Ok(code);
@@ -148,7 +148,7 @@ pub(super) async fn follow(
     let mut cancelled: Option<Result<JobState, String>> = None;
     loop {
         tokio::select! {
-            code = &mut follow => return Ok(code?),
+            ended = &mut follow => return Ok(super::ended(ended?)),
             code = closed.wait() => return Ok(code),
             state = &mut cancel, if cancelled.is_none() => {
                 let state = state.map_err(|e| e.to_string());

@@ -76,6 +76,15 @@ pub fn last_run(last: Option<&aws_exec_client::LastRun>) -> String {
     }
 }
 
+/// The exit code a followed job ended with, once what the service said of it (timed out,
+/// cancelled, its log cut) is on stderr: stdout carries the job's bytes alone.
+pub fn ended(ended: aws_exec_client::Ended) -> i32 {
+    for note in &ended.notes {
+        eprintln!("aws-exec: {note}");
+    }
+    ended.exit
+}
+
 /// The exit code of a command whose output's reader went away (`| head`), as a shell
 /// reports a death by SIGPIPE.
 pub const PIPE_CLOSED: i32 = 141;

@@ -32,5 +32,11 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<i32> {
     if let Some(trigger) = &job.trigger {
         println!("trigger:   {trigger}");
     }
+    if job.truncated {
+        println!("log:       truncated at its cap; the rest of the output was dropped");
+    }
+    for note in &job.notes {
+        println!("note:      {note}");
+    }
     Ok(0)
 }

@@ -22,7 +22,7 @@ pub async fn run(args: TailArgs) -> anyhow::Result<i32> {
     }
     tokio::select! {
         code = closed.wait() => Ok(code),
-        code = client.tail_from(&uid, offset, &mut sink) => Ok(code?),
+        ended = client.tail_ended(&uid, offset, None, &mut sink) => Ok(super::ended(ended?)),
     }
 }
 
@@ -36,7 +36,9 @@ async fn what_is_there(
 ) -> anyhow::Result<i32> {
     loop {
         match client.poll(uid, offset).await? {
-            PollResponse::Exit { exit, .. } => return Ok(exit),
+            PollResponse::Exit { exit, notes } => {
+                return Ok(super::ended(aws_exec_client::Ended { exit, notes }))
+            }
             PollResponse::Url { url, .. } => match client.read_log(&url, offset, sink).await? {
                 0 => return Ok(0),
                 read => offset += read,
