@@ -36,6 +36,16 @@ pub enum Cmd {
     Cancel(CancelArgs),
     /// Run a job's command again as a new job, and follow it.
     Rerun(RerunArgs),
+    /// Keep a service's URL and key in a profile, so commands need neither.
+    Login(crate::builtin::login::LoginArgs),
+    /// Forget a saved profile.
+    Logout(crate::builtin::login::LogoutArgs),
+    /// Who the key in use belongs to, at which service, and where both came from.
+    Whoami(crate::builtin::whoami::WhoamiArgs),
+    /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
+    Completions(crate::builtin::completions::CompletionsArgs),
+    /// Print the manual page (roff) on stdout.
+    Man,
     /// List your jobs, newest first.
     Ls(LsArgs),
     /// Show one job: command, state, times, exit code.
@@ -117,12 +127,16 @@ pub enum ServiceCmd {
 /// How to reach the service.
 #[derive(Debug, Args)]
 pub struct Remote {
-    /// Service URL [default: $PROJECT_URL, else https://$PROJECT_DOMAIN, else http://127.0.0.1:8080]
+    /// Service URL [default: $PROJECT_URL, else https://$PROJECT_DOMAIN, else the profile's,
+    /// else http://127.0.0.1:8080]
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
-    /// Auth key
+    /// Auth key [default: the profile's]
     #[arg(long, env = "AUTH", hide_env_values = true, value_name = "KEY")]
     pub auth: Option<String>,
+    /// The saved profile (`aws-exec login`) to use [default: "default", if saved]
+    #[arg(long, env = "AWS_EXEC_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
 }
 
 /// Ctrl-C cancels the job and waits for its end (a second Ctrl-C leaves it running and
@@ -459,7 +473,11 @@ pub enum AuthCmd {
     /// Create a key for NAME and print it (the only time it is shown)
     New { name: String },
     /// List key names and when they were created
-    Ls,
+    Ls {
+        /// Print them as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Remove NAME's key; its jobs stay
     Rm { name: String },
 }

@@ -9,8 +9,10 @@ pub mod builtin;
 pub mod cli;
 #[cfg(feature = "server")]
 pub mod commands;
+pub mod config;
 pub mod progress;
 pub mod put;
+pub mod remote;
 pub mod server;
 pub mod show;
 pub mod uids;

@@ -1,6 +1,7 @@
 //! The `aws-exec` binary as a user runs it: `serve` in one process, commands in others.
 
 use std::io::Write;
+use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -188,7 +189,16 @@ fn store_flags_work_after_the_subcommand_and_a_name_is_taken_once() {
     assert_eq!(again.status.code(), Some(255));
     assert!(String::from_utf8_lossy(&again.stderr).contains("already has a key"));
     let ls = run(&["auth", "ls", "--data-dir", d]);
-    assert!(String::from_utf8_lossy(&ls.stdout).starts_with("bob\t"));
+    let ls = String::from_utf8_lossy(&ls.stdout);
+    let row = ls.lines().nth(1).unwrap_or_default();
+    assert!(
+        row.starts_with("bob ") && row.contains(" UTC ("),
+        "a time people read: {ls}"
+    );
+    let json = run(&["auth", "ls", "--json", "--data-dir", d]);
+    let listed: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(listed[0]["name"], "bob");
+    assert!(listed[0]["created"].as_u64().unwrap() > 1_700_000_000);
     let rm = run(&["auth", "rm", "bob", "--data-dir", d]);
     assert!(rm.status.success());
     let new_again = run(&["auth", "new", "bob", "--data-dir", d]);
@@ -542,4 +552,128 @@ fn stdout_holds_the_jobs_bytes_alone_and_notices_go_to_stderr() {
     assert!(out.stdout.iter().all(|b| *b == b'x'));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cap"));
     assert!(serve.text(&["status", "last"]).contains("truncated"));
+}
+
+impl Serve {
+    /// The command line with no AUTH or PROJECT_URL, its config under `config`.
+    fn signed_in(&self, config: &Path, args: &[&str], stdin: &str) -> Output {
+        let mut child = clean_command(BIN, &[])
+            .args(args)
+            .env("XDG_CONFIG_HOME", config)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+}
+
+#[test]
+fn login_keeps_a_checked_key_in_a_private_profile_that_flags_and_variables_beat() {
+    use std::os::unix::fs::PermissionsExt;
+    let serve = Serve::start();
+    let config = tempfile::tempdir().unwrap();
+    let file = config.path().join("aws-exec/config.toml");
+
+    // A wrong key saves nothing, and says so.
+    let wrong = serve.signed_in(config.path(), &["login", "--url", &serve.url], "nope\n");
+    assert_eq!(wrong.status.code(), Some(255));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("nothing was saved"));
+    assert!(!file.exists());
+
+    let key = format!("{}\n", serve.auth);
+    let ok = serve.signed_in(config.path(), &["login", "--url", &serve.url], &key);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stderr).contains("as default"));
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+
+    // Later commands need neither flag nor variable.
+    let ran = serve.signed_in(config.path(), &["exec", "--", "echo", "hi"], "");
+    assert_eq!(
+        ran.stdout,
+        b"hi\n",
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    let me = serve.signed_in(config.path(), &["whoami", "--json"], "");
+    let me: serde_json::Value = serde_json::from_slice(&me.stdout).unwrap();
+    assert_eq!(me["name"], "default");
+    assert_eq!(me["url-from"], "profile \"default\"");
+
+    // A flag (or variable) wins over the profile.
+    let elsewhere = serve.signed_in(
+        config.path(),
+        &["exec", "--url", "http://127.0.0.1:1", "--", "true"],
+        "",
+    );
+    assert!(String::from_utf8_lossy(&elsewhere.stderr).contains("127.0.0.1:1"));
+    let bad_key = serve.signed_in(config.path(), &["exec", "--auth", "x", "--", "true"], "");
+    assert_eq!(bad_key.status.code(), Some(255));
+
+    // A profile that is not saved names those that are.
+    let unknown = serve.signed_in(config.path(), &["ls", "--profile", "work"], "");
+    assert_eq!(unknown.status.code(), Some(255));
+    let err = String::from_utf8_lossy(&unknown.stderr);
+    assert!(
+        err.contains("\"work\"") && err.contains("known: default"),
+        "{err}"
+    );
+    assert!(serve
+        .signed_in(config.path(), &["logout"], "")
+        .status
+        .success());
+    let gone = serve.signed_in(config.path(), &["ls"], "");
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("aws-exec login"));
+}
+
+#[test]
+fn completions_and_the_manual_come_from_the_command_line_itself() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = clean_command(BIN, &[])
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            script.contains("exec") && script.contains("rerun"),
+            "{shell}"
+        );
+    }
+    let man = clean_command(BIN, &[]).arg("man").output().unwrap();
+    assert!(man.status.success());
+    let roff = String::from_utf8_lossy(&man.stdout);
+    assert!(roff.contains(".TH aws-exec"), "{roff}");
+}
+
+#[test]
+fn login_at_a_terminal_prompts_for_the_key_without_echoing_it() {
+    let serve = Serve::start();
+    let config = tempfile::tempdir().unwrap();
+    let mut login = clean_command(BIN, &[]);
+    login
+        .args(["login", "--url", &serve.url, "--profile", "here"])
+        .env("XDG_CONFIG_HOME", config.path());
+    let (code, shown) = aws_exec_testkit::terminal::in_a_terminal(
+        &login,
+        Some(("auth key (not shown): ", &serve.auth)),
+    );
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(shown.contains("auth key (not shown): "), "{shown}");
+    assert!(!shown.contains(&serve.auth), "the key was echoed: {shown}");
+    assert!(shown.contains("profile \"here\""), "{shown}");
+    let saved = std::fs::read_to_string(config.path().join("aws-exec/config.toml")).unwrap();
+    assert!(saved.contains(&serve.auth) && saved.contains("[profiles.here]"));
 }

@@ -369,25 +369,14 @@ fn a_put_keeps_the_executable_bit_and_a_directory_is_sent_whole() {
     );
 }
 
-/// Runs the command line in a pseudo-terminal (python3's pty module), answering what the
-/// terminal showed, stdout and stderr together.
+/// The command line run in a pseudo-terminal against `target`.
 fn in_a_terminal(target: &Target, args: &[&str]) -> (Option<i32>, String) {
-    let out = aws_exec_testkit::env::clean_command("python3", &target.env)
-        .args([
-            "-c",
-            "import os, pty, sys; sys.exit(os.waitstatus_to_exitcode(pty.spawn(sys.argv[1:])))",
-            BIN,
-        ])
+    let mut command = aws_exec_testkit::env::clean_command(BIN, &target.env);
+    command
         .args(args)
         .env("PROJECT_URL", &target.serve.url)
-        .env("AUTH", &target.serve.key)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("python3 runs (CI installs it)");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+        .env("AUTH", &target.serve.key);
+    aws_exec_testkit::terminal::in_a_terminal(&command, None)
 }
 
 #[test]

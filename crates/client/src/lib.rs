@@ -225,6 +225,12 @@ impl Client {
         Ok(body.state)
     }
 
+    /// The name the client's key belongs to.
+    pub async fn whoami(&self) -> Result<String, ClientError> {
+        let me: aws_exec_protocol::WhoAmI = self.get_json("/api/whoami", &[]).await?;
+        Ok(me.name)
+    }
+
     /// A job's metadata: command, state, times, exit code, timeout.
     pub async fn status(&self, uid: &str) -> Result<JobMeta, ClientError> {
         self.get_json("/api/job", &[("uid", uid.to_owned())]).await

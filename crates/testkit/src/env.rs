@@ -10,6 +10,7 @@ pub const CONFIG_VARS: &[&str] = &[
     "PROJECT_DOMAIN",
     "AUTH",
     "AWS_EXEC_DATA_DIR",
+    "AWS_EXEC_PROFILE",
     "AWS_PROFILE",
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",

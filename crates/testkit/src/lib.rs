@@ -8,6 +8,7 @@ pub mod s3;
 pub mod s3_proxy;
 pub mod service;
 pub mod static_cli;
+pub mod terminal;
 pub mod wait;
 
 pub use s3::S3Server;

@@ -4,6 +4,7 @@ use aws_exec_backend::auth;
 use aws_exec_protocol::AuthName;
 
 use crate::cli::{AuthArgs, AuthCmd};
+use crate::show::{age, moment};
 
 pub async fn run(args: AuthArgs) -> anyhow::Result<i32> {
     let (store, _) = args.store.location().open().await?;
@@ -15,9 +16,20 @@ pub async fn run(args: AuthArgs) -> anyhow::Result<i32> {
             eprintln!("created a key for {name}; it is shown only now:");
             println!("{}", key.expose());
         }
-        AuthCmd::Ls => {
-            for record in auth::list(store).await? {
-                println!("{}\tcreated {}", record.name, record.created);
+        AuthCmd::Ls { json } => {
+            let records = auth::list(store).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&records)?);
+                return Ok(0);
+            }
+            println!("{:<32}  CREATED", "NAME");
+            for record in records {
+                println!(
+                    "{:<32}  {} ({} ago)",
+                    record.name,
+                    moment(record.created),
+                    age(record.created)
+                );
             }
         }
         AuthCmd::Rm { name } => {

@@ -4,9 +4,11 @@ pub mod artifacts;
 #[cfg(feature = "server")]
 pub mod auth;
 pub mod cancel;
+pub mod completions;
 pub mod exec;
 #[cfg(feature = "server")]
 pub mod lambda;
+pub mod login;
 pub mod ls;
 pub mod rerun;
 pub mod rpc;
@@ -19,13 +21,11 @@ pub mod store;
 pub mod tail;
 pub mod trigger;
 pub mod upload;
+pub mod whoami;
 
 use std::io::Write;
 
-use anyhow::Context;
-use aws_exec_client::{service_url, Client};
-
-use crate::cli::{Cmd, Remote, ServiceCmd};
+use crate::cli::{Cmd, ServiceCmd};
 
 /// Runs a command that calls a service. Those that are the service itself come back
 /// untouched, for `aws-exec-server` to run.
@@ -36,6 +36,11 @@ pub async fn call(command: Cmd) -> Result<anyhow::Result<i32>, ServiceCmd> {
         Cmd::Tail(args) => tail::run(args).await,
         Cmd::Cancel(args) => cancel::run(args).await,
         Cmd::Rerun(args) => rerun::run(args).await,
+        Cmd::Login(args) => login::login(args).await,
+        Cmd::Logout(args) => login::logout(args),
+        Cmd::Whoami(args) => whoami::run(args).await,
+        Cmd::Completions(args) => completions::completions(args),
+        Cmd::Man => completions::man(),
         Cmd::Ls(args) => ls::run(args).await,
         Cmd::Status(args) => status::run(args).await,
         Cmd::Artifacts(args) => artifacts::run(args).await,
@@ -49,15 +54,6 @@ pub async fn call(command: Cmd) -> Result<anyhow::Result<i32>, ServiceCmd> {
         #[cfg(not(feature = "server"))]
         Cmd::Service(_) => return Err(ServiceCmd::Other),
     })
-}
-
-impl Remote {
-    pub fn client(&self) -> anyhow::Result<Client> {
-        let auth = self.auth.clone().context(
-            "no auth key: pass --auth or set AUTH (`aws-exec serve` prints one on first start)",
-        )?;
-        Ok(Client::new(service_url(self.url.as_deref()), auth)?)
-    }
 }
 
 /// A definition's last run in one cell: `UID state exit`, why it skipped, or `-`.

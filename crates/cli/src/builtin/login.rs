@@ -1,0 +1,91 @@
+//! `aws-exec login` / `logout`: keep a service's URL and key in a profile, checked against
+//! the service first, so that later commands need neither flags nor variables. The key is
+//! read from stdin, or from the terminal without echo: never from the command line, which
+//! shell history and `ps` keep.
+
+use std::io::{IsTerminal, Read};
+
+use anyhow::Context;
+use aws_exec_client::Client;
+use clap::Args;
+
+use crate::cli::Remote;
+use crate::config::{Config, Profile, DEFAULT_PROFILE};
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The service [default: as every command finds it: $PROJECT_URL, ..., the local one]
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// The profile to keep it in
+    #[arg(long, env = "AWS_EXEC_PROFILE", value_name = "NAME", default_value = DEFAULT_PROFILE)]
+    pub profile: String,
+}
+
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// The profile to forget
+    #[arg(long, env = "AWS_EXEC_PROFILE", value_name = "NAME", default_value = DEFAULT_PROFILE)]
+    pub profile: String,
+}
+
+pub async fn login(args: LoginArgs) -> anyhow::Result<i32> {
+    // The URL as any command would find it, the profile being replaced aside.
+    let remote = Remote {
+        url: args.url,
+        auth: None,
+        profile: None,
+    };
+    let url = match &remote.url {
+        Some(url) => url.clone(),
+        None => remote.resolve()?.url,
+    };
+    let key = read_key()?;
+    let name = Client::new(&url, &key)?
+        .whoami()
+        .await
+        .with_context(|| format!("checking the key with {url}; nothing was saved"))?;
+    let mut config = Config::load()?;
+    config.profiles.insert(
+        args.profile.clone(),
+        Profile {
+            url: url.clone(),
+            auth: key,
+        },
+    );
+    let path = config.save()?;
+    eprintln!(
+        "aws-exec: signed in to {url} as {name} (profile {:?}, kept in {})",
+        args.profile,
+        path.display()
+    );
+    Ok(0)
+}
+
+pub fn logout(args: LogoutArgs) -> anyhow::Result<i32> {
+    let mut config = Config::load()?;
+    if config.profiles.remove(&args.profile).is_none() {
+        anyhow::bail!("there is no profile {:?} to forget", args.profile);
+    }
+    config.save()?;
+    eprintln!("aws-exec: forgot profile {:?}", args.profile);
+    Ok(0)
+}
+
+/// The key, from stdin when it is piped, else typed at a prompt that does not echo it.
+fn read_key() -> anyhow::Result<String> {
+    let key = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password("auth key (not shown): ").context("reading the key")?
+    } else {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading the key from stdin")?;
+        text
+    };
+    let key = key.trim().to_owned();
+    if key.is_empty() {
+        anyhow::bail!("no key given: pipe it in, or type it at the prompt");
+    }
+    Ok(key)
+}
