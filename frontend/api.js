@@ -164,6 +164,17 @@ export class Api {
       }));
   }
 
+  /**
+   * A URL of the job's log as far as the service can show it now, or null while there is
+   * none (an ended job with an empty log). @param {string} uid @param {AbortSignal} [signal]
+   * @returns {Promise<string | null>}
+   */
+  async logUrl(uid, signal) {
+    const answer = await this.request(
+      'GET', `/api/exec?uid=${encodeURIComponent(uid)}&range-start=0`, undefined, signal);
+    return typeof answer.url === 'string' ? answer.url : null;
+  }
+
   /** The job's metadata (command, state, times). @param {string} uid @returns {Promise<JobMeta>} */
   job(uid) {
     return this.request('GET', `/api/job?uid=${encodeURIComponent(uid)}`);
@@ -204,13 +215,15 @@ export class Api {
    * errors and 5xx are retried.
    * @param {string} uid @param {(b: Uint8Array) => void} onBytes @param {AbortSignal} signal
    * @param {(retrying: boolean) => void} [onRetry]
+   * @param {number} [from] the byte to start at (what the caller already has)
    * @returns {Promise<{exit: number, notes: string[]}>}
    */
-  async follow(uid, onBytes, signal, onRetry) {
-    let offset = 0;
+  async follow(uid, onBytes, signal, onRetry, from = 0) {
+    let offset = from;
     // The next log segment to read while the service hands out segment URLs (S3); null
-    // once the log is read through the service's URL instead.
-    let segment = /** @type {number | null} */ (0);
+    // once the log is read through the service's URL instead (segments are followed from
+    // the start only: their boundaries are not known here).
+    let segment = /** @type {number | null} */ (from === 0 ? 0 : null);
     let wait = 50;
     let ceiling = 1000; // 5 s while errors are being retried
     for (;;) {
@@ -337,4 +350,28 @@ async function readFrom(url, offset, onBytes, signal) {
       got += chunk.length;
     }
   }
+}
+
+/**
+ * Bytes of the log at `url`: the last `last` of them (a suffix range, which needs no size),
+ * or those from `start` to `end`. Answers where they start and how long the log is; a
+ * server that ignores ranges sends it all, and the part asked for is cut from that.
+ * @param {string} url
+ * @param {{last: number} | {start: number, end: number}} range
+ * @param {AbortSignal} [signal]
+ * @returns {Promise<{start: number, total: number, bytes: Uint8Array}>}
+ */
+export async function readRange(url, range, signal) {
+  const header = 'last' in range ? `bytes=-${range.last}` : `bytes=${range.start}-${range.end - 1}`;
+  const resp = await fetch(url, { headers: { Range: header }, cache: 'no-store', signal });
+  if ([403, 404, 416].includes(resp.status)) return { start: 0, total: 0, bytes: new Uint8Array() };
+  if (resp.status !== 200 && resp.status !== 206) throw new ApiError(resp.status, `log read: HTTP ${resp.status}`);
+  const bytes = new Uint8Array(await resp.arrayBuffer());
+  const told = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(resp.headers.get('content-range') ?? '');
+  if (resp.status === 206 && told) return { start: Number(told[1]), total: Number(told[3]), bytes };
+  // All of it came: cut out what was asked for.
+  const total = bytes.length;
+  const start = 'last' in range ? Math.max(0, total - range.last) : Math.min(range.start, total);
+  const end = 'last' in range ? total : Math.min(range.end, total);
+  return { start, total, bytes: bytes.subarray(start, end) };
 }

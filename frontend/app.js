@@ -12,6 +12,7 @@
  */
 import { Api, AuthError } from './api.js';
 import { Terminal } from './term.js';
+import { LogView } from './logview.js';
 import { SchedulesPanel } from './schedules.js';
 
 /** @typedef {import('./api.js').JobMeta} JobMeta */
@@ -292,23 +293,36 @@ function cancelButton(block, uid) {
 
 /**
  * Follows a run to its end; `cancellable` says whether the job may still be running.
+ * A job that ran before the page saw it (`existing`) opens at the end of its log.
  * @param {ReturnType<typeof runBlock>} block @param {string} uid
  */
-async function follow(block, uid, cancellable = true) {
+async function follow(block, uid, cancellable = true, existing = false) {
   if (!api) return;
   const ctl = new AbortController();
   following.set(uid, ctl);
   const cancel = cancellable ? cancelButton(block, uid) : null;
   const nearBottom = () => window.innerHeight + window.scrollY >= document.body.scrollHeight - 80;
+  const view = new LogView(block, api, uid);
+  block.term = view.term;
+  // A running job says how long it has run, a second at a time.
+  const since = Date.now();
+  let retrying = false;
+  const ticking = setInterval(() => {
+    if (!retrying) block.footer.textContent = `running… ${span((Date.now() - since) / 1000)}`;
+  }, 1000);
   try {
+    const from = existing ? await view.open(ctl.signal) : 0;
+    if (from > 0) window.scrollTo(0, document.body.scrollHeight);
     const { exit, notes } = await api.follow(uid, (bytes) => {
       const stick = nearBottom();
-      block.term.write(bytes);
+      view.append(bytes);
       if (stick) window.scrollTo(0, document.body.scrollHeight);
-    }, ctl.signal, (retrying) => {
-      block.footer.textContent = retrying ? 'connection lost; retrying…' : 'running…';
-    });
-    block.term.end();
+    }, ctl.signal, (failing) => {
+      retrying = failing;
+      if (failing) block.footer.textContent = 'connection lost; retrying…';
+    }, from);
+    clearInterval(ticking);
+    view.finish();
     block.article.dataset.state = 'done';
     block.article.dataset.exit = String(exit);
     block.footer.className = exit === 0 ? 'ok' : 'fail';
@@ -324,12 +338,13 @@ async function follow(block, uid, cancellable = true) {
     loadArtifacts(block, uid);
   } catch (e) {
     if (ctl.signal.aborted) return;
-    block.term.end();
+    view.finish();
     block.article.dataset.state = 'error';
     block.footer.className = 'fail';
     block.footer.textContent = messageOf(e);
     if (e instanceof AuthError) showSignin('The auth key was refused. Sign in again.');
   } finally {
+    clearInterval(ticking);
     following.delete(uid);
     cancel?.remove();
   }
@@ -413,7 +428,7 @@ async function attach(uid) {
   } catch {
     // the follow below reports a job that is not there
   }
-  await follow(block, uid, !ended);
+  await follow(block, uid, !ended, true);
 }
 
 // ---- artifacts ----------------------------------------------------------------------------

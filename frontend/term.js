@@ -28,6 +28,7 @@ function color256(n) {
 const TOKEN = /\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]|\n|\r|\x08|[^\x1b\n\r\x08]+|\x1b/gy;
 const COMPLETE_ESCAPE = /^(?:\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_])/;
 const INVISIBLE = /[\x00-\x07\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f]/g;
+/** Lines a terminal keeps by default; a windowed view sets its own bound. */
 const MAX_LINES = 20000;
 
 /**
@@ -36,9 +37,17 @@ const MAX_LINES = 20000;
  */
 
 export class Terminal {
-  /** @param {HTMLElement} pre */
-  constructor(pre) {
+  /**
+   * @param {HTMLElement} pre
+   * @param {{maxLines?: number, onDrop?: (lines: number) => void}} [options] past
+   *   `maxLines`, the oldest lines are removed while `trimTop` holds (`onDrop` hears how many)
+   */
+  constructor(pre, options = {}) {
     this.pre = pre;
+    this.maxLines = options.maxLines ?? MAX_LINES;
+    this.onDrop = options.onDrop;
+    /** Whether the oldest lines go past `maxLines` (a view reading earlier output says no). */
+    this.trimTop = true;
     this.decoder = new TextDecoder('utf-8');
     /** @type {Style} */
     this.style = {};
@@ -225,10 +234,13 @@ export class Terminal {
     const box = this.pre;
     const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 4;
     if (this.done.childNodes.length) box.insertBefore(this.done, this.current);
-    while (this.lines > MAX_LINES && box.firstChild !== this.current) {
+    let dropped = 0;
+    while (this.trimTop && this.lines > this.maxLines && box.firstChild !== this.current) {
       box.firstChild?.remove();
       this.lines--;
+      dropped++;
     }
+    if (dropped) this.onDrop?.(dropped);
     this.paint(this.current);
     if (atBottom) box.scrollTop = box.scrollHeight;
   }

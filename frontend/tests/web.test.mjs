@@ -607,7 +607,7 @@ for (const size of SIZES) {
 }
 
 test('the served page is frontend/ as it is now (rebuild aws-exec after editing it)', async () => {
-  for (const file of ['index.html', 'app.js', 'api.js', 'term.js', 'app.css']) {
+  for (const file of ['index.html', 'app.js', 'api.js', 'term.js', 'logview.js', 'app.css']) {
     const resp = await fetch(`${url}/${file === 'index.html' ? '' : file}`);
     assert.equal(resp.status, 200, file);
     assert.ok((await resp.text()) === readFileSync(join(here, '..', file), 'utf8'),
@@ -626,4 +626,96 @@ test('the page is served with its security headers', async () => {
   assert.equal(resp.headers.get('referrer-policy'), 'no-referrer');
   const html = await resp.text();
   assert.doesNotMatch(html, /<script(?![^>]*\bsrc=)[^>]*>/, 'no inline script');
+});
+
+// ---- a large log ---------------------------------------------------------------------------
+
+/** A job whose log is 31.7 MiB of numbered lines and a last line; made once. */
+let bigLogUid;
+async function bigLog() {
+  if (!bigLogUid) {
+    bigLogUid = await submitByApi(['sh', '-c', 'seq 1 4300000; echo LAST-LINE-OF-THE-LOG']);
+    await waitEnded(bigLogUid, 60000);
+  }
+  return bigLogUid;
+}
+
+/** Opens job `uid` by its address, as a shared link does; answers the ms to its last line. */
+async function openAtTail(page, uid, last) {
+  const started = Date.now();
+  await page.evaluate((u) => { location.hash = `#/job/${u}`; }, uid);
+  await page.waitForFunction((text) => {
+    const out = document.querySelector('.run pre.out');
+    if (!out || !out.textContent.includes(text)) return false;
+    // On screen: the output scrolled to its end, and its end inside the viewport.
+    const box = out.getBoundingClientRect();
+    return out.scrollHeight - out.scrollTop - out.clientHeight < 40 && box.bottom <= innerHeight + 1;
+  }, last, { timeout: 20000 });
+  return Date.now() - started;
+}
+
+for (const size of SIZES) {
+  test(`${size.name}: a 32 MiB log opens at its last line at once, windowed, earlier parts on scroll`, async (t) => {
+    const uid = await bigLog();
+    const { context, page, cspErrors } = await openPage(size);
+    await signIn(page);
+    const took = await openAtTail(page, uid, 'LAST-LINE-OF-THE-LOG');
+    t.diagnostic(`time to the last line of a 31.7 MiB log at ${size.viewport.width}px: ${took} ms`);
+    assert.ok(took < 5000, `${took} ms`);
+    const block = page.locator('.run').last();
+    await block.locator('xpath=self::*[@data-state="done"]').waitFor({ timeout: 10000 });
+    const nodes = () => block.locator('pre.out').evaluate((el) => el.querySelectorAll('*').length);
+    assert.ok(await nodes() <= 5000, `${await nodes()} nodes`);
+    const output = await outputOf(block);
+    assert.match(output, /\n4300000\nLAST-LINE-OF-THE-LOG\n$/);
+    assert.doesNotMatch(output, /^1\n2\n/, 'not from the start');
+    // The rest is a download away, and comes back when scrolled up.
+    assert.equal(await block.locator('.log-download').isVisible(), true);
+    const firstShown = () => block.locator('pre.out').evaluate((el) => Number(el.textContent.split('\n')[0]));
+    const before = await firstShown();
+    await block.locator('pre.out').evaluate((el) => { el.scrollTop = 0; el.dispatchEvent(new Event('scroll')); });
+    await page.waitForFunction((n) => Number(document.querySelector('.run pre.out').textContent.split('\n')[0]) < n,
+      before, { timeout: 10000 });
+    const earlier = await firstShown();
+    assert.ok(earlier < before && earlier > 1, `${earlier} < ${before}`);
+    const text = await outputOf(block);
+    const numbers = text.split('\n').filter((l) => /^\d+$/.test(l)).map(Number);
+    assert.ok(numbers.every((n, i) => i === 0 || n === numbers[i - 1] + 1), 'earlier lines join on without a gap');
+    for (let i = 0; i < 6; i++) {
+      await block.locator('pre.out').evaluate((el) => { el.scrollTop = 0; el.dispatchEvent(new Event('scroll')); });
+      await page.waitForTimeout(150);
+    }
+    assert.ok(await nodes() <= 20000, `bounded while reading back: ${await nodes()} nodes`);
+    await page.screenshot({ path: join(SHOTS, `${size.name}-large-log.png`) });
+    assert.deepEqual(cspErrors, []);
+    await context.close();
+  });
+}
+
+test('phone: the output starts on the first screen, the placeholder fits, a running job shows its time', async () => {
+  const size = SIZES[0];
+  for (let i = 0; i < 12; i++) await submitByApi(['true']);
+  const { context, page, cspErrors } = await openPage(size);
+  await signIn(page);
+  await page.locator('#jobs-list .job').first().waitFor();
+  const fits = await page.getByLabel('Command').evaluate((input) => {
+    const style = getComputedStyle(input);
+    const ctx = document.createElement('canvas').getContext('2d');
+    ctx.font = style.font;
+    const room = input.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    return { text: ctx.measureText(input.placeholder).width, room };
+  });
+  assert.ok(fits.text <= fits.room, `placeholder ${fits.text}px in ${fits.room}px`);
+  await page.getByLabel('Command').fill('echo started; sleep 3; echo done');
+  await page.getByLabel('Command').press('Enter');
+  const block = page.locator('.run').last();
+  await block.locator('footer', { hasText: /^running… [1-9]s$/ }).waitFor({ timeout: 5000 });
+  const out = await block.locator('pre.out').boundingBox();
+  assert.ok(out && out.y < size.viewport.height, `the output starts at ${out?.y}px`);
+  const list = await page.locator('#jobs-list').boundingBox();
+  assert.ok(list && list.height <= size.viewport.height * 0.25, `the jobs list is ${list?.height}px tall`);
+  await block.locator('xpath=self::*[@data-state="done"]').waitFor({ timeout: 10000 });
+  assert.equal(await block.locator('footer').textContent(), 'exit 0');
+  assert.deepEqual(cspErrors, []);
+  await context.close();
 });
