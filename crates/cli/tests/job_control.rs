@@ -536,3 +536,41 @@ async fn a_cancel_reaches_a_runner_in_another_process_through_s3() {
     assert_eq!(log, b"up\n");
     assert_eq!(client.status(&uid).await.unwrap().notes, ["cancelled"]);
 }
+
+/// The second Ctrl-C said "left running" of a job whose cancel had been sent.
+#[test]
+fn a_second_ctrl_c_says_what_became_of_the_job() {
+    let cli = Cli::start();
+    let mut child = cli
+        .command(&[
+            "exec",
+            "--print-uid",
+            "--",
+            "bash",
+            "-c",
+            // Deaf to SIGTERM: the cancel takes its whole grace, and the job is still
+            // being cancelled at the second Ctrl-C.
+            "trap '' TERM; echo ready; sleep 30",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 6];
+    std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(err.contains("stopped following"), "{err}");
+    assert!(!err.contains("left running"), "{err}");
+    // Its cancel was sent and not yet answered: said as such, with where to look.
+    assert!(err.contains("before its cancel was answered"), "{err}");
+    assert!(err.contains("aws-exec status"), "{err}");
+}

@@ -31,7 +31,11 @@ const ASSETS: &[Asset] = &[
     asset!("/app.js", "app.js", "text/javascript; charset=utf-8"),
     asset!("/api.js", "api.js", "text/javascript; charset=utf-8"),
     asset!("/term.js", "term.js", "text/javascript; charset=utf-8"),
-    asset!("/logview.js", "logview.js", "text/javascript; charset=utf-8"),
+    asset!(
+        "/logview.js",
+        "logview.js",
+        "text/javascript; charset=utf-8"
+    ),
     asset!(
         "/schedules.js",
         "schedules.js",
