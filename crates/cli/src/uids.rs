@@ -8,7 +8,7 @@ use aws_exec_protocol::Uid;
 pub const LAST: &str = "last";
 
 /// How many jobs a prefix search reads before it gives up asking for a longer prefix.
-const SCAN: usize = 5000;
+const SCAN: usize = 2000;
 
 /// How many candidates an ambiguous prefix lists.
 const SHOWN: usize = 10;

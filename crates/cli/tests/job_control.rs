@@ -466,24 +466,7 @@ fn the_cli_detaches_lists_shows_and_cancels() {
 #[test]
 fn ctrl_c_on_exec_cancels_the_job_and_waits_for_its_end() {
     let cli = Cli::start();
-    let mut child = cli
-        .command(&[
-            "exec",
-            "--print-uid",
-            "--",
-            "bash",
-            "-c",
-            "echo ready; sleep 60",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let mut first = [0u8; 6];
-    std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
-    assert_eq!(&first, b"ready\n");
+    let (mut child, mut stdout) = exec_until_ready(&cli, "echo ready; sleep 60");
     let started = Instant::now();
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
@@ -541,25 +524,9 @@ async fn a_cancel_reaches_a_runner_in_another_process_through_s3() {
 #[test]
 fn a_second_ctrl_c_says_what_became_of_the_job() {
     let cli = Cli::start();
-    let mut child = cli
-        .command(&[
-            "exec",
-            "--print-uid",
-            "--",
-            "bash",
-            "-c",
-            // Deaf to SIGTERM: the cancel takes its whole grace, and the job is still
-            // being cancelled at the second Ctrl-C.
-            "trap '' TERM; echo ready; sleep 30",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let mut first = [0u8; 6];
-    std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
+    // Deaf to SIGTERM: the cancel takes its whole grace, and the job is still being
+    // cancelled at the second Ctrl-C.
+    let (mut child, _stdout) = exec_until_ready(&cli, "trap '' TERM; echo ready; sleep 30");
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
     std::thread::sleep(Duration::from_millis(500));
@@ -573,4 +540,20 @@ fn a_second_ctrl_c_says_what_became_of_the_job() {
     // Its cancel was sent and not yet answered: said as such, with where to look.
     assert!(err.contains("before its cancel was answered"), "{err}");
     assert!(err.contains("aws-exec status"), "{err}");
+}
+
+/// `aws-exec exec --print-uid -- bash -c SCRIPT` once the job has printed `ready`.
+fn exec_until_ready(cli: &Cli, script: &str) -> (std::process::Child, std::process::ChildStdout) {
+    let mut child = cli
+        .command(&["exec", "--print-uid", "--", "bash", "-c", script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 6];
+    std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
+    assert_eq!(&first, b"ready\n");
+    (child, stdout)
 }
