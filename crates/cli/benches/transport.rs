@@ -301,4 +301,65 @@ async fn s3() {
         format!("{ours}"),
         format!("{old} (polling the API)"),
     );
+
+    // S3 requests of one follower of that job, against one that looks for the next segment
+    // and the end every 250 ms: each is the requests of a followed run less those of the
+    // same job run unfollowed (its own writes and the runner's cancel checks).
+    let requests = || {
+        let s = &proxy.stats;
+        s.gets.load(Ordering::SeqCst)
+            + s.puts.load(Ordering::SeqCst)
+            + s.other.load(Ordering::SeqCst)
+    };
+    let before = requests();
+    client.submit(&request).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(13)).await;
+    let alone = requests() - before;
+    let before = requests();
+    let uid = client.submit(&request).await.unwrap();
+    assert_eq!(client.tail(&uid, |_| {}).await.unwrap(), 0);
+    let ours = requests() - before - alone;
+    let before = requests();
+    let uid = client.submit(&request).await.unwrap();
+    naive_storage_follower(&client, &uid).await;
+    let naive = requests() - before - alone;
+    row(
+        "S3 requests of a follower of a 10 s job (goal <= 40)",
+        format!("{ours}"),
+        format!("{naive} (a look every 250 ms)"),
+    );
+}
+
+/// Follows a job from storage as a simple client would: the next segment and the end,
+/// every 250 ms.
+async fn naive_storage_follower(client: &Client, uid: &str) {
+    let PollResponse::Url {
+        follow: Some(follow),
+        ..
+    } = client.poll_for(uid, 0, None, Some(0)).await.unwrap()
+    else {
+        panic!("no follow URLs");
+    };
+    let http = reqwest::Client::new();
+    let mut next = 0;
+    loop {
+        let got = http.get(&follow.segments[next]).send().await.unwrap();
+        if got.status().is_success() {
+            got.bytes().await.unwrap();
+            next += 1;
+            continue;
+        }
+        if http
+            .get(&follow.size)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+        {
+            http.get(&follow.exit).send().await.unwrap();
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }

@@ -48,14 +48,16 @@ pub struct ObjectUrls {
 
 pub use error::ClientError;
 pub use files::{Progress, Transfer};
-use policy::Pacer;
+use policy::{Cadence, Pacer};
 pub use policy::{PollPolicy, RetryPolicy};
 
 /// How long a poll asks the service to wait for news, in seconds.
 const POLL_WAIT: u64 = 20;
 
-/// The longest a follower waits between two looks at storage for the next segment.
-const STORAGE_POLL_MAX: Duration = Duration::from_millis(250);
+/// How soon a follower looks at storage again for a segment that is late, at first and at
+/// most (see [`policy::Cadence`] for when one is due).
+const STORAGE_POLL_FIRST: Duration = Duration::from_millis(150);
+const STORAGE_POLL_MAX: Duration = Duration::from_millis(300);
 
 /// Follow URLs are renewed this long before they expire.
 const RENEW_BEFORE: u64 = 30;
@@ -478,9 +480,11 @@ impl Client {
         let mut pacer = Pacer::new(self.poll);
         // Storage is asked more often than the service: a GET on S3 costs next to nothing.
         let mut storage_pacer = Pacer::new(PollPolicy {
+            initial: STORAGE_POLL_FIRST,
             max: self.poll.max.min(STORAGE_POLL_MAX),
             ..self.poll
         });
+        let mut cadence = Cadence::default();
         // Segments are followed from the start only: their boundaries are not known here.
         let mut segment = (offset == 0).then_some(0u64);
         loop {
@@ -501,14 +505,14 @@ impl Client {
                         within: 0,
                     };
                     let (at, end) = self
-                        .follow(uid, &follow, at, on_log, &mut storage_pacer)
+                        .follow(uid, &follow, at, on_log, &mut storage_pacer, &mut cadence)
                         .await?;
                     pacer.news();
                     (offset, segment) = (at.offset, at.segment);
                     match end {
                         // Read from storage: what the service said is in the job's meta.
                         Some(exit) => {
-                            let notes = match self.status(uid).await {
+                            let notes = match self.stored_meta(uid, &follow).await {
                                 Ok(meta) => meta.notes,
                                 Err(e) => vec![format!(
                                     "cannot read what the service said of the run: {e}"
@@ -543,6 +547,7 @@ impl Client {
         mut at: Position,
         on_log: &mut (dyn FnMut(&[u8]) + Send),
         pacer: &mut Pacer,
+        cadence: &mut Cadence,
     ) -> Result<(Position, Option<i32>), ClientError> {
         loop {
             let Some(seq) = at.segment else {
@@ -565,6 +570,7 @@ impl Client {
                 at.segment = Some(seq + 1);
                 at.within = 0;
                 pacer.news();
+                cadence.arrived();
                 continue;
             }
             if part.bytes > 0 {
@@ -573,7 +579,11 @@ impl Client {
                 pacer.news();
                 continue;
             }
-            if let Some(size) = self.get_number::<u64>(&urls.size).await? {
+            let end = match cadence.missed() {
+                true => self.get_number::<u64>(&urls.size).await?,
+                false => None,
+            };
+            if let Some(size) = end {
                 // Ended. What the segments did not bring (a note housekeeping added) is in
                 // the whole log, read from where the segments stopped.
                 if at.offset < size {
@@ -586,11 +596,33 @@ impl Client {
                 }
                 return Ok((at, None));
             }
-            let idle = pacer
-                .idle(&format!("segment {seq} at byte {}", at.offset))
-                .await;
-            self.unless_running(uid, idle, pacer).await?;
+            let what = format!("segment {seq} at byte {}", at.offset);
+            let idle = match cadence.until_due() {
+                Some(wait) => pacer.idle_for(wait, &what).await,
+                None => pacer.idle(&what).await,
+            };
+            match idle {
+                // Silent for long: look for the end in storage before asking the service.
+                Err(ClientError::NoProgress { .. }) if cadence.force_end() => continue,
+                idle => self.unless_running(uid, idle, pacer).await?,
+            }
         }
+    }
+
+    /// The job's meta from storage where the service gave a URL for it (a GET there costs
+    /// next to nothing), else from the service.
+    async fn stored_meta(&self, uid: &str, follow: &Follow) -> Result<JobMeta, ClientError> {
+        let Some(url) = &follow.meta else {
+            return self.status(uid).await;
+        };
+        let resp = self
+            .retry
+            .run("read meta", |_| {
+                let req = self.http.get(url);
+                async move { policy::retry_transient(req.send().await).await }
+            })
+            .await?;
+        json_or_error(resp).await
     }
 
     /// A follow's silence (`idle` failed with [`ClientError::NoProgress`]) is no reason to

@@ -65,6 +65,20 @@ impl Pacer {
 
     /// Sleeps before the next poll, or fails if the silence has lasted too long.
     pub(crate) async fn idle(&mut self, what: &str) -> Result<(), ClientError> {
+        self.check_silence(what)?;
+        tokio::time::sleep(self.wait).await;
+        self.wait = self.policy.next(self.wait);
+        Ok(())
+    }
+
+    /// As [`Pacer::idle`], sleeping `wait` (news is not expected before), the pace kept.
+    pub(crate) async fn idle_for(&mut self, wait: Duration, what: &str) -> Result<(), ClientError> {
+        self.check_silence(what)?;
+        tokio::time::sleep(wait).await;
+        Ok(())
+    }
+
+    fn check_silence(&self, what: &str) -> Result<(), ClientError> {
         let silent = self.last_news.elapsed();
         if silent >= self.policy.give_up_after {
             return Err(ClientError::NoProgress {
@@ -72,9 +86,87 @@ impl Pacer {
                 why: format!("{what}: no new log bytes and no exit code"),
             });
         }
-        tokio::time::sleep(self.wait).await;
-        self.wait = self.policy.next(self.wait);
         Ok(())
+    }
+}
+
+/// When to look in storage for a log's next segment, and for the job's end. Segments come
+/// at their writer's pace (about one a second on S3), so once two have come the next is due
+/// about as long after the last: the follower waits for most of that, then looks often until
+/// it comes. The end (`size`) is looked for only once the next segment is clearly late, at
+/// most once a second: a log that streams costs about three looks a segment, not fifteen.
+#[derive(Default)]
+pub(crate) struct Cadence {
+    last: Option<tokio::time::Instant>,
+    every: Option<Duration>,
+    /// Looks that found nothing since the next segment was due.
+    late: u32,
+    end_looked: Option<tokio::time::Instant>,
+    /// The next look is for the end too, whatever the pace says (a long silence).
+    forced: bool,
+}
+
+impl Cadence {
+    /// Looked for a little before it is due, so that an early one is not waited for long.
+    const EARLY: f64 = 0.8;
+    /// Late by this much of the pace (or by `OVERDUE_MAX`), the job may have ended.
+    const OVERDUE: f64 = 1.3;
+    const OVERDUE_MAX: Duration = Duration::from_millis(1500);
+    const DUE_WAIT_MAX: Duration = Duration::from_secs(1);
+    const END_EVERY: Duration = Duration::from_secs(1);
+
+    pub(crate) fn arrived(&mut self) {
+        let now = tokio::time::Instant::now();
+        if let Some(last) = self.last {
+            let gap = now - last;
+            // The pace drifts (a burst, a quiet spell): the last gap counts for a quarter.
+            self.every = Some(self.every.map_or(gap, |every| (every * 3 + gap) / 4));
+        }
+        self.last = Some(now);
+        self.late = 0;
+        self.forced = false;
+    }
+
+    /// A follow fell silent for long: the next look is for the end too. False when that
+    /// was done already since the last segment (then the service is to be asked).
+    pub(crate) fn force_end(&mut self) -> bool {
+        !std::mem::replace(&mut self.forced, true)
+    }
+
+    /// How long to wait before looking for the next segment, while it is not due: never
+    /// more than `DUE_WAIT_MAX`, so that a job ending after a long quiet spell is not
+    /// waited on for as long.
+    pub(crate) fn until_due(&self) -> Option<Duration> {
+        let due = self.last? + self.every?.mul_f64(Self::EARLY);
+        due.checked_duration_since(tokio::time::Instant::now())
+            .filter(|wait| !wait.is_zero())
+            .map(|wait| wait.min(Self::DUE_WAIT_MAX))
+    }
+
+    /// A look found no segment; answers whether to look for the job's end now.
+    pub(crate) fn missed(&mut self) -> bool {
+        if self.forced {
+            self.end_looked = Some(tokio::time::Instant::now());
+            return true;
+        }
+        if self.until_due().is_some() {
+            return false;
+        }
+        self.late += 1;
+        let overdue = match (self.last, self.every) {
+            (Some(last), Some(every)) => {
+                last.elapsed() >= every.mul_f64(Self::OVERDUE).min(Self::OVERDUE_MAX)
+            }
+            _ => self.late >= 2,
+        };
+        let look = overdue
+            && self
+                .end_looked
+                .is_none_or(|at| at.elapsed() >= Self::END_EVERY);
+        if look {
+            self.end_looked = Some(tokio::time::Instant::now());
+        }
+        look
     }
 }
 

@@ -506,8 +506,9 @@ impl PollResponse {
 /// Presigned GET URLs that let a client follow a job from storage: segment `first`,
 /// `first + 1`, ... of the log (each immutable once it exists, 404 or 403 until then),
 /// `size` and `exit` (which exist once it ended), and the whole `log` (whole once `size`
-/// exists; read it by range from the byte the segments brought you to). Valid until
-/// `expires` (seconds since the epoch); ask `GET /api/exec` again for more.
+/// exists; read it by range from the byte the segments brought you to), and the job's
+/// `meta` (its `notes` once it ended). Valid until `expires` (seconds since the epoch);
+/// ask `GET /api/exec` again for more.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Follow {
     pub first: u64,
@@ -515,6 +516,8 @@ pub struct Follow {
     pub size: String,
     pub exit: String,
     pub log: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<String>,
     pub expires: u64,
 }
 

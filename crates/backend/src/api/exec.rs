@@ -226,7 +226,12 @@ async fn look(
     }
     // Segments while it runs. A client that says which segment it reads next gets URLs
     // for those to come; one that does not (aws-exec's own) reads partial.txt by range.
-    let partial = partial_for(store, keys, query.range_start).await?;
+    // A follower of segments reads them from storage: partial.txt, which old clients read,
+    // is not looked at or remade for it (a HEAD, a LIST and more per answer).
+    let partial = match query.segment {
+        Some(_) => keys.partial_log(),
+        None => partial_for(store, keys, query.range_start).await?,
+    };
     let url = store
         .presign_get(&partial, Some(query.range_start), LOG_URL_TTL)
         .await?;
@@ -264,6 +269,7 @@ async fn follow_urls(
         size: sign(keys.size()).await?,
         exit: sign(keys.exit()).await?,
         log: sign(keys.log()).await?,
+        meta: Some(sign(keys.meta()).await?),
         expires: now_unix() + FOLLOW_URL_TTL.as_secs(),
     })
 }
