@@ -293,10 +293,12 @@ function cancelButton(block, uid) {
 
 /**
  * Follows a run to its end; `cancellable` says whether the job may still be running.
- * A job that ran before the page saw it (`existing`) opens at the end of its log.
+ * A job that ran before the page saw it (`existing`) opens at the end of its log, and its
+ * running time counts from `started` (seconds since the epoch) when that is known.
  * @param {ReturnType<typeof runBlock>} block @param {string} uid
+ * @param {number} [started]
  */
-async function follow(block, uid, cancellable = true, existing = false) {
+async function follow(block, uid, cancellable = true, existing = false, started = undefined) {
   if (!api) return;
   const ctl = new AbortController();
   following.set(uid, ctl);
@@ -305,7 +307,7 @@ async function follow(block, uid, cancellable = true, existing = false) {
   const view = new LogView(block, api, uid);
   block.term = view.term;
   // A running job says how long it has run, a second at a time.
-  const since = Date.now();
+  const since = typeof started === 'number' ? started * 1000 : Date.now();
   let retrying = false;
   const ticking = setInterval(() => {
     if (!retrying) block.footer.textContent = `running… ${span((Date.now() - since) / 1000)}`;
@@ -416,8 +418,11 @@ async function attach(uid) {
   const block = runBlock(`job ${uid}`);
   showUid(block, uid);
   let ended = false;
+  /** @type {number | undefined} */
+  let started;
   try {
     const meta = await api.job(uid);
+    started = meta?.started;
     const argv = argvOf(meta?.command);
     if (argv) {
       block.code.textContent = `$ ${argv[0] === 'bash' && argv[1] === '-c' ? argv[2] : argv.join(' ')}`;
@@ -428,7 +433,7 @@ async function attach(uid) {
   } catch {
     // the follow below reports a job that is not there
   }
-  await follow(block, uid, !ended, true);
+  await follow(block, uid, !ended, true, started);
 }
 
 // ---- artifacts ----------------------------------------------------------------------------
