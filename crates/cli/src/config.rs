@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -22,10 +22,20 @@ pub struct Config {
 }
 
 /// One service and the key to it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Profile {
     pub url: String,
     pub auth: String,
+}
+
+/// The key stays out of logs and panics, as `AuthKey`'s does.
+impl std::fmt::Debug for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Profile")
+            .field("url", &self.url)
+            .field("auth", &"hidden")
+            .finish()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,7 +84,8 @@ impl Config {
         })
     }
 
-    /// Writes the file whole: a reader sees the old one or the new one, never a part.
+    /// Writes the file whole: a reader sees the old one or the new one, never a part. The
+    /// file is 0600 and its directory 0700, whatever they were before.
     pub fn save(&self) -> Result<PathBuf, ConfigError> {
         let path = Self::path()?;
         let io = |source| ConfigError::Io {
@@ -86,13 +97,15 @@ impl Config {
             .recursive(true)
             .mode(0o700)
             .create(dir)
+            .and_then(|()| std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)))
             .map_err(io)?;
         let text = toml::to_string(self).expect("a config serializes");
+        // A file of our own, new: one left by a crash may have been made with other modes.
         let tmp = dir.join(format!(".config.toml.{}", std::process::id()));
+        let _ = std::fs::remove_file(&tmp);
         let written = std::fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(0o600)
             .open(&tmp)
             .and_then(|mut file| {
@@ -103,34 +116,46 @@ impl Config {
             let _ = std::fs::remove_file(&tmp);
             return Err(io(e));
         }
+        // The rename itself outlives a crash once the directory is on disk.
+        let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
         Ok(path)
     }
 
-    /// The profile `name` names (`--profile`, else `$AWS_EXEC_PROFILE`), or the default one
-    /// when none is named and there is one. A named profile that is not saved is an error.
+    /// The profile `name` names (`--profile`, or `$AWS_EXEC_PROFILE` through clap), or the
+    /// default one when none is named and there is one. A named profile that is not saved
+    /// is an error that names those that are.
     pub fn profile(&self, name: Option<&str>) -> Result<Option<(String, &Profile)>, ConfigError> {
-        let named = name
-            .map(str::to_owned)
-            .or_else(|| std::env::var(PROFILE_ENV).ok().filter(|v| !v.is_empty()));
-        let Some(name) = named else {
+        let Some(name) = name.filter(|n| !n.is_empty()) else {
             return Ok(self
                 .profiles
                 .get(DEFAULT_PROFILE)
                 .map(|p| (DEFAULT_PROFILE.to_owned(), p)));
         };
-        match self.profiles.get(&name) {
-            Some(profile) => Ok(Some((name, profile))),
-            None => Err(ConfigError::UnknownProfile {
-                name,
-                path: Self::path()?,
-                known: match self.profiles.len() {
-                    0 => "there are none yet: `aws-exec login` makes one".to_owned(),
-                    _ => format!(
-                        "known: {}",
-                        self.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
-                    ),
-                },
-            }),
+        match self.profiles.get(name) {
+            Some(profile) => Ok(Some((name.to_owned(), profile))),
+            None => Err(self.unknown(name)),
+        }
+    }
+
+    /// Forgets a profile; one that is not saved is the same error as in [`Config::profile`].
+    pub fn remove(&mut self, name: &str) -> Result<Profile, ConfigError> {
+        match self.profiles.remove(name) {
+            Some(profile) => Ok(profile),
+            None => Err(self.unknown(name)),
+        }
+    }
+
+    fn unknown(&self, name: &str) -> ConfigError {
+        ConfigError::UnknownProfile {
+            name: name.to_owned(),
+            path: Self::path().unwrap_or_default(),
+            known: match self.profiles.len() {
+                0 => "there are none yet: `aws-exec login` makes one".to_owned(),
+                _ => format!(
+                    "known: {}",
+                    self.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            },
         }
     }
 }
@@ -157,5 +182,13 @@ mod tests {
             Err(ConfigError::UnknownProfile { known, .. }) if known == "known: work"
         ));
         assert_eq!(config.profile(Some("work")).unwrap().unwrap().0, "work");
+        assert_eq!(config.profile(None).unwrap(), None);
+        assert!(!format!("{config:?}").contains("auth: \"k\""));
+        assert!(config.remove("home").is_err());
+        assert_eq!(config.remove("work").unwrap().auth, "k");
+        assert!(matches!(
+            config.profile(Some("work")),
+            Err(ConfigError::UnknownProfile { known, .. }) if known.contains("aws-exec login")
+        ));
     }
 }

@@ -19,17 +19,26 @@ pub struct Resolved {
     pub profile: Option<String>,
 }
 
+/// The service URL the environment names: `$PROJECT_URL`, else `https://$PROJECT_DOMAIN`,
+/// with the variable it came from.
+pub fn url_from_variables() -> Option<(String, &'static str)> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    env("PROJECT_URL")
+        .map(|url| (url, "PROJECT_URL"))
+        .or_else(|| {
+            env("PROJECT_DOMAIN").map(|domain| (format!("https://{domain}"), "PROJECT_DOMAIN"))
+        })
+}
+
 impl Remote {
+    /// Where a command goes, field by field: the URL from --url, $PROJECT_URL,
+    /// $PROJECT_DOMAIN, the profile, the local default; the key from --auth or $AUTH, then
+    /// the profile. The profile is `--profile` / $AWS_EXEC_PROFILE, else "default" if saved.
     pub fn resolve(&self) -> anyhow::Result<Resolved> {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let url = match &self.url {
             Some(url) => Some((url.clone(), "--url".to_owned())),
-            None => env("PROJECT_URL")
-                .map(|url| (url, "PROJECT_URL".to_owned()))
-                .or_else(|| {
-                    env("PROJECT_DOMAIN")
-                        .map(|domain| (format!("https://{domain}"), "PROJECT_DOMAIN".to_owned()))
-                }),
+            None => url_from_variables().map(|(url, from)| (url, from.to_owned())),
         };
         let auth = self.auth.clone().filter(|a| !a.is_empty());
         let auth_from = match env("AUTH") {

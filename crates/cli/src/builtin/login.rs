@@ -6,46 +6,43 @@
 use std::io::{IsTerminal, Read};
 
 use anyhow::Context;
-use aws_exec_client::Client;
+use aws_exec_client::{Client, LOCAL_URL};
 use clap::Args;
 
-use crate::cli::Remote;
-use crate::config::{Config, Profile, DEFAULT_PROFILE};
+use crate::config::{Config, Profile, DEFAULT_PROFILE, PROFILE_ENV};
+use crate::remote::url_from_variables;
 
 #[derive(Debug, Args)]
 pub struct LoginArgs {
-    /// The service [default: as every command finds it: $PROJECT_URL, ..., the local one]
+    /// The service [default: $PROJECT_URL, else https://$PROJECT_DOMAIN, else the
+    /// profile's own, else http://127.0.0.1:8080]
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
-    /// The profile to keep it in
-    #[arg(long, env = "AWS_EXEC_PROFILE", value_name = "NAME", default_value = DEFAULT_PROFILE)]
+    /// The profile to keep it in; other profiles are kept as they are
+    #[arg(long, env = PROFILE_ENV, value_name = "NAME", default_value = DEFAULT_PROFILE)]
     pub profile: String,
 }
 
 #[derive(Debug, Args)]
 pub struct LogoutArgs {
     /// The profile to forget
-    #[arg(long, env = "AWS_EXEC_PROFILE", value_name = "NAME", default_value = DEFAULT_PROFILE)]
+    #[arg(long, env = PROFILE_ENV, value_name = "NAME", default_value = DEFAULT_PROFILE)]
     pub profile: String,
 }
 
 pub async fn login(args: LoginArgs) -> anyhow::Result<i32> {
-    // The URL as any command would find it, the profile being replaced aside.
-    let remote = Remote {
-        url: args.url,
-        auth: None,
-        profile: None,
-    };
-    let url = match &remote.url {
-        Some(url) => url.clone(),
-        None => remote.resolve()?.url,
-    };
+    // Read first: a file this version cannot read is said before a key is asked for.
+    let mut config = Config::load()?;
+    let url = args
+        .url
+        .or_else(|| url_from_variables().map(|(url, _)| url))
+        .or_else(|| config.profiles.get(&args.profile).map(|p| p.url.clone()))
+        .unwrap_or_else(|| LOCAL_URL.to_owned());
     let key = read_key()?;
     let name = Client::new(&url, &key)?
         .whoami()
         .await
         .with_context(|| format!("checking the key with {url}; nothing was saved"))?;
-    let mut config = Config::load()?;
     config.profiles.insert(
         args.profile.clone(),
         Profile {
@@ -64,11 +61,14 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<i32> {
 
 pub fn logout(args: LogoutArgs) -> anyhow::Result<i32> {
     let mut config = Config::load()?;
-    if config.profiles.remove(&args.profile).is_none() {
-        anyhow::bail!("there is no profile {:?} to forget", args.profile);
-    }
-    config.save()?;
-    eprintln!("aws-exec: forgot profile {:?}", args.profile);
+    let forgotten = config.remove(&args.profile)?;
+    let path = config.save()?;
+    eprintln!(
+        "aws-exec: forgot profile {:?} ({}); {} keeps the others",
+        args.profile,
+        forgotten.url,
+        path.display()
+    );
     Ok(0)
 }
 

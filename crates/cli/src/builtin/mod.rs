@@ -10,6 +10,7 @@ pub mod exec;
 pub mod lambda;
 pub mod login;
 pub mod ls;
+pub mod man;
 pub mod rerun;
 pub mod rpc;
 pub mod schedule;
@@ -39,8 +40,8 @@ pub async fn call(command: Cmd) -> Result<anyhow::Result<i32>, ServiceCmd> {
         Cmd::Login(args) => login::login(args).await,
         Cmd::Logout(args) => login::logout(args),
         Cmd::Whoami(args) => whoami::run(args).await,
-        Cmd::Completions(args) => completions::completions(args),
-        Cmd::Man => completions::man(),
+        Cmd::Completions(args) => completions::run(args),
+        Cmd::Man => man::run(),
         Cmd::Ls(args) => ls::run(args).await,
         Cmd::Status(args) => status::run(args).await,
         Cmd::Artifacts(args) => artifacts::run(args).await,
