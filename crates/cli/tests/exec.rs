@@ -228,6 +228,87 @@ async fn huge_output_is_capped_at_the_jobs_own_bytes_and_size_matches() {
     svc.stop().await;
 }
 
+/// The service wrote its notices (timed out, a marker at the cap) into the job's log, so
+/// `exec ... > out` held more than the job printed. They are in its meta and in the poll's
+/// exit answer, on the wire as aws-exec's clients read it.
+#[tokio::test]
+async fn a_notice_is_in_meta_and_the_poll_not_in_the_log() {
+    const CAP: usize = 64 * 1024;
+    let svc = Service::start_with(registry(), |c| c.runner.max_log_bytes = CAP).await;
+    let client = svc.client();
+
+    let uid = client
+        .submit(&ExecRequest::argv(["sh", "-c", "echo begun; sleep 5"]).timeout(1))
+        .await
+        .unwrap();
+    let (log, end) = follow_as_the_wire_says(&svc, &uid).await;
+    assert_eq!(log, b"begun\n", "the job's bytes alone");
+    assert_eq!(end["exit"], 124);
+    let said = serde_json::json!(["timed out: the job reached its timeout"]);
+    assert_eq!(end["notes"], said, "{end}");
+    let meta = job_meta(&svc, &uid).await;
+    assert_eq!(meta["notes"], said, "{meta}");
+    assert!(meta.get("truncated").is_none(), "false is left out: {meta}");
+
+    // Past the cap: exactly the first CAP bytes of what the job printed, and a note.
+    let uid = submit_sh(&client, "seq 1 100000").await;
+    let printed: String = (1..=100_000).map(|i| format!("{i}\n")).collect();
+    let (log, end) = follow_as_the_wire_says(&svc, &uid).await;
+    assert!(
+        log[..] == printed.as_bytes()[..CAP],
+        "the first {CAP} bytes"
+    );
+    assert_eq!(end["exit"], 0);
+    let said = serde_json::json!([format!(
+        "the log reached its cap of {CAP} bytes; the rest of the output was dropped"
+    )]);
+    assert_eq!(end["notes"], said, "{end}");
+    let meta = job_meta(&svc, &uid).await;
+    assert_eq!((&meta["truncated"], &meta["notes"]), (&true.into(), &said));
+
+    // A job with nothing to say answers as aws-exec did: `notes` left out.
+    let uid = submit_sh(&client, "echo fine").await;
+    let (log, end) = follow_as_the_wire_says(&svc, &uid).await;
+    assert_eq!(
+        (log, end),
+        (b"fine\n".to_vec(), serde_json::json!({"exit": 0}))
+    );
+    svc.stop().await;
+}
+
+/// Follows a job with plain `GET /api/exec` polls; answers its log and the JSON that ended it.
+async fn follow_as_the_wire_says(svc: &Service, uid: &str) -> (Vec<u8>, serde_json::Value) {
+    let client = svc.client();
+    let mut log = Vec::new();
+    let started = Instant::now();
+    loop {
+        assert!(started.elapsed() < Duration::from_secs(30), "{uid} ends");
+        let at = log.len().to_string();
+        let answer: serde_json::Value = reqwest::Client::new()
+            .get(format!("{}/api/exec", svc.url()))
+            .query(&[("uid", uid), ("range-start", at.as_str())])
+            .header("auth", &svc.key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if answer.get("exit").is_some() {
+            return (log, answer);
+        }
+        let url = answer["url"].as_str().expect("a url or the exit");
+        let offset = log.len() as u64;
+        let read = client
+            .read_log(url, offset, &mut |b: &[u8]| log.extend_from_slice(b))
+            .await
+            .unwrap();
+        if read == 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_job_past_its_time_limit_is_stopped_and_still_ends_cleanly() {
     let svc = Service::start_with(registry(), |c| {

@@ -231,12 +231,28 @@ async fn the_32_mib_cap_holds_across_segments() {
         ]))
         .await
         .unwrap();
-    let (got, exit) = new_client(&client, &uid).await;
-    assert_eq!(exit, 0);
+    let mut got = Vec::new();
+    let ended = client
+        .tail_ended(&uid, 0, None, &mut |b: &[u8]| got.extend_from_slice(b))
+        .await
+        .unwrap();
     assert_eq!(got.len(), MAX_LOG_BYTES);
     assert!(got.iter().all(|b| *b == b'x'), "the job's bytes alone");
+    // Its end was read from storage, and so were the notes beside it.
+    let said = format!(
+        "the log reached its cap of {MAX_LOG_BYTES} bytes; the rest of the output was dropped"
+    );
+    assert_eq!((ended.exit, &ended.notes[..]), (0, &[said.clone()][..]));
     let meta = client.status(&uid).await.unwrap();
     assert!(meta.truncated);
+    let at_end = client.poll(&uid, MAX_LOG_BYTES as u64).await.unwrap();
+    assert_eq!(
+        at_end,
+        PollResponse::Exit {
+            exit: 0,
+            notes: vec![said]
+        }
+    );
     let stored = s3
         .object(&format!("jobs/default/{uid}/log.txt"))
         .await
@@ -294,7 +310,8 @@ async fn a_job_cancelled_while_its_log_streams_ends_whole() {
     let (got, exit) = reader.await.unwrap();
     assert_eq!(exit, 143, "ended by the cancel's SIGTERM");
     let text = String::from_utf8(got.clone()).unwrap();
-    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("line ")).collect();
+    // Nothing of the service's among them: its notice is in the meta.
+    let lines: Vec<&str> = text.lines().collect();
     assert!(lines.len() > 20, "{} lines", lines.len());
     for (i, line) in lines.iter().enumerate() {
         assert_eq!(*line, format!("line {}", i + 1), "no line lost or doubled");
@@ -305,9 +322,10 @@ async fn a_job_cancelled_while_its_log_streams_ends_whole() {
         s3.object(&format!("{prefix}size")).await.unwrap(),
         got.len().to_string().as_bytes()
     );
+    let meta = client.status(&uid).await.unwrap();
     assert_eq!(
-        client.status(&uid).await.unwrap().state.as_str(),
-        "cancelled"
+        (meta.state.as_str(), &meta.notes[..]),
+        ("cancelled", &["cancelled".to_owned()][..])
     );
 }
 

@@ -68,7 +68,7 @@ pub struct NotesSaid {
 }
 
 impl Notes {
-    fn add(&self, line: String) {
+    pub(crate) fn add(&self, line: String) {
         tracing::debug!(note = %line, "job note");
         self.lock().lines.push(line);
     }

@@ -347,10 +347,15 @@ impl Runner {
             Ok(Ok(size)) => (size, state),
             Ok(Err((stored, e))) => {
                 tracing::error!(uid = %job.uid, error = %e, "storing the end of the log");
+                // The storage error stays in the service's logs: it may name its insides.
+                notes.add(format!(
+                    "the log could not be stored in full; it holds its first {stored} bytes"
+                ));
                 (stored, JobState::Failed)
             }
             Err(e) => {
                 tracing::error!(uid = %job.uid, error = %e, "log shipper failed");
+                notes.add("the log could not be stored".to_owned());
                 (0, JobState::Failed)
             }
         };
