@@ -4,11 +4,12 @@
 
 use std::process::Command;
 
-/// The terminal's side: runs argv[1..] in a new terminal; when `$PROMPT` appears, waits a
-/// moment (for the prompt to turn echo off) and types `$REPLY` and Enter. Prints everything
-/// the terminal showed; exits with the command's code.
+/// The terminal's side: runs argv[1..] in a new terminal; when `$PROMPT` appears, waits
+/// for the terminal's echo to go off (at most 5 s: a prompt that never turns it off is
+/// then typed into anyway, and shows the reply) and types `$REPLY` and Enter. Prints
+/// everything the terminal showed; exits with the command's code.
 const HOLDER: &str = r#"
-import os, pty, sys, time
+import os, pty, sys, termios, time
 pid, fd = pty.fork()
 if pid == 0:
     os.execv(sys.argv[1], sys.argv[1:])
@@ -23,7 +24,9 @@ while True:
         break
     shown += data
     if not sent and prompt in shown:
-        time.sleep(0.3)
+        deadline = time.time() + 5
+        while termios.tcgetattr(fd)[3] & termios.ECHO and time.time() < deadline:
+            time.sleep(0.02)
         os.write(fd, reply + b"\r")
         sent = True
 _, status = os.waitpid(pid, 0)
