@@ -510,16 +510,7 @@ impl Client {
                     pacer.news();
                     (offset, segment) = (at.offset, at.segment);
                     match end {
-                        // Read from storage: what the service said is in the job's meta.
-                        Some(exit) => {
-                            let notes = match self.stored_meta(uid, &follow).await {
-                                Ok(meta) => meta.notes,
-                                Err(e) => vec![format!(
-                                    "cannot read what the service said of the run: {e}"
-                                )],
-                            };
-                            return Ok(Ended { exit, notes });
-                        }
+                        Some(ended) => return Ok(ended),
                         None => continue,
                     }
                 }
@@ -548,7 +539,7 @@ impl Client {
         on_log: &mut (dyn FnMut(&[u8]) + Send),
         pacer: &mut Pacer,
         cadence: &mut Cadence,
-    ) -> Result<(Position, Option<i32>), ClientError> {
+    ) -> Result<(Position, Option<Ended>), ClientError> {
         loop {
             let Some(seq) = at.segment else {
                 return Ok((at, None));
@@ -591,8 +582,7 @@ impl Client {
                     at.segment = None;
                 }
                 if at.offset >= size {
-                    let exit = self.get_number::<i32>(&urls.exit).await?;
-                    return Ok((at, exit));
+                    return Ok((at, self.stored_end(uid, urls).await?));
                 }
                 return Ok((at, None));
             }
@@ -609,20 +599,38 @@ impl Client {
         }
     }
 
-    /// The job's meta from storage where the service gave a URL for it (a GET there costs
-    /// next to nothing), else from the service.
-    async fn stored_meta(&self, uid: &str, follow: &Follow) -> Result<JobMeta, ClientError> {
-        let Some(url) = &follow.meta else {
-            return self.status(uid).await;
+    /// How a job ended, read from storage once its `size` is there. Its meta, written
+    /// before `exit` and `size`, holds the exit code and what the service said of the run:
+    /// one GET for both. Without a meta URL (an older service), `exit` and then the
+    /// service's answer for the notes.
+    async fn stored_end(&self, uid: &str, urls: &Follow) -> Result<Option<Ended>, ClientError> {
+        if let Some(url) = &urls.meta {
+            let read = self
+                .retry
+                .run("read meta", |_| {
+                    let req = self.http.get(url);
+                    async move { policy::retry_transient(req.send().await).await }
+                })
+                .await;
+            if let Ok(resp) = read {
+                if let Ok(JobMeta {
+                    exit: Some(exit),
+                    notes,
+                    ..
+                }) = json_or_error::<JobMeta>(resp).await
+                {
+                    return Ok(Some(Ended { exit, notes }));
+                }
+            }
+        }
+        let Some(exit) = self.get_number::<i32>(&urls.exit).await? else {
+            return Ok(None);
         };
-        let resp = self
-            .retry
-            .run("read meta", |_| {
-                let req = self.http.get(url);
-                async move { policy::retry_transient(req.send().await).await }
-            })
-            .await?;
-        json_or_error(resp).await
+        let notes = match self.status(uid).await {
+            Ok(meta) => meta.notes,
+            Err(e) => vec![format!("cannot read what the service said of the run: {e}")],
+        };
+        Ok(Some(Ended { exit, notes }))
     }
 
     /// A follow's silence (`idle` failed with [`ClientError::NoProgress`]) is no reason to
