@@ -354,8 +354,9 @@ async function readFrom(url, offset, onBytes, signal) {
 
 /**
  * Bytes of the log at `url`: the last `last` of them (a suffix range, which needs no size),
- * or those from `start` to `end`. Answers where they start and how long the log is; a
- * server that ignores ranges sends it all, and the part asked for is cut from that.
+ * or those from `start` to `end`. Answers where they start and how long the log is (as far
+ * as it was read, when the answer does not say). A server that ignores ranges sends it all:
+ * that is read as it streams, keeping only the part asked for, so memory stays bounded.
  * @param {string} url
  * @param {{last: number} | {start: number, end: number}} range
  * @param {AbortSignal} [signal]
@@ -363,15 +364,63 @@ async function readFrom(url, offset, onBytes, signal) {
  */
 export async function readRange(url, range, signal) {
   const header = 'last' in range ? `bytes=-${range.last}` : `bytes=${range.start}-${range.end - 1}`;
-  const resp = await fetch(url, { headers: { Range: header }, cache: 'no-store', signal });
-  if ([403, 404, 416].includes(resp.status)) return { start: 0, total: 0, bytes: new Uint8Array() };
+  let resp = await fetch(url, { headers: { Range: header }, cache: 'no-store', signal });
+  const nothing = { start: 'last' in range ? 0 : range.start, total: 0, bytes: new Uint8Array() };
+  if ([403, 404, 416].includes(resp.status)) {
+    await resp.body?.cancel();
+    return nothing;
+  }
   if (resp.status !== 200 && resp.status !== 206) throw new ApiError(resp.status, `log read: HTTP ${resp.status}`);
-  const bytes = new Uint8Array(await resp.arrayBuffer());
   const told = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(resp.headers.get('content-range') ?? '');
-  if (resp.status === 206 && told) return { start: Number(told[1]), total: Number(told[3]), bytes };
-  // All of it came: cut out what was asked for.
-  const total = bytes.length;
-  const start = 'last' in range ? Math.max(0, total - range.last) : Math.min(range.start, total);
-  const end = 'last' in range ? total : Math.min(range.end, total);
-  return { start, total, bytes: bytes.subarray(start, end) };
+  if (resp.status === 206 && told) {
+    return { start: Number(told[1]), total: Number(told[3]), bytes: new Uint8Array(await resp.arrayBuffer()) };
+  }
+  if (resp.status === 206 && !('last' in range)) {
+    // Where it starts was not said (a header the browser may not read): as asked.
+    const bytes = new Uint8Array(await resp.arrayBuffer());
+    return { start: range.start, total: range.start + bytes.length, bytes };
+  }
+  if (resp.status === 206) {
+    // The last bytes, from an unknown place: read it all instead, keeping the end.
+    await resp.body?.cancel();
+    resp = await fetch(url, { cache: 'no-store', signal });
+    if (!resp.ok) throw new ApiError(resp.status, `log read: HTTP ${resp.status}`);
+  }
+  if (!resp.body) return nothing;
+  const reader = resp.body.getReader();
+  /** @type {Uint8Array[]} */
+  const kept = [];
+  let keptFrom = 0; // the byte kept[0] starts at
+  let read = 0;
+  const from = 'last' in range ? 0 : range.start;
+  const to = 'last' in range ? Infinity : range.end;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    const at = read;
+    read += value.length;
+    if ('last' in range) {
+      kept.push(value);
+      // Whole chunks that fall before the last `last` bytes go.
+      while (kept.length > 1 && read - (keptFrom + kept[0].length) >= range.last) {
+        keptFrom += /** @type {Uint8Array} */ (kept.shift()).length;
+      }
+    } else if (read > from && at < to) {
+      if (!kept.length) keptFrom = at;
+      kept.push(value);
+    }
+    if (read >= to) {
+      await reader.cancel();
+      break;
+    }
+  }
+  const all = new Uint8Array(kept.reduce((n, c) => n + c.length, 0));
+  let n = 0;
+  for (const chunk of kept) {
+    all.set(chunk, n);
+    n += chunk.length;
+  }
+  const start = 'last' in range ? Math.max(0, read - range.last) : Math.min(from, read);
+  const end = Math.min(to, read);
+  return { start, total: read, bytes: all.subarray(start - keptFrom, Math.max(start, end) - keptFrom) };
 }

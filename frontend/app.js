@@ -246,7 +246,7 @@ function runBlock(title) {
   article.append(header, out, artifacts, alert, footer);
   runs.append(article);
   article.scrollIntoView({ block: 'end' });
-  return { article, header, code, out, artifacts, alert, footer, term: new Terminal(out) };
+  return { article, header, code, out, artifacts, alert, footer };
 }
 
 /** @param {ReturnType<typeof runBlock>} block @param {string} uid */
@@ -305,7 +305,6 @@ async function follow(block, uid, cancellable = true, existing = false, started 
   const cancel = cancellable ? cancelButton(block, uid) : null;
   const nearBottom = () => window.innerHeight + window.scrollY >= document.body.scrollHeight - 80;
   const view = new LogView(block, api, uid);
-  block.term = view.term;
   // A running job says how long it has run, a second at a time.
   const since = typeof started === 'number' ? started * 1000 : Date.now();
   let retrying = false;
@@ -362,7 +361,7 @@ async function run(line) {
   }
   const block = runBlock(`$ ${line}`);
   if (line === 'history') {
-    block.term.note(past.map((h, i) => `${String(i + 1).padStart(5)}  ${h}`).join('\n') + '\n');
+    new Terminal(block.out).note(past.map((h, i) => `${String(i + 1).padStart(5)}  ${h}`).join('\n') + '\n');
     block.article.dataset.state = 'done';
     block.footer.textContent = 'built-in';
     return;

@@ -1,9 +1,12 @@
 // @ts-check
 /**
- * Renders a job's log bytes into a <pre> the way a terminal shows them: UTF-8 decoded as a
- * stream (a character split across reads is joined, invalid bytes become U+FFFD), ANSI
- * colours and styles, `\r` returning to the start of the line so progress bars overwrite,
- * and `ESC[K` erasing.
+ * A job's log bytes as a terminal shows them: UTF-8 decoded as a stream (a character split
+ * across reads is joined, invalid bytes become U+FFFD), ANSI colours and styles, `\r`
+ * returning to the start of the line so progress bars overwrite, and `ESC[K` erasing.
+ *
+ * `Parser` turns bytes into lines (text with runs of styles) and holds no DOM, so a view can
+ * keep many lines and draw few (logview.js); `paint` draws one line; `Terminal` draws every
+ * line into a <pre> (short outputs the page writes itself).
  */
 
 const PALETTE = [
@@ -25,55 +28,80 @@ function color256(n) {
 
 // One token at a time: a control sequence, a line break, a carriage return, a backspace,
 // or a run of printable text.
-const TOKEN = /\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]|\n|\r|\x08|[^\x1b\n\r\x08]+|\x1b/gy;
-const COMPLETE_ESCAPE = /^(?:\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_])/;
+const TOKEN = /\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b\n]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]|\n|\r|\x08|[^\x1b\n\r\x08]+|\x1b/gy;
+const COMPLETE_ESCAPE = /^(?:\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b\n]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_])/;
 const INVISIBLE = /[\x00-\x07\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f]/g;
-/** Lines a terminal keeps by default; a windowed view sets its own bound. */
+/** Lines a terminal keeps; the oldest go past it. */
 const MAX_LINES = 20000;
+/** Characters a line keeps: the rest of a longer one is cut, marked with `…` (the whole log
+ * still has it). */
+export const MAX_COLUMNS = 65536;
 
 /**
  * @typedef {{fg?: string, bg?: string, bold?: boolean, dim?: boolean, italic?: boolean,
  *   underline?: boolean, strike?: boolean, inverse?: boolean}} Style
  */
 
-export class Terminal {
-  /**
-   * @param {HTMLElement} pre
-   * @param {{maxLines?: number, onDrop?: (lines: number) => void}} [options] past
-   *   `maxLines`, the oldest lines are removed while `trimTop` holds (`onDrop` hears how many)
-   */
-  constructor(pre, options = {}) {
-    this.pre = pre;
-    this.maxLines = options.maxLines ?? MAX_LINES;
-    this.onDrop = options.onDrop;
-    /** Whether the oldest lines go past `maxLines` (a view reading earlier output says no). */
-    this.trimTop = true;
+/**
+ * A line as parsed: its text when it is all in the plain style, else its text and its runs
+ * of one style as pairs (where the run ends in `text`, the style's number in `Styles`).
+ * @typedef {string | {text: string, runs: number[]}} Line
+ */
+
+/** The styles met so far, each numbered once; parsers of one log share them. */
+export class Styles {
+  constructor() {
+    /** @type {Style[]} */
+    this.list = [{}];
+    /** @type {Map<string, number>} */
+    this.ids = new Map([['{}', 0]]);
+  }
+
+  /** @param {Style} style @returns {number} */
+  id(style) {
+    const key = JSON.stringify(style);
+    let id = this.ids.get(key);
+    if (id === undefined) {
+      id = this.list.length;
+      this.list.push(style);
+      this.ids.set(key, id);
+    }
+    return id;
+  }
+}
+
+/**
+ * Turns log bytes into lines: each line break hands the line it ends to `onLine`, with the
+ * style in effect where that line began (so a later part of the log can be parsed again
+ * from there); the line being written stays open (`partial`).
+ */
+export class Parser {
+  /** @param {Styles} [styles] @param {number} [style] the style in effect where the bytes begin */
+  constructor(styles = new Styles(), style = 0) {
+    this.styles = styles;
     this.decoder = new TextDecoder('utf-8');
+    this.styleId = style;
     /** @type {Style} */
-    this.style = {};
-    this.styleKey = '';
-    /** @type {Map<string, Style>} */
-    this.styles = new Map([['', {}]]);
+    this.style = styles.list[style] ?? {};
+    /** The style in effect where the open line began. */
+    this.lineStyle = style;
     /** @type {string[]} */
     this.chars = [];
-    /** @type {string[]} */
+    /** @type {number[]} */
     this.keys = [];
     this.col = 0;
+    this.cut = false;
     this.pending = '';
-    this.lines = 0;
-    this.current = document.createElement('span');
-    pre.append(this.current);
-    /** @type {DocumentFragment} */
-    this.done = document.createDocumentFragment();
+    /** @type {(line: Line, style: number) => void} */
+    this.onLine = () => {};
   }
 
   /** Feeds raw log bytes. @param {Uint8Array} bytes */
   write(bytes) {
     this.feed(this.decoder.decode(bytes, { stream: true }));
-    this.render();
   }
 
-  /** Flushes a trailing partial character or escape once the log is complete. */
+  /** Flushes a trailing partial character or escape once the bytes are complete. */
   end() {
     this.feed(this.decoder.decode());
     if (this.pending) {
@@ -81,13 +109,31 @@ export class Terminal {
       this.pending = '';
       this.text(rest.replace(INVISIBLE, ''));
     }
-    this.render();
   }
 
-  /** Writes plain text (notes from the page itself) in the current style. @param {string} s */
-  note(s) {
-    this.feed(s);
-    this.render();
+  /** Whether the open line has any text. */
+  get partial() {
+    return this.chars.length > 0;
+  }
+
+  /** The open line as it is now. @returns {Line} */
+  line() {
+    const text = this.chars.join('') + (this.cut ? '…' : '');
+    const keys = this.keys;
+    if (keys.every((k) => k === 0)) return text;
+    /** @type {number[]} */
+    const runs = [];
+    let at = 0;
+    let start = 0;
+    for (let i = 1; i <= keys.length; i++) {
+      if (i === keys.length || keys[i] !== keys[start]) {
+        for (let j = start; j < i; j++) at += this.chars[j].length;
+        runs.push(at, keys[start]);
+        start = i;
+      }
+    }
+    if (this.cut) runs.push(text.length, 0);
+    return { text, runs };
   }
 
   /** @param {string} input */
@@ -95,7 +141,8 @@ export class Terminal {
     let text = this.pending + input;
     this.pending = '';
     const esc = text.lastIndexOf('\x1b');
-    if (esc >= 0 && text.length - esc < 64 && !COMPLETE_ESCAPE.test(text.slice(esc))) {
+    if (esc >= 0 && text.length - esc < 64 && !text.includes('\n', esc)
+      && !COMPLETE_ESCAPE.test(text.slice(esc))) {
       this.pending = text.slice(esc);
       text = text.slice(0, esc);
     }
@@ -114,12 +161,16 @@ export class Terminal {
   /** @param {string} s */
   text(s) {
     for (const ch of s) {
+      if (this.col >= MAX_COLUMNS) {
+        this.cut = true;
+        return;
+      }
       while (this.chars.length < this.col) {
         this.chars.push(' ');
-        this.keys.push('');
+        this.keys.push(0);
       }
       this.chars[this.col] = ch;
-      this.keys[this.col] = this.styleKey;
+      this.keys[this.col] = this.styleId;
       this.col++;
     }
   }
@@ -142,7 +193,7 @@ export class Terminal {
         } else if (mode === 1) {
           for (let i = 0; i < Math.min(this.col + 1, this.chars.length); i++) {
             this.chars[i] = ' ';
-            this.keys[i] = '';
+            this.keys[i] = 0;
           }
         } else {
           this.chars = [];
@@ -151,10 +202,10 @@ export class Terminal {
         break;
       }
       case 'G':
-        this.col = n(1) - 1;
+        this.col = Math.min(n(1) - 1, MAX_COLUMNS);
         break;
       case 'C':
-        this.col += n(1);
+        this.col = Math.min(this.col + n(1), MAX_COLUMNS);
         break;
       case 'D':
         this.col = Math.max(0, this.col - n(1));
@@ -200,48 +251,91 @@ export class Terminal {
       }
     }
     this.style = s;
-    this.styleKey = JSON.stringify(s);
-    if (!this.styles.has(this.styleKey)) this.styles.set(this.styleKey, s);
+    this.styleId = this.styles.id(s);
   }
 
   newline() {
-    const line = document.createElement('span');
-    line.className = 'ln';
-    this.paint(line);
-    line.append('\n');
-    this.done.append(line);
+    const line = this.line();
+    const style = this.lineStyle;
     this.chars = [];
     this.keys = [];
     this.col = 0;
-    this.lines++;
+    this.cut = false;
+    this.lineStyle = this.styleId;
+    this.onLine(line, style);
+  }
+}
+
+/**
+ * Fills `el` with `line`, one span per run of one style, then `end` (a line break for a
+ * whole line).
+ * @param {HTMLElement} el @param {Line} line @param {Styles} styles @param {string} [end]
+ */
+export function paint(el, line, styles, end = '') {
+  if (typeof line === 'string') {
+    el.textContent = line + end;
+    return;
+  }
+  el.textContent = '';
+  const { text, runs } = line;
+  let start = 0;
+  for (let i = 0; i < runs.length; i += 2) {
+    const part = text.slice(start, runs[i]);
+    const style = styles.list[runs[i + 1]] ?? {};
+    if (part) el.append(Object.keys(style).length ? styled(part, style) : part);
+    start = runs[i];
+  }
+  if (end) el.append(end);
+}
+
+/** Draws every line of what it is fed into a <pre>, up to the most lines it keeps. */
+export class Terminal {
+  /** @param {HTMLElement} pre @param {{maxLines?: number}} [options] */
+  constructor(pre, options = {}) {
+    this.pre = pre;
+    this.maxLines = options.maxLines ?? MAX_LINES;
+    this.parser = new Parser();
+    this.parser.onLine = (line) => {
+      const el = document.createElement('span');
+      el.className = 'ln';
+      paint(el, line, this.parser.styles, '\n');
+      this.done.append(el);
+      this.lines++;
+    };
+    this.lines = 0;
+    this.current = document.createElement('span');
+    pre.append(this.current);
+    /** @type {DocumentFragment} */
+    this.done = document.createDocumentFragment();
   }
 
-  /** Fills `el` with the current line's text, one span per run of one style. @param {HTMLElement} el */
-  paint(el) {
-    el.textContent = '';
-    let start = 0;
-    for (let i = 1; i <= this.chars.length; i++) {
-      if (i === this.chars.length || this.keys[i] !== this.keys[start]) {
-        const text = this.chars.slice(start, i).join('');
-        const style = this.styles.get(this.keys[start]) ?? {};
-        el.append(Object.keys(style).length ? styled(text, style) : text);
-        start = i;
-      }
-    }
+  /** Feeds raw log bytes. @param {Uint8Array} bytes */
+  write(bytes) {
+    this.parser.write(bytes);
+    this.render();
+  }
+
+  /** Flushes a trailing partial character or escape once the log is complete. */
+  end() {
+    this.parser.end();
+    this.render();
+  }
+
+  /** Writes plain text (notes from the page itself) in the current style. @param {string} s */
+  note(s) {
+    this.parser.feed(s);
+    this.render();
   }
 
   render() {
     const box = this.pre;
     const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 4;
     if (this.done.childNodes.length) box.insertBefore(this.done, this.current);
-    let dropped = 0;
-    while (this.trimTop && this.lines > this.maxLines && box.firstChild !== this.current) {
+    while (this.lines > this.maxLines && box.firstChild !== this.current) {
       box.firstChild?.remove();
       this.lines--;
-      dropped++;
     }
-    if (dropped) this.onDrop?.(dropped);
-    this.paint(this.current);
+    paint(this.current, this.parser.line(), this.parser.styles);
     if (atBottom) box.scrollTop = box.scrollHeight;
   }
 }

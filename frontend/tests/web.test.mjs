@@ -1,10 +1,13 @@
 // Browser tests of the web page: Debian's chromium driven by playwright-core against a real
 // `aws-exec serve` on loopback, at phone (375x812, touch) and desktop (1280x800) sizes.
 // Screenshots land in frontend/tests/screenshots/.
+// AWS_EXEC_PAGE_FROM_DISK=1 serves the page's files from frontend/ as they are now (the
+// service's headers kept), so the page can be tested without rebuilding the binary; the
+// test that the served page is frontend/ still compares the binary's own.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -16,6 +19,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 const BIN = process.env.AWS_EXEC_BIN ?? join(here, '../../target/debug/aws-exec');
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const SHOTS = join(here, 'screenshots');
+const FROM_DISK = Boolean(process.env.AWS_EXEC_PAGE_FROM_DISK);
+const PAGE_FILES = ['index.html', 'app.js', 'api.js', 'term.js', 'logview.js', 'schedules.js', 'app.css'];
 
 let server;
 let dataDir;
@@ -67,6 +72,15 @@ async function openPage(size) {
   const context = await browser.newContext({
     viewport: size.viewport, isMobile: size.isMobile, hasTouch: size.hasTouch,
   });
+  if (FROM_DISK) {
+    const origin = new URL(url).origin;
+    const fileOf = (u) => (u.pathname === '/' ? 'index.html' : u.pathname.slice(1));
+    await context.route((u) => u.origin === origin && PAGE_FILES.includes(fileOf(u)), async (route) => {
+      const response = await route.fetch();
+      const file = fileOf(new URL(route.request().url()));
+      await route.fulfill({ response, body: readFileSync(join(here, '..', file), 'utf8') });
+    });
+  }
   const page = await context.newPage();
   const cspErrors = [];
   page.on('console', (msg) => {
@@ -630,11 +644,16 @@ test('the page is served with its security headers', async () => {
 
 // ---- a large log ---------------------------------------------------------------------------
 
-/** A job whose log is 31.7 MiB of numbered lines and a last line; made once. */
+/** The numbered lines of the big log, and its last line (32 MiB in all, a log's cap). */
+const BIG_LINES = 4333188; // `seq 1 N` is then 33 554 400 bytes
+const BIG_LAST = 'LAST-LINE-OF-THE-LOG';
+const BIG_SIZE = 33554400 + BIG_LAST.length + 1;
+
+/** A job whose log is 32 MiB of numbered lines and a last line; made once. */
 let bigLogUid;
 async function bigLog() {
   if (!bigLogUid) {
-    bigLogUid = await submitByApi(['sh', '-c', 'seq 1 4300000; echo LAST-LINE-OF-THE-LOG']);
+    bigLogUid = await submitByApi(['sh', '-c', `seq 1 ${BIG_LINES}; echo ${BIG_LAST}`]);
     await waitEnded(bigLogUid, 60000);
   }
   return bigLogUid;
@@ -644,56 +663,279 @@ async function bigLog() {
 async function openAtTail(page, uid, last) {
   const started = Date.now();
   await page.evaluate((u) => { location.hash = `#/job/${u}`; }, uid);
-  await page.waitForFunction((text) => {
-    const out = document.querySelector('.run pre.out');
-    if (!out || !out.textContent.includes(text)) return false;
-    // On screen: the output scrolled to its end, and its end inside the viewport.
+  await page.waitForFunction(({ u, text }) => {
+    const out = document.querySelector(`.run[data-uid="${u}"] pre.out`);
+    const row = out && [...out.children].reverse().find((el) => !el.classList.contains('log-gap'));
+    if (!row || row.textContent.trim() !== text) return false;
+    // On screen: inside the output's box, and the box inside the viewport.
     const box = out.getBoundingClientRect();
-    return out.scrollHeight - out.scrollTop - out.clientHeight < 40 && box.bottom <= innerHeight + 1;
-  }, last, { timeout: 20000 });
+    const at = row.getBoundingClientRect();
+    return at.bottom <= box.bottom + 1 && at.top >= box.top && box.bottom <= innerHeight + 1;
+  }, { u: uid, text: last }, { timeout: 20000, polling: 10 });
   return Date.now() - started;
 }
 
+/**
+ * What the output of job `uid` shows: the rows drawn (their count and the elements in the
+ * output), the rows at the top and bottom of its view, whether it is scrolled to its end,
+ * and whether the numbered rows drawn follow on one from another.
+ */
+function look(page, uid) {
+  return page.evaluate((u) => {
+    const out = document.querySelector(`.run[data-uid="${u}"] pre.out`);
+    const rows = [...out.children].filter((el) => !el.classList.contains('log-gap'));
+    const box = out.getBoundingClientRect();
+    const style = getComputedStyle(out);
+    const inside = rows.filter((el) => {
+      const r = el.getBoundingClientRect();
+      const mid = (r.top + r.bottom) / 2;
+      return r.height > 0 && mid > box.top + parseFloat(style.paddingTop) && mid < box.bottom - parseFloat(style.paddingBottom);
+    });
+    const numbers = rows.map((el) => el.textContent.trim()).filter((x) => /^\d+$/.test(x)).map(Number);
+    const gaps = out.querySelectorAll('.log-gap');
+    const rowsIn = (el) => (el ? Math.round(el.getBoundingClientRect().height / parseFloat(style.lineHeight)) : 0);
+    return {
+      rows: rows.length,
+      nodes: out.querySelectorAll('*').length,
+      pageNodes: document.querySelectorAll('*').length,
+      top: inside[0]?.textContent.trim(),
+      bottom: inside[inside.length - 1]?.textContent.trim(),
+      first: numbers[0],
+      // the first numbered line kept (drawn or not), as rows follow on
+      kept: numbers[0] - rowsIn(gaps[0]),
+      keptLast: numbers[numbers.length - 1] + rowsIn(gaps[1]),
+      atEnd: out.scrollHeight - out.scrollTop - out.clientHeight < 2,
+      consecutive: numbers.every((n, i) => i === 0 || n === numbers[i - 1] + 1),
+    };
+  }, uid);
+}
+
+/** The page's JS heap after a garbage collection, in MiB. */
+async function heapMiB(context, page) {
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('HeapProfiler.collectGarbage');
+  const { usedSize } = await cdp.send('Runtime.getHeapUsage');
+  await cdp.detach();
+  return usedSize / 1024 / 1024;
+}
+
+/** Scrolls job `uid`'s output as a user does (the wheel, then the new position), and
+ * waits for it to be drawn. */
+function scrollOutput(page, uid, to) {
+  return page.evaluate(async ({ u, to: where }) => {
+    const out = document.querySelector(`.run[data-uid="${u}"] pre.out`);
+    const top = where === 'top' ? 0 : where === 'end' ? out.scrollHeight : out.scrollTop + where;
+    out.dispatchEvent(new WheelEvent('wheel', { deltaY: top < out.scrollTop ? -100 : 100 }));
+    out.scrollTop = top;
+    for (let i = 0; i < 2; i++) await new Promise((r) => requestAnimationFrame(r));
+  }, { u: uid, to });
+}
+
 for (const size of SIZES) {
-  test(`${size.name}: a 32 MiB log opens at its last line at once, windowed, earlier parts on scroll`, async (t) => {
+  test(`${size.name}: a 32 MiB log opens at its last line at once, draws only what is on screen, reads earlier parts on scroll`, async (t) => {
     const uid = await bigLog();
     const { context, page, cspErrors } = await openPage(size);
     await signIn(page);
-    const took = await openAtTail(page, uid, 'LAST-LINE-OF-THE-LOG');
-    t.diagnostic(`time to the last line of a 31.7 MiB log at ${size.viewport.width}px: ${took} ms`);
+    const took = await openAtTail(page, uid, BIG_LAST);
+    t.diagnostic(`time to the last line of a 32 MiB log at ${size.viewport.width}px: ${took} ms`);
     assert.ok(took < 5000, `${took} ms`);
-    const block = page.locator('.run').last();
+    const block = page.locator(`.run[data-uid="${uid}"]`);
     await block.locator('xpath=self::*[@data-state="done"]').waitFor({ timeout: 10000 });
-    const nodes = () => block.locator('pre.out').evaluate((el) => el.querySelectorAll('*').length);
-    assert.ok(await nodes() <= 5000, `${await nodes()} nodes`);
-    const output = await outputOf(block);
-    assert.match(output, /\n4300000\nLAST-LINE-OF-THE-LOG\n$/);
-    assert.doesNotMatch(output, /^1\n2\n/, 'not from the start');
-    // The rest is a download away, and comes back when scrolled up.
-    assert.equal(await block.locator('.log-download').isVisible(), true);
-    const firstShown = () => block.locator('pre.out').evaluate((el) => Number(el.textContent.split('\n')[0]));
-    const before = await firstShown();
-    await block.locator('pre.out').evaluate((el) => { el.scrollTop = 0; el.dispatchEvent(new Event('scroll')); });
-    await page.waitForFunction((n) => Number(document.querySelector('.run pre.out').textContent.split('\n')[0]) < n,
-      before, { timeout: 10000 });
-    const earlier = await firstShown();
-    assert.ok(earlier < before && earlier > 1, `${earlier} < ${before}`);
-    const text = await outputOf(block);
-    const numbers = text.split('\n').filter((l) => /^\d+$/.test(l)).map(Number);
-    assert.ok(numbers.every((n, i) => i === 0 || n === numbers[i - 1] + 1), 'earlier lines join on without a gap');
-    for (let i = 0; i < 6; i++) {
-      await block.locator('pre.out').evaluate((el) => { el.scrollTop = 0; el.dispatchEvent(new Event('scroll')); });
+    let view = await look(page, uid);
+    t.diagnostic(`at the end: ${view.rows} rows drawn, ${view.nodes} elements in the output, ${view.pageNodes} in the page`);
+    assert.equal(view.bottom, BIG_LAST, 'the last line is at the bottom of the view');
+    assert.ok(view.atEnd);
+    assert.ok(view.consecutive, 'rows follow on');
+    assert.ok(view.first > 1, 'not from the start');
+    assert.ok(view.nodes <= 2000, `${view.nodes} elements in the output`);
+    assert.ok(view.pageNodes <= 3000, `${view.pageNodes} elements in the page`);
+    const opened = await heapMiB(context, page);
+    t.diagnostic(`JS heap once open: ${opened.toFixed(1)} MiB`);
+    assert.ok(opened < 48, `${opened} MiB`);
+    const download = block.locator('a.log-download');
+    assert.equal(await download.isVisible(), true, 'the whole log is a download away');
+    assert.equal(await download.getAttribute('download'), `${uid}.log`);
+    assert.match(await download.textContent(), /^whole log \(32\.0 MiB\)$/);
+
+    // Scrolled to its top, the output reads the part before it, keeping the view still.
+    const steps = [];
+    for (let i = 0; i < 14; i++) {
+      await scrollOutput(page, uid, 'top');
+      await page.waitForFunction(({ u, before }) => {
+        const out = document.querySelector(`.run[data-uid="${u}"] pre.out`);
+        const row = [...out.children].find((el) => !el.classList.contains('log-gap'));
+        return Number(row.textContent) < before;
+      }, { u: uid, before: view.kept }, { timeout: 10000 });
+      const now = await look(page, uid);
+      assert.ok(now.consecutive, `rows follow on after step ${i}`);
+      assert.equal(now.top, String(view.kept), `the row that was at the top stays in view (step ${i})`);
+      assert.ok(now.nodes <= 2000, `${now.nodes} elements in the output`);
+      steps.push(now.kept);
+      view = now;
+    }
+    t.diagnostic(`first lines drawn going back: ${steps.join(', ')}`);
+    // Far back, the end is let go: memory stays bounded.
+    const later = block.locator('.log-later');
+    assert.equal(await later.isVisible(), true, 'the end was let go');
+    // Scrolled to the bottom of what is kept, the output reads the part after it.
+    for (let i = 0; i < 3; i++) {
+      await scrollOutput(page, uid, 'end');
+      await page.waitForFunction(({ u, after }) => {
+        const out = document.querySelector(`.run[data-uid="${u}"] pre.out`);
+        const gaps = out.querySelectorAll('.log-gap');
+        const lh = parseFloat(getComputedStyle(out).lineHeight);
+        const rows = [...out.children].filter((el) => !el.classList.contains('log-gap'));
+        const below = Math.round(gaps[1].getBoundingClientRect().height / lh);
+        return Number(rows[rows.length - 1].textContent) + below > after;
+      }, { u: uid, after: view.keptLast }, { timeout: 10000 });
+      const now = await look(page, uid);
+      assert.ok(now.consecutive, `rows follow on after reading on (step ${i})`);
+      assert.equal(now.bottom, String(view.keptLast), `the row that was at the bottom stays in view (step ${i})`);
+      assert.ok(now.nodes <= 2000, `${now.nodes} elements in the output`);
+      view = now;
+    }
+    // A button brings the end back.
+    const back = await heapMiB(context, page);
+    t.diagnostic(`JS heap after reading back ${(14 * 256 / 1024).toFixed(1)} MiB: ${back.toFixed(1)} MiB`);
+    assert.ok(back < 48, `${back} MiB`);
+    await page.screenshot({ path: join(SHOTS, `${size.name}-large-log.png`) });
+    await later.click();
+    await page.waitForFunction((u) => {
+      const out = document.querySelector(`.run[data-uid="${u}"] pre.out`);
+      const rows = [...out.children].filter((el) => !el.classList.contains('log-gap'));
+      return rows[rows.length - 1]?.textContent.trim() === 'LAST-LINE-OF-THE-LOG'
+        && out.scrollHeight - out.scrollTop - out.clientHeight < 2;
+    }, uid, { timeout: 10000 });
+    assert.equal(await later.isVisible(), false);
+    view = await look(page, uid);
+    assert.equal(view.bottom, BIG_LAST);
+
+    if (size.isMobile) {
+      const [file] = await Promise.all([page.waitForEvent('download'), download.click()]);
+      assert.equal(file.suggestedFilename(), `${uid}.log`);
+      assert.equal(statSync(await file.path()).size, BIG_SIZE, 'the whole log downloads');
+    }
+    assert.deepEqual(cspErrors, []);
+    await context.close();
+  });
+
+  test(`${size.name}: a running job's output follows its end, stays put when scrolled up, and follows again at the bottom`, async (t) => {
+    const { context, page, cspErrors } = await openPage(size);
+    await signIn(page);
+    // 200 000 lines in 40 bursts: more than the view keeps, so its start goes as it follows.
+    await page.getByLabel('Command').fill(
+      'i=0; while [ $i -lt 40 ]; do seq $((i*5000+1)) $((i*5000+5000)); i=$((i+1)); sleep 0.1; done; echo FOLLOW-END');
+    await page.getByLabel('Command').press('Enter');
+    const block = page.locator('.run').last();
+    await block.locator('footer', { hasText: /^running… \d+s$/ }).waitFor({ timeout: 5000 });
+    const uid = await block.getAttribute('data-uid');
+    await page.waitForFunction((u) => {
+      const out = document.querySelector(`.run[data-uid="${u}"] pre.out`);
+      const rows = [...out.children].filter((el) => !el.classList.contains('log-gap'));
+      return Number(rows[rows.length - 1]?.textContent) > 20000;
+    }, uid, { timeout: 10000 });
+    let most = 0;
+    for (let i = 0; i < 4; i++) {
+      const view = await look(page, uid);
+      assert.ok(view.atEnd, `following at the end (${view.bottom})`);
+      assert.ok(view.consecutive);
+      most = Math.max(most, view.nodes);
       await page.waitForTimeout(150);
     }
-    assert.ok(await nodes() <= 20000, `bounded while reading back: ${await nodes()} nodes`);
-    await page.screenshot({ path: join(SHOTS, `${size.name}-large-log.png`) });
+    // Scrolled up, it stays put while lines come in below and the oldest go above.
+    await scrollOutput(page, uid, -2000);
+    const held = await look(page, uid);
+    assert.equal(held.atEnd, false);
+    await page.waitForTimeout(800);
+    const still = await look(page, uid);
+    assert.equal(still.top, held.top, 'the view stays on the rows it showed');
+    assert.equal(still.atEnd, false);
+    assert.equal(await block.getAttribute('data-state'), 'running', 'the job still ran meanwhile');
+    // Back at the bottom, it follows on to the end.
+    await scrollOutput(page, uid, 'end');
+    await block.locator('xpath=self::*[@data-state="done"]').waitFor({ timeout: 20000 });
+    const end = await look(page, uid);
+    assert.equal(end.bottom, 'FOLLOW-END');
+    assert.ok(end.atEnd);
+    most = Math.max(most, end.nodes);
+    t.diagnostic(`at most ${most} elements in the output while following 200 000 lines`);
+    assert.ok(most <= 2000, `${most} elements`);
+    assert.equal(await block.locator('.log-earlier').isVisible(), true, 'the start was let go');
     assert.deepEqual(cspErrors, []);
     await context.close();
   });
 }
 
-test('phone: the output starts on the first screen, the placeholder fits, a running job shows its time', async () => {
-  const size = SIZES[0];
+for (const size of SIZES) {
+  test(`${size.name}: scrolled up far enough that the end goes, a running job's output reads on and follows again at the bottom`, async () => {
+    const { context, page, cspErrors } = await openPage(size);
+    await signIn(page);
+    await page.getByLabel('Command').fill(
+      'seq 1 300000; i=0; while [ $i -lt 80 ]; do echo tick $i; i=$((i+1)); sleep 0.1; done; echo FOLLOW-END');
+    await page.getByLabel('Command').press('Enter');
+    const block = page.locator('.run').last();
+    await block.locator('pre.out', { hasText: 'tick 1' }).waitFor({ timeout: 10000 });
+    const uid = await block.getAttribute('data-uid');
+    const later = block.locator('.log-later');
+    for (let i = 0; i < 10 && !(await later.isVisible()); i++) {
+      const before = (await look(page, uid)).kept;
+      await scrollOutput(page, uid, 'top');
+      await page.waitForFunction(({ u, n }) => {
+        const out = document.querySelector(`.run[data-uid="${u}"] pre.out`);
+        const row = [...out.children].find((el) => !el.classList.contains('log-gap'));
+        return Number(row.textContent) < n;
+      }, { u: uid, n: before }, { timeout: 10000 });
+    }
+    assert.equal(await later.isVisible(), true, 'the end was let go');
+    assert.equal(await block.getAttribute('data-state'), 'running');
+    // Scrolled down, step by step, it reads on to the end and follows it again.
+    for (let i = 0; i < 40 && (await later.isVisible()); i++) {
+      await scrollOutput(page, uid, 'end');
+      await page.waitForTimeout(50);
+    }
+    assert.equal(await later.isVisible(), false, 'read on to the end');
+    // At the bottom of it, it follows on.
+    await scrollOutput(page, uid, 'end');
+    assert.equal(await block.getAttribute('data-state'), 'running', 'the job still ran meanwhile');
+    await block.locator('xpath=self::*[@data-state="done"]').waitFor({ timeout: 20000 });
+    const end = await look(page, uid);
+    assert.equal(end.bottom, 'FOLLOW-END');
+    assert.ok(end.atEnd, 'at the end');
+    const text = await outputOf(block);
+    assert.match(text, /tick 78\ntick 79\nFOLLOW-END\n$/, 'every tick, in order');
+    assert.deepEqual(cspErrors, []);
+    await context.close();
+  });
+}
+
+test('a service that ignores suffix ranges (200, the whole log) still opens a 32 MiB log at its end', async (t) => {
+  const uid = await bigLog();
+  const { context, page, cspErrors } = await openPage(SIZES[1]);
+  await signIn(page);
+  let whole = 0;
+  await page.route((u) => u.pathname.endsWith('/log.txt'), (route) => {
+    const headers = { ...route.request().headers() };
+    if (/^bytes=-/.test(headers.range ?? '')) {
+      delete headers.range;
+      whole++;
+    }
+    return route.continue({ headers });
+  });
+  const took = await openAtTail(page, uid, BIG_LAST);
+  t.diagnostic(`time to the last line when the whole 32 MiB log comes: ${took} ms`);
+  assert.equal(whole, 1, 'the suffix range was asked for once, and answered with it all');
+  const view = await look(page, uid);
+  assert.ok(view.consecutive && view.first > 1);
+  assert.ok(view.nodes <= 2000, `${view.nodes} elements`);
+  const heap = await heapMiB(context, page);
+  t.diagnostic(`JS heap after: ${heap.toFixed(1)} MiB`);
+  assert.ok(heap < 48, `${heap} MiB`);
+  assert.deepEqual(cspErrors, []);
+  await context.close();
+});
+
+test('phone 375x667: the output starts on the first screen, the placeholder fits, a running job shows its time', async () => {
+  const size = { ...SIZES[0], viewport: { width: 375, height: 667 } };
   for (let i = 0; i < 12; i++) await submitByApi(['true']);
   const { context, page, cspErrors } = await openPage(size);
   await signIn(page);
@@ -709,11 +951,21 @@ test('phone: the output starts on the first screen, the placeholder fits, a runn
   await page.getByLabel('Command').fill('echo started; sleep 3; echo done');
   await page.getByLabel('Command').press('Enter');
   const block = page.locator('.run').last();
-  await block.locator('footer', { hasText: /^running… [1-9]s$/ }).waitFor({ timeout: 5000 });
-  const out = await block.locator('pre.out').boundingBox();
-  assert.ok(out && out.y < size.viewport.height, `the output starts at ${out?.y}px`);
+  // The time it has run ticks on, a second at a time.
+  await block.locator('footer', { hasText: /^running… 1s$/ }).waitFor({ timeout: 5000 });
+  await block.locator('footer', { hasText: /^running… 2s$/ }).waitFor({ timeout: 5000 });
+  // Its first lines are on the first screen, above the command line, the page unscrolled.
+  await page.evaluate(() => window.scrollTo(0, 0));
+  const fold = await block.locator('pre.out').evaluate((out) => {
+    const prompt = document.getElementById('prompt').getBoundingClientRect();
+    const lh = parseFloat(getComputedStyle(out).lineHeight);
+    return { outTop: out.getBoundingClientRect().top + window.scrollY, lh, visibleTo: Math.min(innerHeight, prompt.top) };
+  });
+  assert.ok(fold.outTop + 3 * fold.lh <= fold.visibleTo,
+    `the output starts at ${fold.outTop}px, the first screen ends at ${fold.visibleTo}px`);
   const list = await page.locator('#jobs-list').boundingBox();
   assert.ok(list && list.height <= size.viewport.height * 0.25, `the jobs list is ${list?.height}px tall`);
+  await page.screenshot({ path: join(SHOTS, 'phone-fold.png') });
   await block.locator('xpath=self::*[@data-state="done"]').waitFor({ timeout: 10000 });
   assert.equal(await block.locator('footer').textContent(), 'exit 0');
   assert.deepEqual(cspErrors, []);
