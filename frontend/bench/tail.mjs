@@ -5,12 +5,13 @@
 // there is one, else the debug build); AWS_EXEC_PAGE_FROM_DISK=1 serves the page's files
 // from frontend/ as they are now instead of those built into the binary.
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { chromium } from 'playwright-core';
+import { servePageFromDisk } from '../dev/from-disk.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const RELEASE = join(here, '../../target/release/aws-exec');
@@ -20,7 +21,6 @@ const BIN = process.env.AWS_EXEC_BIN
   : existsSync(RELEASE) ? RELEASE : join(here, '../../target/debug/aws-exec');
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const FROM_DISK = Boolean(process.env.AWS_EXEC_PAGE_FROM_DISK);
-const PAGE_FILES = ['index.html', 'app.js', 'api.js', 'term.js', 'logview.js', 'schedules.js', 'app.css'];
 const RUNS = 5;
 const LAST = 'LAST-LINE-OF-THE-LOG';
 const SIZES = [
@@ -84,15 +84,7 @@ try {
       const context = await browser.newContext({
         viewport: size.viewport, isMobile: size.isMobile, hasTouch: size.hasTouch,
       });
-      if (FROM_DISK) {
-        const origin = new URL(url).origin;
-        const fileOf = (u) => (u.pathname === '/' ? 'index.html' : u.pathname.slice(1));
-        await context.route((u) => u.origin === origin && PAGE_FILES.includes(fileOf(u)), async (route) => {
-          const response = await route.fetch();
-          const file = fileOf(new URL(route.request().url()));
-          await route.fulfill({ response, body: readFileSync(join(here, '..', file), 'utf8') });
-        });
-      }
+      if (FROM_DISK) await servePageFromDisk(context, url);
       const page = await context.newPage();
       await page.goto(url);
       await page.getByLabel('Auth key').fill(key);

@@ -14,13 +14,13 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { chromium } from 'playwright-core';
+import { servePageFromDisk } from '../dev/from-disk.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const BIN = process.env.AWS_EXEC_BIN ?? join(here, '../../target/debug/aws-exec');
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const SHOTS = join(here, 'screenshots');
 const FROM_DISK = Boolean(process.env.AWS_EXEC_PAGE_FROM_DISK);
-const PAGE_FILES = ['index.html', 'app.js', 'api.js', 'term.js', 'logview.js', 'schedules.js', 'app.css'];
 
 let server;
 let dataDir;
@@ -72,15 +72,7 @@ async function openPage(size) {
   const context = await browser.newContext({
     viewport: size.viewport, isMobile: size.isMobile, hasTouch: size.hasTouch,
   });
-  if (FROM_DISK) {
-    const origin = new URL(url).origin;
-    const fileOf = (u) => (u.pathname === '/' ? 'index.html' : u.pathname.slice(1));
-    await context.route((u) => u.origin === origin && PAGE_FILES.includes(fileOf(u)), async (route) => {
-      const response = await route.fetch();
-      const file = fileOf(new URL(route.request().url()));
-      await route.fulfill({ response, body: readFileSync(join(here, '..', file), 'utf8') });
-    });
-  }
+  if (FROM_DISK) await servePageFromDisk(context, url);
   const page = await context.newPage();
   const cspErrors = [];
   page.on('console', (msg) => {
