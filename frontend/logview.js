@@ -86,6 +86,10 @@ export class LogView {
     this.stick = true;
     /** Where the output was scrolled to at the last scroll event. */
     this.lastTop = 0;
+    /** The bottoms (greatest scrollTop) the output has had since the last scroll event: a
+     * fast log can add many lines between a scroll to the bottom and its event. */
+    /** @type {number[]} */
+    this.bottoms = [];
     /** Counts resets, so a read started before one is dropped. */
     this.generation = 0;
     this.loading = false;
@@ -147,9 +151,12 @@ export class LogView {
     this.out.addEventListener('scroll', () => {
       // Scrolled down to within a few lines of the bottom counts as there: a line may have
       // come between the scroll and this event.
-      const down = this.out.scrollTop >= this.lastTop;
-      this.lastTop = this.out.scrollTop;
-      this.stick = this.parser !== null && this.atBottom(down ? 3 : 1);
+      const top = this.out.scrollTop;
+      const down = top >= this.lastTop;
+      const wasBottom = this.bottoms.some((b) => Math.abs(top - b) < 1);
+      this.lastTop = top;
+      this.bottoms = [];
+      this.stick = this.parser !== null && (wasBottom || this.atBottom(down ? 3 : 1));
       this.draw();
       this.loadMore();
     }, { passive: true });
@@ -477,7 +484,8 @@ export class LogView {
     const box = this.out;
     const rows = this.rows();
     const lh = this.lineHeight;
-    const scrollTop = box.scrollTop + this.shift * lh;
+    const before = box.scrollTop;
+    const scrollTop = before + this.shift * lh;
     const shifted = this.shift !== 0;
     this.shift = 0;
     let from = 0;
@@ -492,7 +500,14 @@ export class LogView {
     this.above.style.height = `${from * lh}px`;
     this.below.style.height = `${(rows - to) * lh}px`;
     if (this.stick) box.scrollTop = box.scrollHeight;
-    else if (shifted) box.scrollTop = scrollTop;
+    else if (shifted) {
+      box.scrollTop = scrollTop;
+      // A bottom scrolled to before the shift is where it moved to.
+      const moved = box.scrollTop - before;
+      this.bottoms = this.bottoms.map((b) => b + moved);
+    }
+    if (this.bottoms.length > 64) this.bottoms.shift();
+    this.bottoms.push(box.scrollHeight - box.clientHeight);
   }
 
   /** Makes the drawn rows exactly `a` to `b` (row numbers), reusing those already drawn. @param {number} a @param {number} b */
