@@ -17,6 +17,7 @@ mod made_ahead;
 pub mod push_guard;
 pub mod runner;
 pub mod schedules;
+pub mod secrets;
 pub mod serve;
 pub mod store;
 mod time;

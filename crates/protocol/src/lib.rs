@@ -9,6 +9,7 @@ pub mod keys;
 pub mod limits;
 pub mod meta;
 pub mod schedules;
+pub mod secrets;
 pub mod uid;
 pub mod wire;
 
@@ -19,6 +20,7 @@ pub use schedules::{
     DefName, Deleted, LastRun, Origin, Overlap, Schedule, ScheduleList, ScheduleSpec, Trigger,
     TriggerList, TriggerSpec, UploadRequest,
 };
+pub use secrets::{JobSecrets, PutSecret, SecretInfo, SecretList, SecretName};
 pub use uid::Uid;
 pub use wire::{
     CancelResponse, ErrorBody, ExecQuery, ExecRequest, ExecResponse, Follow, JobEnv, JobList,

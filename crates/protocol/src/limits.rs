@@ -72,3 +72,8 @@ pub const DEFAULT_CONCURRENCY: usize = 16;
 
 /// Jobs waiting for a slot at a local service, by default.
 pub const DEFAULT_QUEUE: usize = 1024;
+
+/// Longest secret name, largest secret value, and most secrets one job may ask for.
+pub const MAX_SECRET_NAME: usize = 64;
+pub const MAX_SECRET_BYTES: usize = 4096;
+pub const MAX_SECRETS: usize = 64;

@@ -13,6 +13,7 @@ use base64::Engine;
 use crate::files::JobInputs;
 use crate::limits::{MAX_ARGV, MAX_ENV_BYTES, MAX_URL_BYTES};
 use crate::meta::{JobMeta, JobState};
+use crate::secrets::{JobSecrets, SecretName};
 
 /// The header carrying the caller's auth key.
 pub const AUTH_HEADER: &str = "auth";
@@ -51,6 +52,17 @@ pub struct ExecRequest {
     /// Paths among `inputs` placed executable (a script sent with its mode).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub executable: Option<Vec<String>>,
+    /// Names of the caller's secrets (`PUT /api/secrets/NAME`), each given to the job as
+    /// the variable of that name; values are read when the job starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets: Option<Vec<String>>,
+    /// Secrets placed as files readable by the job alone: relative path → secret name.
+    #[serde(
+        rename = "secret-files",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub secret_files: Option<BTreeMap<String, String>>,
 }
 
 /// Variables for a job's environment: names `[A-Za-z_][A-Za-z0-9_]*`, no NUL anywhere,
@@ -95,6 +107,10 @@ impl From<JobEnv> for BTreeMap<String, String> {
 }
 
 impl JobEnv {
+    pub fn contains(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -113,6 +129,7 @@ pub struct JobOptions {
     pub inputs: JobInputs,
     /// Those of `inputs` placed executable.
     pub executable: BTreeSet<String>,
+    pub secrets: JobSecrets,
 }
 
 /// Caller-owned presigned PUT URLs that receive a job's objects instead of the service's
@@ -294,6 +311,17 @@ pub enum RequestError {
     TooManyInputs(usize),
     #[error("executable: {0:?} is not one of the inputs")]
     UnknownExecutable(String),
+    #[error("{field}: {error}")]
+    BadSecret {
+        field: &'static str,
+        error: crate::secrets::SecretError,
+    },
+    #[error("secret-files: {0:?} is not a relative path inside the job's directory, or is also an input")]
+    BadSecretFile(String),
+    #[error("secrets: {0} names; the limit is {max}", max = crate::limits::MAX_SECRETS)]
+    TooManySecrets(usize),
+    #[error("secrets: {0} is also set in \"env\"; a variable comes from one of them")]
+    SecretInEnv(String),
 }
 
 impl ExecRequest {
@@ -342,6 +370,20 @@ impl ExecRequest {
         self
     }
 
+    /// Gives the job the caller's secret `name` as the variable of that name.
+    pub fn secret(mut self, name: impl Into<String>) -> Self {
+        self.secrets.get_or_insert_with(Vec::new).push(name.into());
+        self
+    }
+
+    /// Places the caller's secret `name` as a file at `path` in the job's directory.
+    pub fn secret_file(mut self, path: impl Into<String>, name: impl Into<String>) -> Self {
+        self.secret_files
+            .get_or_insert_with(BTreeMap::new)
+            .insert(path.into(), name.into());
+        self
+    }
+
     /// Sets the job's standard input.
     pub fn stdin(mut self, bytes: impl AsRef<[u8]>) -> Self {
         self.stdin_base64 = Some(BASE64.encode(bytes));
@@ -374,13 +416,60 @@ impl ExecRequest {
                 path.chars().take(200).collect(),
             ));
         }
+        let secrets = self.job_secrets(&env, &inputs)?;
         Ok(JobOptions {
             timeout: self.timeout,
             env,
             stdin,
             inputs,
             executable,
+            secrets,
         })
+    }
+
+    /// The secrets asked for, checked: names, paths apart from the inputs', no variable
+    /// from both `env` and `secrets`.
+    fn job_secrets(&self, env: &JobEnv, inputs: &JobInputs) -> Result<JobSecrets, RequestError> {
+        let bad = |field| move |error| RequestError::BadSecret { field, error };
+        let names = self.secrets.iter().flatten();
+        let env_names = names
+            .map(|n| SecretName::new(n.as_str()).map_err(bad("secrets")))
+            .collect::<Result<BTreeSet<_>, _>>()?;
+        if let Some(clash) = env_names.iter().find(|n| env.contains(n.as_str())) {
+            return Err(RequestError::SecretInEnv(clash.to_string()));
+        }
+        let mut files = BTreeMap::new();
+        for (path, name) in self.secret_files.iter().flatten() {
+            files.insert(
+                path.clone(),
+                SecretName::new(name.as_str()).map_err(bad("secret-files"))?,
+            );
+        }
+        // Paths are checked as inputs' are, together with them: none may be another's
+        // directory, or the same file.
+        let mut all: BTreeMap<String, String> =
+            inputs.iter().map(|(p, k)| (p.clone(), k.clone())).collect();
+        for path in files.keys() {
+            if all.insert(path.clone(), String::new()).is_some() {
+                return Err(RequestError::BadSecretFile(
+                    path.chars().take(200).collect(),
+                ));
+            }
+        }
+        if !files.is_empty() {
+            JobInputs::try_from(all).map_err(|e| match e {
+                RequestError::BadInputPath(p) => RequestError::BadSecretFile(p),
+                other => other,
+            })?;
+        }
+        let secrets = JobSecrets {
+            env: env_names,
+            files,
+        };
+        if secrets.too_many() {
+            return Err(RequestError::TooManySecrets(secrets.names().len()));
+        }
+        Ok(secrets)
     }
 
     /// Checks the request's shape and returns what it asks to run.

@@ -3,6 +3,7 @@
 
 pub mod files;
 pub mod log;
+pub mod mask;
 pub mod process;
 pub mod rpc;
 pub mod sink;
