@@ -6,7 +6,9 @@ use aws_exec_protocol::keys::JobKeys;
 use aws_exec_protocol::wire::Command;
 use std::collections::BTreeSet;
 
-use aws_exec_protocol::{AuthName, JobEnv, JobInputs, JobMeta, Origin, PushUrls, Uid};
+use aws_exec_protocol::{
+    AuthName, JobEnv, JobInputs, JobMeta, JobSecrets, Origin, PushUrls, Uid,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +32,10 @@ pub struct Job {
     /// Those of its inputs placed executable.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub executable: BTreeSet<String>,
+    /// The owner's secrets it gets, by name: the runner reads their values itself, so no
+    /// value travels with a job.
+    #[serde(default, skip_serializing_if = "JobSecrets::is_empty")]
+    pub secrets: JobSecrets,
     /// The schedule or trigger that started it, if no caller did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,

@@ -5,6 +5,7 @@
 //! EventBridge Scheduler) and an upload (the bucket's notification) start jobs; the hourly
 //! rule runs housekeeping. [`LambdaApp::from_env`] wires it from the function's environment.
 
+use crate::secrets::{Secrets, SsmSecrets};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -137,7 +138,11 @@ impl LambdaApp {
             ..RunnerConfig::default()
         };
         let push_policy = config.push_policy.clone();
-        let runner = Arc::new(Runner::new(store.clone(), registry.clone(), config));
+        let secrets: Arc<dyn Secrets> =
+            Arc::new(SsmSecrets::from_env(crate::serve::secrets_prefix()).await);
+        let runner = Arc::new(
+            Runner::new(store.clone(), registry.clone(), config).with_secrets(secrets.clone()),
+        );
         let shared = crate::deadlines::aws_config().await;
         let eventbridge = match (var("SCHEDULE_GROUP"), var("SCHEDULER_ROLE_ARN")) {
             (Ok(group), Ok(role)) => Some(Arc::new(EventBridgeScheduler::new(
@@ -167,6 +172,7 @@ impl LambdaApp {
                 .filter(|&n: &usize| n > 0),
                 _ => None,
             },
+            secrets,
         };
         let state = AppState {
             jobs,

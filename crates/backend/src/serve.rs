@@ -2,6 +2,7 @@
 //! dispatch, storing in a data directory (or, with `--bucket`, in S3). The CLI and the tests
 //! start it through [`LocalService`]; its Lambda counterpart is [`crate::lambda_edge`].
 
+use crate::secrets::{LocalSecrets, Secrets, SsmSecrets};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -87,6 +88,26 @@ impl StoreLocation {
             StoreLocation::Bucket(bucket) => (Arc::new(S3Store::from_env(bucket).await?), None),
         })
     }
+}
+
+impl StoreLocation {
+    /// Where secrets are kept beside this store: the data directory's `.secrets/`, or
+    /// SSM Parameter Store under `SECRETS_PREFIX` (default `/aws-exec/secrets`) with a
+    /// bucket.
+    pub async fn secrets(&self) -> std::io::Result<Arc<dyn Secrets>> {
+        Ok(match self {
+            StoreLocation::Dir(dir) => Arc::new(LocalSecrets::open(dir)?),
+            StoreLocation::Bucket(_) => Arc::new(SsmSecrets::from_env(secrets_prefix()).await),
+        })
+    }
+}
+
+/// The SSM path secrets live under: `SECRETS_PREFIX`, as infra.yaml sets it.
+pub fn secrets_prefix() -> String {
+    std::env::var("SECRETS_PREFIX")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "/aws-exec/secrets".to_owned())
 }
 
 impl std::fmt::Display for StoreLocation {
@@ -190,9 +211,11 @@ impl LocalService {
         }
         let registry = Arc::new(registry);
         let events = Arc::new(JobEvents::default());
+        let secrets = config.storage.secrets().await?;
         let runner = Arc::new(
             Runner::new(store.clone(), registry.clone(), config.runner.clone())
-                .with_events(events.clone()),
+                .with_events(events.clone())
+                .with_secrets(secrets.clone()),
         );
         let per_user = config.per_user.unwrap_or(config.concurrency);
         let dispatch = Arc::new(LocalDispatch::new(
@@ -211,6 +234,7 @@ impl LocalService {
             push_policy: config.runner.push_policy.clone(),
             events: Some(events),
             max_jobs_per_user: config.max_jobs_per_user,
+            secrets,
         };
         let state = AppState {
             jobs: jobs.clone(),

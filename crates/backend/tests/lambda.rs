@@ -144,6 +144,7 @@ async fn fixture_with(eventbridge: Option<Arc<EventBridgeScheduler>>) -> Fixture
         push_policy: Default::default(),
         events: None,
         max_jobs_per_user: Some(MAX_JOBS_PER_USER),
+        secrets: Arc::new(aws_exec_backend::secrets::LocalSecrets::open(dir.path()).unwrap()),
     };
     let state = AppState {
         jobs,

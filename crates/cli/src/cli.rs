@@ -56,6 +56,8 @@ pub enum Cmd {
     Schedule(ScheduleArgs),
     /// Jobs that start when a file is uploaded to your inbox: add, ls, rm.
     Trigger(TriggerArgs),
+    /// Values jobs get by name, never shown again: set, ls, rm.
+    Secret(crate::builtin::secret::SecretArgs),
     /// Upload a file to your inbox, firing the triggers whose prefix it is under.
     Upload(UploadArgs),
     /// Run the service locally: API, runner and web page on one machine.
@@ -172,6 +174,14 @@ pub struct JobArgs {
     /// Add NAME=VALUE to the job's environment (repeatable)
     #[arg(short = 'e', long = "env", value_name = "NAME=VALUE", value_parser = parse_env)]
     pub env: Vec<(String, String)>,
+    /// Give the job your secret NAME (`aws-exec secret set NAME`) as the variable NAME;
+    /// its value is masked as *** in the log (repeatable)
+    #[arg(long = "secret", value_name = "NAME")]
+    pub secrets: Vec<aws_exec_protocol::SecretName>,
+    /// Place your secret NAME as a file at PATH in the job's directory, readable by the
+    /// job alone (repeatable)
+    #[arg(long = "secret-file", value_name = "PATH=NAME", value_parser = parse_secret_file)]
+    pub secret_files: Vec<(String, aws_exec_protocol::SecretName)>,
     /// Send a file for the job, placed in its directory under its own name or at PATH
     /// (relative) before it starts, executable if it is here; a directory sends every file
     /// under it (repeatable)
@@ -286,6 +296,15 @@ pub struct CancelArgs {
     /// Every job of yours in this state (queued or running)
     #[arg(long, value_name = "STATE", value_parser = live_state)]
     pub state: Option<aws_exec_protocol::JobState>,
+}
+
+/// `PATH=NAME` of `--secret-file`.
+fn parse_secret_file(text: &str) -> Result<(String, aws_exec_protocol::SecretName), String> {
+    let (path, name) = text
+        .rsplit_once('=')
+        .ok_or_else(|| format!("{text:?} is not PATH=NAME"))?;
+    let name = name.parse().map_err(|e| format!("{e}"))?;
+    Ok((path.to_owned(), name))
 }
 
 /// A state a job can be cancelled in.

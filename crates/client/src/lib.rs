@@ -18,12 +18,13 @@ mod files;
 mod lines;
 mod policy;
 mod schedules;
+mod secrets;
 
 use std::time::Duration;
 
 pub use aws_exec_protocol::{
     Artifact, ExecRequest, ExecResponse, JobList, JobMeta, JobState, LastRun, ListQuery, Overlap,
-    PollResponse, PushUrls, Schedule, ScheduleSpec, Trigger, TriggerSpec,
+    PollResponse, PushUrls, Schedule, ScheduleSpec, SecretInfo, Trigger, TriggerSpec,
 };
 use aws_exec_protocol::{
     AuthKey, CancelResponse, Follow, PollQuery, AUTH_HEADER, IDEMPOTENCY_HEADER,

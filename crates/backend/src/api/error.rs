@@ -12,6 +12,7 @@ use crate::dispatch::DispatchError;
 use crate::lifecycle::JobError;
 use crate::runner::rpc::RpcLookupError;
 use crate::schedules::SchedulerError;
+use crate::secrets::SecretsError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +49,8 @@ pub enum ApiError {
     TooManyJobs { owner: String, limit: usize },
     #[error(transparent)]
     Dispatch(#[from] DispatchError),
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
     #[error("storage failed: {0}")]
     Store(#[from] StoreError),
 }
@@ -77,6 +80,9 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::Dispatch(DispatchError::Failed(_)) => StatusCode::BAD_GATEWAY,
+            ApiError::Secrets(SecretsError::Missing(_)) => StatusCode::BAD_REQUEST,
+            ApiError::Secrets(SecretsError::Unconfigured(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Secrets(SecretsError::Backend(_)) => StatusCode::BAD_GATEWAY,
             ApiError::Store(StoreError::BadKey(_)) => StatusCode::BAD_REQUEST,
             ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -110,6 +116,7 @@ impl From<JobError> for ApiError {
             JobError::TooManyJobs { owner, limit } => ApiError::TooManyJobs { owner, limit },
             JobError::Rpc(e) => ApiError::Rpc(e),
             JobError::Dispatch(e) => ApiError::Dispatch(e),
+            JobError::Secrets(e) => ApiError::Secrets(e),
             JobError::Store(e) => ApiError::Store(e),
         }
     }
@@ -130,7 +137,8 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %self, request_id, "request failed");
             match &self {
                 ApiError::Dispatch(DispatchError::Busy { .. } | DispatchError::ShuttingDown)
-                | ApiError::Scheduler(SchedulerError::NotConfigured(_)) => self.to_string(),
+                | ApiError::Scheduler(SchedulerError::NotConfigured(_))
+                | ApiError::Secrets(SecretsError::Unconfigured(_)) => self.to_string(),
                 _ => format!(
                     "the service failed to answer (request id {request_id}); retry, or report the id"
                 ),

@@ -24,6 +24,7 @@ pub mod job;
 pub mod jobs;
 pub mod openapi;
 pub mod schedules;
+pub mod secrets;
 pub mod signed_objects;
 pub mod triggers;
 pub mod uploads;
@@ -89,6 +90,16 @@ pub fn app(state: AppState) -> Router {
                 .put(triggers::put)
                 .delete(triggers::delete)
                 .fallback(not_allowed("GET, PUT, DELETE")),
+        )
+        .route(
+            "/api/secrets",
+            get(secrets::list).fallback(not_allowed("GET")),
+        )
+        .route(
+            "/api/secrets/{name}",
+            axum::routing::put(secrets::put)
+                .delete(secrets::delete)
+                .fallback(not_allowed("PUT, DELETE")),
         )
         .route("/api/whoami", get(job::whoami).fallback(not_allowed("GET")))
         .route(

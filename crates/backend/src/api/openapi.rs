@@ -7,11 +7,14 @@ use aws_exec_protocol::{
     InputUpload, JobList, JobMeta, JobState, LastRun, Overlap, PollResponse, PushUrls, Schedule,
     ScheduleList, ScheduleSpec, Trigger, TriggerList, TriggerSpec, UploadRequest, WhoAmI,
 };
+use aws_exec_protocol::{PutSecret, SecretInfo, SecretList};
 use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{artifacts, cancel, exec, health, inputs, job, jobs, schedules, triggers, uploads};
+use super::{
+    artifacts, cancel, exec, health, inputs, job, jobs, schedules, secrets, triggers, uploads,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -38,11 +41,17 @@ use super::{artifacts, cancel, exec, health, inputs, job, jobs, schedules, trigg
         triggers::get,
         triggers::put,
         triggers::delete,
+        secrets::list,
+        secrets::put,
+        secrets::delete,
         health::health,
         document,
     ),
     components(schemas(
         ExecRequest,
+        PutSecret,
+        SecretInfo,
+        SecretList,
         PushUrls,
         ExecResponse,
         PollResponse,

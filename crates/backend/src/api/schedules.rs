@@ -205,10 +205,10 @@ pub(crate) async fn check_job(
             "exec.push-urls: a job started by a schedule or trigger keeps its results in the service".into(),
         ));
     }
-    crate::lifecycle::submit::check(&state.jobs, owner, request)
-        .await
-        .map(drop)
-        .map_err(Into::into)
+    let (_, options) = crate::lifecycle::submit::check(&state.jobs, owner, request).await?;
+    crate::secrets::check_stored(state.jobs.secrets.as_ref(), owner, &options.secrets.names())
+        .await?;
+    Ok(())
 }
 
 /// Gives a definition its own copy of each uploaded input it names, kept as long as it is:

@@ -10,6 +10,7 @@ use crate::dispatch::{Dispatch, DispatchError};
 use crate::job_events::JobEvents;
 use crate::push_guard::PushPolicy;
 use crate::runner::rpc::{Registry, RpcLookupError};
+use crate::secrets::{Secrets, SecretsError};
 use crate::store::{Store, StoreError};
 
 pub mod cancel;
@@ -33,6 +34,8 @@ pub struct Jobs {
     pub events: Option<Arc<JobEvents>>,
     /// Jobs one user may have queued or running at once (`MAX_JOBS_PER_USER`).
     pub max_jobs_per_user: Option<usize>,
+    /// Where the owners' secrets are kept (names are checked at submit).
+    pub secrets: Arc<dyn Secrets>,
 }
 
 /// Why a job could not be submitted, cancelled or fired. The API answers each with its
@@ -56,6 +59,8 @@ pub enum JobError {
     #[error("{owner} already has {limit} jobs queued or running, as many as one key may (MAX_JOBS_PER_USER); retry when some have ended")]
     TooManyJobs { owner: String, limit: usize },
     #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    #[error(transparent)]
     Rpc(#[from] RpcLookupError),
     #[error(transparent)]
     Dispatch(#[from] DispatchError),
@@ -69,6 +74,7 @@ impl JobError {
         !matches!(
             self,
             JobError::Dispatch(_)
+                | JobError::Secrets(SecretsError::Backend(_))
                 | JobError::Store(
                     StoreError::Backend(_) | StoreError::Io { .. } | StoreError::Config(_)
                 )

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use super::end::save_meta;
 use super::{idempotency, JobError, Jobs};
 use crate::job::Job;
+use crate::secrets::check_stored;
 
 /// A job to start, from a caller or from a schedule or trigger of its owner's.
 pub struct Submission {
@@ -21,7 +22,8 @@ pub struct Submission {
 }
 
 /// What `POST /api/exec` refuses, checked: the command, its options, that an rpc exists
-/// and takes its args, that inputs are the owner's uploads, where push-urls point.
+/// and takes its args, that inputs are the owner's uploads, where push-urls point. That
+/// its secrets are set is checked apart ([`check_stored`]): a firing's are not.
 pub async fn check(
     jobs: &Jobs,
     owner: &AuthName,
@@ -56,6 +58,11 @@ pub async fn start(jobs: &Jobs, submission: Submission) -> Result<String, JobErr
         idempotency,
     } = submission;
     let (command, options) = check(jobs, &owner, &request).await?;
+    // A caller hears at once of a secret it has not set. A firing runs its job anyway:
+    // a secret deleted since its definition was stored fails that run, with a note.
+    if origin.is_none() {
+        check_stored(jobs.secrets.as_ref(), &owner, &options.secrets.names()).await?;
+    }
     let uid = Uid::now();
     let idempotency = match &idempotency {
         Some((key, body)) => {
@@ -91,6 +98,7 @@ pub async fn start(jobs: &Jobs, submission: Submission) -> Result<String, JobErr
         stdin: options.stdin.is_some(),
         inputs: options.inputs,
         executable: options.executable,
+        secrets: options.secrets,
         origin,
     };
     let created = create(jobs, &job, options.stdin).await;

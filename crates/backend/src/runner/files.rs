@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use aws_exec_protocol::files::is_safe_relative_path;
 use aws_exec_protocol::keys::JobKeys;
 use aws_exec_protocol::limits::{MAX_ARTIFACTS, MAX_ARTIFACT_BYTES};
-use aws_exec_protocol::{Artifact, ArtifactList};
+use aws_exec_protocol::{Artifact, ArtifactList, SecretName};
 
 use tokio_util::sync::CancellationToken;
 
@@ -44,6 +44,36 @@ pub async fn place_inputs(
         if job.executable.contains(path) {
             executable(&dest).map_err(|e| fail(e.to_string()))?;
         }
+    }
+    Ok(())
+}
+
+/// Writes each of the job's secret files (0600, made new: nothing was there to follow),
+/// before the job's user gets its directory.
+pub fn place_secret_files(
+    job: &Job,
+    workspace: &Workspace,
+    values: &[(SecretName, String)],
+) -> Result<(), String> {
+    use std::io::Write;
+    for (path, name) in &job.secrets.files {
+        let fail = |why: String| format!("secret file {path}: {why}");
+        let value = values
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
+            .ok_or_else(|| fail(format!("secret {name} was not read")))?;
+        let dest = workspace.dir.join(path);
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| fail(e.to_string()))?;
+        }
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&dest)
+            .and_then(|mut f| f.write_all(value.as_bytes()))
+            .map_err(|e| fail(e.to_string()))?;
     }
     Ok(())
 }

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::mask::Masker;
 use super::sink::Sink;
 use crate::store::StoreError;
 
@@ -290,6 +291,7 @@ pub async fn ship(
     cap: usize,
     finish: CancellationToken,
     notes: Notes,
+    mut masker: Option<Masker>,
 ) -> Result<u64, (u64, StoreError)> {
     let mut spool = match Spool::new(cap, sink.keeps_whole()) {
         Ok(spool) => spool,
@@ -324,7 +326,7 @@ pub async fn ship(
         tokio::select! {
             msg = rx.recv() => match msg {
                 Some(data) => {
-                    if let Err(e) = spool.push(&data) {
+                    if let Err(e) = take_in(&mut spool, masker.as_mut(), &data) {
                         spool_error.get_or_insert(e);
                     }
                 }
@@ -332,7 +334,7 @@ pub async fn ship(
             },
             _ = finish.cancelled() => {
                 while let Ok(data) = rx.try_recv() {
-                    if let Err(e) = spool.push(&data) {
+                    if let Err(e) = take_in(&mut spool, masker.as_mut(), &data) {
                         spool_error.get_or_insert(e);
                     }
                 }
@@ -355,6 +357,11 @@ pub async fn ship(
                 }
             }
             _ = tokio::time::sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {}
+        }
+    }
+    if let Some(masker) = masker.as_mut() {
+        if let Err(e) = spool.push(&masker.finish()) {
+            spool_error.get_or_insert(e);
         }
     }
     if spool.truncated() {
@@ -394,6 +401,14 @@ pub async fn ship(
         return Err((stored, e));
     }
     Ok(len)
+}
+
+/// Adds a command's output to the spool, masked first when the job has secrets.
+fn take_in(spool: &mut Spool, masker: Option<&mut Masker>, data: &[u8]) -> std::io::Result<()> {
+    match masker {
+        Some(masker) => spool.push(&masker.feed(data)),
+        None => spool.push(data),
+    }
 }
 
 fn start_piece(

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use aws_exec_protocol::limits::{CANCEL_CHECK, MAX_LOG_BYTES, MAX_RUN_TIME};
 use aws_exec_protocol::wire::Command;
-use aws_exec_protocol::{JobEnd, JobMeta, JobState, Origin, Uid};
+use aws_exec_protocol::{JobEnd, JobMeta, JobState, Origin, SecretName, Uid};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -25,10 +25,12 @@ use crate::isolation::{ScratchSnapshot, Workspace, Workspaces};
 use crate::job::Job;
 use crate::lifecycle::end::{claim_end, record_end, save_meta};
 use crate::push_guard::PushPolicy;
+use crate::secrets::{Secrets, SecretsError};
 use crate::store::{Store, StoreError};
 use crate::time::now_unix;
 use aws_exec_protocol::keys::JobKeys;
 use log::LogWriter;
+use mask::Masker;
 use process::ProcessEnd;
 use rpc::{Registry, RpcContext};
 use sink::{Fence, FencedSink, PushSink, Sink, StoreSink};
@@ -109,12 +111,23 @@ pub struct Runner {
     http: reqwest::Client,
     /// Where news of a job's log goes, for polls that wait in this process.
     events: Option<Arc<JobEvents>>,
+    /// Where the values of a job's secrets are read from, as it starts.
+    secrets: Option<Arc<dyn Secrets>>,
 }
+
+/// The values of a job's secrets, by name.
+type SecretValues = Vec<(SecretName, String)>;
 
 impl Runner {
     /// Tells `events` of every job's log writes and end.
     pub fn with_events(mut self, events: Arc<JobEvents>) -> Self {
         self.events = Some(events);
+        self
+    }
+
+    /// Reads the secrets jobs ask for from `secrets`.
+    pub fn with_secrets(mut self, secrets: Arc<dyn Secrets>) -> Self {
+        self.secrets = Some(secrets);
         self
     }
 
@@ -130,6 +143,7 @@ impl Runner {
             running: Mutex::new(HashMap::new()),
             http,
             events: None,
+            secrets: None,
         }
     }
 
@@ -267,6 +281,12 @@ impl Runner {
             }),
         };
         let sink: Arc<dyn Sink> = Arc::new(FencedSink::new(sink, fence.clone()));
+        // Read before the log starts: its values are masked from its first byte.
+        let secrets = self.secret_values(job).await;
+        let masker = match &secrets {
+            Ok(values) => Masker::new(values.iter().map(|(_, v)| v.as_str())),
+            Err(_) => None,
+        };
         let (log, rx) = LogWriter::channel();
         let notes = log.notes();
         let finish = CancellationToken::new();
@@ -276,6 +296,7 @@ impl Runner {
             self.config.max_log_bytes,
             finish.clone(),
             notes.clone(),
+            masker,
         ));
 
         let now = Instant::now();
@@ -301,14 +322,22 @@ impl Runner {
             // Stopped before it started (cancelled while queued, or at shutdown): it never
             // runs, and ends as if SIGTERM had reached it at once.
             _ if stop.reason().is_some() => stopped(stop, 128 + 15, &log),
+            // A secret it asks for is gone (deleted after its schedule was stored): it
+            // does not run without it.
+            _ if secrets.is_err() => {
+                log.note(secrets.as_ref().err().cloned().unwrap_or_default());
+                (126, JobState::Failed)
+            }
             Command::Argv { argv } => {
-                self.run_argv(job, argv, &log, stop, &timer, &mut leftovers)
+                let secrets = secrets.as_deref().unwrap_or_default();
+                self.run_argv(job, argv, secrets, &log, stop, &timer, &mut leftovers)
                     .await
             }
             Command::Rpc { name, args } if self.config.rpc_process.is_some() => {
                 let mut argv = self.config.rpc_process.clone().unwrap_or_default();
                 argv.extend([name.clone(), args.clone()]);
-                self.run_argv(job, &argv, &log, stop, &timer, &mut leftovers)
+                let secrets = secrets.as_deref().unwrap_or_default();
+                self.run_argv(job, &argv, secrets, &log, stop, &timer, &mut leftovers)
                     .await
             }
             Command::Rpc { name, args } => {
@@ -389,12 +418,36 @@ impl Runner {
 }
 
 impl Runner {
+    /// The values of the secrets `job` asks for, or the note that says why it cannot
+    /// have them (the store's own error stays in the service's log).
+    async fn secret_values(&self, job: &Job) -> Result<SecretValues, String> {
+        let names = job.secrets.names();
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let Some(secrets) = &self.secrets else {
+            return Err("this service keeps no secrets; the job did not run".to_owned());
+        };
+        match secrets.values(&job.owner, &names).await {
+            Ok(values) => Ok(values),
+            Err(SecretsError::Missing(name)) => Err(format!(
+                "secret {name} is not set (deleted since this was defined?); the job did not run: aws-exec secret set {name}"
+            )),
+            Err(e) => {
+                tracing::error!(uid = %job.uid, error = %e, "reading the job's secrets");
+                Err("the job's secrets could not be read; the job did not run".to_owned())
+            }
+        }
+    }
+
     /// Runs a subprocess in its own directory, then kills whatever it left behind. Its
     /// directory (and what it added to the shared scratch) goes into `leftovers`.
+    #[allow(clippy::too_many_arguments)]
     async fn run_argv(
         &self,
         job: &Job,
         argv: &[String],
+        secrets: &[(SecretName, String)],
         log: &LogWriter,
         stop: &Stop,
         timer: &tokio::task::JoinHandle<()>,
@@ -423,7 +476,12 @@ impl Runner {
             log.note(why);
             return not_started(126);
         }
-        if let Err(e) = workspace.hand_over(self.config.run_as, !job.inputs.is_empty()) {
+        if let Err(why) = files::place_secret_files(job, workspace, secrets) {
+            log.note(why);
+            return not_started(126);
+        }
+        let filled = !job.inputs.is_empty() || !job.secrets.files.is_empty();
+        if let Err(e) = workspace.hand_over(self.config.run_as, filled) {
             log.note(format!("cannot give the job its directory: {e}"));
             return not_started(126);
         }
@@ -437,9 +495,15 @@ impl Runner {
             },
             false => None,
         };
+        let env: Vec<(&str, &str)> = secrets
+            .iter()
+            .filter(|(name, _)| job.secrets.env.contains(name))
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
         let spec = process::Spec {
             argv,
             env: &job.env,
+            secrets: &env,
             stdin,
             tag: &uid,
             workspace,

@@ -185,7 +185,9 @@ fn check_key(key: &str) -> Result<(), StoreError> {
         && !key.contains(['\\', '\0'])
         && key
             .split('/')
-            .all(|seg| !seg.is_empty() && seg != "." && seg != ".." && seg != TMP_DIR);
+            .all(|seg| !seg.is_empty() && seg != "." && seg != ".." && seg != TMP_DIR)
+        // The secrets' directory is never an object.
+        && key.split('/').next() != Some(crate::secrets::local::SECRETS_DIR);
     if ok {
         Ok(())
     } else {
@@ -441,7 +443,7 @@ fn walk(root: &Path, dir: &Path, prefix: &str, out: &mut Vec<String>) -> std::io
             continue;
         };
         let Some(rel) = rel.to_str() else { continue };
-        if rel == TMP_DIR {
+        if rel == TMP_DIR || rel == crate::secrets::local::SECRETS_DIR {
             continue;
         }
         if entry.file_type()?.is_dir() {
@@ -463,7 +465,7 @@ mod tests {
     #[test]
     fn keys_cannot_escape_the_data_dir() {
         for bad in [
-            "", "../x", "a/../b", "/abs", "a//b", "a/./b", ".tmp/x", "a\\b",
+            "", "../x", "a/../b", "/abs", "a//b", "a/./b", ".tmp/x", "a\\b", ".secrets/alice.json",
         ] {
             assert!(check_key(bad).is_err(), "{bad:?}");
         }

@@ -77,6 +77,12 @@ impl JobArgs {
         for (name, value) in self.env {
             request = request.env(name, value);
         }
+        for name in self.secrets {
+            request = request.secret(name);
+        }
+        for (path, name) in self.secret_files {
+            request = request.secret_file(path, name);
+        }
         for (local, path) in &self.puts {
             for file in crate::put::files(local, path)? {
                 let progress = crate::progress::bar(format!("{}", file.local.display()));

@@ -14,6 +14,7 @@ pub mod man;
 pub mod rerun;
 pub mod rpc;
 pub mod schedule;
+pub mod secret;
 #[cfg(feature = "server")]
 pub mod serve;
 pub mod status;
@@ -47,6 +48,7 @@ pub async fn call(command: Cmd) -> Result<anyhow::Result<i32>, ServiceCmd> {
         Cmd::Artifacts(args) => artifacts::run(args).await,
         Cmd::Schedule(args) => schedule::run(args).await,
         Cmd::Trigger(args) => trigger::run(args).await,
+        Cmd::Secret(args) => secret::run(args).await,
         Cmd::Upload(args) => upload::run(args).await,
         Cmd::Serve(args) => return Err(ServiceCmd::Serve(args)),
         Cmd::Auth(args) => return Err(ServiceCmd::Auth(args)),
