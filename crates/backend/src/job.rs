@@ -6,9 +6,7 @@ use aws_exec_protocol::keys::JobKeys;
 use aws_exec_protocol::wire::Command;
 use std::collections::BTreeSet;
 
-use aws_exec_protocol::{
-    AuthName, JobEnv, JobInputs, JobMeta, JobSecrets, Origin, PushUrls, Uid,
-};
+use aws_exec_protocol::{AuthName, JobEnv, JobInputs, JobMeta, JobSecrets, Origin, PushUrls, Uid};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,68 +2,26 @@
 //! serve's own clock (per-second expressions keep the test short), triggers fire once per
 //! upload with the file as the job's input, and each run is an ordinary job of its owner's.
 
-use std::process::Output;
 use std::time::Duration;
 
-use aws_exec_client::{
-    Client, ClientError, ExecRequest, JobMeta, JobState, ScheduleSpec, TriggerSpec,
-};
-use aws_exec_testkit::{wait_until, ServeProcess};
+use aws_exec_client::{ClientError, ExecRequest, JobMeta, JobState, ScheduleSpec, TriggerSpec};
+use aws_exec_testkit::{wait_until, LocalServe};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_aws-exec");
 
-struct Local {
-    serve: ServeProcess,
-    data: String,
-    _dir: tempfile::TempDir,
+struct Local(LocalServe);
+
+impl std::ops::Deref for Local {
+    type Target = LocalServe;
+    fn deref(&self) -> &LocalServe {
+        &self.0
+    }
 }
 
 impl Local {
     fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data").to_str().unwrap().to_owned();
-        let serve = ServeProcess::start(BIN, &["--data-dir", &data], &[]);
-        Local {
-            serve,
-            data,
-            _dir: dir,
-        }
-    }
-
-    fn cli(&self, args: &[&str]) -> Output {
-        aws_exec_testkit::env::clean_command(BIN, &[])
-            .args(args)
-            .env("PROJECT_URL", &self.serve.url)
-            .env("AUTH", &self.serve.key)
-            .output()
-            .unwrap()
-    }
-
-    /// Runs the CLI and answers its stdout; it must succeed.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.cli(args);
-        assert!(
-            out.status.success(),
-            "{args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn client(&self) -> Client {
-        Client::new(&self.serve.url, &self.serve.key).unwrap()
-    }
-
-    fn new_user(&self, name: &str) -> Client {
-        let out = aws_exec_testkit::env::clean_command(BIN, &[])
-            .args(["auth", "new", name, "--data-dir", &self.data])
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        let key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-        Client::new(&self.serve.url, key).unwrap()
+        Local(LocalServe::start(BIN))
     }
 
     /// The caller's jobs as `aws-exec ls --json` shows them.

@@ -30,12 +30,7 @@ impl Client {
     /// Deletes secret `name`; jobs that ask for it from now on fail.
     pub async fn delete_secret(&self, name: &str) -> Result<(), ClientError> {
         let _: Deleted = self
-            .send_json::<(), _>(
-                Method::DELETE,
-                &format!("/api/secrets/{name}"),
-                None,
-                None,
-            )
+            .send_json::<(), _>(Method::DELETE, &format!("/api/secrets/{name}"), None, None)
             .await?;
         Ok(())
     }

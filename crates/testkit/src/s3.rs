@@ -127,6 +127,19 @@ impl S3Server {
         aws_sdk_s3::Client::from_conf(config)
     }
 
+    /// An SSM client on this server (moto answers SSM as well as S3).
+    pub fn ssm(&self) -> aws_sdk_ssm::Client {
+        let config = aws_sdk_ssm::Config::builder()
+            .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(aws_sdk_ssm::config::Region::new(REGION))
+            .credentials_provider(aws_sdk_ssm::config::Credentials::new(
+                ACCESS_KEY, SECRET_KEY, None, None, "test",
+            ))
+            .build();
+        aws_sdk_ssm::Client::from_conf(config)
+    }
+
     /// Creates a bucket and returns a client for it.
     pub async fn bucket(&self, name: &str) -> aws_sdk_s3::Client {
         let client = self.client();

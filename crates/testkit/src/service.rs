@@ -80,13 +80,22 @@ pub async fn run_sh(client: &Client, script: &str) -> (Vec<u8>, i32) {
 }
 
 pub async fn run_argv(client: &Client, argv: &[&str]) -> (Vec<u8>, i32) {
+    run_request(
+        client,
+        &aws_exec_client::ExecRequest::argv(argv.iter().copied()),
+    )
+    .await
+}
+
+/// Runs `request` to its end; answers its log and exit code.
+pub async fn run_request(
+    client: &Client,
+    request: &aws_exec_client::ExecRequest,
+) -> (Vec<u8>, i32) {
     let mut out = Vec::new();
     let code = tokio::time::timeout(
         Duration::from_secs(60),
-        client.exec(
-            &aws_exec_client::ExecRequest::argv(argv.iter().copied()),
-            |b| out.extend_from_slice(b),
-        ),
+        client.exec(request, |b| out.extend_from_slice(b)),
     )
     .await
     .expect("job ends within 60s")
@@ -195,5 +204,74 @@ impl Drop for ServeProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// `aws-exec serve` on a data directory of its own, with the command line and the library
+/// pointed at it.
+pub struct LocalServe {
+    pub serve: ServeProcess,
+    /// The `aws-exec` binary.
+    pub bin: String,
+    /// The data directory.
+    pub data: String,
+    _dir: tempfile::TempDir,
+}
+
+impl LocalServe {
+    pub fn start(bin: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data").to_str().unwrap().to_owned();
+        let serve = ServeProcess::start(bin, &["--data-dir", &data], &[]);
+        LocalServe {
+            serve,
+            bin: bin.to_owned(),
+            data,
+            _dir: dir,
+        }
+    }
+
+    /// The command line, with the service's URL and first key in its environment.
+    pub fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = crate::env::clean_command(&self.bin, &[]);
+        cmd.args(args)
+            .env("PROJECT_URL", &self.serve.url)
+            .env("AUTH", &self.serve.key);
+        cmd
+    }
+
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// Runs the command line and answers its stdout; it must succeed.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(&self.serve.url, &self.serve.key).unwrap()
+    }
+
+    /// A key for a new user `name` (`aws-exec auth new`).
+    pub fn new_key(&self, name: &str) -> String {
+        let out = crate::env::clean_command(&self.bin, &[])
+            .args(["auth", "new", name, "--data-dir", &self.data])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    /// A client for a new user `name`.
+    pub fn new_user(&self, name: &str) -> Client {
+        Client::new(&self.serve.url, self.new_key(name)).unwrap()
     }
 }

@@ -465,7 +465,15 @@ mod tests {
     #[test]
     fn keys_cannot_escape_the_data_dir() {
         for bad in [
-            "", "../x", "a/../b", "/abs", "a//b", "a/./b", ".tmp/x", "a\\b", ".secrets/alice.json",
+            "",
+            "../x",
+            "a/../b",
+            "/abs",
+            "a//b",
+            "a/./b",
+            ".tmp/x",
+            "a\\b",
+            ".secrets/alice.json",
         ] {
             assert!(check_key(bad).is_err(), "{bad:?}");
         }

@@ -1,0 +1,472 @@
+//! Secrets through the real binary: set from the command line, given to a job as a variable
+//! and a file, masked in its log, kept nowhere but the secrets store (the data directory's
+//! `.secrets/`, or Parameter Store on moto), and out of every other user's reach.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use aws_exec_client::{ClientError, ExecRequest, JobMeta, ScheduleSpec};
+use aws_exec_testkit::{run_request, wait_until, LocalServe, S3Server, ServeProcess};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+
+const BIN: &str = env!("CARGO_BIN_EXE_aws-exec");
+
+const VALUE: &str = "postgres://app:Tr0ub4dor&3@db.internal/prod";
+
+/// `aws-exec secret set NAME` with `value` piped in; answers the finished process.
+fn set_secret(local: &LocalServe, name: &str, value: &str) -> std::process::Output {
+    let mut child = local
+        .command(&["secret", "set", name])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{value}\n").as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Every file under `dir` (but `skip`) whose bytes hold `needle`.
+fn files_holding(dir: &Path, skip: &str, needle: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut todo = vec![dir.to_owned()];
+    while let Some(at) = todo.pop() {
+        for entry in std::fs::read_dir(&at).unwrap() {
+            let path = entry.unwrap().path();
+            if path.file_name().is_some_and(|n| n == skip) {
+                continue;
+            }
+            if path.is_dir() {
+                todo.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                if bytes.windows(needle.len()).any(|w| w == needle) {
+                    found.push(path.display().to_string());
+                }
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn a_secret_set_from_the_cli_reaches_a_job_as_a_variable_and_a_file_and_nothing_else_holds_it(
+) {
+    let local = LocalServe::start(BIN);
+    let set = set_secret(&local, "DB_URL", VALUE);
+    assert!(set.status.success(), "{set:?}");
+    assert!(set.stdout.is_empty(), "nothing of it on stdout");
+
+    let out = local.cli(&[
+        "exec",
+        "--secret",
+        "DB_URL",
+        "--secret-file",
+        "conf/db.txt=DB_URL",
+        "--",
+        "sh",
+        "-c",
+        r#"echo "env: $DB_URL"; echo "$DB_URL" | base64; printf %s "$DB_URL" | base64;
+           printf '{"url":"%s"}\n' "$DB_URL"; stat -c %a conf/db.txt;
+           [ "$(cat conf/db.txt)" = "$DB_URL" ] && echo file matches; echo "${#DB_URL} bytes""#,
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let log = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines[0], "env: ***", "{log}");
+    assert!(lines[1].starts_with("***"), "echo | base64: {log}");
+    assert_eq!(lines[2], "***", "printf | base64: {log}");
+    assert_eq!(lines[3], r#"{"url":"***"}"#);
+    assert_eq!(lines[4], "600", "the file is the job's alone");
+    assert_eq!(lines[5], "file matches");
+    assert_eq!(lines[6], format!("{} bytes", VALUE.len()));
+    assert!(!log.contains(VALUE));
+    assert!(!log.contains(&BASE64.encode(VALUE)[..20]));
+
+    // The value is in no answer: the listing, the job's meta, the job list.
+    let client = local.client();
+    let listed = local.ok(&["secret", "ls", "--json"]);
+    assert!(
+        listed.contains("DB_URL") && !listed.contains(VALUE),
+        "{listed}"
+    );
+    let table = local.ok(&["secret", "ls"]);
+    assert!(
+        table.contains("DB_URL") && !table.contains(VALUE),
+        "{table}"
+    );
+    let jobs = local.ok(&["ls", "--json"]);
+    assert!(!jobs.contains(VALUE));
+    let status = local.ok(&["status", "last", "--json"]);
+    assert!(!status.contains(VALUE), "{status}");
+    let meta: JobMeta = serde_json::from_str(&status).unwrap();
+    assert_eq!(meta.exit, Some(0));
+    assert!(client.secrets().await.unwrap().len() == 1);
+
+    // Nor in any file of the data directory but the secrets store, which only the service
+    // reads (0700, and 0600 files).
+    let data = Path::new(&local.data);
+    assert_eq!(
+        files_holding(data, ".secrets", VALUE.as_bytes()),
+        Vec::<String>::new()
+    );
+    let store = data.join(".secrets");
+    assert_eq!(files_holding(&store, "", VALUE.as_bytes()).len(), 1);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&store), 0o700);
+    assert_eq!(mode(&store.join("default.json")), 0o600);
+    // No signed URL reaches it either: the store refuses keys under it.
+    let resp = reqwest::get(format!("{}/_store/.secrets/default.json", local.serve.url))
+        .await
+        .unwrap();
+    assert!(resp.status().is_client_error(), "{}", resp.status());
+
+    // The same job, asked for by the library.
+    let request = ExecRequest::argv(["sh", "-c", "echo lib $DB_URL"]).secret("DB_URL");
+    let (log, exit) = run_request(&client, &request).await;
+    assert_eq!(
+        (String::from_utf8(log).unwrap().as_str(), exit),
+        ("lib ***\n", 0)
+    );
+}
+
+#[tokio::test]
+async fn another_user_cannot_use_list_or_delete_a_secret() {
+    let local = LocalServe::start(BIN);
+    assert!(set_secret(&local, "TOKEN", "alice-token-123")
+        .status
+        .success());
+    let bob = local.new_user("bob");
+    let err = bob
+        .submit(&ExecRequest::argv(["true"]).secret("TOKEN"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(400), "{err}");
+    assert!(err.to_string().contains("no secret TOKEN"), "{err}");
+    assert!(bob.secrets().await.unwrap().is_empty());
+    let err = bob.delete_secret("TOKEN").await.unwrap_err();
+    assert_eq!(err.status(), Some(404), "{err}");
+    // Bob's own secret of that name is his, and Alice's stays hers.
+    bob.put_secret("TOKEN", "bob-token-456").await.unwrap();
+    let request = ExecRequest::argv(["sh", "-c", "echo ${#TOKEN}"]).secret("TOKEN");
+    let (log, _) = run_request(&local.client(), &request).await;
+    assert_eq!(log, b"15\n");
+    let err = bob
+        .put_schedule(
+            "nightly",
+            &ScheduleSpec {
+                cron: "0 3 * * *".into(),
+                tz: "UTC".into(),
+                overlap: Default::default(),
+                exec: ExecRequest::argv(["true"]).secret("NOT_SET"),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(400), "{err}");
+    assert!(err.to_string().contains("no secret NOT_SET"), "{err}");
+    let out = local.cli(&[
+        "trigger", "add", "photos", "--secret", "NOT_SET", "--", "true",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no secret NOT_SET"));
+}
+
+#[tokio::test]
+async fn bad_names_values_and_bodies_are_refused_with_400_and_lose_nothing() {
+    let local = LocalServe::start(BIN);
+    assert!(set_secret(&local, "KEPT", "kept-value-1").status.success());
+    let http = reqwest::Client::new();
+    let put = |name: &str, body: Vec<u8>| {
+        http.put(format!("{}/api/secrets/{name}", local.serve.url))
+            .header("auth", &local.serve.key)
+            .body(body)
+            .send()
+    };
+    let big = serde_json::to_vec(&serde_json::json!({ "value": "x".repeat(4097) })).unwrap();
+    for (name, body, says) in [
+        ("lower", br#"{"value":"abcdefg"}"#.to_vec(), "not [A-Z_]"),
+        ("1ABC", br#"{"value":"abcdefg"}"#.to_vec(), "not [A-Z_]"),
+        (
+            &"A".repeat(65),
+            br#"{"value":"abcdefg"}"#.to_vec(),
+            "not [A-Z_]",
+        ),
+        ("OK", br#"{"value":""}"#.to_vec(), "empty"),
+        ("OK", br#"{"value":"a\u0000b"}"#.to_vec(), "NUL"),
+        ("OK", big, "at most 4096 bytes"),
+        ("OK", b"{not json".to_vec(), "malformed JSON"),
+        (
+            "OK",
+            br#"{"value":"abcdefg","extra":1}"#.to_vec(),
+            "unknown field",
+        ),
+        ("OK", b"\xff\xfe".to_vec(), "malformed JSON"),
+        ("OK", br#"{"value":7}"#.to_vec(), "value"),
+    ] {
+        let resp = put(name, body).await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        assert_eq!(status, 400, "{name}: {text}");
+        assert!(text.contains(says), "{name}: {text}");
+    }
+    let resp = http
+        .put(format!("{}/api/secrets/OK", local.serve.url))
+        .header("auth", "wrong")
+        .body(r#"{"value":"abcdefg"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    let names: Vec<String> = local
+        .client()
+        .secrets()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.name.to_string())
+        .collect();
+    assert_eq!(names, ["KEPT"], "nothing stored, nothing lost");
+
+    // A job's request: names and paths are checked as its other fields are.
+    let client = local.client();
+    for (request, says) in [
+        (ExecRequest::argv(["true"]).secret("bad name"), "secrets"),
+        (
+            ExecRequest::argv(["true"]).secret("UNKNOWN"),
+            "no secret UNKNOWN",
+        ),
+        (
+            ExecRequest::argv(["true"]).secret_file("../x", "KEPT"),
+            "secret-files",
+        ),
+        (
+            ExecRequest::argv(["true"]).secret_file("tmp/x", "KEPT"),
+            "secret-files",
+        ),
+        (
+            ExecRequest::argv(["true"]).secret("KEPT").env("KEPT", "x"),
+            "also set in \"env\"",
+        ),
+    ] {
+        let err = client.submit(&request).await.unwrap_err();
+        assert!(
+            matches!(err, ClientError::Api { status: 400, .. }),
+            "{request:?}: {err}"
+        );
+        assert!(err.to_string().contains(says), "{err}");
+    }
+    let out = local.cli(&["secret", "set", "bad"]);
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+}
+
+#[tokio::test]
+async fn a_rotated_secret_reaches_the_next_scheduled_run_and_a_deleted_one_fails_it_clearly() {
+    let local = LocalServe::start(BIN);
+    let client = local.client();
+    client.put_secret("TOKEN", "first-value").await.unwrap();
+    local.ok(&[
+        "schedule",
+        "add",
+        "sync",
+        "--cron",
+        "* * * * * *",
+        "--secret",
+        "TOKEN",
+        "--",
+        "sh",
+        "-c",
+        "echo ${#TOKEN}",
+    ]);
+    let definition = local.ok(&["schedule", "ls", "--json"]);
+    assert!(definition.contains("TOKEN") && !definition.contains("first-value"));
+    let on_disk = files_holding(Path::new(&local.data), ".secrets", b"first-value");
+    assert_eq!(
+        on_disk,
+        Vec::<String>::new(),
+        "the definition holds the name only"
+    );
+
+    // Each run's log is the length of the value it got.
+    let run_printing = |len: usize| {
+        let client = &client;
+        async move {
+            let jobs = client.list(&Default::default()).await.ok()?;
+            for job in jobs.jobs.iter().filter(|j| j.state.is_final()) {
+                let mut log = Vec::new();
+                client
+                    .tail(job.uid.as_str(), |b| log.extend_from_slice(b))
+                    .await
+                    .ok()?;
+                if log == format!("{len}\n").as_bytes() {
+                    return Some(job.uid.to_string());
+                }
+            }
+            None
+        }
+    };
+    wait_until(
+        Duration::from_secs(20),
+        "a run with the first value",
+        || run_printing("first-value".len()),
+    )
+    .await;
+    client
+        .put_secret("TOKEN", "the-second-and-longer-value")
+        .await
+        .unwrap();
+    wait_until(
+        Duration::from_secs(20),
+        "a run with the rotated value",
+        || run_printing("the-second-and-longer-value".len()),
+    )
+    .await;
+
+    client.delete_secret("TOKEN").await.unwrap();
+    let failed = wait_until(Duration::from_secs(20), "a run that failed", || async {
+        let jobs = client.list(&Default::default()).await.ok()?;
+        jobs.jobs
+            .into_iter()
+            .find(|j| j.state == aws_exec_client::JobState::Failed)
+    })
+    .await;
+    assert_eq!(failed.exit, Some(126));
+    assert!(
+        failed
+            .notes
+            .iter()
+            .any(|n| n.contains("secret TOKEN is not set")),
+        "{:?}",
+        failed.notes
+    );
+    local.ok(&["schedule", "rm", "sync"]);
+}
+
+/// The secret written split at every offset, one piece per write with a pause between, in
+/// a megabyte of other output: the log never shows it, and all else is byte for byte.
+#[tokio::test]
+async fn a_megabyte_log_with_the_secret_split_at_every_write_boundary_never_shows_it() {
+    let local = LocalServe::start(BIN);
+    let secret = "sk_live_51Hxyz-EXAMPLE-9f8e7d6c";
+    local.client().put_secret("API_KEY", secret).await.unwrap();
+    let script = r#"
+import os, sys, time
+key = os.environ["API_KEY"].encode()
+filler = bytes(range(256)) * 16
+out = 0
+for i in range(len(key) + 1):
+    os.write(1, filler)
+    os.write(1, key[:i])
+    time.sleep(0.005)
+    os.write(1, key[i:] + b"\n")
+    out += len(filler)
+while out < 1 << 20:
+    os.write(1, filler)
+    out += len(filler)
+"#;
+    let request = ExecRequest::argv(["python3", "-c", script]).secret("API_KEY");
+    let (log, exit) = run_request(&local.client(), &request).await;
+    assert_eq!(exit, 0);
+    let filler: Vec<u8> = (0..=255u8).collect::<Vec<_>>().repeat(16);
+    let mut expected = Vec::new();
+    let mut out = 0;
+    for _ in 0..=secret.len() {
+        expected.extend_from_slice(&filler);
+        expected.extend_from_slice(b"***\n");
+        out += filler.len();
+    }
+    while out < 1 << 20 {
+        expected.extend_from_slice(&filler);
+        out += filler.len();
+    }
+    assert!(log.len() > 1 << 20);
+    assert!(log == expected, "the log differs from what was expected");
+
+    // A job with a secret whose output never holds it: byte for byte, invalid UTF-8 too.
+    let mut random = vec![0u8; 1 << 20];
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for b in random.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &random).unwrap();
+    let put = format!("{}:random.bin", file.path().display());
+    let out = local.cli(&[
+        "exec",
+        "--secret",
+        "API_KEY",
+        "--put",
+        &put,
+        "--",
+        "cat",
+        "random.bin",
+    ]);
+    assert!(out.status.success());
+    assert!(
+        out.stdout == random,
+        "bytes that are no secret pass unchanged"
+    );
+}
+
+/// On a bucket, the value lives in Parameter Store as a SecureString under the prefix,
+/// and in no object of the bucket.
+#[tokio::test]
+async fn on_a_bucket_the_value_is_a_secure_string_in_parameter_store_and_in_no_object() {
+    let server = S3Server::moto();
+    let s3 = server.bucket("svc").await;
+    let mut env = server.env();
+    env.push(("SECRETS_PREFIX", "/proj/secrets".into()));
+    let serve = ServeProcess::start(BIN, &["--bucket", "svc"], &env);
+    let client = aws_exec_client::Client::new(&serve.url, &serve.key).unwrap();
+    client.put_secret("DB_URL", VALUE).await.unwrap();
+    let listed = client.secrets().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].name.as_str(), "DB_URL");
+    let request = ExecRequest::argv(["sh", "-c", "echo $DB_URL"]).secret("DB_URL");
+    let (log, exit) = run_request(&client, &request).await;
+    assert_eq!((log.as_slice(), exit), (&b"***\n"[..], 0));
+
+    let param = server
+        .ssm()
+        .get_parameter()
+        .name("/proj/secrets/default/DB_URL")
+        .with_decryption(true)
+        .send()
+        .await
+        .unwrap();
+    let param = param.parameter().unwrap();
+    assert_eq!(
+        param.r#type(),
+        Some(&aws_sdk_ssm::types::ParameterType::SecureString)
+    );
+    assert_eq!(param.value(), Some(VALUE));
+
+    let objects = s3.list_objects_v2().bucket("svc").send().await.unwrap();
+    let mut holding = Vec::new();
+    for object in objects.contents() {
+        let key = object.key().unwrap();
+        let body = s3.get_object().bucket("svc").key(key).send().await.unwrap();
+        let bytes = body.body.collect().await.unwrap().into_bytes();
+        if bytes.windows(VALUE.len()).any(|w| w == VALUE.as_bytes()) {
+            holding.push(key.to_owned());
+        }
+    }
+    assert!(
+        objects.contents().len() > 3,
+        "the job's objects were listed"
+    );
+    assert_eq!(holding, Vec::<String>::new());
+    client.delete_secret("DB_URL").await.unwrap();
+    assert!(client.secrets().await.unwrap().is_empty());
+}
