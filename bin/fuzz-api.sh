@@ -32,12 +32,13 @@ fi
 uid=$(curl -fsS -H "auth: $key" -d '{"argv": ["echo", "fuzzed"]}' "$url/api/exec" | sed -n 's/.*"uid":"\([^"]*\)".*/\1/p')
 [ -n "$uid" ] || { echo "fuzz-api.sh: could not submit a job" >&2; exit 1; }
 
-# A schedule and a trigger that exist, for the calls that take a name (a delete among the
+# A schedule, a trigger and a secret that exist, for the calls that take a name (a delete among the
 # generated calls may remove them; a valid PUT among them makes them again).
 curl -fsS -X PUT -H "auth: $key" -d '{"cron": "0 3 * * *", "exec": {"argv": ["true"]}}' \
   "$url/api/schedules/fuzzed" >/dev/null
 curl -fsS -X PUT -H "auth: $key" -d '{"prefix": "in/", "exec": {"argv": ["true"]}}' \
   "$url/api/triggers/fuzzed" >/dev/null
+curl -fsS -X PUT -H "auth: $key" -d '{"value": "fuzzed-secret"}' "$url/api/secrets/FUZZED" >/dev/null
 
 # From the scratch directory: schemathesis keeps its caches in the working directory.
 cd "$work"

@@ -86,6 +86,8 @@ pub fn check_value(value: &str) -> Result<(), SecretError> {
 #[derive(Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutSecret {
+    /// UTF-8 text without NUL, 1 to 4096 bytes.
+    #[schema(min_length = 1, max_length = 4096, pattern = "^[^\\x00]+$")]
     pub value: String,
 }
 
