@@ -1,6 +1,7 @@
 //! The README's command-line examples, run as written: every ```bash block of its "CLI"
-//! section, in bash with `-eu` (as a person's shell runs them, without pipefail), against
-//! a real `serve`, with the binaries on PATH. A block not meant to run is ```text.
+//! and "Secrets" sections, in bash with `-eu` (as a person's shell runs them, without
+//! pipefail), against a real `serve`, with the binaries on PATH. A block not meant to run
+//! is ```text.
 
 use std::path::Path;
 
@@ -32,11 +33,12 @@ fn every_cli_example_in_the_readme_runs() {
     let readme =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
             .unwrap();
-    let blocks = bash_blocks(&readme, "CLI");
+    let mut blocks = bash_blocks(&readme, "CLI");
     assert!(
         blocks.len() >= 3,
         "the CLI section shows examples: {blocks:?}"
     );
+    blocks.extend(bash_blocks(&readme, "Secrets"));
 
     let data = tempfile::tempdir().unwrap();
     let serve = ServeProcess::start(BIN, &["--data-dir", data.path().to_str().unwrap()], &[]);
