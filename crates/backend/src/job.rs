@@ -34,6 +34,11 @@ pub struct Job {
     /// value travels with a job.
     #[serde(default, skip_serializing_if = "JobSecrets::is_empty")]
     pub secrets: JobSecrets,
+    /// Where the state of the definition that started it is kept, when it carries state
+    /// (`schedules/OWNER/NAME/state/`): restored into `$AWS_EXEC_STATE` before it runs and
+    /// saved after it exits 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
     /// The schedule or trigger that started it, if no caller did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,

@@ -216,6 +216,9 @@ pub enum ScheduleCmd {
         /// When the previous run is still going: skip this firing, or run anyway
         #[arg(long, default_value = "skip", value_parser = ["skip", "allow"])]
         overlap: String,
+        /// Carry $AWS_EXEC_STATE from each run that exits 0 to the next
+        #[arg(long)]
+        state: bool,
         #[command(flatten)]
         job: JobArgs,
     },
@@ -227,6 +230,8 @@ pub enum ScheduleCmd {
     },
     /// Run a schedule now, as an ordinary job, and print its uid
     Run { name: String },
+    /// Show, fetch or reset the state its runs carry (--state)
+    State(crate::builtin::state::StateArgs),
     /// Delete a schedule; the jobs it started stay
     Rm { name: String },
 }
@@ -249,6 +254,9 @@ pub enum TriggerCmd {
         /// Uploads whose path starts with this fire it (photos/); every upload when empty
         #[arg(long, default_value = "")]
         prefix: String,
+        /// Carry $AWS_EXEC_STATE from each run that exits 0 to the next
+        #[arg(long)]
+        state: bool,
         #[command(flatten)]
         job: JobArgs,
     },
@@ -258,6 +266,8 @@ pub enum TriggerCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Show, fetch or reset the state its runs carry (--state)
+    State(crate::builtin::state::StateArgs),
     /// Delete a trigger
     Rm { name: String },
 }
@@ -663,6 +673,7 @@ mod tests {
                     tz,
                     overlap,
                     job,
+                    ..
                 },
             ..
         }) = cli.command

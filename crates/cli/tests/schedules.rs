@@ -179,6 +179,7 @@ async fn overlap_skips_a_firing_while_the_last_run_goes_on_unless_allowed() {
         tz: "UTC".into(),
         overlap: overlap.parse().unwrap(),
         exec: ExecRequest::argv(["sleep", "30"]),
+        state: false,
     };
     client.put_schedule("slow", &spec("skip")).await.unwrap();
     let skipped = wait_until(Duration::from_secs(15), "a skipped firing", || async {
@@ -303,6 +304,7 @@ async fn bad_definitions_are_refused_and_users_are_kept_apart() {
         tz: tz.into(),
         overlap: Default::default(),
         exec: ExecRequest::argv(["true"]),
+        state: false,
     };
     let status = |e: ClientError| match e {
         ClientError::Api { status, message } => (status, message),
@@ -348,6 +350,7 @@ async fn bad_definitions_are_refused_and_users_are_kept_apart() {
                 &TriggerSpec {
                     prefix: "../bob/".into(),
                     exec: ExecRequest::argv(["true"]),
+                    state: false,
                 },
             )
             .await
@@ -396,6 +399,7 @@ async fn bad_definitions_are_refused_and_users_are_kept_apart() {
         &TriggerSpec {
             prefix: String::new(),
             exec: ExecRequest::argv(["true"]),
+            state: false,
         },
     )
     .await

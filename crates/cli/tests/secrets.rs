@@ -167,6 +167,7 @@ async fn another_user_cannot_use_list_or_delete_a_secret() {
                 tz: "UTC".into(),
                 overlap: Default::default(),
                 exec: ExecRequest::argv(["true"]).secret("NOT_SET"),
+                state: false,
             },
         )
         .await

@@ -539,6 +539,7 @@ fn every_second(exec: ExecRequest, overlap: &str) -> ScheduleSpec {
         tz: "UTC".into(),
         overlap: overlap.parse().unwrap(),
         exec,
+        state: false,
     }
 }
 
@@ -560,6 +561,7 @@ async fn a_removed_keys_schedules_and_triggers_stop_with_it() {
         &TriggerSpec {
             prefix: String::new(),
             exec: ExecRequest::argv(["true"]),
+            state: false,
         },
     )
     .await

@@ -3,9 +3,10 @@
 
 use std::path::Path;
 
+use aws_exec_protocol::keys::DefKind;
 use aws_exec_protocol::{
-    Deleted, ExecResponse, InputUpload, Schedule, ScheduleList, ScheduleSpec, Trigger, TriggerList,
-    TriggerSpec, UploadRequest,
+    Deleted, ExecResponse, InputUpload, Schedule, ScheduleList, ScheduleSpec, StateInfo, Trigger,
+    TriggerList, TriggerSpec, UploadRequest,
 };
 use reqwest::Method;
 
@@ -103,5 +104,54 @@ impl Client {
             .await?;
         self.put_file(&upload.url, local, None).await?;
         Ok(upload.key)
+    }
+
+    /// The state a schedule's or trigger's next run starts from (`"state": true`).
+    pub async fn state(&self, kind: DefKind, name: &str) -> Result<StateInfo, ClientError> {
+        self.get_json(&state_path(kind, name), &[]).await
+    }
+
+    /// Empties it: the next run starts from nothing. Answers the new version.
+    pub async fn reset_state(&self, kind: DefKind, name: &str) -> Result<StateInfo, ClientError> {
+        self.send_json::<(), _>(Method::DELETE, &state_path(kind, name), None, None)
+            .await
+    }
+
+    /// Writes the state's files into `dir` (made if missing); answers what was fetched.
+    pub async fn download_state(
+        &self,
+        kind: DefKind,
+        name: &str,
+        dir: &Path,
+    ) -> Result<StateInfo, ClientError> {
+        let info = self.state(kind, name).await?;
+        let local = |e: std::io::Error| ClientError::Config(format!("{}: {e}", dir.display()));
+        tokio::fs::create_dir_all(dir).await.map_err(local)?;
+        let Some(url) = &info.url else {
+            return Ok(info);
+        };
+        let resp = self
+            .retry
+            .run("download", |_| {
+                let req = self.http.get(url);
+                async move { crate::policy::retry_transient(req.send().await).await }
+            })
+            .await?;
+        let archive = resp.bytes().await.map_err(ClientError::Http)?;
+        let dir = dir.to_owned();
+        // The archive holds plain files and directories; unpacking refuses any path that
+        // would leave `dir`.
+        tokio::task::spawn_blocking(move || tar::Archive::new(&archive[..]).unpack(&dir))
+            .await
+            .map_err(|e| ClientError::Config(e.to_string()))?
+            .map_err(local)?;
+        Ok(info)
+    }
+}
+
+fn state_path(kind: DefKind, name: &str) -> String {
+    match kind {
+        DefKind::Schedule => format!("/api/schedules/{name}/state"),
+        DefKind::Trigger => format!("/api/triggers/{name}/state"),
     }
 }

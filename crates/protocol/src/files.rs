@@ -23,9 +23,13 @@ pub fn is_safe_relative_path(path: &str) -> bool {
             .all(|part| !part.is_empty() && part != "." && part != ".." && part.len() <= 255)
 }
 
-/// The directories the service makes in every job's directory; an input cannot take their
-/// place.
-pub const RESERVED_DIRS: [&str; 2] = ["tmp", "artifacts"];
+/// The directories the service makes in a job's directory (`state` for the runs of a
+/// definition that carries state); an input cannot take their place.
+pub const RESERVED_DIRS: [&str; 3] = ["tmp", "artifacts", "state"];
+
+/// The variable naming the directory a stateful definition's run finds its state in, and
+/// leaves it for the next run.
+pub const STATE_ENV: &str = "AWS_EXEC_STATE";
 
 /// `"inputs"` of a request: the path in the job's directory of each uploaded file, and the
 /// key `POST /api/inputs` gave for it. Paths are checked when made and when deserialized;

@@ -185,6 +185,12 @@ impl DefKind {
         format!("{}{name}/last.json", self.owner_prefix(owner))
     }
 
+    /// Where definition `name`'s state is kept: one archive per version, named by its
+    /// zero-padded number so that the newest sorts last.
+    pub fn state_prefix(self, owner: &AuthName, name: &DefName) -> String {
+        format!("{}state/", self.def_prefix(owner, name))
+    }
+
     /// Everything of definition `name`: its definition, last run and inputs.
     pub fn def_prefix(self, owner: &AuthName, name: &DefName) -> String {
         format!("{}{name}/", self.owner_prefix(owner))

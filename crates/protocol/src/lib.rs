@@ -14,11 +14,11 @@ pub mod uid;
 pub mod wire;
 
 pub use auth::{AuthKey, AuthName};
-pub use files::{Artifact, ArtifactList, InputUpload, JobInputs, ARTIFACTS_ENV};
+pub use files::{Artifact, ArtifactList, InputUpload, JobInputs, ARTIFACTS_ENV, STATE_ENV};
 pub use meta::{JobEnd, JobMeta, JobState};
 pub use schedules::{
-    DefName, Deleted, LastRun, Origin, Overlap, Schedule, ScheduleList, ScheduleSpec, Trigger,
-    TriggerList, TriggerSpec, UploadRequest,
+    DefName, Deleted, LastRun, Origin, Overlap, Schedule, ScheduleList, ScheduleSpec, StateInfo,
+    Trigger, TriggerList, TriggerSpec, UploadRequest,
 };
 pub use secrets::{JobSecrets, PutSecret, SecretInfo, SecretList, SecretName};
 pub use uid::Uid;

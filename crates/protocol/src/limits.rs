@@ -77,3 +77,7 @@ pub const DEFAULT_QUEUE: usize = 1024;
 pub const MAX_SECRET_NAME: usize = 64;
 pub const MAX_SECRET_BYTES: usize = 4096;
 pub const MAX_SECRETS: usize = 64;
+
+/// The most a definition's state may hold, in bytes and in files.
+pub const MAX_STATE_BYTES: u64 = 100 * 1024 * 1024;
+pub const MAX_STATE_FILES: usize = 10_000;

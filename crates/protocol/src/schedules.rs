@@ -102,6 +102,9 @@ pub struct ScheduleSpec {
     pub overlap: Overlap,
     /// The job each firing starts, as `POST /api/exec` takes it (without `push-urls`).
     pub exec: ExecRequest,
+    /// Each run finds in `$AWS_EXEC_STATE` what the last run that exited 0 left there.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub state: bool,
 }
 
 /// `PUT /api/triggers/NAME` body.
@@ -115,6 +118,9 @@ pub struct TriggerSpec {
     /// The job each upload starts; the uploaded file is placed in its directory and its
     /// path is in `$AWS_EXEC_INPUT`.
     pub exec: ExecRequest,
+    /// Each run finds in `$AWS_EXEC_STATE` what the last run that exited 0 left there.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub state: bool,
 }
 
 /// Whether `prefix` stays inside an inbox: relative, no `.` or `..` parts (it may end in `/`).
@@ -175,6 +181,8 @@ pub struct Schedule {
     pub tz: String,
     pub overlap: Overlap,
     pub exec: ExecRequest,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub state: bool,
     /// The next firing, seconds since the epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<u64>,
@@ -194,8 +202,23 @@ pub struct Trigger {
     pub name: DefName,
     pub prefix: String,
     pub exec: ExecRequest,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub state: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last: Option<LastRun>,
+}
+
+/// `GET /api/schedules/NAME/state` (and a trigger's) answer: the state the next run
+/// starts from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StateInfo {
+    /// Its version: the number of saves and resets so far; 0 before the first.
+    pub version: u64,
+    /// The size of its archive (a tar of the directory), 0 when it is empty.
+    pub size: u64,
+    /// A URL to GET the archive from (presigned, a few minutes), when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

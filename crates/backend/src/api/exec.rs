@@ -67,6 +67,7 @@ pub async fn submit(
             request,
             origin: None,
             idempotency: idempotency::key(&headers)?.map(|key| (key.to_owned(), body.to_vec())),
+            state: None,
         },
     )
     .await?;

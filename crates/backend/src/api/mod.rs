@@ -26,6 +26,7 @@ pub mod openapi;
 pub mod schedules;
 pub mod secrets;
 pub mod signed_objects;
+pub mod state;
 pub mod triggers;
 pub mod uploads;
 pub mod web;
@@ -79,6 +80,18 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/api/schedules/{name}/run",
             axum::routing::post(schedules::run).fallback(not_allowed("POST")),
+        )
+        .route(
+            "/api/schedules/{name}/state",
+            get(state::schedule)
+                .delete(state::reset_schedule)
+                .fallback(not_allowed("GET, DELETE")),
+        )
+        .route(
+            "/api/triggers/{name}/state",
+            get(state::trigger)
+                .delete(state::reset_trigger)
+                .fallback(not_allowed("GET, DELETE")),
         )
         .route(
             "/api/triggers",

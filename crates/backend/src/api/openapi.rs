@@ -7,13 +7,14 @@ use aws_exec_protocol::{
     InputUpload, JobList, JobMeta, JobState, LastRun, Overlap, PollResponse, PushUrls, Schedule,
     ScheduleList, ScheduleSpec, Trigger, TriggerList, TriggerSpec, UploadRequest, WhoAmI,
 };
-use aws_exec_protocol::{PutSecret, SecretInfo, SecretList};
+use aws_exec_protocol::{PutSecret, SecretInfo, SecretList, StateInfo};
 use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    artifacts, cancel, exec, health, inputs, job, jobs, schedules, secrets, triggers, uploads,
+    artifacts, cancel, exec, health, inputs, job, jobs, schedules, secrets, state, triggers,
+    uploads,
 };
 
 #[derive(OpenApi)]
@@ -41,6 +42,10 @@ use super::{
         triggers::get,
         triggers::put,
         triggers::delete,
+        state::schedule,
+        state::reset_schedule,
+        state::trigger,
+        state::reset_trigger,
         secrets::list,
         secrets::put,
         secrets::delete,
@@ -50,6 +55,7 @@ use super::{
     components(schemas(
         ExecRequest,
         PutSecret,
+        StateInfo,
         SecretInfo,
         SecretList,
         PushUrls,

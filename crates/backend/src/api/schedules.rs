@@ -299,6 +299,7 @@ async fn view(
         tz,
         overlap,
         exec,
+        state: carries_state,
     } = spec;
     Ok(Schedule {
         name,
@@ -306,6 +307,7 @@ async fn view(
         tz,
         overlap,
         exec,
+        state: carries_state,
         next,
         last,
     })

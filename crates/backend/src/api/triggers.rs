@@ -145,11 +145,16 @@ async fn view(
     spec: TriggerSpec,
 ) -> Result<Trigger, ApiError> {
     let last = last_run(state.jobs.store.as_ref(), KIND, owner, &name).await?;
-    let TriggerSpec { prefix, exec } = spec;
+    let TriggerSpec {
+        prefix,
+        exec,
+        state: carries_state,
+    } = spec;
     Ok(Trigger {
         name,
         prefix,
         exec,
+        state: carries_state,
         last,
     })
 }

@@ -19,6 +19,8 @@ pub struct Submission {
     pub origin: Option<Origin>,
     /// An idempotency key and the bytes that must match when it is used again.
     pub idempotency: Option<(String, Vec<u8>)>,
+    /// Where its definition's state is kept, when it carries state.
+    pub state: Option<String>,
 }
 
 /// What `POST /api/exec` refuses, checked: the command, its options, that an rpc exists
@@ -56,6 +58,7 @@ pub async fn start(jobs: &Jobs, submission: Submission) -> Result<String, JobErr
         request,
         origin,
         idempotency,
+        state,
     } = submission;
     let (command, options) = check(jobs, &owner, &request).await?;
     // A caller hears at once of a secret it has not set. A firing runs its job anyway:
@@ -99,6 +102,7 @@ pub async fn start(jobs: &Jobs, submission: Submission) -> Result<String, JobErr
         inputs: options.inputs,
         executable: options.executable,
         secrets: options.secrets,
+        state,
         origin,
     };
     let created = create(jobs, &job, options.stdin).await;

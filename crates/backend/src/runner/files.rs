@@ -10,6 +10,7 @@ use aws_exec_protocol::keys::JobKeys;
 use aws_exec_protocol::limits::{MAX_ARTIFACTS, MAX_ARTIFACT_BYTES};
 use aws_exec_protocol::{Artifact, ArtifactList, SecretName};
 
+use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
 use super::log::LogWriter;
@@ -95,6 +96,7 @@ pub async fn keep_artifacts(
     dir: &Path,
     owner: u32,
     log: &LogWriter,
+    extra: Vec<(String, Bytes)>,
 ) {
     // The job owned the directory above `dir`: it may have put a link in its place (to
     // another user's files, or /proc/self of this service). Only the directory the
@@ -107,7 +109,9 @@ pub async fn keep_artifacts(
         return;
     }
     // Most jobs leave nothing: that is seen here, without a trip to another thread.
-    if std::fs::read_dir(&root).is_ok_and(|mut entries| entries.next().is_none()) {
+    if extra.is_empty()
+        && std::fs::read_dir(&root).is_ok_and(|mut entries| entries.next().is_none())
+    {
         return;
     }
     let (found, mut notes) = {
@@ -161,6 +165,22 @@ pub async fn keep_artifacts(
                     url: String::new(),
                 });
             }
+            Err(e) => {
+                tracing::warn!(path = rel, error = %e, "storing an artifact");
+                notes.push(format!("{rel}: could not be stored"));
+            }
+        }
+    }
+    // What the service itself keeps beside them (a state that another run saved first).
+    for (rel, body) in extra {
+        let size = body.len() as u64;
+        kept.artifacts.retain(|a| a.path != rel);
+        match store.put(&keys.artifact(&rel), body).await {
+            Ok(()) => kept.artifacts.push(Artifact {
+                path: rel,
+                size,
+                url: String::new(),
+            }),
             Err(e) => {
                 tracing::warn!(path = rel, error = %e, "storing an artifact");
                 notes.push(format!("{rel}: could not be stored"));
@@ -222,7 +242,7 @@ fn walk(root: &Path, found: &mut Vec<(String, PathBuf)>, notes: &mut Vec<String>
 /// name, whose real place is under `root`: no symlink at its end, none swapped in above it
 /// since the walk, and no hard link to someone else's file (the service may run as root
 /// while the directory belongs to the job).
-fn open_inside(root: &Path, path: &Path, owner: u32) -> Option<std::fs::File> {
+pub(crate) fn open_inside(root: &Path, path: &Path, owner: u32) -> Option<std::fs::File> {
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)

@@ -8,16 +8,18 @@ pub mod process;
 pub mod rpc;
 pub mod sink;
 pub mod spawn;
+pub mod state;
 pub mod stop;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_exec_protocol::limits::{CANCEL_CHECK, MAX_LOG_BYTES, MAX_RUN_TIME};
 use aws_exec_protocol::wire::Command;
-use aws_exec_protocol::{JobEnd, JobMeta, JobState, Origin, SecretName, Uid};
+use aws_exec_protocol::{JobEnd, JobMeta, JobState, Origin, SecretName, Uid, STATE_ENV};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -485,6 +487,19 @@ impl Runner {
             log.note(format!("cannot give the job its directory: {e}"));
             return not_started(126);
         }
+        // After the hand-over, whose walk is bounded by the inputs: the state's files are
+        // each given to the job's user as they are made, before the job starts.
+        let state_dir = workspace.dir.join("state");
+        let state_from = match &job.state {
+            Some(prefix) => match self.restore_state(job, prefix, &state_dir).await {
+                Ok(version) => Some((prefix, version)),
+                Err(why) => {
+                    log.note(why);
+                    return not_started(126);
+                }
+            },
+            None => None,
+        };
         let stdin = match job.stdin {
             true => match self.store.get(&job.keys().stdin()).await {
                 Ok(Some(stdin)) => Some(stdin),
@@ -495,15 +510,19 @@ impl Runner {
             },
             false => None,
         };
-        let env: Vec<(&str, &str)> = secrets
+        let state_path = state_dir.to_string_lossy();
+        let mut env: Vec<(&str, &str)> = secrets
             .iter()
             .filter(|(name, _)| job.secrets.env.contains(name))
             .map(|(name, value)| (name.as_str(), value.as_str()))
             .collect();
+        if state_from.is_some() {
+            env.push((STATE_ENV, &state_path));
+        }
         let spec = process::Spec {
             argv,
             env: &job.env,
-            secrets: &env,
+            added: &env,
             stdin,
             tag: &uid,
             workspace,
@@ -523,6 +542,12 @@ impl Runner {
         };
         // Decided: the time limit no longer applies to storing what it left.
         timer.abort();
+        let mut kept_apart = Vec::new();
+        if let Some((prefix, version)) = state_from {
+            if ended == (0, JobState::Exited) {
+                kept_apart.extend(self.save_state(prefix, version, &state_dir, log).await);
+            }
+        }
         // Pushed jobs keep nothing in the service's store: their caller owns their objects.
         if job.push_urls.is_none() {
             let owner = self
@@ -535,12 +560,84 @@ impl Runner {
                 &workspace.artifacts(),
                 owner,
                 log,
+                kept_apart,
             )
             .await;
         }
         ended
     }
+
+    /// Makes the job's `$AWS_EXEC_STATE` and fills it from its definition's newest state;
+    /// answers that version, or the note saying why the job cannot run.
+    async fn restore_state(&self, job: &Job, prefix: &str, dir: &Path) -> Result<u64, String> {
+        // The job event names where its state is; it must be its owner's definition's.
+        let owned = ["schedules", "triggers"]
+            .iter()
+            .any(|kind| prefix.starts_with(&format!("{kind}/{}/", job.owner)));
+        if !owned || !prefix.ends_with("/state/") || prefix.contains("..") {
+            return Err("the job's state is not its owner's".to_owned());
+        }
+        let made = std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(dir)
+            .and_then(|()| match self.config.run_as {
+                Some((user, group)) => std::os::unix::fs::lchown(dir, Some(user), Some(group)),
+                None => Ok(()),
+            });
+        if let Err(e) = made {
+            return Err(format!("cannot make $AWS_EXEC_STATE: {e}"));
+        }
+        state::restore(self.store.as_ref(), prefix, dir, self.config.run_as)
+            .await
+            .map_err(|e| match e {
+                state::StateError::Refused(why) => format!(
+                    "the saved state could not be restored ({why}); the job did not run: `aws-exec schedule state NAME --reset` starts afresh"
+                ),
+                state::StateError::Store(e) => {
+                    tracing::error!(uid = %job.uid, error = %e, "reading the job's state");
+                    "the saved state could not be read; the job did not run".to_owned()
+                }
+            })
+    }
+
+    /// Saves what the run left in `$AWS_EXEC_STATE` as the next version. When another run
+    /// saved that version first, answers this run's archive to be kept as its artifact.
+    async fn save_state(
+        &self,
+        prefix: &str,
+        version: u64,
+        dir: &Path,
+        log: &LogWriter,
+    ) -> Option<(String, bytes::Bytes)> {
+        let owner = self
+            .config
+            .run_as
+            .map_or_else(|| nix::unistd::geteuid().as_raw(), |(user, _)| user);
+        match state::save(self.store.as_ref(), prefix, version, dir, owner).await {
+            Ok(state::Saved::Stored(_)) => None,
+            Ok(state::Saved::Conflict { version, archive }) => {
+                log.note(format!(
+                    "another run saved the state first (version {version}); this run's state is kept as its artifact {STATE_ARTIFACT}"
+                ));
+                Some((STATE_ARTIFACT.to_owned(), archive))
+            }
+            Err(state::StateError::Refused(why)) => {
+                log.note(format!(
+                    "the state was not saved: {why}; the previous state is kept"
+                ));
+                None
+            }
+            Err(state::StateError::Store(e)) => {
+                tracing::error!(error = %e, "saving a job's state");
+                log.note("the state could not be saved; the previous state is kept");
+                None
+            }
+        }
+    }
 }
+
+/// Where a run's state goes when another run saved first.
+const STATE_ARTIFACT: &str = "state/state.tar";
 
 /// What a started job holds until its end: the running note to settle, its place among
 /// the jobs running at once, and the fence of its writes.

@@ -59,8 +59,8 @@ pub fn exit_code(status: ExitStatus) -> i32 {
 pub struct Spec<'a> {
     pub argv: &'a [String],
     pub env: &'a JobEnv,
-    /// The values of the secrets it gets as variables, by name.
-    pub secrets: &'a [(&'a str, &'a str)],
+    /// Variables the service adds: the secrets it asked for, `$AWS_EXEC_STATE`.
+    pub added: &'a [(&'a str, &'a str)],
     pub stdin: Option<Bytes>,
     /// The job's uid, carried by its processes as [`isolation::JOB_TAG`].
     pub tag: &'a str,
@@ -179,7 +179,7 @@ fn job_environment(spec: &Spec<'_>) -> Vec<(OsString, OsString)> {
         }
     }
     env.extend(spec.env.iter().map(|(k, v)| (k.into(), v.into())));
-    env.extend(spec.secrets.iter().map(|&(k, v)| (k.into(), v.into())));
+    env.extend(spec.added.iter().map(|&(k, v)| (k.into(), v.into())));
     let ws = spec.workspace;
     env.insert("HOME".into(), ws.dir.clone().into());
     env.insert("TMPDIR".into(), ws.tmp().into());

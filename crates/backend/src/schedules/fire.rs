@@ -87,6 +87,7 @@ pub async fn fire_schedule(
                 at,
             }),
             idempotency,
+            state: spec.state.then(|| kind.state_prefix(owner, name)),
         },
     )
     .await;
@@ -177,6 +178,9 @@ pub async fn fire_upload(jobs: &Jobs, key: &str, event: &str) -> Result<Vec<Stri
         let idem = format!("trigger {name} {event} {key}");
         let body = serde_json::to_vec(&request).unwrap_or_default();
         let at = now_unix();
+        let state = spec
+            .state
+            .then(|| DefKind::Trigger.state_prefix(&owner, &name));
         let fired = start(
             jobs,
             Submission {
@@ -184,6 +188,7 @@ pub async fn fire_upload(jobs: &Jobs, key: &str, event: &str) -> Result<Vec<Stri
                 request,
                 origin: Some(origin),
                 idempotency: Some((idem, body)),
+                state,
             },
         )
         .await;

@@ -17,6 +17,7 @@ pub mod schedule;
 pub mod secret;
 #[cfg(feature = "server")]
 pub mod serve;
+pub mod state;
 pub mod status;
 #[cfg(feature = "server")]
 pub mod store;

@@ -1,7 +1,8 @@
-//! `aws-exec schedule add|ls|run|rm`: jobs that start on a clock. Each run is an ordinary
+//! `aws-exec schedule add|ls|run|state|rm`: jobs that start on a clock. Each run is an ordinary
 //! job of yours (`ls`, `tail`, `cancel` work on it) whose metadata names the schedule.
 
 use aws_exec_client::ScheduleSpec;
+use aws_exec_protocol::keys::DefKind;
 
 use super::last_run;
 use crate::cli::{ScheduleArgs, ScheduleCmd};
@@ -15,6 +16,7 @@ pub async fn run(args: ScheduleArgs) -> anyhow::Result<i32> {
             cron,
             tz,
             overlap,
+            state,
             job,
         } => {
             let spec = ScheduleSpec {
@@ -22,6 +24,7 @@ pub async fn run(args: ScheduleArgs) -> anyhow::Result<i32> {
                 tz,
                 overlap: overlap.parse().map_err(anyhow::Error::msg)?,
                 exec: job.request(&client).await?,
+                state,
             };
             let schedule = client.put_schedule(&name, &spec).await?;
             let next = schedule.next.map_or("never".to_owned(), ahead);
@@ -49,6 +52,9 @@ pub async fn run(args: ScheduleArgs) -> anyhow::Result<i32> {
             }
         }
         ScheduleCmd::Run { name } => println!("{}", client.run_schedule(&name).await?),
+        ScheduleCmd::State(args) => {
+            return super::state::run(&client, DefKind::Schedule, args).await
+        }
         ScheduleCmd::Rm { name } => client.delete_schedule(&name).await?,
     }
     Ok(0)
