@@ -6,6 +6,7 @@ use aws_exec_protocol::auth::AuthRecord;
 use aws_exec_protocol::keys::{auth_name, auth_record, DefKind, AUTH_PREFIX};
 use aws_exec_protocol::{AuthKey, AuthName};
 
+use crate::secrets::{Secrets, SecretsError};
 use crate::store::{Store, StoreError};
 use crate::time::now_unix;
 
@@ -17,6 +18,8 @@ pub enum AuthError {
     NoSuchName(AuthName),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
 }
 
 /// Creates a key for `name` and returns it: the only time it is ever seen.
@@ -58,12 +61,18 @@ pub async fn list(store: &dyn Store) -> Result<Vec<AuthRecord>, AuthError> {
 pub struct Removed {
     /// Its schedules and triggers: what acted for it by itself.
     pub definitions: usize,
+    /// Its secrets.
+    pub secrets: usize,
 }
 
 /// Removes every key of `name`, then its schedules and triggers, so nothing starts jobs in
 /// its name any more (a firing already on its way finds no key and starts nothing). Its
 /// jobs and files stay until retention deletes them.
-pub async fn remove(store: &dyn Store, name: &AuthName) -> Result<Removed, AuthError> {
+pub async fn remove(
+    store: &dyn Store,
+    secrets: &dyn Secrets,
+    name: &AuthName,
+) -> Result<Removed, AuthError> {
     let mut removed = 0;
     for key in store.list(AUTH_PREFIX).await? {
         let Some(body) = store.get(&key).await? else {
@@ -86,7 +95,15 @@ pub async fn remove(store: &dyn Store, name: &AuthName) -> Result<Removed, AuthE
             store.delete(&key).await?;
         }
     }
-    Ok(Removed { definitions })
+    // A user made later under the same name must not inherit them.
+    let mut removed_secrets = 0;
+    for secret in secrets.list(name).await? {
+        removed_secrets += usize::from(secrets.delete(name, &secret.name).await?);
+    }
+    Ok(Removed {
+        definitions,
+        secrets: removed_secrets,
+    })
 }
 
 /// Whether `name` still has a key.

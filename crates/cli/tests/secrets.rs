@@ -471,3 +471,26 @@ async fn on_a_bucket_the_value_is_a_secure_string_in_parameter_store_and_in_no_o
     client.delete_secret("DB_URL").await.unwrap();
     assert!(client.secrets().await.unwrap().is_empty());
 }
+
+/// A user made later under a removed user's name starts without the old secrets.
+#[tokio::test]
+async fn a_removed_users_secrets_go_with_its_key() {
+    let local = LocalServe::start(BIN);
+    let bob = local.new_user("bob");
+    bob.put_secret("TOKEN", "bob-token-456").await.unwrap();
+    let out = aws_exec_testkit::env::clean_command(BIN, &[])
+        .args(["auth", "rm", "bob", "--data-dir", &local.data])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("1 secrets"), "{said}");
+    let new_bob = local.new_user("bob");
+    assert!(new_bob.secrets().await.unwrap().is_empty());
+    let err = new_bob
+        .submit(&ExecRequest::argv(["true"]).secret("TOKEN"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(400), "{err}");
+    assert!(files_holding(Path::new(&local.data), "", b"bob-token-456").is_empty());
+}

@@ -34,10 +34,18 @@ pub async fn run(args: AuthArgs) -> anyhow::Result<i32> {
         }
         AuthCmd::Rm { name } => {
             let name: AuthName = name.parse()?;
-            let removed = auth::remove(store, &name).await?;
-            match removed.definitions {
-                0 => eprintln!("removed {name}"),
-                n => eprintln!("removed {name} and its {n} schedules and triggers"),
+            let secrets = args.store.location().secrets().await?;
+            let removed = auth::remove(store, secrets.as_ref(), &name).await?;
+            let mut also = Vec::new();
+            if removed.definitions > 0 {
+                also.push(format!("{} schedules and triggers", removed.definitions));
+            }
+            if removed.secrets > 0 {
+                also.push(format!("{} secrets", removed.secrets));
+            }
+            match also.is_empty() {
+                true => eprintln!("removed {name}"),
+                false => eprintln!("removed {name} and its {}", also.join(" and ")),
             }
         }
     }
