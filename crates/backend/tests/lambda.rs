@@ -131,11 +131,12 @@ async fn fixture_with(eventbridge: Option<Arc<EventBridgeScheduler>>) -> Fixture
             .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
             .build(),
     );
-    let runner = Arc::new(Runner::new(
-        store.clone(),
-        registry.clone(),
-        RunnerConfig::default(),
-    ));
+    let secrets: Arc<dyn aws_exec_backend::secrets::Secrets> =
+        Arc::new(aws_exec_backend::secrets::LocalSecrets::open(dir.path()).unwrap());
+    let runner = Arc::new(
+        Runner::new(store.clone(), registry.clone(), RunnerConfig::default())
+            .with_secrets(secrets.clone()),
+    );
     let jobs = Jobs {
         store: store.clone(),
         dispatch: Arc::new(LambdaDispatch::new(lambda_client, "aws-exec-fn")),
@@ -144,7 +145,7 @@ async fn fixture_with(eventbridge: Option<Arc<EventBridgeScheduler>>) -> Fixture
         push_policy: Default::default(),
         events: None,
         max_jobs_per_user: Some(MAX_JOBS_PER_USER),
-        secrets: Arc::new(aws_exec_backend::secrets::LocalSecrets::open(dir.path()).unwrap()),
+        secrets,
     };
     let state = AppState {
         jobs,
@@ -244,6 +245,45 @@ async fn rest_api_v1_submit_self_invokes_and_the_runner_writes_the_job() {
     // The same event delivered again (Lambda retries, duplicates) does not run it twice.
     let again = f.call(recorded[0].payload.clone()).await;
     assert_eq!(again["ran"], false);
+}
+
+/// The job event names a job's secrets; the runner reads their values itself, so no
+/// value travels in the invocation, and the log masks it.
+#[tokio::test]
+async fn a_jobs_secrets_travel_by_name_and_the_runner_reads_them() {
+    let f = fixture().await;
+    let value = "lambda-secret-value-77";
+    // Set through the function's HTTP API, as `aws-exec secret set` does.
+    let mut put = event("apigw-v1-post-exec.json", &[("__AUTH__", &f.key)]);
+    put["path"] = "/api/secrets/API_TOKEN".into();
+    put["httpMethod"] = "PUT".into();
+    put["pathParameters"]["proxy"] = "api/secrets/API_TOKEN".into();
+    put["requestContext"]["path"] = "/prod/api/secrets/API_TOKEN".into();
+    put["requestContext"]["httpMethod"] = "PUT".into();
+    put["body"] = serde_json::json!({ "value": value }).to_string().into();
+    let (status, body) = f.http(put).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(!body.to_string().contains(value), "{body}");
+    let request = serde_json::json!({
+        "argv": ["sh", "-c", "echo token=$API_TOKEN; exit 4"],
+        "secrets": ["API_TOKEN"],
+    });
+    let mut submit = event("apigw-v1-post-exec.json", &[("__AUTH__", &f.key)]);
+    submit["body"] = Value::String(request.to_string());
+    let (status, body) = f.http(submit).await;
+    assert_eq!(status, 200, "{body}");
+    let uid = body["uid"].as_str().unwrap().to_owned();
+    let recorded = f.recorded.lock().unwrap().clone();
+    let payload = recorded[0].payload.to_string();
+    assert!(payload.contains("API_TOKEN"), "{payload}");
+    assert!(!payload.contains(value), "{payload}");
+    let results = f.deliver().await;
+    assert_eq!(results[0]["exit"], 4);
+    let keys = JobKeys::new(&"alice".parse().unwrap(), &uid.parse().unwrap());
+    assert_eq!(
+        f.store.get(&keys.log()).await.unwrap().unwrap(),
+        "token=***\n"
+    );
 }
 
 #[tokio::test]

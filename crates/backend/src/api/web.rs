@@ -41,6 +41,11 @@ const ASSETS: &[Asset] = &[
         "schedules.js",
         "text/javascript; charset=utf-8"
     ),
+    asset!(
+        "/secrets.js",
+        "secrets.js",
+        "text/javascript; charset=utf-8"
+    ),
 ];
 
 /// Scripts and styles come from this origin only; logs may also be read from S3.
