@@ -1,7 +1,7 @@
 // @ts-check
 /**
  * The page's side of the aws-exec HTTP protocol: upload input files, submit, follow a log by
- * byte range, list and cancel jobs, list the files a job left.
+ * byte range, list and cancel jobs, list the files a job left, set and delete secrets.
  */
 
 /**
@@ -45,6 +45,12 @@
 /**
  * A trigger (`GET /api/triggers`): uploads under `prefix` of the caller's inbox start its job.
  * @typedef {{name: string, prefix: string, exec: object, last?: LastRun}} Trigger
+ */
+
+/**
+ * A secret as `GET /api/secrets` lists it: its name and when it was last set (seconds since
+ * the epoch). Its value is never answered.
+ * @typedef {{name: string, updated: number}} SecretInfo
  */
 
 export class AuthError extends Error {}
@@ -101,13 +107,40 @@ export class Api {
 
   /**
    * Starts a job. `inputs` maps a path in the job's directory to the key of a file sent by
-   * `uploadInput`; each is put in place before the command starts.
-   * @param {string[]} argv @param {Record<string, string>} [inputs] @returns {Promise<string>} the uid
+   * `uploadInput`; each is put in place before the command starts. Each of `secrets` names
+   * one of the caller's secrets, given to the job as a variable of that name.
+   * @param {string[]} argv @param {Record<string, string>} [inputs] @param {string[]} [secrets]
+   * @returns {Promise<string>} the uid
    */
-  async submit(argv, inputs) {
-    const body = inputs && Object.keys(inputs).length ? { argv, inputs } : { argv };
+  async submit(argv, inputs, secrets) {
+    /** @type {{argv: string[], inputs?: Record<string, string>, secrets?: string[]}} */
+    const body = { argv };
+    if (inputs && Object.keys(inputs).length) body.inputs = inputs;
+    if (secrets?.length) body.secrets = secrets;
     const { uid } = await this.request('POST', '/api/exec', body);
     return uid;
+  }
+
+  /** The caller's secrets: names and times, never values. @returns {Promise<SecretInfo[]>} */
+  async secrets() {
+    const answer = await this.request('GET', '/api/secrets');
+    const list = Array.isArray(answer?.secrets) ? answer.secrets : [];
+    return list
+      .filter((/** @type {any} */ s) => s && typeof s.name === 'string')
+      .map((/** @type {any} */ s) => ({ name: s.name, updated: typeof s.updated === 'number' ? s.updated : 0 }));
+  }
+
+  /**
+   * Stores secret `name`, replacing any value it had; the service checks the name and value.
+   * @param {string} name @param {string} value @returns {Promise<SecretInfo>}
+   */
+  putSecret(name, value) {
+    return this.request('PUT', `/api/secrets/${encodeURIComponent(name)}`, { value });
+  }
+
+  /** Deletes secret `name`; jobs that ask for it from then on are refused. @param {string} name */
+  deleteSecret(name) {
+    return this.request('DELETE', `/api/secrets/${encodeURIComponent(name)}`);
   }
 
   /** The caller's schedules by name. @returns {Promise<Schedule[]>} */

@@ -8,12 +8,15 @@
  * Files attached at the prompt are uploaded before the command is submitted and placed in
  * its directory under their own names; the files a job leaves under $AWS_EXEC_ARTIFACTS are
  * listed as download links below its output once it has ended. Schedules and triggers are
- * listed above the runs (schedules.js) with their last runs as #/job/UID links.
+ * listed above the runs (schedules.js) with their last runs as #/job/UID links. Secrets are
+ * set and deleted in their panel (secrets.js); those ticked there go with the next command,
+ * shown by the command line as the files are.
  */
 import { Api, AuthError } from './api.js';
 import { Terminal } from './term.js';
 import { LogView } from './logview.js';
 import { SchedulesPanel } from './schedules.js';
+import { SecretsPanel } from './secrets.js';
 
 /** @typedef {import('./api.js').JobMeta} JobMeta */
 /** @typedef {import('./api.js').JobCommand} JobCommand */
@@ -45,6 +48,12 @@ const inputsPicker = /** @type {HTMLInputElement} */ ($('inputs'));
 const inputsChosen = $('inputs-chosen');
 const inputsList = $('inputs-list');
 const inputsClear = /** @type {HTMLButtonElement} */ ($('inputs-clear'));
+const secretsChosen = $('secrets-chosen');
+const secretsAttached = $('secrets-attached');
+const secrets = new SecretsPanel(/** @type {HTMLDetailsElement} */ ($('secrets')), {
+  refused: () => showSignin('The auth key was refused. Sign in again.'),
+  attached: showAttachedSecrets,
+});
 
 /** @type {Api | null} */
 let api = null;
@@ -59,6 +68,7 @@ function showSignin(message = '') {
   following.clear();
   clearJobs();
   autos.clear();
+  secrets.clear();
   choose([], true);
   consoleEl.hidden = true;
   signout.hidden = true;
@@ -84,6 +94,7 @@ async function trySignin(key, typed) {
     route();
     refreshJobs();
     autos.refresh(candidate);
+    secrets.refresh(candidate);
     cmd.focus();
   } catch (e) {
     if (e instanceof AuthError) {
@@ -169,6 +180,26 @@ inputsPicker.addEventListener('change', () => {
 
 inputsClear.addEventListener('click', () => {
   choose([], true);
+  cmd.focus();
+});
+
+// ---- secrets to attach --------------------------------------------------------------------
+
+/** Lists by the command line the secrets the next command gets. @param {string[]} names */
+function showAttachedSecrets(names) {
+  secretsAttached.textContent = '';
+  for (const name of names) {
+    const li = document.createElement('li');
+    li.className = 'chosen-file chosen-secret';
+    li.title = `The next command has secret ${name} as $${name}; its log shows the value as ***`;
+    li.append(cell('span', 'chosen-name', `$${name}`), cell('span', 'chosen-size', 'secret'));
+    secretsAttached.append(li);
+  }
+  secretsChosen.hidden = names.length === 0;
+}
+
+$('secrets-detach').addEventListener('click', () => {
+  secrets.detachAll();
   cmd.focus();
 });
 
@@ -367,6 +398,7 @@ async function run(line) {
     return;
   }
   const files = takeChosen();
+  const names = secrets.take();
   /** @type {Record<string, string>} */
   const inputs = {};
   for (const [i, file] of files.entries()) {
@@ -383,6 +415,7 @@ async function run(line) {
         showSignin('The auth key was refused. Sign in again.');
       } else if (!chosen.length) {
         choose(files, true); // still attached, so the command can simply be run again
+        secrets.restore(names);
         if (!cmd.value) cmd.value = line;
       }
       return;
@@ -391,7 +424,7 @@ async function run(line) {
   }
   if (files.length) block.footer.textContent = 'running…';
   try {
-    const uid = await api.submit(['bash', '-c', line], inputs);
+    const uid = await api.submit(['bash', '-c', line], inputs, names);
     showUid(block, uid);
     location.hash = `#/job/${uid}`;
     refreshJobs();
@@ -670,7 +703,10 @@ function tickJobs() {
 
 jobsRefresh.addEventListener('click', () => {
   refreshJobs();
-  if (api) autos.refresh(api);
+  if (api) {
+    autos.refresh(api);
+    secrets.refresh(api);
+  }
 });
 jobsMore.addEventListener('click', () => olderJobs());
 setInterval(() => {

@@ -8,7 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -612,8 +612,147 @@ for (const size of SIZES) {
   });
 }
 
+/** The caller's secret names, as the HTTP API lists them. */
+async function secretNames() {
+  const resp = await fetch(`${url}/api/secrets`, { headers: { auth: key } });
+  assert.equal(resp.status, 200);
+  return (await resp.json()).secrets.map((s) => s.name);
+}
+
+/** Whether `text` is anywhere in the page: its text, attributes, input values or storage. */
+function pageHolds(page, text) {
+  return page.evaluate((t) => {
+    const els = [...document.querySelectorAll('*')];
+    return document.documentElement.textContent.includes(t)
+      || els.some((el) => [...el.attributes].some((a) => a.value.includes(t)))
+      || [...document.querySelectorAll('input, textarea')].some((el) => el.value.includes(t))
+      || JSON.stringify({ ...localStorage }).includes(t)
+      || JSON.stringify({ ...sessionStorage }).includes(t);
+  }, text);
+}
+
+for (const size of SIZES) {
+  test(`${size.name}: a secret is set in its panel, never shown again, goes masked with the next command, and is deleted on a second click`, async () => {
+    const name = `PAGE_SECRET_${size.name.toUpperCase()}`;
+    const value = `s3cret-${size.name}-${randomBytes(6).toString('hex')}`;
+    const { context, page, cspErrors } = await openPage(size);
+    await signIn(page);
+    const panel = page.locator('#secrets');
+    await panel.locator('#secrets-count', { hasText: /none yet|secrets?$/ }).waitFor();
+    await panel.locator('summary').click();
+    const nameInput = page.getByLabel('Secret name');
+    const valueInput = page.getByLabel('Secret value');
+    assert.equal(await valueInput.getAttribute('type'), 'password');
+    assert.equal(await valueInput.getAttribute('autocomplete'), 'new-password');
+
+    // A name the service refuses: its words are shown, and the value stays to try again.
+    await nameInput.fill('bad-name');
+    assert.equal(await nameInput.evaluate((el) => el.matches(':invalid')), true, 'the field marks the name');
+    await valueInput.fill(value);
+    await panel.getByRole('button', { name: 'Save' }).click();
+    await panel.locator('#secrets-error', {
+      hasText: 'Not saved: secret name "bad-name" is not [A-Z_][A-Z0-9_]* of at most 64 characters',
+    }).waitFor();
+    assert.equal(await valueInput.inputValue(), value);
+
+    // Saved: listed by name and time, the value gone from the form and from the page.
+    await nameInput.fill(name);
+    await panel.getByRole('button', { name: 'Save' }).click();
+    const row = panel.locator(`.secret[data-name="${name}"]`);
+    await row.waitFor();
+    assert.equal(await row.locator('.secret-name').textContent(), name);
+    assert.match(await row.locator('.secret-when').textContent(), /^set \S/);
+    assert.equal(await panel.locator('#secrets-status').textContent(), `${name} saved.`);
+    assert.equal(await panel.locator('#secrets-error').textContent(), '');
+    assert.equal(await valueInput.inputValue(), '');
+    assert.equal(await nameInput.inputValue(), '');
+    assert.equal(await pageHolds(page, value), false, 'the value is nowhere in the page');
+    assert.ok((await secretNames()).includes(name));
+
+    // Ticked, it is shown by the command line.
+    const chosen = page.locator('#secrets-chosen');
+    assert.equal(await chosen.isVisible(), false, 'nothing shown while nothing is attached');
+    await row.getByRole('checkbox', { name: `use in next run: ${name}` }).check();
+    await chosen.waitFor();
+    assert.deepEqual(await chosen.locator('.chosen-name').allTextContents(), [`$${name}`]);
+    assert.match(await panel.locator('#secrets-count').textContent(), /, 1 attached$/);
+    const sizes = await pageOverflow(page);
+    assert.ok(sizes.page <= sizes.view, `page ${sizes.page} wider than view ${sizes.view}`);
+    if (size.isMobile) {
+      for (const target of [row.locator('.secret-use'), row.getByRole('button', { name: `Delete ${name}` }),
+        page.getByRole('button', { name: 'Detach secrets' }), panel.getByRole('button', { name: 'Save' })]) {
+        const box = await target.boundingBox();
+        assert.ok(box.height >= 44, `big enough to tap: ${JSON.stringify(box)}`);
+        assert.ok(box.x >= 0 && box.x + box.width <= size.viewport.width, 'on screen');
+      }
+      for (const input of [nameInput, valueInput]) {
+        assert.equal(await input.evaluate((el) => getComputedStyle(el).fontSize), '16px');
+      }
+    }
+    await page.screenshot({ path: join(SHOTS, `${size.name}-secrets.png`), fullPage: true });
+
+    // The next command gets it as a variable; its log shows ***. The one after gets nothing.
+    const submitted = page.waitForRequest((r) => r.method() === 'POST' && new URL(r.url()).pathname === '/api/exec');
+    const block = await run(page, `echo "got $${name}"`);
+    assert.deepEqual((await submitted).postDataJSON().secrets, [name]);
+    assert.equal(await outputOf(block), 'got ***\n');
+    assert.equal(await block.locator('footer').textContent(), 'exit 0');
+    assert.equal(await chosen.isVisible(), false, 'the secret went with the command');
+    assert.equal(await row.getByRole('checkbox').isChecked(), false);
+    const plain = page.waitForRequest((r) => r.method() === 'POST' && new URL(r.url()).pathname === '/api/exec');
+    const after = await run(page, `echo "[$${name}]"`);
+    assert.equal((await plain).postDataJSON().secrets, undefined);
+    assert.equal(await outputOf(after), '[]\n');
+    assert.equal(await pageHolds(page, value), false, 'the value is nowhere in the page');
+
+    // Delete asks first: one click changes nothing, the second deletes.
+    await row.getByRole('button', { name: `Delete ${name}` }).click();
+    const confirm = row.getByRole('button', { name: `Confirm: delete ${name}` });
+    await confirm.waitFor();
+    assert.ok((await secretNames()).includes(name), 'not deleted on the first click');
+    await page.screenshot({ path: join(SHOTS, `${size.name}-secret-confirm.png`) });
+    await confirm.click();
+    await row.waitFor({ state: 'detached' });
+    assert.equal(await panel.locator('#secrets-status').textContent(), `${name} deleted.`);
+    assert.ok(!(await secretNames()).includes(name));
+    assert.deepEqual(cspErrors, []);
+    await context.close();
+  });
+
+  test(`${size.name}: a secret attached but deleted elsewhere: the command is refused with the service's words`, async () => {
+    const name = `GONE_SECRET_${size.name.toUpperCase()}`;
+    const { context, page, cspErrors } = await openPage(size);
+    await signIn(page);
+    const put = await fetch(`${url}/api/secrets/${name}`, {
+      method: 'PUT', headers: { auth: key, 'content-type': 'application/json' }, body: JSON.stringify({ value: 'x1' }),
+    });
+    assert.equal(put.status, 200);
+    // Refresh lists what was set elsewhere.
+    await page.getByRole('button', { name: 'Refresh' }).click();
+    const panel = page.locator('#secrets');
+    await panel.locator('summary').click();
+    const row = panel.locator(`.secret[data-name="${name}"]`);
+    await row.getByRole('checkbox').check();
+    await page.locator('#secrets-chosen').waitFor();
+    const gone = await fetch(`${url}/api/secrets/${name}`, { method: 'DELETE', headers: { auth: key } });
+    assert.equal(gone.status, 200);
+
+    await page.getByLabel('Command').fill('echo never');
+    await page.getByLabel('Command').press('Enter');
+    const block = page.locator('.run').first();
+    await block.locator('xpath=self::*[@data-state="error"]').waitFor();
+    assert.match(await block.locator('footer').textContent(), new RegExp(`^no secret ${name} for this auth key`));
+    // The panel catches up: the secret is gone from the list and from the command line.
+    await page.getByRole('button', { name: 'Refresh' }).click();
+    await row.waitFor({ state: 'detached' });
+    assert.equal(await page.locator('#secrets-chosen').isVisible(), false);
+    assert.deepEqual(cspErrors, []);
+    await context.close();
+  });
+}
+
 test('the served page is frontend/ as it is now (rebuild aws-exec after editing it)', async () => {
-  for (const file of ['index.html', 'app.js', 'api.js', 'term.js', 'logview.js', 'app.css']) {
+  for (const file of ['index.html', 'app.js', 'api.js', 'term.js', 'logview.js', 'schedules.js', 'secrets.js', 'app.css']) {
     const resp = await fetch(`${url}/${file === 'index.html' ? '' : file}`);
     assert.equal(resp.status, 200, file);
     assert.ok((await resp.text()) === readFileSync(join(here, '..', file), 'utf8'),

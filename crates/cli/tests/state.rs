@@ -23,25 +23,28 @@ async fn run_now(local: &LocalServe, client: &Client, name: &str) -> (JobMeta, S
     (meta, String::from_utf8(log).unwrap())
 }
 
+/// `aws-exec schedule add NAME --cron '0 3 * * *' --state OPTIONS -- sh -c SCRIPT`: a
+/// schedule that runs only when asked to (`schedule run`).
+fn add_stateful(local: &LocalServe, name: &str, options: &[&str], script: &str) {
+    let mut args = vec!["schedule", "add", name, "--cron", "0 3 * * *", "--state"];
+    args.extend_from_slice(options);
+    args.extend(["--", "sh", "-c", script]);
+    local.ok(&args);
+}
+
 #[tokio::test]
 async fn a_bookmark_goes_from_run_to_run_and_a_failing_run_saves_nothing() {
     let local = LocalServe::start(BIN);
     let client = local.client();
     // Counts its runs in a bookmark; the run that finds 2 writes 99 and fails.
-    local.ok(&[
-        "schedule",
-        "add",
+    add_stateful(
+        &local,
         "extract",
-        "--cron",
-        "0 3 * * *",
-        "--state",
-        "--",
-        "sh",
-        "-c",
+        &[],
         r#"n=$(cat "$AWS_EXEC_STATE/rows/bookmark" 2>/dev/null || echo 0); echo "from $n";
            mkdir -p "$AWS_EXEC_STATE/rows"; [ "$n" = 2 ] && { echo 99 > "$AWS_EXEC_STATE/rows/bookmark"; exit 1; };
            echo $((n + 1)) > "$AWS_EXEC_STATE/rows/bookmark""#,
-    ]);
+    );
     let listed = local.ok(&["schedule", "ls", "--json"]);
     assert!(listed.contains("\"state\": true"), "{listed}");
     assert_eq!(
@@ -98,20 +101,12 @@ async fn a_bookmark_goes_from_run_to_run_and_a_failing_run_saves_nothing() {
 async fn two_overlapping_runs_keep_both_results_one_as_state_one_as_artifact() {
     let local = LocalServe::start(BIN);
     let client = local.client();
-    local.ok(&[
-        "schedule",
-        "add",
+    add_stateful(
+        &local,
         "both",
-        "--cron",
-        "0 3 * * *",
-        "--overlap",
-        "allow",
-        "--state",
-        "--",
-        "sh",
-        "-c",
+        &["--overlap", "allow"],
         r#"sleep 1; echo "$AWS_EXEC_JOB" > "$AWS_EXEC_STATE/who""#,
-    ]);
+    );
     let first = local.ok(&["schedule", "run", "both"]).trim().to_owned();
     let second = local.ok(&["schedule", "run", "both"]).trim().to_owned();
     for uid in [&first, &second] {
@@ -158,23 +153,14 @@ async fn two_overlapping_runs_keep_both_results_one_as_state_one_as_artifact() {
 async fn a_state_over_its_limit_or_holding_a_link_is_not_saved_and_the_previous_one_stays() {
     let local = LocalServe::start(BIN);
     let client = local.client();
-    local.ok(&[
-        "schedule",
-        "add",
-        "grow",
-        "--cron",
-        "0 3 * * *",
-        "--state",
-        "--",
-        "sh",
-        "-c",
-        r#"cat "$AWS_EXEC_STATE/kept" 2>/dev/null; echo ok > "$AWS_EXEC_STATE/kept";
-           case "$MODE" in
-             big) truncate -s 101M "$AWS_EXEC_STATE/big" ;;
-             link) ln -s /etc/passwd "$AWS_EXEC_STATE/passwd" ;;
-             swap) mv "$AWS_EXEC_STATE" "$AWS_EXEC_STATE.old"; ln -s /etc "$AWS_EXEC_STATE" ;;
-           esac"#,
-    ]);
+    // Keeps a file; as $MODE says, also leaves what cannot be saved.
+    let script = r#"cat "$AWS_EXEC_STATE/kept" 2>/dev/null; echo ok > "$AWS_EXEC_STATE/kept";
+        case "$MODE" in
+          big) truncate -s 101M "$AWS_EXEC_STATE/big" ;;
+          link) ln -s /etc/passwd "$AWS_EXEC_STATE/passwd" ;;
+          swap) mv "$AWS_EXEC_STATE" "$AWS_EXEC_STATE.old"; ln -s /etc "$AWS_EXEC_STATE" ;;
+        esac"#;
+    add_stateful(&local, "grow", &[], script);
     let (first, _) = run_now(&local, &client, "grow").await;
     assert_eq!(first.exit, Some(0));
     let before = client.state(DefKind::Schedule, "grow").await.unwrap();
@@ -184,25 +170,7 @@ async fn a_state_over_its_limit_or_holding_a_link_is_not_saved_and_the_previous_
         ("link", "a link or a special file"),
         ("swap", "$AWS_EXEC_STATE was replaced"),
     ] {
-        local.ok(&[
-            "schedule",
-            "add",
-            "grow",
-            "--cron",
-            "0 3 * * *",
-            "--state",
-            "-e",
-            &format!("MODE={mode}"),
-            "--",
-            "sh",
-            "-c",
-            r#"echo ok > "$AWS_EXEC_STATE/kept";
-               case "$MODE" in
-                 big) truncate -s 101M "$AWS_EXEC_STATE/big" ;;
-                 link) ln -s /etc/passwd "$AWS_EXEC_STATE/passwd" ;;
-                 swap) mv "$AWS_EXEC_STATE" "$AWS_EXEC_STATE.old"; ln -s /etc "$AWS_EXEC_STATE" ;;
-               esac"#,
-        ]);
+        add_stateful(&local, "grow", &["-e", &format!("MODE={mode}")], script);
         let (meta, _) = run_now(&local, &client, "grow").await;
         assert_eq!(meta.exit, Some(0), "{mode}");
         assert!(
