@@ -18,8 +18,6 @@ pub enum AuthError {
     NoSuchName(AuthName),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error(transparent)]
-    Secrets(#[from] SecretsError),
 }
 
 /// Creates a key for `name` and returns it: the only time it is ever seen.
@@ -57,12 +55,12 @@ pub async fn list(store: &dyn Store) -> Result<Vec<AuthRecord>, AuthError> {
 }
 
 /// What removing a name's keys also removed.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Removed {
     /// Its schedules and triggers: what acted for it by itself.
     pub definitions: usize,
-    /// Its secrets.
-    pub secrets: usize,
+    /// How many of its secrets, or why they could not be removed.
+    pub secrets: Result<usize, String>,
 }
 
 /// Removes every key of `name`, then its schedules and triggers, so nothing starts jobs in
@@ -95,15 +93,23 @@ pub async fn remove(
             store.delete(&key).await?;
         }
     }
-    // A user made later under the same name must not inherit them.
-    let mut removed_secrets = 0;
-    for secret in secrets.list(name).await? {
-        removed_secrets += usize::from(secrets.delete(name, &secret.name).await?);
-    }
+    // A user made later under the same name must not inherit them. The key is gone
+    // already: a secrets store that cannot be reached is said, not fatal.
+    let secrets = remove_secrets(secrets, name)
+        .await
+        .map_err(|e| e.to_string());
     Ok(Removed {
         definitions,
-        secrets: removed_secrets,
+        secrets,
     })
+}
+
+async fn remove_secrets(secrets: &dyn Secrets, name: &AuthName) -> Result<usize, SecretsError> {
+    let mut removed = 0;
+    for secret in secrets.list(name).await? {
+        removed += usize::from(secrets.delete(name, &secret.name).await?);
+    }
+    Ok(removed)
 }
 
 /// Whether `name` still has a key.

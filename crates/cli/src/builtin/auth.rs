@@ -40,8 +40,12 @@ pub async fn run(args: AuthArgs) -> anyhow::Result<i32> {
             if removed.definitions > 0 {
                 also.push(format!("{} schedules and triggers", removed.definitions));
             }
-            if removed.secrets > 0 {
-                also.push(format!("{} secrets", removed.secrets));
+            match &removed.secrets {
+                Ok(0) => {}
+                Ok(n) => also.push(format!("{n} secrets")),
+                Err(e) => eprintln!(
+                    "aws-exec: warning: {name}'s secrets could not be removed ({e}); a key made later for {name} could use them"
+                ),
             }
             match also.is_empty() {
                 true => eprintln!("removed {name}"),
