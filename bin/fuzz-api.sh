@@ -39,6 +39,10 @@ curl -fsS -X PUT -H "auth: $key" -d '{"cron": "0 3 * * *", "exec": {"argv": ["tr
 curl -fsS -X PUT -H "auth: $key" -d '{"prefix": "in/", "exec": {"argv": ["true"]}}' \
   "$url/api/triggers/fuzzed" >/dev/null
 curl -fsS -X PUT -H "auth: $key" -d '{"value": "fuzzed-secret"}' "$url/api/secrets/FUZZED" >/dev/null
+curl -fsS -X PUT -H "auth: $key" -d '{"cron": "0 3 * * *", "exec": {"argv": ["true"]}, "state": true}' \
+  "$url/api/schedules/fuzzed-state" >/dev/null
+curl -fsS -X PUT -H "auth: $key" -d '{"prefix": "st/", "exec": {"argv": ["true"]}, "state": true}' \
+  "$url/api/triggers/fuzzed-state" >/dev/null
 
 # From the scratch directory: schemathesis keeps its caches in the working directory.
 cd "$work"
