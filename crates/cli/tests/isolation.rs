@@ -281,8 +281,14 @@ async fn serve_as_root_runs_jobs_as_nobody_away_from_the_data_dir() {
     }
     let serve = ServeProcess::start(BIN, &["--data-dir", data_arg], &[]);
     let client = Client::new(&serve.url, &serve.key).unwrap();
+    // A secret is in the data directory too, and as far out of reach.
+    client
+        .put_secret("DB_URL", "isolation-secret-1")
+        .await
+        .unwrap();
     let script = format!(
         r#"id -u
+           cat {data_arg}/.secrets/default.json 2>/dev/null && echo read-secrets
            ls {data_arg} >/dev/null 2>&1 && echo listed-data
            find {data_arg} -type f -exec cat {{}} + 2>/dev/null | grep -q . && echo read-data
            touch {data_arg}/planted 2>/dev/null && echo wrote-data
@@ -299,6 +305,10 @@ async fn serve_as_root_runs_jobs_as_nobody_away_from_the_data_dir() {
     let files = files_under(&data);
     assert!(
         files.iter().any(|f| f.to_string_lossy().contains("auth")),
+        "{files:?}"
+    );
+    assert!(
+        files.iter().any(|f| f.ends_with(".secrets/default.json")),
         "{files:?}"
     );
     for file in files {
