@@ -44,9 +44,9 @@ impl Masker {
 
     /// Takes the next bytes of the stream; answers those that can go on now.
     pub fn feed(&mut self, data: &[u8]) -> Vec<u8> {
-        self.prefixes.advance(data);
         let mut buf = std::mem::take(&mut self.held);
         buf.extend_from_slice(data);
+        self.prefixes.look_at(&buf);
         // Where the longest tail that could still grow into a secret starts.
         let hold_from = buf.len() - self.prefixes.open_tail(buf.len());
         let mut out = Vec::with_capacity(buf.len());
@@ -68,7 +68,6 @@ impl Masker {
     /// The stream ended: what was held goes, masked where it holds a whole secret.
     pub fn finish(&mut self) -> Vec<u8> {
         let held = std::mem::take(&mut self.held);
-        self.prefixes.reset();
         let mut out = Vec::with_capacity(held.len());
         self.find
             .replace_all_with_bytes(&held, &mut out, |_, _, dst| {
@@ -119,13 +118,14 @@ fn base64_at(bytes: &[u8], offset: usize) -> Vec<u8> {
 }
 
 /// A trie of the patterns with failure links (an Aho-Corasick automaton kept by hand, as
-/// the crate's does not say how deep its states are): it tells, in time linear in the
-/// stream, how long the stream's tail is that is the start of a pattern and not yet a
-/// whole one.
+/// the crate's does not say how deep its states are): it tells how long the stream's tail
+/// is that is the start of a pattern and not yet a whole one.
 struct Prefixes {
     nodes: Vec<Node>,
     /// The node of the longest tail of the stream that is a path of the trie.
     state: usize,
+    /// The longest pattern's length.
+    longest: usize,
 }
 
 struct Node {
@@ -184,7 +184,21 @@ impl Prefixes {
                 queue.push_back(child);
             }
         }
-        Prefixes { nodes, state: 0 }
+        let longest = patterns.iter().map(Vec::len).max().unwrap_or(0);
+        Prefixes {
+            nodes,
+            state: 0,
+            longest,
+        }
+    }
+
+    /// Finds the state for the tail of `buf`. A path of the trie is never longer than the
+    /// longest pattern, so only that many last bytes can matter: the walk starts afresh
+    /// there, and costs the same whatever the size of `buf`.
+    fn look_at(&mut self, buf: &[u8]) {
+        let from = buf.len().saturating_sub(self.longest);
+        self.state = 0;
+        self.advance(&buf[from..]);
     }
 
     fn advance(&mut self, data: &[u8]) {
@@ -215,10 +229,6 @@ impl Prefixes {
             s = node.fail;
         }
         0
-    }
-
-    fn reset(&mut self) {
-        self.state = 0;
     }
 }
 
