@@ -15,7 +15,16 @@
  * cancelled, failed, lost.
  * @typedef {{uid: string, owner: string, command: JobCommand, state: string, submitted: number,
  *   started?: number, finished?: number, exit?: number, timeout?: number, notes?: string[],
- *   truncated?: boolean}} JobMeta
+ *   truncated?: boolean, usage?: Usage}} JobMeta
+ */
+
+/**
+ * What a finished run used: wall and CPU milliseconds, the largest resident set of its
+ * processes, its log's bytes, and on Lambda the billed milliseconds and an estimated cost
+ * in billionths of a dollar.
+ * @typedef {{'wall-ms': number, 'cpu-user-ms': number, 'cpu-system-ms': number,
+ *   'peak-memory-bytes': number, 'log-bytes': number, 'billed-ms'?: number,
+ *   'cost-nano-usd'?: number}} Usage
  */
 
 /**

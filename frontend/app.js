@@ -368,6 +368,7 @@ async function follow(block, uid, cancellable = true, existing = false, started 
     }
     refreshUntilEnded(uid);
     loadArtifacts(block, uid);
+    showUsage(block, uid);
   } catch (e) {
     if (ctl.signal.aborted) return;
     view.finish();
@@ -380,6 +381,54 @@ async function follow(block, uid, cancellable = true, existing = false, started 
     following.delete(uid);
     cancel?.remove();
   }
+}
+
+/**
+ * Under a finished run, what it used (wall and CPU time, peak memory, log, and on Lambda
+ * an estimated cost). A service without usage, or a failed look, shows nothing.
+ * @param {ReturnType<typeof runBlock>} block @param {string} uid
+ */
+async function showUsage(block, uid) {
+  if (!api) return;
+  let meta;
+  try {
+    meta = await api.job(uid);
+  } catch {
+    return;
+  }
+  const u = meta.usage;
+  if (!u) return;
+  const parts = [
+    `${secs(u['wall-ms'])}`,
+    `CPU ${secs(u['cpu-user-ms'] + u['cpu-system-ms'])}`,
+    `${size(u['peak-memory-bytes'])} peak`,
+    `${size(u['log-bytes'])} of log`,
+  ];
+  if (typeof u['cost-nano-usd'] === 'number') {
+    parts.push(`about $${(u['cost-nano-usd'] / 1e9).toPrecision(2)}`);
+  }
+  const line = document.createElement('p');
+  line.className = 'usage';
+  line.textContent = parts.join(' · ');
+  block.footer.after(line);
+}
+
+/** Milliseconds as seconds, to a precision that reads. @param {number} ms */
+function secs(ms) {
+  const s = ms / 1000;
+  return s < 1 ? `${s.toFixed(3)} s` : s < 10 ? `${s.toFixed(2)} s` : `${s.toFixed(1)} s`;
+}
+
+/** Bytes in the largest unit that keeps the number under 1024. @param {number} n */
+function size(n) {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = n;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${n} B` : `${value < 10 ? value.toFixed(1) : value.toFixed(0)} ${units[unit]}`;
 }
 
 /** Runs a command line; `history` and `clear` are handled here. @param {string} line */

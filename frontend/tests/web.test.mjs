@@ -999,6 +999,30 @@ for (const size of SIZES) {
   });
 }
 
+for (const size of SIZES) {
+  test(`${size.name}: a finished run shows what it used: time, CPU, peak memory, log`, async () => {
+    const { context, page, cspErrors } = await openPage(size);
+    await signIn(page);
+    await page.getByLabel('Command').fill(
+      "python3 -c \"import time; x = b'x' * (64 << 20); t = time.time(); [0 for _ in iter(lambda: time.time() - t < 0.5, False)]\"; echo used");
+    await page.getByLabel('Command').press('Enter');
+    const block = page.locator('.run').last();
+    await block.locator('xpath=self::*[@data-state="done"]').waitFor({ timeout: 20000 });
+    const usage = block.locator('.usage');
+    await usage.waitFor({ timeout: 5000 });
+    const text = await usage.textContent();
+    const [, peak] = /(\d+) MiB peak/.exec(text ?? '') ?? [];
+    assert.ok(Number(peak) >= 64, `a peak of at least 64 MiB: ${text}`);
+    const [, cpu] = /CPU (\d+\.\d+) s/.exec(text ?? '') ?? [];
+    assert.ok(Number(cpu) >= 0.3, `about half a CPU second: ${text}`);
+    assert.match(text ?? '', /5 B of log/);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
+    assert.equal(overflow, false);
+    assert.deepEqual(cspErrors, []);
+    await context.close();
+  });
+}
+
 // Lines that came between a scroll to the bottom and its scroll event once left the view
 // short of the bottom, and it stopped following for good.
 test('a fast log scrolled back to its bottom follows again every time', async () => {

@@ -131,6 +131,7 @@ impl LambdaApp {
             work_root: scratch.join("aws-exec-jobs"),
             clean_scratch: Some(scratch),
             rpc_process,
+            cost: crate::usage::CostModel::lambda_from_env(),
             push_policy: PushPolicy {
                 s3_https_only: true,
                 ..PushPolicy::default()

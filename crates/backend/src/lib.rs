@@ -22,6 +22,7 @@ pub mod serve;
 pub mod store;
 mod time;
 pub mod tree;
+pub mod usage;
 
 pub use api::{app, AppState};
 pub use job::Job;

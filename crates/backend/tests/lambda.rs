@@ -134,8 +134,19 @@ async fn fixture_with(eventbridge: Option<Arc<EventBridgeScheduler>>) -> Fixture
     let secrets: Arc<dyn aws_exec_backend::secrets::Secrets> =
         Arc::new(aws_exec_backend::secrets::LocalSecrets::open(dir.path()).unwrap());
     let runner = Arc::new(
-        Runner::new(store.clone(), registry.clone(), RunnerConfig::default())
-            .with_secrets(secrets.clone()),
+        Runner::new(
+            store.clone(),
+            registry.clone(),
+            RunnerConfig {
+                cost: Some(aws_exec_backend::usage::CostModel {
+                    memory_mb: 1024,
+                    usd_per_gb_second: aws_exec_backend::usage::LAMBDA_ARM64_USD_PER_GB_SECOND,
+                    usd_per_request: aws_exec_backend::usage::LAMBDA_USD_PER_REQUEST,
+                }),
+                ..RunnerConfig::default()
+            },
+        )
+        .with_secrets(secrets.clone()),
     );
     let jobs = Jobs {
         store: store.clone(),
@@ -241,6 +252,19 @@ async fn rest_api_v1_submit_self_invokes_and_the_runner_writes_the_job() {
     );
     assert_eq!(f.store.get(&keys.exit()).await.unwrap().unwrap(), "4");
     assert_eq!(f.store.get(&keys.size()).await.unwrap().unwrap(), "14");
+    // Its meta says what it used, and on Lambda what that cost at the function's memory.
+    let meta: aws_exec_protocol::JobMeta =
+        serde_json::from_slice(&f.store.get(&keys.meta()).await.unwrap().unwrap()).unwrap();
+    let usage = meta.usage.expect("usage recorded");
+    assert_eq!(usage.log_bytes, 14);
+    let billed = usage.billed_ms.expect("billed on Lambda");
+    assert!(billed >= usage.wall_ms, "{usage:?}");
+    // At 1 GiB: the GB-second price times the billed seconds, plus the request.
+    let expected = (billed as f64 / 1000.0 * 13_333.4 + 200.0).round() as u64;
+    assert!(
+        usage.cost_nano_usd.unwrap().abs_diff(expected) <= 1,
+        "{usage:?}"
+    );
 
     // The same event delivered again (Lambda retries, duplicates) does not run it twice.
     let again = f.call(recorded[0].payload.clone()).await;

@@ -48,8 +48,10 @@ pub enum Cmd {
     Man,
     /// List your jobs, newest first.
     Ls(LsArgs),
-    /// Show one job: command, state, times, exit code.
+    /// Show one job: command, state, times, exit code, what it used.
     Status(StatusArgs),
+    /// What your jobs used, per day: runs, wall and CPU time, peak memory, log, cost.
+    Usage(crate::builtin::usage::UsageArgs),
     /// List the files a job left in $AWS_EXEC_ARTIFACTS, or download them.
     Artifacts(ArtifactsArgs),
     /// Jobs that start on a clock: add, ls, run, rm.
@@ -444,7 +446,7 @@ pub struct ServeArgs {
 }
 
 /// `30s`, `5m`, `1h30m`, or plain seconds.
-fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     if let Ok(secs) = text.parse::<u64>() {
         return Ok(std::time::Duration::from_secs(secs));
     }

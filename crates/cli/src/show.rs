@@ -95,3 +95,67 @@ mod tests {
         assert_eq!(command(&argv(&["echo", "it's"])), r#"echo "it's""#);
     }
 }
+
+/// A size as people read it: 512 B, 1.5 KiB, 208 MiB, 2.0 GiB.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    match value < 10.0 {
+        true => format!("{value:.1} {}", UNITS[unit]),
+        false => format!("{value:.0} {}", UNITS[unit]),
+    }
+}
+
+/// Milliseconds as seconds: 0.004 s, 1.11 s, 96.2 s.
+pub fn seconds(ms: u64) -> String {
+    let s = ms as f64 / 1000.0;
+    match s {
+        s if s < 1.0 => format!("{s:.3} s"),
+        s if s < 10.0 => format!("{s:.2} s"),
+        s => format!("{s:.1} s"),
+    }
+}
+
+/// Billionths of a dollar as dollars, to the last digit that is not zero: $0.0000135.
+pub fn usd(nano: u64) -> String {
+    let text = format!("{:.9}", nano as f64 / 1e9);
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("${text}")
+}
+
+/// One run's usage on a line: wall time, CPU (user and system), peak memory, log size.
+pub fn usage(u: &aws_exec_protocol::Usage) -> String {
+    format!(
+        "{} wall, {} CPU ({} user, {} system), {} peak memory, {} of log",
+        seconds(u.wall_ms),
+        seconds(u.cpu_user_ms + u.cpu_system_ms),
+        seconds(u.cpu_user_ms),
+        seconds(u.cpu_system_ms),
+        bytes(u.peak_memory_bytes),
+        bytes(u.log_bytes)
+    )
+}
+
+#[cfg(test)]
+mod usage_tests {
+    use super::*;
+
+    #[test]
+    fn sizes_times_and_money_read_as_people_write_them() {
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(217_948_160), "208 MiB");
+        assert_eq!(seconds(4), "0.004 s");
+        assert_eq!(seconds(1110), "1.11 s");
+        assert_eq!(usd(13_533), "$0.000013533");
+        assert_eq!(usd(2_000_000_000), "$2");
+    }
+}

@@ -15,7 +15,7 @@ pub mod wire;
 
 pub use auth::{AuthKey, AuthName};
 pub use files::{Artifact, ArtifactList, InputUpload, JobInputs, ARTIFACTS_ENV, STATE_ENV};
-pub use meta::{JobEnd, JobMeta, JobState};
+pub use meta::{JobEnd, JobMeta, JobState, Usage};
 pub use schedules::{
     DefName, Deleted, LastRun, Origin, Overlap, Schedule, ScheduleList, ScheduleSpec, StateInfo,
     Trigger, TriggerList, TriggerSpec, UploadRequest,

@@ -125,6 +125,33 @@ pub struct JobMeta {
     /// The log reached its cap and the rest of the output was dropped.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
+    /// What the run used, once it has ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+}
+
+/// What one run used: its command's wall time, the CPU time of its whole process tree, the
+/// largest resident set among its processes, its log, and where it ran on AWS an estimate
+/// of what it cost.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct Usage {
+    /// From the command's start to its end, in milliseconds.
+    pub wall_ms: u64,
+    /// CPU time in user and in kernel mode, in milliseconds.
+    pub cpu_user_ms: u64,
+    pub cpu_system_ms: u64,
+    /// The largest resident set of any one of its processes, in bytes.
+    pub peak_memory_bytes: u64,
+    /// The bytes of its log.
+    pub log_bytes: u64,
+    /// On Lambda: the run's duration as billed (the runner's whole run, storing included),
+    /// in milliseconds, and its estimated cost in billionths of a US dollar (the function's
+    /// memory at the public on-demand price of its architecture, plus the request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billed_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_nano_usd: Option<u64>,
 }
 
 impl JobMeta {
@@ -151,6 +178,7 @@ impl JobMeta {
             trigger: None,
             notes: Vec::new(),
             truncated: false,
+            usage: None,
         }
     }
 

@@ -30,12 +30,14 @@ use crate::push_guard::PushPolicy;
 use crate::secrets::{Secrets, SecretsError};
 use crate::store::{Store, StoreError};
 use crate::time::now_unix;
+use crate::usage::CostModel;
 use aws_exec_protocol::keys::JobKeys;
 use log::LogWriter;
 use mask::Masker;
 use process::ProcessEnd;
 use rpc::{Registry, RpcContext};
 use sink::{Fence, FencedSink, PushSink, Sink, StoreSink};
+use spawn::Rusage;
 
 use crate::job_events::JobEvents;
 use stop::{Stop, StopReason};
@@ -67,6 +69,8 @@ pub struct RunnerConfig {
     /// This runner's process ([`crate::housekeeping::this_instance`]), written into each
     /// run claim so that a restart on the same machine knows which jobs died with it.
     pub instance: Option<String>,
+    /// How a run here is billed (Lambda), for the estimate in each job's usage.
+    pub cost: Option<CostModel>,
 }
 
 impl Default for RunnerConfig {
@@ -84,6 +88,7 @@ impl Default for RunnerConfig {
             push_policy: PushPolicy::default(),
             rpc_process: None,
             instance: None,
+            cost: None,
         }
     }
 }
@@ -221,6 +226,7 @@ impl Runner {
         deadline: Option<Instant>,
         slot: Option<Slot>,
     ) -> Result<Option<Outcome>, StoreError> {
+        let began = Instant::now();
         let keys = job.keys();
         let claim = match &self.config.instance {
             Some(instance) => format!("{} {instance}", now_unix()),
@@ -249,6 +255,7 @@ impl Runner {
             running,
             slot,
             fence,
+            began,
         };
         let ended = self.run_started(job, &mut meta, stop, deadline, held).await;
         watcher.abort();
@@ -267,6 +274,7 @@ impl Runner {
             running,
             slot,
             fence,
+            began,
         } = held;
         let keys = job.keys();
         let sink: Arc<dyn Sink> = match &job.push_urls {
@@ -318,6 +326,8 @@ impl Runner {
             })
         };
         let mut leftovers = Leftovers::new(&self.config.work_root);
+        // The command's wall time and what the kernel counted for it, once it has run.
+        let mut ran = None;
         // Each arm decides the state where the command ended: a stop asked for after that
         // (its timeout passing while artifacts are stored, a late cancel) changes nothing.
         let (code, state) = match &job.command {
@@ -332,15 +342,33 @@ impl Runner {
             }
             Command::Argv { argv } => {
                 let secrets = secrets.as_deref().unwrap_or_default();
-                self.run_argv(job, argv, secrets, &log, stop, &timer, &mut leftovers)
-                    .await
+                self.run_argv(
+                    job,
+                    argv,
+                    secrets,
+                    &log,
+                    stop,
+                    &timer,
+                    &mut leftovers,
+                    &mut ran,
+                )
+                .await
             }
             Command::Rpc { name, args } if self.config.rpc_process.is_some() => {
                 let mut argv = self.config.rpc_process.clone().unwrap_or_default();
                 argv.extend([name.clone(), args.clone()]);
                 let secrets = secrets.as_deref().unwrap_or_default();
-                self.run_argv(job, &argv, secrets, &log, stop, &timer, &mut leftovers)
-                    .await
+                self.run_argv(
+                    job,
+                    &argv,
+                    secrets,
+                    &log,
+                    stop,
+                    &timer,
+                    &mut leftovers,
+                    &mut ran,
+                )
+                .await
             }
             Command::Rpc { name, args } => {
                 // An rpc is a function of this process: `env` and stdin are the argv's.
@@ -396,6 +424,8 @@ impl Runner {
         let said = notes.said();
         meta.notes = said.lines;
         meta.truncated = said.truncated;
+        let billed = self.config.cost.map(|model| (model, began.elapsed()));
+        meta.usage = Some(crate::usage::usage(ran, size, billed));
         let recorded = async {
             let recorded = claimed?;
             if recorded {
@@ -454,6 +484,7 @@ impl Runner {
         stop: &Stop,
         timer: &tokio::task::JoinHandle<()>,
         leftovers: &mut Leftovers,
+        ran: &mut Option<(Duration, Option<Rusage>)>,
     ) -> (i32, JobState) {
         // A stop that came before the command started ends it as that stop says.
         let not_started = |code: i32| match stop.reason() {
@@ -534,7 +565,10 @@ impl Runner {
                 _ => None,
             },
         };
-        let ended = match process::run(spec, log, stop.token(), self.config.grace).await {
+        let started = Instant::now();
+        let (end, rusage) = process::run(spec, log, stop.token(), self.config.grace).await;
+        *ran = Some((started.elapsed(), rusage));
+        let ended = match end {
             ProcessEnd::Exited(code) => (code, JobState::Exited),
             ProcessEnd::Signaled(code) => (code, JobState::Signaled),
             ProcessEnd::NotStarted(code) => not_started(code),
@@ -645,6 +679,8 @@ struct Held {
     running: RunningNote,
     slot: Option<Slot>,
     fence: Fence,
+    /// When the run began (its claim): what Lambda bills from.
+    began: Instant,
 }
 
 /// A place among the jobs running at once, held by the runner until the command ends.

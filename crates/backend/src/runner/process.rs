@@ -18,7 +18,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use super::log::LogWriter;
-use super::spawn::{Launch, Launched, Process};
+use super::spawn::{Launch, Launched, Process, Rusage};
 
 /// Variables a command must never inherit from the service: its AWS credentials and the
 /// caller-facing auth key.
@@ -80,12 +80,12 @@ pub async fn run(
     log: &LogWriter,
     stop: &CancellationToken,
     grace: Duration,
-) -> ProcessEnd {
+) -> (ProcessEnd, Option<Rusage>) {
     let argv = spec.argv;
     let Some(program) = argv.first() else {
         // Nothing to start; the API refuses an empty argv, so this is only a guard.
         log.note("empty command");
-        return ProcessEnd::NotStarted(127);
+        return (ProcessEnd::NotStarted(127), None);
     };
     let mut launch = Launch {
         argv,
@@ -104,7 +104,7 @@ pub async fn run(
                 _ => (126, e.to_string()),
             };
             log.note(format!("{program}: {why}"));
-            return ProcessEnd::NotStarted(code);
+            return (ProcessEnd::NotStarted(code), None);
         }
     };
     let Launched {
@@ -161,7 +161,7 @@ pub async fn run(
             abort.abort();
         }
     }
-    end
+    (end, child.usage())
 }
 
 /// The service's environment without [`SCRUBBED_ENV`], then the job's variables, its

@@ -339,6 +339,17 @@ pub struct Process {
     pid: i32,
     pidfd: Option<AsyncFd<OwnedFd>>,
     status: Option<ExitStatus>,
+    /// What it and the descendants it waited for used, as the kernel counted at its reaping.
+    usage: Option<Rusage>,
+}
+
+/// A reaped process's use of the machine: CPU time of it and the descendants it waited for,
+/// and the largest resident set among them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rusage {
+    pub user: Duration,
+    pub system: Duration,
+    pub max_rss_bytes: u64,
 }
 
 impl Process {
@@ -355,7 +366,13 @@ impl Process {
             pid,
             pidfd,
             status: None,
+            usage: None,
         }
+    }
+
+    /// What it used, once it has been reaped.
+    pub fn usage(&self) -> Option<Rusage> {
+        self.usage
     }
 
     pub fn id(&self) -> u32 {
@@ -366,11 +383,26 @@ impl Process {
     fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
         if self.status.is_none() {
             let mut raw = 0;
-            // SAFETY: waits for our own child by pid, without blocking.
-            match unsafe { libc::waitpid(self.pid, &mut raw, libc::WNOHANG) } {
+            // SAFETY: an all-zero rusage is a valid value of that plain C struct.
+            let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+            // SAFETY: waits for our own child by pid, without blocking; both pointers are
+            // to locals that outlive the call.
+            match unsafe { libc::wait4(self.pid, &mut raw, libc::WNOHANG, &mut usage) } {
                 0 => {}
                 -1 => return Err(io::Error::last_os_error()),
-                _ => self.status = Some(ExitStatus::from_raw(raw)),
+                _ => {
+                    self.status = Some(ExitStatus::from_raw(raw));
+                    let time = |t: libc::timeval| {
+                        Duration::from_secs(t.tv_sec.max(0) as u64)
+                            + Duration::from_micros(t.tv_usec.max(0) as u64)
+                    };
+                    self.usage = Some(Rusage {
+                        user: time(usage.ru_utime),
+                        system: time(usage.ru_stime),
+                        // Linux counts it in KiB.
+                        max_rss_bytes: usage.ru_maxrss.max(0) as u64 * 1024,
+                    });
+                }
             }
         }
         Ok(self.status)

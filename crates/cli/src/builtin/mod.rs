@@ -24,6 +24,7 @@ pub mod store;
 pub mod tail;
 pub mod trigger;
 pub mod upload;
+pub mod usage;
 pub mod whoami;
 
 use std::io::Write;
@@ -46,6 +47,7 @@ pub async fn call(command: Cmd) -> Result<anyhow::Result<i32>, ServiceCmd> {
         Cmd::Man => man::run(),
         Cmd::Ls(args) => ls::run(args).await,
         Cmd::Status(args) => status::run(args).await,
+        Cmd::Usage(args) => usage::run(args).await,
         Cmd::Artifacts(args) => artifacts::run(args).await,
         Cmd::Schedule(args) => schedule::run(args).await,
         Cmd::Trigger(args) => trigger::run(args).await,

@@ -38,5 +38,15 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<i32> {
     for note in &job.notes {
         println!("note:      {note}");
     }
+    if let Some(usage) = &job.usage {
+        println!("usage:     {}", crate::show::usage(usage));
+        if let (Some(cost), Some(billed)) = (usage.cost_nano_usd, usage.billed_ms) {
+            println!(
+                "cost:      about {} ({} billed)",
+                crate::show::usd(cost),
+                crate::show::seconds(billed)
+            );
+        }
+    }
     Ok(0)
 }
