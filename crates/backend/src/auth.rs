@@ -93,6 +93,7 @@ pub async fn remove(
             store.delete(&key).await?;
         }
     }
+    crate::notify::forget(store, name).await?;
     // A user made later under the same name must not inherit them. The key is gone
     // already: a secrets store that cannot be reached is said, not fatal.
     let secrets = remove_secrets(secrets, name)

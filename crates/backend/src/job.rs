@@ -39,6 +39,9 @@ pub struct Job {
     /// saved after it exits 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
+    /// Where its end is to be told.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<aws_exec_protocol::Notify>,
     /// The schedule or trigger that started it, if no caller did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,
@@ -58,6 +61,7 @@ impl Job {
             self.push_urls.is_some(),
             self.timeout,
         );
+        meta.notify = self.notify.clone();
         match &self.origin {
             Some(Origin::Schedule { name, .. }) => meta.schedule = Some(name.to_string()),
             Some(Origin::Trigger { name, .. }) => meta.trigger = Some(name.to_string()),

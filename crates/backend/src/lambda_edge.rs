@@ -219,6 +219,9 @@ impl LambdaApp {
                     d - DEADLINE_MARGIN.min(left / 4)
                 });
                 let outcome = self.runner.run(&job, deadline).await?;
+                // The end is recorded: its notification (and any other due) goes now,
+                // within what is left of the invocation; what fails waits for the next.
+                self.deliver_notifications(deadline_of(&context)).await;
                 Ok(serde_json::json!({
                     "uid": job.uid,
                     "ran": outcome.is_some(),
@@ -272,8 +275,28 @@ impl LambdaApp {
             }
             Event::Scheduled => {
                 let report = sweep(&self.state.jobs.store, LostRule::default()).await?;
+                self.deliver_notifications(deadline_of(&context)).await;
                 Ok(serde_json::to_value(report)?)
             }
+        }
+    }
+
+    /// Sends the notifications that are due, stopping well before `deadline`.
+    async fn deliver_notifications(&self, deadline: Option<Instant>) {
+        let policy = self.state.jobs.push_policy.for_notifications();
+        let http = policy.client();
+        let store = self.state.jobs.store.as_ref();
+        let budget = deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
+            .unwrap_or(crate::notify::ATTEMPT_TIMEOUT * 2)
+            .saturating_sub(crate::notify::ATTEMPT_TIMEOUT + Duration::from_secs(2));
+        let sent = tokio::time::timeout(
+            budget,
+            crate::notify::deliver_due(store, &http, &policy, 16),
+        )
+        .await;
+        if let Ok(Err(e)) = sent {
+            tracing::warn!(error = %e, "delivering notifications");
         }
     }
 

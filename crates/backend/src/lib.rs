@@ -14,6 +14,7 @@ pub mod lambda_edge;
 pub mod lifecycle;
 pub mod log_objects;
 mod made_ahead;
+pub mod notify;
 pub mod push_guard;
 pub mod runner;
 pub mod schedules;

@@ -27,6 +27,14 @@ impl PushPolicy {
             .any(|h| h.eq_ignore_ascii_case(host))
     }
 
+    /// The policy for notification URLs: any public host, whatever this one allows for S3.
+    pub fn for_notifications(&self) -> PushPolicy {
+        PushPolicy {
+            allow_hosts: self.allow_hosts.clone(),
+            s3_https_only: false,
+        }
+    }
+
     /// Checks every URL at submit; the error names the field at fault.
     pub async fn check(&self, urls: &PushUrls) -> Result<(), String> {
         for (name, url) in urls.named() {
@@ -37,7 +45,8 @@ impl PushPolicy {
         Ok(())
     }
 
-    async fn check_url(&self, url: &str) -> Result<(), String> {
+    /// Checks one URL: its host must resolve to public addresses only (unless allowed).
+    pub async fn check_url(&self, url: &str) -> Result<(), String> {
         let url = Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
         let host = url.host_str().ok_or("a URL without a host")?.to_owned();
         if self.allowed(&host) {

@@ -247,6 +247,11 @@ impl LocalService {
             router = router.merge(crate::api::signed_objects::routes(local, Some(uploaded)));
             tokio::spawn(fire_triggers(jobs.clone(), uploads, stop.clone()));
         }
+        tokio::spawn(crate::notify::deliver_every_second(
+            store.clone(),
+            config.runner.push_policy.for_notifications(),
+            stop.clone(),
+        ));
         tokio::spawn(scheduler.run(jobs, stop.clone()));
         if let Some(keep) = config.keep {
             tokio::spawn(expire_every_hour(store.clone(), keep, stop.clone()));

@@ -60,6 +60,8 @@ pub enum Cmd {
     Trigger(TriggerArgs),
     /// Values jobs get by name, never shown again: set, ls, rm.
     Secret(crate::builtin::secret::SecretArgs),
+    /// The key your jobs' end notifications (--notify URL) are signed with.
+    Notify(crate::builtin::notify::NotifyArgs),
     /// Upload a file to your inbox, firing the triggers whose prefix it is under.
     Upload(UploadArgs),
     /// Run the service locally: API, runner and web page on one machine.
@@ -184,6 +186,17 @@ pub struct JobArgs {
     /// job alone (repeatable)
     #[arg(long = "secret-file", value_name = "PATH=NAME", value_parser = parse_secret_file)]
     pub secret_files: Vec<(String, aws_exec_protocol::SecretName)>,
+    /// When the job ends, POST a signed notification to URL (see `aws-exec notify secret`)
+    #[arg(long, value_name = "URL")]
+    pub notify: Option<String>,
+    /// Only for these end states (comma-separated: exited,failed,timed-out,...)
+    #[arg(
+        long,
+        value_name = "STATES",
+        value_delimiter = ',',
+        requires = "notify"
+    )]
+    pub notify_on: Vec<aws_exec_protocol::JobState>,
     /// Send a file for the job, placed in its directory under its own name or at PATH
     /// (relative) before it starts, executable if it is here; a directory sends every file
     /// under it (repeatable)

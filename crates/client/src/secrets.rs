@@ -35,3 +35,20 @@ impl Client {
         Ok(())
     }
 }
+
+impl Client {
+    /// The key the caller's notifications are signed with (`whsec_...`), made on first ask.
+    pub async fn notify_secret(&self) -> Result<String, ClientError> {
+        let answer: aws_exec_protocol::NotifySecret =
+            self.get_json("/api/notify/secret", &[]).await?;
+        Ok(answer.secret)
+    }
+
+    /// Replaces it; answers the new one.
+    pub async fn rotate_notify_secret(&self) -> Result<String, ClientError> {
+        let answer: aws_exec_protocol::NotifySecret = self
+            .send_json::<(), _>(Method::POST, "/api/notify/secret", None, None)
+            .await?;
+        Ok(answer.secret)
+    }
+}

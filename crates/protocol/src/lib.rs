@@ -8,6 +8,7 @@ pub mod files;
 pub mod keys;
 pub mod limits;
 pub mod meta;
+pub mod notify;
 pub mod schedules;
 pub mod secrets;
 pub mod uid;
@@ -16,6 +17,7 @@ pub mod wire;
 pub use auth::{AuthKey, AuthName};
 pub use files::{Artifact, ArtifactList, InputUpload, JobInputs, ARTIFACTS_ENV, STATE_ENV};
 pub use meta::{JobEnd, JobMeta, JobState, Usage};
+pub use notify::{Delivery, Notify, NotifySecret};
 pub use schedules::{
     DefName, Deleted, LastRun, Origin, Overlap, Schedule, ScheduleList, ScheduleSpec, StateInfo,
     Trigger, TriggerList, TriggerSpec, UploadRequest,

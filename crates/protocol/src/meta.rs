@@ -128,6 +128,12 @@ pub struct JobMeta {
     /// What the run used, once it has ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
+    /// Where its end is to be told, as the request asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<crate::notify::Notify>,
+    /// How telling it is going, once it has ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notified: Option<crate::notify::Delivery>,
 }
 
 /// What one run used: its command's wall time, the CPU time of its whole process tree, the
@@ -179,6 +185,8 @@ impl JobMeta {
             notes: Vec::new(),
             truncated: false,
             usage: None,
+            notify: None,
+            notified: None,
         }
     }
 

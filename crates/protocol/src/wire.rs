@@ -63,6 +63,9 @@ pub struct ExecRequest {
         skip_serializing_if = "Option::is_none"
     )]
     pub secret_files: Option<BTreeMap<String, String>>,
+    /// Where to POST a signed notification when the job ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<crate::notify::Notify>,
 }
 
 /// Variables for a job's environment: names `[A-Za-z_][A-Za-z0-9_]*`, no NUL anywhere,
@@ -322,6 +325,8 @@ pub enum RequestError {
     TooManySecrets(usize),
     #[error("secrets: {0} is also set in \"env\"; a variable comes from one of them")]
     SecretInEnv(String),
+    #[error("{0}")]
+    BadNotify(String),
 }
 
 impl ExecRequest {
@@ -376,6 +381,15 @@ impl ExecRequest {
         self
     }
 
+    /// POSTs a signed notification to `url` when the job ends (on any end state).
+    pub fn notify(mut self, url: impl Into<String>) -> Self {
+        self.notify = Some(crate::notify::Notify {
+            url: url.into(),
+            on: Vec::new(),
+        });
+        self
+    }
+
     /// Places the caller's secret `name` as a file at `path` in the job's directory.
     pub fn secret_file(mut self, path: impl Into<String>, name: impl Into<String>) -> Self {
         self.secret_files
@@ -417,6 +431,9 @@ impl ExecRequest {
             ));
         }
         let secrets = self.job_secrets(&env, &inputs)?;
+        if let Some(notify) = &self.notify {
+            notify.check().map_err(RequestError::BadNotify)?;
+        }
         Ok(JobOptions {
             timeout: self.timeout,
             env,

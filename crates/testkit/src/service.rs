@@ -220,15 +220,33 @@ pub struct LocalServe {
 
 impl LocalServe {
     pub fn start(bin: &str) -> Self {
+        Self::start_with(bin, &[])
+    }
+
+    /// As [`LocalServe::start`], with more of serve's options.
+    pub fn start_with(bin: &str, args: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data").to_str().unwrap().to_owned();
-        let serve = ServeProcess::start(bin, &["--data-dir", &data], &[]);
+        let mut all = vec!["--data-dir", data.as_str()];
+        all.extend_from_slice(args);
+        let serve = ServeProcess::start(bin, &all, &[]);
         LocalServe {
             serve,
             bin: bin.to_owned(),
             data,
             _dir: dir,
         }
+    }
+
+    /// Stops serve and starts it again on the same data directory, with `args`.
+    pub fn restart(&mut self, args: &[&str]) {
+        self.serve.terminate(Duration::from_secs(10));
+        let mut all = vec!["--data-dir", self.data.as_str()];
+        all.extend_from_slice(args);
+        let key = std::mem::take(&mut self.serve.key);
+        self.serve = ServeProcess::start(&self.bin, &all, &[]);
+        // The key was printed at the first start only.
+        self.serve.key = key;
     }
 
     /// The command line, with the service's URL and first key in its environment.

@@ -22,6 +22,7 @@ pub mod idempotency;
 pub mod inputs;
 pub mod job;
 pub mod jobs;
+pub mod notify;
 pub mod openapi;
 pub mod schedules;
 pub mod secrets;
@@ -113,6 +114,12 @@ pub fn app(state: AppState) -> Router {
             axum::routing::put(secrets::put)
                 .delete(secrets::delete)
                 .fallback(not_allowed("PUT, DELETE")),
+        )
+        .route(
+            "/api/notify/secret",
+            get(notify::get)
+                .post(notify::rotate)
+                .fallback(not_allowed("GET, POST")),
         )
         .route("/api/whoami", get(job::whoami).fallback(not_allowed("GET")))
         .route(

@@ -7,14 +7,16 @@ use aws_exec_protocol::{
     InputUpload, JobList, JobMeta, JobState, LastRun, Overlap, PollResponse, PushUrls, Schedule,
     ScheduleList, ScheduleSpec, Trigger, TriggerList, TriggerSpec, UploadRequest, WhoAmI,
 };
-use aws_exec_protocol::{PutSecret, SecretInfo, SecretList, StateInfo};
+use aws_exec_protocol::{
+    Delivery, Notify, NotifySecret, PutSecret, SecretInfo, SecretList, StateInfo, Usage,
+};
 use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    artifacts, cancel, exec, health, inputs, job, jobs, schedules, secrets, state, triggers,
-    uploads,
+    artifacts, cancel, exec, health, inputs, job, jobs, notify, schedules, secrets, state,
+    triggers, uploads,
 };
 
 #[derive(OpenApi)]
@@ -46,6 +48,8 @@ use super::{
         state::reset_schedule,
         state::trigger,
         state::reset_trigger,
+        notify::get,
+        notify::rotate,
         secrets::list,
         secrets::put,
         secrets::delete,
@@ -56,6 +60,10 @@ use super::{
         ExecRequest,
         PutSecret,
         StateInfo,
+        Notify,
+        NotifySecret,
+        Delivery,
+        Usage,
         SecretInfo,
         SecretList,
         PushUrls,

@@ -64,6 +64,13 @@ pub async fn record_end(
         // A push-url's objects are the caller's: nothing is left for housekeeping to do.
         _ => {}
     }
+    // Before the open marker goes: should this fail, housekeeping ends the job again and
+    // the delivery is written then.
+    let ended: &JobMeta = meta;
+    persist("the notification", STORE_ATTEMPTS, || {
+        crate::notify::enqueue(store, ended)
+    })
+    .await?;
     let marker = open_job(&meta.owner, &meta.uid);
     persist("the open marker", STORE_ATTEMPTS, || store.delete(&marker)).await?;
     written

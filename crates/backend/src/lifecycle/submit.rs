@@ -41,6 +41,13 @@ pub async fn check(
         jobs.registry.check(name, args)?;
     }
     super::inputs::check(jobs.store.as_ref(), owner, &options.inputs).await?;
+    if let Some(notify) = &request.notify {
+        jobs.push_policy
+            .for_notifications()
+            .check_url(&notify.url)
+            .await
+            .map_err(|why| JobError::BadRequest(format!("notify.url: {why}")))?;
+    }
     if let Some(urls) = &request.push_urls {
         jobs.push_policy
             .check(urls)
@@ -102,6 +109,7 @@ pub async fn start(jobs: &Jobs, submission: Submission) -> Result<String, JobErr
         inputs: options.inputs,
         executable: options.executable,
         secrets: options.secrets,
+        notify: request.notify.clone(),
         state,
         origin,
     };

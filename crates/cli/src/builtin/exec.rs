@@ -83,6 +83,12 @@ impl JobArgs {
         for (path, name) in self.secret_files {
             request = request.secret_file(path, name);
         }
+        if let Some(url) = self.notify {
+            request.notify = Some(aws_exec_protocol::Notify {
+                url,
+                on: self.notify_on,
+            });
+        }
         for (local, path) in &self.puts {
             for file in crate::put::files(local, path)? {
                 let progress = crate::progress::bar(format!("{}", file.local.display()));

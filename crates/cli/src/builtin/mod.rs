@@ -11,6 +11,7 @@ pub mod lambda;
 pub mod login;
 pub mod ls;
 pub mod man;
+pub mod notify;
 pub mod rerun;
 pub mod rpc;
 pub mod schedule;
@@ -52,6 +53,7 @@ pub async fn call(command: Cmd) -> Result<anyhow::Result<i32>, ServiceCmd> {
         Cmd::Schedule(args) => schedule::run(args).await,
         Cmd::Trigger(args) => trigger::run(args).await,
         Cmd::Secret(args) => secret::run(args).await,
+        Cmd::Notify(args) => notify::run(args).await,
         Cmd::Upload(args) => upload::run(args).await,
         Cmd::Serve(args) => return Err(ServiceCmd::Serve(args)),
         Cmd::Auth(args) => return Err(ServiceCmd::Auth(args)),

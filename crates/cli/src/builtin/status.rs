@@ -38,6 +38,25 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<i32> {
     for note in &job.notes {
         println!("note:      {note}");
     }
+    if let Some(notify) = &job.notify {
+        let said = match &job.notified {
+            None => "not yet sent".to_owned(),
+            Some(d) if d.delivered => format!("delivered ({} attempts)", d.attempts),
+            Some(d) => {
+                let last = d.last.as_deref().unwrap_or("-");
+                match (&d.stopped, d.next) {
+                    (Some(why), _) => format!("not delivered: {why} (last: {last})"),
+                    (None, Some(next)) => format!(
+                        "{} attempts, last: {last}; next {}",
+                        d.attempts,
+                        crate::show::ahead(next)
+                    ),
+                    (None, None) => format!("{} attempts, last: {last}", d.attempts),
+                }
+            }
+        };
+        println!("notify:    {} {said}", notify.url);
+    }
     if let Some(usage) = &job.usage {
         println!("usage:     {}", crate::show::usage(usage));
         if let (Some(cost), Some(billed)) = (usage.cost_nano_usd, usage.billed_ms) {

@@ -1,0 +1,302 @@
+//! Telling a caller's URL that a job ended: a POST of `{"type": "job.ended", "timestamp",
+//! "data": META}` signed as Standard Webhooks specifies (`webhook-id`, `webhook-timestamp`,
+//! `webhook-signature: v1,BASE64(HMAC-SHA256(key, "id.timestamp.body"))`) with the owner's
+//! `whsec_` secret. The end writes a pending delivery into the store; a deliverer (`serve`'s
+//! clock, or Lambda's housekeeping and the runner's invocation) sends what is due, so a
+//! delivery never delays a job's end and survives a restart.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_exec_protocol::keys::JobKeys;
+use aws_exec_protocol::{AuthName, Delivery, JobMeta, Uid};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use bytes::Bytes;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use tokio_util::sync::CancellationToken;
+
+use crate::lifecycle::end::{load_meta, save_meta};
+use crate::push_guard::PushPolicy;
+use crate::store::{Store, StoreError};
+use crate::time::now_unix;
+
+/// Where owners' signing secrets live: `notify/secrets/OWNER`.
+const SECRETS_PREFIX: &str = "notify/secrets/";
+/// Deliveries still to make: `notify/pending/OWNER/UID`.
+const PENDING_PREFIX: &str = "notify/pending/";
+
+/// How long one attempt may take before it counts as no answer.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The waits before each attempt after the first: seconds at first, then minutes and
+/// hours, about a day in all.
+const BACKOFF: [u64; 12] = [
+    1,
+    2,
+    5,
+    15,
+    60,
+    300,
+    900,
+    1800,
+    3600,
+    3 * 3600,
+    6 * 3600,
+    10 * 3600,
+];
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Pending {
+    owner: AuthName,
+    uid: Uid,
+    /// When the next attempt is due, seconds since the epoch.
+    due: u64,
+}
+
+fn pending_key(owner: &AuthName, uid: &Uid) -> String {
+    format!("{PENDING_PREFIX}{owner}/{uid}")
+}
+
+/// The owner's signing secret; made (`whsec_` and 32 random bytes) on first ask.
+pub async fn signing_secret(store: &dyn Store, owner: &AuthName) -> Result<String, StoreError> {
+    let key = format!("{SECRETS_PREFIX}{owner}");
+    if let Some(secret) = store.get(&key).await? {
+        return Ok(String::from_utf8_lossy(&secret).into_owned());
+    }
+    let made = new_secret();
+    // Two first asks at once keep one secret: the one stored first.
+    if !store.put_new(&key, Bytes::from(made.clone())).await? {
+        if let Some(secret) = store.get(&key).await? {
+            return Ok(String::from_utf8_lossy(&secret).into_owned());
+        }
+    }
+    Ok(made)
+}
+
+/// Replaces the owner's signing secret; answers the new one.
+pub async fn rotate_secret(store: &dyn Store, owner: &AuthName) -> Result<String, StoreError> {
+    let made = new_secret();
+    store
+        .put(
+            &format!("{SECRETS_PREFIX}{owner}"),
+            Bytes::from(made.clone()),
+        )
+        .await?;
+    Ok(made)
+}
+
+fn new_secret() -> String {
+    format!("whsec_{}", BASE64.encode(rand::random::<[u8; 32]>()))
+}
+
+/// Deletes a removed user's signing secret and pending deliveries.
+pub async fn forget(store: &dyn Store, owner: &AuthName) -> Result<(), StoreError> {
+    store.delete(&format!("{SECRETS_PREFIX}{owner}")).await?;
+    for key in store.list(&format!("{PENDING_PREFIX}{owner}/")).await? {
+        store.delete(&key).await?;
+    }
+    Ok(())
+}
+
+/// Called with a job's end recorded: if it asked to be told of this end, a delivery is
+/// due now. Written once (a repeated end, by housekeeping, adds nothing).
+pub async fn enqueue(store: &dyn Store, meta: &JobMeta) -> Result<(), StoreError> {
+    let Some(notify) = &meta.notify else {
+        return Ok(());
+    };
+    if !notify.wants(meta.state) {
+        return Ok(());
+    }
+    let pending = Pending {
+        owner: meta.owner.clone(),
+        uid: meta.uid.clone(),
+        due: now_unix(),
+    };
+    let body = serde_json::to_vec(&pending).expect("pending serializes");
+    store
+        .put_new(&pending_key(&meta.owner, &meta.uid), body.into())
+        .await?;
+    Ok(())
+}
+
+/// The Standard Webhooks signature of `body`: `v1,` and the base64 of the HMAC-SHA256, under
+/// the secret's key, of `id.timestamp.body`.
+pub fn sign(secret: &str, id: &str, timestamp: u64, body: &[u8]) -> String {
+    let key = secret
+        .strip_prefix("whsec_")
+        .and_then(|k| BASE64.decode(k).ok())
+        .unwrap_or_else(|| secret.as_bytes().to_vec());
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("any key length");
+    mac.update(format!("{id}.{timestamp}.").as_bytes());
+    mac.update(body);
+    format!("v1,{}", BASE64.encode(mac.finalize().into_bytes()))
+}
+
+/// Sends every delivery that is due (at most `max`), each at most [`ATTEMPT_TIMEOUT`];
+/// answers how many were tried.
+pub async fn deliver_due(
+    store: &dyn Store,
+    http: &reqwest::Client,
+    policy: &PushPolicy,
+    max: usize,
+) -> Result<usize, StoreError> {
+    let now = now_unix();
+    let mut tried = 0;
+    for key in store.list(PENDING_PREFIX).await? {
+        if tried >= max {
+            break;
+        }
+        let Some(body) = store.get(&key).await? else {
+            continue;
+        };
+        let Ok(pending) = serde_json::from_slice::<Pending>(&body) else {
+            tracing::warn!(key, "dropping an unreadable pending notification");
+            store.delete(&key).await?;
+            continue;
+        };
+        if pending.due > now {
+            continue;
+        }
+        tried += 1;
+        attempt(store, http, policy, &key, pending).await?;
+    }
+    Ok(tried)
+}
+
+/// One attempt at one delivery, and what it leaves: done, or due again later.
+async fn attempt(
+    store: &dyn Store,
+    http: &reqwest::Client,
+    policy: &PushPolicy,
+    key: &str,
+    mut pending: Pending,
+) -> Result<(), StoreError> {
+    let keys = JobKeys::new(&pending.owner, &pending.uid);
+    let Some(mut meta) = load_meta(store, &keys).await? else {
+        // The job is gone (retention, or its owner removed): nothing left to tell.
+        return store.delete(key).await;
+    };
+    let Some(notify) = meta.notify.clone() else {
+        return store.delete(key).await;
+    };
+    let mut delivery = meta.notified.clone().unwrap_or_else(|| Delivery {
+        id: format!("msg_{}", meta.uid),
+        ..Delivery::default()
+    });
+    let timestamp = now_unix();
+    let mut data = meta.clone();
+    data.notified = None;
+    let body = serde_json::to_vec(&serde_json::json!({
+        "type": "job.ended",
+        "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "data": data,
+    }))
+    .expect("the notification serializes");
+    let secret = signing_secret(store, &pending.owner).await?;
+    let answer = match policy.check_before_put(&notify.url) {
+        Err(why) => Err(why),
+        Ok(()) => {
+            let sent = http
+                .post(&notify.url)
+                .timeout(ATTEMPT_TIMEOUT)
+                .header("content-type", "application/json")
+                .header("webhook-id", &delivery.id)
+                .header("webhook-timestamp", timestamp.to_string())
+                .header(
+                    "webhook-signature",
+                    sign(&secret, &delivery.id, timestamp, &body),
+                )
+                .body(body)
+                .send()
+                .await;
+            match sent {
+                Ok(resp) => Ok(resp.status().as_u16()),
+                Err(e) if e.is_timeout() => {
+                    Err(format!("no answer within {}s", ATTEMPT_TIMEOUT.as_secs()))
+                }
+                Err(e) => Err(format!("could not connect: {}", root_cause(&e))),
+            }
+        }
+    };
+    delivery.attempts += 1;
+    delivery.last = Some(match &answer {
+        Ok(status) => format!("HTTP {status}"),
+        Err(why) => why.clone(),
+    });
+    let done = match answer {
+        Ok(200..=299) => {
+            delivery.delivered = true;
+            true
+        }
+        Ok(410) => {
+            delivery.stopped = Some("the receiver answered 410 Gone".to_owned());
+            true
+        }
+        _ => match BACKOFF.get(delivery.attempts as usize - 1) {
+            Some(wait) => {
+                // Up to a fifth more or less, so many retries do not come at once.
+                let jitter = rand::random::<u64>() % (wait / 5 + 1);
+                pending.due = now_unix() + wait + jitter;
+                false
+            }
+            None => {
+                delivery.stopped = Some(format!("gave up after {} attempts", delivery.attempts));
+                true
+            }
+        },
+    };
+    delivery.next = (!done).then_some(pending.due);
+    meta.notified = Some(delivery);
+    save_meta(store, &meta).await?;
+    if done {
+        store.delete(key).await
+    } else {
+        let body = serde_json::to_vec(&pending).expect("pending serializes");
+        store.put(key, body.into()).await
+    }
+}
+
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+/// `serve`'s deliverer: looks for due deliveries every second until `stop`.
+pub async fn deliver_every_second(
+    store: Arc<dyn Store>,
+    policy: PushPolicy,
+    stop: CancellationToken,
+) {
+    let http = policy.client();
+    loop {
+        if let Err(e) = deliver_due(store.as_ref(), &http, &policy, 64).await {
+            tracing::warn!(error = %e, "delivering notifications");
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The example of the Standard Webhooks specification.
+    #[test]
+    fn signs_as_the_specification_example_does() {
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let body = br#"{"test": 2432232314}"#;
+        assert_eq!(
+            sign(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body),
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+        );
+    }
+}
