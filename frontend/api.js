@@ -15,7 +15,14 @@
  * cancelled, failed, lost.
  * @typedef {{uid: string, owner: string, command: JobCommand, state: string, submitted: number,
  *   started?: number, finished?: number, exit?: number, timeout?: number, notes?: string[],
- *   truncated?: boolean, usage?: Usage}} JobMeta
+ *   truncated?: boolean, usage?: Usage, notify?: {url: string, on?: string[]},
+ *   notified?: Delivery}} JobMeta
+ */
+
+/**
+ * How the notification of a job's end is going.
+ * @typedef {{id: string, attempts: number, last?: string, delivered?: boolean,
+ *   stopped?: string, next?: number}} Delivery
  */
 
 /**

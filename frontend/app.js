@@ -411,6 +411,34 @@ async function showUsage(block, uid) {
   line.className = 'usage';
   line.textContent = parts.join(' · ');
   block.footer.after(line);
+  if (meta.notify) showDelivery(line, uid, meta);
+}
+
+/**
+ * How the notification of a run's end is going, under what it used, looked at again until
+ * it is delivered or stopped (a minute at most).
+ * @param {HTMLElement} after @param {string} uid @param {import('./api.js').JobMeta} meta
+ */
+async function showDelivery(after, uid, meta) {
+  const line = document.createElement('p');
+  line.className = 'usage delivery';
+  after.after(line);
+  for (let look = 0; look < 30; look++) {
+    const d = meta.notified;
+    const url = meta.notify?.url ?? '';
+    if (!d) line.textContent = `notify ${url}: not yet sent`;
+    else if (d.delivered) line.textContent = `notify ${url}: delivered (${d.attempts} attempts)`;
+    else if (d.stopped) line.textContent = `notify ${url}: not delivered: ${d.stopped}`;
+    else line.textContent = `notify ${url}: ${d.attempts} attempts, last ${d.last ?? '-'}; trying again`;
+    if (d && (d.delivered || d.stopped)) return;
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    if (!api || !line.isConnected) return;
+    try {
+      meta = await api.job(uid);
+    } catch {
+      return;
+    }
+  }
 }
 
 /** Milliseconds as seconds, to a precision that reads. @param {number} ms */

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
+import { createServer } from 'node:http';
 import { chromium } from 'playwright-core';
 import { servePageFromDisk } from '../dev/from-disk.mjs';
 
@@ -31,7 +32,8 @@ let browser;
 before(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'aws-exec-web-'));
   mkdirSync(SHOTS, { recursive: true });
-  server = spawn(BIN, ['serve', '--addr', '127.0.0.1:0', '--data-dir', dataDir], {
+  // Loopback allowed for notifications: the tests' receiver is on this machine.
+  server = spawn(BIN, ['serve', '--addr', '127.0.0.1:0', '--data-dir', dataDir, '--allow-push-host', '127.0.0.1'], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, AWS_EXEC_LOG: 'warn' },
   });
@@ -1022,6 +1024,42 @@ for (const size of SIZES) {
     await context.close();
   });
 }
+
+test('a run whose end is notified shows the delivery, retried until the receiver takes it', async () => {
+  // A receiver that fails once, then takes it.
+  let posts = 0;
+  const receiver = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      posts++;
+      res.writeHead(posts === 1 ? 500 : 204);
+      res.end();
+    });
+  });
+  await new Promise((resolve) => receiver.listen(0, '127.0.0.1', () => resolve(undefined)));
+  const address = receiver.address();
+  const hook = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/hook`;
+  try {
+    const resp = await fetch(`${url}/api/exec`, {
+      method: 'POST',
+      headers: { auth: key, 'content-type': 'application/json' },
+      body: JSON.stringify({ argv: ['sh', '-c', 'echo told'], notify: { url: hook } }),
+    });
+    assert.equal(resp.status, 200);
+    const { uid } = await resp.json();
+    const { context, page, cspErrors } = await openPage(SIZES[0]);
+    await signIn(page);
+    await page.evaluate((u) => { location.hash = `#/job/${u}`; }, uid);
+    const block = page.locator(`.run[data-uid="${uid}"]`);
+    await block.locator('.delivery', { hasText: 'delivered (2 attempts)' }).waitFor({ timeout: 20000 });
+    assert.match(await block.locator('.usage').first().textContent() ?? '', /5 B of log/);
+    assert.equal(posts, 2);
+    assert.deepEqual(cspErrors, []);
+    await context.close();
+  } finally {
+    receiver.close();
+  }
+});
 
 // Lines that came between a scroll to the bottom and its scroll event once left the view
 // short of the bottom, and it stopped following for good.
