@@ -235,7 +235,7 @@ pub enum ScheduleCmd {
         #[arg(long)]
         state: bool,
         #[command(flatten)]
-        job: JobArgs,
+        job: Box<JobArgs>,
     },
     /// List your schedules: cron, time zone, next run, last run's uid, state and exit
     Ls {
@@ -273,7 +273,7 @@ pub enum TriggerCmd {
         #[arg(long)]
         state: bool,
         #[command(flatten)]
-        job: JobArgs,
+        job: Box<JobArgs>,
     },
     /// List your triggers with their last runs
     Ls {

@@ -11,6 +11,9 @@ use aws_exec_client::{Client, ExecRequest, JobState};
 use aws_exec_testkit::{wait_until, ServeProcess};
 
 const BIN: &str = env!("CARGO_BIN_EXE_aws-exec");
+/// The start of the credentials each test's serve is given; each adds its own end, since
+/// another test's serve, starting as the same user at the same moment, is readable until
+/// it makes itself non-dumpable (a window only tests that start serve as `nobody` have).
 const SECRET: &str = "service-secret-7f3a9c";
 const NOBODY: u32 = 65534;
 
@@ -22,6 +25,8 @@ fn is_root() -> bool {
 /// current user), with AWS credentials and AUTH in its environment.
 struct Unprivileged {
     serve: ServeProcess,
+    /// The credentials its serve holds.
+    secret: String,
     _dir: tempfile::TempDir,
 }
 
@@ -40,7 +45,7 @@ impl Unprivileged {
                 "--",
             ];
         }
-        let secret = SECRET.to_owned();
+        let secret = format!("{SECRET}-{:016x}", rand_suffix());
         let serve = ServeProcess::start_under(
             &wrapper,
             BIN,
@@ -49,16 +54,28 @@ impl Unprivileged {
                 ("AWS_ACCESS_KEY_ID", secret.clone()),
                 ("AWS_SECRET_ACCESS_KEY", secret.clone()),
                 ("AWS_SESSION_TOKEN", secret.clone()),
-                ("AUTH", secret),
+                ("AUTH", secret.clone()),
             ],
         );
         assert!(!serve.key.is_empty(), "serve printed a key");
-        Unprivileged { serve, _dir: dir }
+        Unprivileged {
+            serve,
+            secret,
+            _dir: dir,
+        }
     }
 
     fn client(&self) -> Client {
         Client::new(&self.serve.url, &self.serve.key).unwrap()
     }
+}
+
+/// A number no other test process picks at the same moment.
+fn rand_suffix() -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    now.as_nanos() as u64 ^ (u64::from(std::process::id()) << 32)
 }
 
 async fn run(client: &Client, request: ExecRequest) -> (String, i32) {
@@ -115,7 +132,7 @@ async fn a_job_cannot_read_the_services_credentials() {
     // The loop did read environments (its own at least), so the absence below means something.
     assert!(out.contains("AWS_EXEC_JOB="), "{out}");
     assert!(
-        !out.contains(SECRET),
+        !out.contains(&svc.secret),
         "a job read the service's secrets:\n{out}"
     );
     assert!(!out.contains("parent-environ-read"), "{out}");

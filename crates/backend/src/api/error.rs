@@ -80,7 +80,9 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::Dispatch(DispatchError::Failed(_)) => StatusCode::BAD_GATEWAY,
-            ApiError::Secrets(SecretsError::Missing(_)) => StatusCode::BAD_REQUEST,
+            ApiError::Secrets(SecretsError::Missing(_) | SecretsError::Refused(_)) => {
+                StatusCode::BAD_REQUEST
+            }
             ApiError::Secrets(SecretsError::Unconfigured(_)) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Secrets(SecretsError::Backend(_)) => StatusCode::BAD_GATEWAY,
             ApiError::Store(StoreError::BadKey(_)) => StatusCode::BAD_REQUEST,

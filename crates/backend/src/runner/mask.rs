@@ -4,7 +4,7 @@
 //! bytes that could still become the start of a secret are held back, so a log without
 //! secrets comes out byte for byte, at once.
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 
@@ -14,12 +14,18 @@ pub const MASK: &[u8] = b"***";
 /// Shorter values (and forms) are not masked: they would hide ordinary words of the log.
 pub const MIN_MASKED: usize = 6;
 
+/// The most bytes of secret values one job's log is masked for: the automaton grows with
+/// them (a value's forms take some seven times its size).
+pub const MAX_MASKED_BYTES: usize = 16 * 1024;
+
 /// Replaces a set of byte strings in a stream; see the module's doc.
 pub struct Masker {
     find: AhoCorasick,
     prefixes: Prefixes,
     /// The stream's last bytes, not passed on yet: they could start a secret.
     held: Vec<u8>,
+    /// How many of `held`'s first bytes belong to a secret already passed on as `***`.
+    covered: usize,
 }
 
 impl Masker {
@@ -31,14 +37,18 @@ impl Masker {
         if patterns.is_empty() {
             return None;
         }
+        // Every occurrence, overlapping ones too: two secrets that overlap in the log are
+        // masked as one stretch. A contiguous NFA stays about the size of the patterns.
         let find = AhoCorasick::builder()
-            .match_kind(MatchKind::LeftmostLongest)
+            .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::ContiguousNFA))
             .build(&patterns)
             .expect("secrets of at most a few KiB build an automaton");
         Some(Masker {
             find,
             prefixes: Prefixes::new(&patterns),
             held: Vec::new(),
+            covered: 0,
         })
     }
 
@@ -46,34 +56,63 @@ impl Masker {
     pub fn feed(&mut self, data: &[u8]) -> Vec<u8> {
         let mut buf = std::mem::take(&mut self.held);
         buf.extend_from_slice(data);
-        self.prefixes.look_at(&buf);
+        if data.len() < self.prefixes.longest {
+            self.prefixes.advance(data);
+        } else {
+            self.prefixes.look_at(&buf);
+        }
         // Where the longest tail that could still grow into a secret starts.
         let hold_from = buf.len() - self.prefixes.open_tail(buf.len());
-        let mut out = Vec::with_capacity(buf.len());
-        let mut at = 0;
-        for m in self.find.find_iter(&buf) {
-            if m.start() >= hold_from {
-                break;
-            }
-            out.extend_from_slice(&buf[at..m.start()]);
-            out.extend_from_slice(MASK);
-            at = m.end();
-        }
-        let cut = at.max(hold_from);
-        out.extend_from_slice(&buf[at..cut]);
-        self.held = buf.split_off(cut);
-        out
+        self.pass(buf, hold_from)
     }
 
     /// The stream ended: what was held goes, masked where it holds a whole secret.
     pub fn finish(&mut self) -> Vec<u8> {
-        let held = std::mem::take(&mut self.held);
-        let mut out = Vec::with_capacity(held.len());
-        self.find
-            .replace_all_with_bytes(&held, &mut out, |_, _, dst| {
-                dst.extend_from_slice(MASK);
-                true
-            });
+        let buf = std::mem::take(&mut self.held);
+        let end = buf.len();
+        self.pass(buf, end)
+    }
+
+    /// Passes on `buf` up to `hold_from`, each stretch of secrets in it as one `***`, and
+    /// holds the rest. Every secret that starts before `hold_from` ends inside `buf` (one
+    /// that did not would make its start part of the open tail), so none is cut in two.
+    fn pass(&mut self, mut buf: Vec<u8>, hold_from: usize) -> Vec<u8> {
+        let mut ranges: Vec<(usize, usize)> = self
+            .find
+            .find_overlapping_iter(&buf)
+            .filter(|m| m.start() < hold_from)
+            .map(|m| (m.start(), m.end()))
+            .collect();
+        if self.covered > 0 {
+            ranges.push((0, self.covered));
+        }
+        ranges.sort_unstable();
+        let mut out = Vec::with_capacity(buf.len());
+        let mut at = 0;
+        let mut covered = 0;
+        let mut ranges = ranges.into_iter().peekable();
+        while let Some((start, mut end)) = ranges.next() {
+            while let Some(&(next, next_end)) = ranges.peek() {
+                if next >= end {
+                    break;
+                }
+                end = end.max(next_end);
+                ranges.next();
+            }
+            out.extend_from_slice(&buf[at..start]);
+            // A stretch that begins with what was passed on as `***` already is not
+            // masked twice.
+            if !(start == 0 && self.covered > 0) {
+                out.extend_from_slice(MASK);
+            }
+            at = end;
+            covered = end.saturating_sub(hold_from);
+        }
+        if at < hold_from {
+            out.extend_from_slice(&buf[at..hold_from]);
+        }
+        self.covered = covered;
+        self.held = buf.split_off(hold_from);
         out
     }
 }
@@ -88,6 +127,22 @@ fn forms(value: &str) -> Vec<Vec<u8>> {
     let escaped = &json[1..json.len() - 1];
     if escaped != value {
         forms.push(escaped.as_bytes().to_vec());
+    }
+    // As encoders that keep to ASCII write it (Python's json.dumps): \uXXXX for the rest.
+    if !value.is_ascii() {
+        let mut ascii = String::with_capacity(escaped.len() * 2);
+        for c in escaped.chars() {
+            match c.is_ascii() {
+                true => ascii.push(c),
+                false => {
+                    let mut units = [0u16; 2];
+                    for unit in c.encode_utf16(&mut units) {
+                        ascii.push_str(&format!("\\u{unit:04x}"));
+                    }
+                }
+            }
+        }
+        forms.push(ascii.into_bytes());
     }
     // Encoded alone (`printf %s "$X" | base64`) it is caught whole, padding and all; inside
     // a longer text, all but the characters it shares with its neighbours.
@@ -329,6 +384,26 @@ mod tests {
         let mut m = Masker::new(["pass12", "pass12_long_secret"]).unwrap();
         let out = mask_in_pieces(&mut m, &[b"x pass12", b"_long_secret y pass12 z"]);
         assert_eq!(String::from_utf8(out).unwrap(), "x *** y *** z");
+    }
+
+    #[test]
+    fn secrets_that_overlap_in_the_log_are_masked_as_one_stretch_at_any_split() {
+        let (a, b) = ("tokenABC123", "ABC123-and-more-secret");
+        let text = b"x tokenABC123-and-more-secret y";
+        for i in 0..=text.len() {
+            let mut m = Masker::new([a, b]).unwrap();
+            let out = mask_in_pieces(&mut m, &[&text[..i], &text[i..]]);
+            assert_eq!(String::from_utf8(out).unwrap(), "x *** y", "cut at {i}");
+        }
+    }
+
+    #[test]
+    fn json_written_in_ascii_alone_is_caught() {
+        let secret = "pässwörd-ünïcode";
+        let mut m = Masker::new([secret]).unwrap();
+        let encoded = "\"p\\u00e4ssw\\u00f6rd-\\u00fcn\\u00efcode\"";
+        let out = mask_in_pieces(&mut m, &[encoded.as_bytes()]);
+        assert_eq!(String::from_utf8(out).unwrap(), "\"***\"");
     }
 
     #[test]

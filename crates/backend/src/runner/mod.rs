@@ -461,7 +461,16 @@ impl Runner {
             return Err("this service keeps no secrets; the job did not run".to_owned());
         };
         match secrets.values(&job.owner, &names).await {
-            Ok(values) => Ok(values),
+            Ok(values) => {
+                let total: usize = values.iter().map(|(_, v)| v.len()).sum();
+                if total > mask::MAX_MASKED_BYTES {
+                    return Err(format!(
+                        "the secrets it asks for hold {total} bytes in all; a job may have {} (they are masked in its log); the job did not run",
+                        mask::MAX_MASKED_BYTES
+                    ));
+                }
+                Ok(values)
+            }
             Err(SecretsError::Missing(name)) => Err(format!(
                 "secret {name} is not set (deleted since this was defined?); the job did not run: aws-exec secret set {name}"
             )),
@@ -513,24 +522,45 @@ impl Runner {
             log.note(why);
             return not_started(126);
         }
-        let filled = !job.inputs.is_empty() || !job.secrets.files.is_empty();
-        if let Err(e) = workspace.hand_over(self.config.run_as, filled) {
-            log.note(format!("cannot give the job its directory: {e}"));
-            return not_started(126);
-        }
-        // After the hand-over, whose walk is bounded by the inputs: the state's files are
-        // each given to the job's user as they are made, before the job starts.
+        // The state is unpacked apart, in a directory only the service can reach (whose
+        // entries are given to the job's user as they are made), and moved into the job's
+        // directory after the hand-over: nothing of any job's can redirect those writes,
+        // and the hand-over's walk stays bounded by the inputs.
         let state_dir = workspace.dir.join("state");
+        let staging = self.config.work_root.join(format!(".state-{uid}"));
         let state_from = match &job.state {
-            Some(prefix) => match self.restore_state(job, prefix, &state_dir).await {
+            Some(prefix) => match self.restore_state(job, prefix, &staging).await {
                 Ok(version) => Some((prefix, version)),
                 Err(why) => {
+                    remove_staging(&staging);
                     log.note(why);
                     return not_started(126);
                 }
             },
             None => None,
         };
+        let filled = !job.inputs.is_empty() || !job.secrets.files.is_empty();
+        if let Err(e) = workspace.hand_over(self.config.run_as, filled) {
+            remove_staging(&staging);
+            log.note(format!("cannot give the job its directory: {e}"));
+            return not_started(126);
+        }
+        if state_from.is_some() {
+            // A rename never follows a link at its destination, and the job's directory
+            // cannot itself be swapped: its parent is the service's.
+            let moved =
+                std::fs::rename(&staging, &state_dir).and_then(|()| match self.config.run_as {
+                    Some((user, group)) => {
+                        std::os::unix::fs::lchown(&state_dir, Some(user), Some(group))
+                    }
+                    None => Ok(()),
+                });
+            if let Err(e) = moved {
+                remove_staging(&staging);
+                log.note(format!("cannot place $AWS_EXEC_STATE: {e}"));
+                return not_started(126);
+            }
+        }
         let stdin = match job.stdin {
             true => match self.store.get(&job.keys().stdin()).await {
                 Ok(Some(stdin)) => Some(stdin),
@@ -611,14 +641,10 @@ impl Runner {
         if !owned || !prefix.ends_with("/state/") || prefix.contains("..") {
             return Err("the job's state is not its owner's".to_owned());
         }
-        let made = std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(dir)
-            .and_then(|()| match self.config.run_as {
-                Some((user, group)) => std::os::unix::fs::lchown(dir, Some(user), Some(group)),
-                None => Ok(()),
-            });
-        if let Err(e) = made {
+        // The service's own until it is moved into place; a leftover of a run that died
+        // here is the service's too, and goes first.
+        remove_staging(dir);
+        if let Err(e) = std::fs::DirBuilder::new().mode(0o700).create(dir) {
             return Err(format!("cannot make $AWS_EXEC_STATE: {e}"));
         }
         state::restore(self.store.as_ref(), prefix, dir, self.config.run_as)
@@ -666,6 +692,15 @@ impl Runner {
                 log.note("the state could not be saved; the previous state is kept");
                 None
             }
+        }
+    }
+}
+
+/// Removes a state's staging directory, which only the service can reach.
+fn remove_staging(dir: &Path) {
+    if let Err(e) = std::fs::remove_dir_all(dir) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(dir = %dir.display(), error = %e, "removing a state's staging directory");
         }
     }
 }

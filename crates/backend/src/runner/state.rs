@@ -208,10 +208,20 @@ pub async fn save(
         .await
         .map_err(|e| StateError::Refused(e.to_string()))??;
     let version = from + 1;
-    if store
-        .put_new(&version_key(prefix, version), archive.clone())
-        .await?
-    {
+    let key = version_key(prefix, version);
+    if store.put_new(&key, archive.clone()).await? {
+        // A definition deleted (or its owner removed) while this run went on keeps no
+        // state: a definition made later under its name starts empty.
+        let definition = format!(
+            "{}definition.json",
+            prefix.strip_suffix("state/").unwrap_or(prefix)
+        );
+        if store.head(&definition).await?.is_none() {
+            store.delete(&key).await?;
+            return Err(StateError::Refused(
+                "its schedule or trigger was deleted meanwhile".to_owned(),
+            ));
+        }
         prune(store, prefix, version).await;
         return Ok(Saved::Stored(version));
     }
@@ -227,6 +237,9 @@ fn pack(root: &Path, owner: u32) -> Result<Bytes, StateError> {
         && root.canonicalize().is_ok_and(|real| real == root);
     if !genuine {
         return Err(refuse("$AWS_EXEC_STATE was replaced".to_owned()));
+    }
+    if let Err(e) = std::fs::read_dir(root) {
+        return Err(refuse(format!("$AWS_EXEC_STATE cannot be read: {e}")));
     }
     let bounds = tree::Bounds {
         max_depth: MAX_STATE_DEPTH,
@@ -250,6 +263,10 @@ fn pack(root: &Path, owner: u32) -> Result<Bytes, StateError> {
         let mut header = tar::Header::new_gnu();
         match entry.kind {
             tree::Kind::Dir => {
+                // A directory the service cannot read would be saved empty, its files lost.
+                if let Err(e) = std::fs::read_dir(root.join(rel)) {
+                    return Err(refuse(format!("{rel} cannot be read: {e}")));
+                }
                 header.set_entry_type(tar::EntryType::Directory);
                 header.set_mode(0o700);
                 header.set_size(0);
@@ -268,11 +285,21 @@ fn pack(root: &Path, owner: u32) -> Result<Bytes, StateError> {
                     )));
                 }
                 use std::os::unix::fs::PermissionsExt;
+                // Read whole first: an archive whose entry is shorter than its header says
+                // would be read wrongly from there on.
+                let mut content = Vec::with_capacity(meta.len() as usize);
+                std::io::Read::read_to_end(
+                    &mut std::io::Read::take(file, meta.len()),
+                    &mut content,
+                )
+                .map_err(|e| refuse(format!("{rel}: {e}")))?;
+                if content.len() as u64 != meta.len() {
+                    return Err(refuse(format!("{rel} changed while it was being saved")));
+                }
                 header.set_entry_type(tar::EntryType::Regular);
                 header.set_mode(meta.permissions().mode() & 0o700);
                 header.set_size(meta.len());
-                // Read no more than it said it holds: a file still growing is cut there.
-                tar.append_data(&mut header, rel, std::io::Read::take(file, meta.len()))
+                tar.append_data(&mut header, rel, &content[..])
                     .map_err(|e| refuse(format!("{rel}: {e}")))?;
             }
             tree::Kind::Symlink | tree::Kind::Other => {
@@ -298,6 +325,10 @@ mod tests {
         let data = tempfile::tempdir().unwrap();
         let store = LocalStore::open(data.path()).unwrap();
         let prefix = "schedules/alice/sync/state/";
+        store
+            .put("schedules/alice/sync/definition.json", "{}".into())
+            .await
+            .unwrap();
         let run = tempfile::tempdir().unwrap();
         let dir = run.path().canonicalize().unwrap();
         assert_eq!(restore(&store, prefix, &dir, None).await.unwrap(), 0);
@@ -333,6 +364,15 @@ mod tests {
             1,
             "older versions go"
         );
+
+        // A definition deleted while a run went on keeps nothing that run saves.
+        store
+            .delete("schedules/alice/sync/definition.json")
+            .await
+            .unwrap();
+        let err = save(&store, prefix, 2, &dir, me()).await.unwrap_err();
+        assert!(err.to_string().contains("deleted meanwhile"), "{err}");
+        assert_eq!(store.list(prefix).await.unwrap().len(), 1);
     }
 
     #[tokio::test]

@@ -21,6 +21,9 @@ pub enum SecretsError {
     /// The store failed; the text may name its insides and stays in the service's log.
     #[error("secrets store: {0}")]
     Backend(String),
+    /// The store refuses this value; the caller's to mend.
+    #[error("{0}")]
+    Refused(String),
     /// This service was set up without a place for secrets.
     #[error("this service keeps no secrets: {0}")]
     Unconfigured(&'static str),

@@ -75,7 +75,17 @@ impl Secrets for SsmSecrets {
             .overwrite(true)
             .send()
             .await
-            .map_err(explain)?;
+            .map_err(|e| {
+                // Parameter Store refuses some values (`{{...}}` among them): the caller's
+                // to mend, not the service's failure.
+                use aws_sdk_ssm::error::ProvideErrorMetadata;
+                match e.as_service_error().and_then(|e| e.code()) {
+                    Some("ValidationException") => {
+                        SecretsError::Refused("Parameter Store refuses this value".to_owned())
+                    }
+                    _ => explain(e),
+                }
+            })?;
         Ok(())
     }
 

@@ -23,7 +23,7 @@ pub async fn run(args: ScheduleArgs) -> anyhow::Result<i32> {
                 cron,
                 tz,
                 overlap: overlap.parse().map_err(anyhow::Error::msg)?,
-                exec: job.request(&client).await?,
+                exec: (*job).request(&client).await?,
                 state,
             };
             let schedule = client.put_schedule(&name, &spec).await?;

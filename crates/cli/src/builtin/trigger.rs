@@ -18,7 +18,7 @@ pub async fn run(args: TriggerArgs) -> anyhow::Result<i32> {
         } => {
             let spec = TriggerSpec {
                 prefix,
-                exec: job.request(&client).await?,
+                exec: (*job).request(&client).await?,
                 state,
             };
             let trigger = client.put_trigger(&name, &spec).await?;
