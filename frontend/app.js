@@ -16,6 +16,7 @@ import { Api, AuthError } from './api.js';
 import { Terminal } from './term.js';
 import { LogView } from './logview.js';
 import { SchedulesPanel } from './schedules.js';
+import { cell, messageOf } from './ui.js';
 import { SecretsPanel } from './secrets.js';
 
 /** @typedef {import('./api.js').JobMeta} JobMeta */
@@ -119,11 +120,6 @@ signout.addEventListener('click', () => {
   history.replaceState(null, '', location.pathname);
   showSignin('Signed out.');
 });
-
-/** @param {unknown} e */
-function messageOf(e) {
-  return e instanceof Error ? e.message : String(e);
-}
 
 /** A byte count as people read it: 512 B, 4.9 KiB, 13 MiB. @param {number} bytes */
 function humanSize(bytes) {
@@ -401,8 +397,8 @@ async function showUsage(block, uid) {
   const parts = [
     `${secs(u['wall-ms'])}`,
     `CPU ${secs(u['cpu-user-ms'] + u['cpu-system-ms'])}`,
-    `${size(u['peak-memory-bytes'])} peak`,
-    `${size(u['log-bytes'])} of log`,
+    `${humanSize(u['peak-memory-bytes'])} peak`,
+    `${humanSize(u['log-bytes'])} of log`,
   ];
   if (typeof u['cost-nano-usd'] === 'number') {
     parts.push(`about $${(u['cost-nano-usd'] / 1e9).toPrecision(2)}`);
@@ -445,18 +441,6 @@ async function showDelivery(after, uid, meta) {
 function secs(ms) {
   const s = ms / 1000;
   return s < 1 ? `${s.toFixed(3)} s` : s < 10 ? `${s.toFixed(2)} s` : `${s.toFixed(1)} s`;
-}
-
-/** Bytes in the largest unit that keeps the number under 1024. @param {number} n */
-function size(n) {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = n;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${n} B` : `${value < 10 ? value.toFixed(1) : value.toFixed(0)} ${units[unit]}`;
 }
 
 /** Runs a command line; `history` and `clear` are handled here. @param {string} line */
@@ -649,14 +633,6 @@ function runTime(meta) {
   if (typeof meta.started !== 'number') return '';
   if (typeof meta.finished === 'number') return span(meta.finished - meta.started);
   return isFinal(meta.state) ? '' : span(nowSecs() - meta.started);
-}
-
-/** @param {string} tag @param {string} className @param {string} text */
-function cell(tag, className, text) {
-  const el = document.createElement(tag);
-  el.className = className;
-  el.textContent = text;
-  return el;
 }
 
 /** One job's row: a link that re-attaches to it. @param {JobMeta} meta */

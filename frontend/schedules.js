@@ -5,21 +5,10 @@
  * are made with the CLI or the HTTP API; the page shows them.
  */
 
+import { cell, when } from './ui.js';
+
 /** @typedef {import('./api.js').Api} Api */
 /** @typedef {import('./api.js').LastRun} LastRun */
-
-/** @param {string} tag @param {string} className @param {string} text */
-function cell(tag, className, text) {
-  const el = document.createElement(tag);
-  el.className = className;
-  el.textContent = text;
-  return el;
-}
-
-/** A time in the browser's zone, short. @param {number} secs */
-function when(secs) {
-  return new Date(secs * 1000).toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'short' });
-}
 
 /** The last run's cell: a link to its job with state and exit, or why it skipped. @param {LastRun | undefined} last */
 function lastRun(last) {

@@ -6,6 +6,7 @@
  * A value goes from its field to the service and nowhere else: the field is emptied once
  * the service has it, and the service never answers a value, so the page cannot show one.
  */
+import { cell, when, messageOf } from './ui.js';
 import { AuthError, ApiError } from './api.js';
 
 /** @typedef {import('./api.js').Api} Api */
@@ -13,24 +14,6 @@ import { AuthError, ApiError } from './api.js';
 
 /** How long a first click on Delete waits for the second that confirms it. */
 const CONFIRM_MS = 5000;
-
-/** @param {string} tag @param {string} className @param {string} text */
-function cell(tag, className, text) {
-  const el = document.createElement(tag);
-  el.className = className;
-  el.textContent = text;
-  return el;
-}
-
-/** A time in the browser's zone, short. @param {number} secs */
-function when(secs) {
-  return new Date(secs * 1000).toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'short' });
-}
-
-/** @param {unknown} e */
-function messageOf(e) {
-  return e instanceof Error ? e.message : String(e);
-}
 
 export class SecretsPanel {
   /**

@@ -6,7 +6,7 @@ import { join, dirname, extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const frontend = join(dirname(fileURLToPath(import.meta.url)), '..');
-const PAGE_FILES = ['index.html', 'app.js', 'api.js', 'term.js', 'logview.js', 'schedules.js', 'secrets.js', 'app.css'];
+const PAGE_FILES = ['index.html', 'app.js', 'api.js', 'term.js', 'logview.js', 'schedules.js', 'secrets.js', 'ui.js', 'app.css'];
 const TYPES = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',

@@ -754,7 +754,7 @@ for (const size of SIZES) {
 }
 
 test('the served page is frontend/ as it is now (rebuild aws-exec after editing it)', async () => {
-  for (const file of ['index.html', 'app.js', 'api.js', 'term.js', 'logview.js', 'schedules.js', 'secrets.js', 'app.css']) {
+  for (const file of ['index.html', 'app.js', 'api.js', 'term.js', 'logview.js', 'schedules.js', 'secrets.js', 'ui.js', 'app.css']) {
     const resp = await fetch(`${url}/${file === 'index.html' ? '' : file}`);
     assert.equal(resp.status, 200, file);
     assert.ok((await resp.text()) === readFileSync(join(here, '..', file), 'utf8'),

@@ -41,6 +41,7 @@ const ASSETS: &[Asset] = &[
         "schedules.js",
         "text/javascript; charset=utf-8"
     ),
+    asset!("/ui.js", "ui.js", "text/javascript; charset=utf-8"),
     asset!(
         "/secrets.js",
         "secrets.js",

@@ -328,6 +328,13 @@ impl Runner {
         let mut leftovers = Leftovers::new(&self.config.work_root);
         // The command's wall time and what the kernel counted for it, once it has run.
         let mut ran = None;
+        let process_argv = match &job.command {
+            Command::Argv { argv } => Some(argv.clone()),
+            Command::Rpc { name, args } => self.config.rpc_process.clone().map(|mut argv| {
+                argv.extend([name.clone(), args.clone()]);
+                argv
+            }),
+        };
         // Each arm decides the state where the command ended: a stop asked for after that
         // (its timeout passing while artifacts are stored, a late cancel) changes nothing.
         let (code, state) = match &job.command {
@@ -340,7 +347,19 @@ impl Runner {
                 log.note(secrets.as_ref().err().cloned().unwrap_or_default());
                 (126, JobState::Failed)
             }
-            Command::Argv { argv } => {
+            Command::Rpc { name, args } if process_argv.is_none() => {
+                // An rpc is a function of this process: `env` and stdin are the argv's.
+                let ctx = RpcContext::new(log.clone(), stop.token().clone());
+                let code = self.registry.run(name, args, ctx, self.config.grace).await;
+                timer.abort();
+                match stop.reason() {
+                    Some(_) => stopped(stop, code, &log),
+                    None => (code, JobState::Exited),
+                }
+            }
+            // A process: the argv, or an rpc run as the service's own binary.
+            _ => {
+                let argv = process_argv.as_deref().unwrap_or_default();
                 let secrets = secrets.as_deref().unwrap_or_default();
                 self.run_argv(
                     job,
@@ -353,32 +372,6 @@ impl Runner {
                     &mut ran,
                 )
                 .await
-            }
-            Command::Rpc { name, args } if self.config.rpc_process.is_some() => {
-                let mut argv = self.config.rpc_process.clone().unwrap_or_default();
-                argv.extend([name.clone(), args.clone()]);
-                let secrets = secrets.as_deref().unwrap_or_default();
-                self.run_argv(
-                    job,
-                    &argv,
-                    secrets,
-                    &log,
-                    stop,
-                    &timer,
-                    &mut leftovers,
-                    &mut ran,
-                )
-                .await
-            }
-            Command::Rpc { name, args } => {
-                // An rpc is a function of this process: `env` and stdin are the argv's.
-                let ctx = RpcContext::new(log.clone(), stop.token().clone());
-                let code = self.registry.run(name, args, ctx, self.config.grace).await;
-                timer.abort();
-                match stop.reason() {
-                    Some(_) => stopped(stop, code, &log),
-                    None => (code, JobState::Exited),
-                }
             }
         };
         timer.abort();
