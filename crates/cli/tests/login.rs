@@ -2,10 +2,9 @@
 //! order in which flags, variables and profiles decide, `whoami`, `logout`; and the help a
 //! shell reads (`completions`, `man`).
 
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use aws_exec_testkit::env::clean_command;
 use aws_exec_testkit::ServeProcess;
@@ -51,20 +50,7 @@ impl Setup {
 
     /// The command line with `stdin` piped in.
     fn run(&self, args: &[&str], vars: &[(&str, &str)], stdin: &str) -> Output {
-        let mut child = self
-            .command(args, vars)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        aws_exec_testkit::output_with_stdin(self.command(args, vars), stdin.as_bytes())
     }
 
     fn login(&self, args: &[&str], vars: &[(&str, &str)], key: &str) -> Output {

@@ -2,13 +2,14 @@
 //! and a file, masked in its log, kept nowhere but the secrets store (the data directory's
 //! `.secrets/`, or Parameter Store on moto), and out of every other user's reach.
 
-use std::io::Write;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use aws_exec_client::{ClientError, ExecRequest, JobMeta, ScheduleSpec};
-use aws_exec_testkit::{run_request, wait_until, LocalServe, S3Server, ServeProcess};
+use aws_exec_testkit::{
+    finished_job_printing, output_with_stdin, run_request, wait_until, LocalServe, S3Server,
+    ServeProcess,
+};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 
@@ -18,20 +19,8 @@ const VALUE: &str = "postgres://app:Tr0ub4dor&3@db.internal/prod";
 
 /// `aws-exec secret set NAME` with `value` piped in; answers the finished process.
 fn set_secret(local: &LocalServe, name: &str, value: &str) -> std::process::Output {
-    let mut child = local
-        .command(&["secret", "set", name])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{value}\n").as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    let cmd = local.command(&["secret", "set", name]);
+    output_with_stdin(cmd, format!("{value}\n").as_bytes())
 }
 
 /// Every file under `dir` (but `skip`) whose bytes hold `needle`.
@@ -299,20 +288,7 @@ async fn a_rotated_secret_reaches_the_next_scheduled_run_and_a_deleted_one_fails
     // Each run's log is the length of the value it got.
     let run_printing = |len: usize| {
         let client = &client;
-        async move {
-            let jobs = client.list(&Default::default()).await.ok()?;
-            for job in jobs.jobs.iter().filter(|j| j.state.is_final()) {
-                let mut log = Vec::new();
-                client
-                    .tail(job.uid.as_str(), |b| log.extend_from_slice(b))
-                    .await
-                    .ok()?;
-                if log == format!("{len}\n").as_bytes() {
-                    return Some(job.uid.to_string());
-                }
-            }
-            None
-        }
+        async move { finished_job_printing(client, format!("{len}\n").as_bytes()).await }
     };
     wait_until(
         Duration::from_secs(20),

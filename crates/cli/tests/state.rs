@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use aws_exec_client::{Client, JobMeta, JobState};
 use aws_exec_protocol::keys::DefKind;
-use aws_exec_testkit::{wait_until, LocalServe};
+use aws_exec_testkit::{finished_job_printing, wait_until, LocalServe};
 
 const BIN: &str = env!("CARGO_BIN_EXE_aws-exec");
 
@@ -215,19 +215,8 @@ async fn a_trigger_carries_state_from_upload_to_upload() {
             file.path().to_str().unwrap(),
         ]);
         let want = format!("{n}\n");
-        wait_until(Duration::from_secs(20), "the trigger's run", || async {
-            let jobs = client.list(&Default::default()).await.ok()?;
-            for job in jobs.jobs.iter().filter(|j| j.state.is_final()) {
-                let mut log = Vec::new();
-                client
-                    .tail(job.uid.as_str(), |b| log.extend_from_slice(b))
-                    .await
-                    .ok()?;
-                if log == want.as_bytes() {
-                    return Some(());
-                }
-            }
-            None
+        wait_until(Duration::from_secs(20), "the trigger's run", || {
+            finished_job_printing(&client, want.as_bytes())
         })
         .await;
     }

@@ -13,5 +13,8 @@ pub mod wait;
 
 pub use s3::S3Server;
 pub use s3_proxy::S3Proxy;
-pub use service::{run_argv, run_request, run_sh, submit_sh, LocalServe, ServeProcess, Service};
+pub use service::{
+    finished_job_printing, output_with_stdin, run_argv, run_request, run_sh, submit_sh, LocalServe,
+    ServeProcess, Service,
+};
 pub use wait::wait_until;

@@ -293,3 +293,33 @@ impl LocalServe {
         Client::new(&self.serve.url, self.new_key(name)).unwrap()
     }
 }
+
+/// Runs `cmd` with `stdin` piped in; answers its output.
+pub fn output_with_stdin(mut cmd: std::process::Command, stdin: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// The uid of a finished job of the client's whose whole log is `log`, if there is one.
+pub async fn finished_job_printing(client: &Client, log: &[u8]) -> Option<String> {
+    let jobs = client.list(&Default::default()).await.ok()?;
+    for job in jobs.jobs.iter().filter(|j| j.state.is_final()) {
+        let mut got = Vec::new();
+        client
+            .tail(job.uid.as_str(), |b| got.extend_from_slice(b))
+            .await
+            .ok()?;
+        if got == log {
+            return Some(job.uid.to_string());
+        }
+    }
+    None
+}
