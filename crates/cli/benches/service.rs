@@ -1,7 +1,8 @@
 //! Service benchmarks, each printed beside a baseline:
 //! - round trip: submit `true` and follow it to its exit code, vs. spawning `true` here;
 //! - throughput: 31 MiB of output (under the 32 MiB log cap) read back through the service,
-//!   vs. the same bytes piped;
+//!   vs. the same bytes piped; and 31 MiB of base64 text with a secret masked in it, vs.
+//!   the same job without a secret;
 //! - memory: the service's RSS while 50 jobs stream output at once, vs. idle.
 //!
 //! Run with `cargo bench -p aws-exec --bench service`.
@@ -107,6 +108,31 @@ async fn main() {
         &format!("{mib} MiB of output, end to end"),
         format!("{:.0} MiB/s", mib as f64 / service_secs),
         format!("{:.0} MiB/s (pipe)", mib as f64 / pipe_secs),
+    );
+
+    // The same bytes as base64 text (where every byte could start a secret's base64 form)
+    // with a secret masked, against the same job without one.
+    client
+        .put_secret("BENCH_TOKEN", "bench-secret-value-0123456789")
+        .await
+        .unwrap();
+    let text = format!("head -c {}M /dev/urandom | base64 -w 100 | head -c {}M", mib, mib);
+    let mut timed = |request: ExecRequest| {
+        let client = client.clone();
+        async move {
+            let t = Instant::now();
+            let mut got = 0usize;
+            client.exec(&request, |b| got += b.len()).await.unwrap();
+            assert_eq!(got, mib << 20);
+            t.elapsed().as_secs_f64()
+        }
+    };
+    let plain = timed(ExecRequest::argv(["bash", "-c", &text])).await;
+    let masked = timed(ExecRequest::argv(["bash", "-c", &text]).secret("BENCH_TOKEN")).await;
+    row(
+        &format!("{mib} MiB of base64, a secret masked"),
+        format!("{:.0} MiB/s", mib as f64 / masked),
+        format!("{:.0} MiB/s (no secret)", mib as f64 / plain),
     );
 
     // Memory under load (the service runs in this process).
