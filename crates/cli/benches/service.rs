@@ -116,8 +116,11 @@ async fn main() {
         .put_secret("BENCH_TOKEN", "bench-secret-value-0123456789")
         .await
         .unwrap();
-    let text = format!("head -c {}M /dev/urandom | base64 -w 100 | head -c {}M", mib, mib);
-    let mut timed = |request: ExecRequest| {
+    let text = format!(
+        "head -c {}M /dev/urandom | base64 -w 100 | head -c {}M",
+        mib, mib
+    );
+    let timed = |request: ExecRequest| {
         let client = client.clone();
         async move {
             let t = Instant::now();
