@@ -1006,7 +1006,7 @@ for (const size of SIZES) {
     const { context, page, cspErrors } = await openPage(size);
     await signIn(page);
     await page.getByLabel('Command').fill(
-      "python3 -c \"import time; x = b'x' * (64 << 20); t = time.time(); [0 for _ in iter(lambda: time.time() - t < 0.5, False)]\"; echo used");
+      "python3 -c \"x = b'x' * (64 << 20); sum(range(3000000))\"; echo used");
     await page.getByLabel('Command').press('Enter');
     const block = page.locator('.run').last();
     await block.locator('xpath=self::*[@data-state="done"]').waitFor({ timeout: 20000 });
@@ -1016,7 +1016,8 @@ for (const size of SIZES) {
     const [, peak] = /(\d+) MiB peak/.exec(text ?? '') ?? [];
     assert.ok(Number(peak) >= 64, `a peak of at least 64 MiB: ${text}`);
     const [, cpu] = /CPU (\d+\.\d+) s/.exec(text ?? '') ?? [];
-    assert.ok(Number(cpu) >= 0.3, `about half a CPU second: ${text}`);
+    // A fixed amount of work: some CPU time however busy the machine is.
+    assert.ok(Number(cpu) >= 0.02, `the work's CPU time: ${text}`);
     assert.match(text ?? '', /5 B of log/);
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
     assert.equal(overflow, false);
