@@ -153,39 +153,19 @@ pub async fn keep_artifacts(
             ));
             continue;
         }
-        match store
+        let stored = store
             .upload(&keys.artifact(&rel), tokio::fs::File::from_std(file))
-            .await
-        {
-            Ok(()) => {
-                total += size;
-                kept.artifacts.push(Artifact {
-                    path: rel,
-                    size,
-                    url: String::new(),
-                });
-            }
-            Err(e) => {
-                tracing::warn!(path = rel, error = %e, "storing an artifact");
-                notes.push(format!("{rel}: could not be stored"));
-            }
+            .await;
+        if list_kept(&mut kept, &mut notes, rel, size, stored) {
+            total += size;
         }
     }
     // What the service itself keeps beside them (a state that another run saved first).
     for (rel, body) in extra {
         let size = body.len() as u64;
         kept.artifacts.retain(|a| a.path != rel);
-        match store.put(&keys.artifact(&rel), body).await {
-            Ok(()) => kept.artifacts.push(Artifact {
-                path: rel,
-                size,
-                url: String::new(),
-            }),
-            Err(e) => {
-                tracing::warn!(path = rel, error = %e, "storing an artifact");
-                notes.push(format!("{rel}: could not be stored"));
-            }
-        }
+        let stored = store.put(&keys.artifact(&rel), body).await;
+        list_kept(&mut kept, &mut notes, rel, size, stored);
     }
     for note in notes {
         log.note(format!("artifact {note}"));
@@ -197,6 +177,31 @@ pub async fn keep_artifacts(
     if let Err(e) = store.put(&keys.artifacts_manifest(), manifest.into()).await {
         tracing::warn!(error = %e, "writing artifacts.json");
         log.note("the list of artifacts could not be stored");
+    }
+}
+
+/// Lists an artifact once it is stored, or notes that it could not be; answers which.
+fn list_kept(
+    kept: &mut ArtifactList,
+    notes: &mut Vec<String>,
+    rel: String,
+    size: u64,
+    stored: Result<(), crate::store::StoreError>,
+) -> bool {
+    match stored {
+        Ok(()) => {
+            kept.artifacts.push(Artifact {
+                path: rel,
+                size,
+                url: String::new(),
+            });
+            true
+        }
+        Err(e) => {
+            tracing::warn!(path = rel, error = %e, "storing an artifact");
+            notes.push(format!("{rel}: could not be stored"));
+            false
+        }
     }
 }
 
