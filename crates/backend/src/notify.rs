@@ -14,7 +14,6 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
-use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use tokio_util::sync::CancellationToken;
 
@@ -48,7 +47,9 @@ const BACKOFF: [u64; 12] = [
     10 * 3600,
 ];
 
-#[derive(Debug, Serialize, Deserialize)]
+/// A delivery still to make: its key `notify/pending/OWNER/UID/DUE` says all of it, so
+/// the deliverer skips those not due from a listing alone, without reading each.
+#[derive(Debug)]
 struct Pending {
     owner: AuthName,
     uid: Uid,
@@ -56,8 +57,24 @@ struct Pending {
     due: u64,
 }
 
-fn pending_key(owner: &AuthName, uid: &Uid) -> String {
-    format!("{PENDING_PREFIX}{owner}/{uid}")
+impl Pending {
+    fn key(&self) -> String {
+        format!("{}{:020}", job_prefix(&self.owner, &self.uid), self.due)
+    }
+
+    fn parse(key: &str) -> Option<Pending> {
+        let mut parts = key.strip_prefix(PENDING_PREFIX)?.split('/');
+        let pending = Pending {
+            owner: parts.next()?.parse().ok()?,
+            uid: parts.next()?.parse().ok()?,
+            due: parts.next()?.parse().ok()?,
+        };
+        parts.next().is_none().then_some(pending)
+    }
+}
+
+fn job_prefix(owner: &AuthName, uid: &Uid) -> String {
+    format!("{PENDING_PREFIX}{owner}/{uid}/")
 }
 
 /// The owner's signing secret; made (`whsec_` and 32 random bytes) on first ask.
@@ -102,12 +119,19 @@ pub async fn forget(store: &dyn Store, owner: &AuthName) -> Result<(), StoreErro
 }
 
 /// Called with a job's end recorded: if it asked to be told of this end, a delivery is
-/// due now. Written once (a repeated end, by housekeeping, adds nothing).
+/// due now. Once only: an end recorded again (by housekeeping) adds nothing.
 pub async fn enqueue(store: &dyn Store, meta: &JobMeta) -> Result<(), StoreError> {
     let Some(notify) = &meta.notify else {
         return Ok(());
     };
-    if !notify.wants(meta.state) {
+    if !notify.wants(meta.state) || meta.notified.is_some() {
+        return Ok(());
+    }
+    if !store
+        .list(&job_prefix(&meta.owner, &meta.uid))
+        .await?
+        .is_empty()
+    {
         return Ok(());
     }
     let pending = Pending {
@@ -115,10 +139,7 @@ pub async fn enqueue(store: &dyn Store, meta: &JobMeta) -> Result<(), StoreError
         uid: meta.uid.clone(),
         due: now_unix(),
     };
-    let body = serde_json::to_vec(&pending).expect("pending serializes");
-    store
-        .put_new(&pending_key(&meta.owner, &meta.uid), body.into())
-        .await?;
+    store.put_new(&pending.key(), Bytes::new()).await?;
     Ok(())
 }
 
@@ -149,10 +170,7 @@ pub async fn deliver_due(
         if tried >= max {
             break;
         }
-        let Some(body) = store.get(&key).await? else {
-            continue;
-        };
-        let Ok(pending) = serde_json::from_slice::<Pending>(&body) else {
+        let Some(pending) = Pending::parse(&key) else {
             tracing::warn!(key, "dropping an unreadable pending notification");
             store.delete(&key).await?;
             continue;
@@ -251,12 +269,12 @@ async fn attempt(
     delivery.next = (!done).then_some(pending.due);
     meta.notified = Some(delivery);
     save_meta(store, &meta).await?;
-    if done {
-        store.delete(key).await
-    } else {
-        let body = serde_json::to_vec(&pending).expect("pending serializes");
-        store.put(key, body.into()).await
+    // The next attempt's key first: a failure between the two sends it twice (with the
+    // same id, which receivers deduplicate), never not at all.
+    if !done {
+        store.put(&pending.key(), Bytes::new()).await?;
     }
+    store.delete(key).await
 }
 
 fn root_cause(e: &dyn std::error::Error) -> String {
