@@ -90,17 +90,18 @@ expected = base64.b64encode(hmac.new(key, f"{msg_id}.{ts}.".encode() + body, has
 ok = any(s.split(",", 1) == ["v1", expected] for s in signatures.split(" "))
 print("ok" if ok else "bad")
 "#;
-    let mut child = std::process::Command::new("python3")
-        .args(["-c", script, secret])
-        .args([
-            header("webhook-id"),
-            header("webhook-timestamp"),
-            header("webhook-signature"),
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child =
+        std::process::Command::new(aws_exec_testkit::s3::tool("AWS_EXEC_PYTHON", "python3"))
+            .args(["-c", script, secret])
+            .args([
+                header("webhook-id"),
+                header("webhook-timestamp"),
+                header("webhook-signature"),
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
     use std::io::Write;
     child
         .stdin

@@ -73,7 +73,4 @@ async fn a_jobs_cpu_peak_memory_and_log_are_counted_and_summed_per_day() {
         table.lines().count() == 3 && table.contains("total"),
         "{table}"
     );
-    let none: Value =
-        serde_json::from_str(&local.ok(&["usage", "--since", "0s", "--json"])).unwrap();
-    assert!(none["total"]["jobs"].as_u64().unwrap() <= 2);
 }
