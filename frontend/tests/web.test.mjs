@@ -856,6 +856,24 @@ async function heapMiB(context, page) {
 
 /** Scrolls job `uid`'s output as a user does (the wheel, then the new position), and
  * waits for it to be drawn. */
+/**
+ * Runs `command` from the command box and waits until it runs and its last line drawn is a
+ * number past `n`; answers its block and uid.
+ */
+async function runUntilPast(page, command, n) {
+  await page.getByLabel('Command').fill(command);
+  await page.getByLabel('Command').press('Enter');
+  const block = page.locator('.run').last();
+  await block.locator('footer', { hasText: /^running… \d+s$/ }).waitFor({ timeout: 5000 });
+  const uid = await block.getAttribute('data-uid');
+  await page.waitForFunction(({ u, past }) => {
+    const out = document.querySelector(`.run[data-uid="${u}"] pre.out`);
+    const rows = [...out.children].filter((el) => !el.classList.contains('log-gap'));
+    return Number(rows[rows.length - 1]?.textContent) > past;
+  }, { u: uid, past: n }, { timeout: 10000 });
+  return { block, uid };
+}
+
 function scrollOutput(page, uid, to) {
   return page.evaluate(async ({ u, to: where }) => {
     const out = document.querySelector(`.run[data-uid="${u}"] pre.out`);
@@ -958,17 +976,8 @@ for (const size of SIZES) {
     const { context, page, cspErrors } = await openPage(size);
     await signIn(page);
     // 200 000 lines in 40 bursts: more than the view keeps, so its start goes as it follows.
-    await page.getByLabel('Command').fill(
-      'i=0; while [ $i -lt 40 ]; do seq $((i*5000+1)) $((i*5000+5000)); i=$((i+1)); sleep 0.1; done; echo FOLLOW-END');
-    await page.getByLabel('Command').press('Enter');
-    const block = page.locator('.run').last();
-    await block.locator('footer', { hasText: /^running… \d+s$/ }).waitFor({ timeout: 5000 });
-    const uid = await block.getAttribute('data-uid');
-    await page.waitForFunction((u) => {
-      const out = document.querySelector(`.run[data-uid="${u}"] pre.out`);
-      const rows = [...out.children].filter((el) => !el.classList.contains('log-gap'));
-      return Number(rows[rows.length - 1]?.textContent) > 20000;
-    }, uid, { timeout: 10000 });
+    const { block, uid } = await runUntilPast(page,
+      'i=0; while [ $i -lt 40 ]; do seq $((i*5000+1)) $((i*5000+5000)); i=$((i+1)); sleep 0.1; done; echo FOLLOW-END', 20000);
     let most = 0;
     for (let i = 0; i < 4; i++) {
       const view = await look(page, uid);
@@ -1070,17 +1079,8 @@ test('a fast log scrolled back to its bottom follows again every time', async ()
   const cdp = await context.newCDPSession(page);
   await cdp.send('Emulation.setCPUThrottlingRate', { rate: 4 });
   await signIn(page);
-  await page.getByLabel('Command').fill(
-    'i=0; while [ $i -lt 150 ]; do seq $((i*2000+1)) $((i*2000+2000)); i=$((i+1)); sleep 0.05; done; echo FAST-END');
-  await page.getByLabel('Command').press('Enter');
-  const block = page.locator('.run').last();
-  await block.locator('footer', { hasText: /^running… \d+s$/ }).waitFor({ timeout: 5000 });
-  const uid = await block.getAttribute('data-uid');
-  await page.waitForFunction((u) => {
-    const out = document.querySelector(`.run[data-uid="${u}"] pre.out`);
-    const rows = [...out.children].filter((el) => !el.classList.contains('log-gap'));
-    return Number(rows[rows.length - 1]?.textContent) > 4000;
-  }, uid, { timeout: 10000 });
+  const { block, uid } = await runUntilPast(page,
+    'i=0; while [ $i -lt 150 ]; do seq $((i*2000+1)) $((i*2000+2000)); i=$((i+1)); sleep 0.05; done; echo FAST-END', 4000);
   for (let i = 0; i < 8; i++) {
     await scrollOutput(page, uid, -600);
     await page.waitForTimeout(100);
