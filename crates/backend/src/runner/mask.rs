@@ -230,19 +230,9 @@ impl Prefixes {
         while let Some(node) = queue.pop_front() {
             let children = nodes[node].next.clone();
             for (b, child) in children {
-                let mut f = nodes[node].fail;
-                let fail = loop {
-                    if let Some(to) = step(&nodes, f, b) {
-                        if to != child {
-                            break to;
-                        }
-                    }
-                    if f == 0 {
-                        break 0;
-                    }
-                    f = nodes[f].fail;
-                };
-                nodes[child].fail = fail;
+                // The node below `node`'s own fail by `b` (never `child` itself: a fail is
+                // shallower than its node).
+                nodes[child].fail = goto(&nodes, nodes[node].fail, b);
                 queue.push_back(child);
             }
         }
@@ -264,19 +254,9 @@ impl Prefixes {
     }
 
     fn advance(&mut self, data: &[u8]) {
-        let mut s = self.state;
-        for &b in data {
-            s = loop {
-                if let Some(to) = step(&self.nodes, s, b) {
-                    break to;
-                }
-                if s == 0 {
-                    break 0;
-                }
-                s = self.nodes[s].fail;
-            };
-        }
-        self.state = s;
+        self.state = data
+            .iter()
+            .fold(self.state, |s, &b| goto(&self.nodes, s, b));
     }
 
     /// How many of the stream's last bytes (at most `within`) could still grow into a
@@ -291,6 +271,20 @@ impl Prefixes {
             s = node.fail;
         }
         0
+    }
+}
+
+/// Where the automaton goes from `at` on byte `b`: down the trie, else through the fail
+/// links, else to the root.
+fn goto(nodes: &[Node], mut at: usize, b: u8) -> usize {
+    loop {
+        if let Some(to) = step(nodes, at, b) {
+            return to;
+        }
+        if at == 0 {
+            return 0;
+        }
+        at = nodes[at].fail;
     }
 }
 
