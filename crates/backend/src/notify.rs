@@ -2,7 +2,7 @@
 //! "data": META}` signed as Standard Webhooks specifies (`webhook-id`, `webhook-timestamp`,
 //! `webhook-signature: v1,BASE64(HMAC-SHA256(key, "id.timestamp.body"))`) with the owner's
 //! `whsec_` secret. The end writes a pending delivery into the store; a deliverer (`serve`'s
-//! clock, or Lambda's housekeeping and the runner's invocation) sends what is due, so a
+//! own, or Lambda's housekeeping and the runner's invocation) sends what is due, so a
 //! delivery never delays a job's end and survives a restart.
 
 use std::sync::Arc;
@@ -140,6 +140,7 @@ pub async fn enqueue(store: &dyn Store, meta: &JobMeta) -> Result<(), StoreError
         due: now_unix(),
     };
     store.put_new(&pending.key(), Bytes::new()).await?;
+    ENQUEUED.notify_one();
     Ok(())
 }
 
@@ -157,48 +158,51 @@ pub fn sign(secret: &str, id: &str, timestamp: u64, body: &[u8]) -> String {
 }
 
 /// Sends every delivery that is due (at most `max`), each at most [`ATTEMPT_TIMEOUT`];
-/// answers how many were tried.
+/// answers how many were tried, and when the next of the others is due.
 pub async fn deliver_due(
     store: &dyn Store,
     http: &reqwest::Client,
     policy: &PushPolicy,
     max: usize,
-) -> Result<usize, StoreError> {
+) -> Result<(usize, Option<u64>), StoreError> {
     let now = now_unix();
     let mut tried = 0;
+    let mut next: Option<u64> = None;
     for key in store.list(PENDING_PREFIX).await? {
-        if tried >= max {
-            break;
-        }
         let Some(pending) = Pending::parse(&key) else {
             tracing::warn!(key, "dropping an unreadable pending notification");
             store.delete(&key).await?;
             continue;
         };
-        if pending.due > now {
+        if pending.due > now || tried >= max {
+            next = Some(next.map_or(pending.due, |n| n.min(pending.due)));
             continue;
         }
         tried += 1;
-        attempt(store, http, policy, &key, pending).await?;
+        if let Some(due) = attempt(store, http, policy, &key, pending).await? {
+            next = Some(next.map_or(due, |n| n.min(due)));
+        }
     }
-    Ok(tried)
+    Ok((tried, next))
 }
 
-/// One attempt at one delivery, and what it leaves: done, or due again later.
+/// One attempt at one delivery, and what it leaves: done (`None`), or due again then.
 async fn attempt(
     store: &dyn Store,
     http: &reqwest::Client,
     policy: &PushPolicy,
     key: &str,
     mut pending: Pending,
-) -> Result<(), StoreError> {
+) -> Result<Option<u64>, StoreError> {
     let keys = JobKeys::new(&pending.owner, &pending.uid);
     let Some(mut meta) = load_meta(store, &keys).await? else {
         // The job is gone (retention, or its owner removed): nothing left to tell.
-        return store.delete(key).await;
+        store.delete(key).await?;
+        return Ok(None);
     };
     let Some(notify) = meta.notify.clone() else {
-        return store.delete(key).await;
+        store.delete(key).await?;
+        return Ok(None);
     };
     let mut delivery = meta.notified.clone().unwrap_or_else(|| Delivery {
         id: format!("msg_{}", meta.uid),
@@ -274,7 +278,8 @@ async fn attempt(
     if !done {
         store.put(&pending.key(), Bytes::new()).await?;
     }
-    store.delete(key).await
+    store.delete(key).await?;
+    Ok((!done).then_some(pending.due))
 }
 
 fn root_cause(e: &dyn std::error::Error) -> String {
@@ -285,20 +290,33 @@ fn root_cause(e: &dyn std::error::Error) -> String {
     cause.to_string()
 }
 
-/// `serve`'s deliverer: looks for due deliveries every second until `stop`.
-pub async fn deliver_every_second(
-    store: Arc<dyn Store>,
-    policy: PushPolicy,
-    stop: CancellationToken,
-) {
+/// Wakes `serve`'s deliverer when an end in this process writes a delivery.
+static ENQUEUED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// `serve`'s deliverer, until `stop`: it looks at start (deliveries left by a previous run),
+/// when an end here writes one, and when the next known one is due, at the latest a minute
+/// after the last look (a bucket is shared with other writers). Not every second: on a
+/// bucket each look is a LIST request.
+pub async fn deliver_until(store: Arc<dyn Store>, policy: PushPolicy, stop: CancellationToken) {
     let http = policy.client();
     loop {
-        if let Err(e) = deliver_due(store.as_ref(), &http, &policy, 64).await {
-            tracing::warn!(error = %e, "delivering notifications");
+        let mut wait = Duration::from_secs(60);
+        match deliver_due(store.as_ref(), &http, &policy, 64).await {
+            // More were due than one pass sends: go on at once.
+            Ok((64, _)) => wait = Duration::ZERO,
+            Ok((_, Some(due))) => {
+                wait = wait.min(Duration::from_secs(due.saturating_sub(now_unix())));
+            }
+            Ok((_, None)) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "delivering notifications");
+                wait = Duration::from_secs(5);
+            }
         }
         tokio::select! {
             () = stop.cancelled() => return,
-            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            () = ENQUEUED.notified() => {}
+            () = tokio::time::sleep(wait) => {}
         }
     }
 }

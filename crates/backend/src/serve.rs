@@ -247,7 +247,7 @@ impl LocalService {
             router = router.merge(crate::api::signed_objects::routes(local, Some(uploaded)));
             tokio::spawn(fire_triggers(jobs.clone(), uploads, stop.clone()));
         }
-        tokio::spawn(crate::notify::deliver_every_second(
+        tokio::spawn(crate::notify::deliver_until(
             store.clone(),
             config.runner.push_policy.for_notifications(),
             stop.clone(),
