@@ -6,6 +6,7 @@ pub mod api;
 pub mod auth;
 pub mod deadlines;
 pub mod dispatch;
+pub mod due;
 pub mod housekeeping;
 pub mod isolation;
 pub mod job;

@@ -17,6 +17,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tokio_util::sync::CancellationToken;
 
+use crate::due::DueKey;
 use crate::lifecycle::end::{load_meta, save_meta};
 use crate::push_guard::PushPolicy;
 use crate::store::{Store, StoreError};
@@ -24,7 +25,7 @@ use crate::time::now_unix;
 
 /// Where owners' signing secrets live: `notify/secrets/OWNER`.
 const SECRETS_PREFIX: &str = "notify/secrets/";
-/// Deliveries still to make: `notify/pending/OWNER/UID`.
+/// Deliveries still to make: `notify/pending/OWNER/UID/DUE` ([`DueKey`]).
 const PENDING_PREFIX: &str = "notify/pending/";
 
 /// How long one attempt may take before it counts as no answer.
@@ -47,34 +48,8 @@ const BACKOFF: [u64; 12] = [
     10 * 3600,
 ];
 
-/// A delivery still to make: its key `notify/pending/OWNER/UID/DUE` says all of it, so
-/// the deliverer skips those not due from a listing alone, without reading each.
-#[derive(Debug)]
-struct Pending {
-    owner: AuthName,
-    uid: Uid,
-    /// When the next attempt is due, seconds since the epoch.
-    due: u64,
-}
-
-impl Pending {
-    fn key(&self) -> String {
-        format!("{}{:020}", job_prefix(&self.owner, &self.uid), self.due)
-    }
-
-    fn parse(key: &str) -> Option<Pending> {
-        let mut parts = key.strip_prefix(PENDING_PREFIX)?.split('/');
-        let pending = Pending {
-            owner: parts.next()?.parse().ok()?,
-            uid: parts.next()?.parse().ok()?,
-            due: parts.next()?.parse().ok()?,
-        };
-        parts.next().is_none().then_some(pending)
-    }
-}
-
 fn job_prefix(owner: &AuthName, uid: &Uid) -> String {
-    format!("{PENDING_PREFIX}{owner}/{uid}/")
+    crate::due::job_prefix(PENDING_PREFIX, owner, uid)
 }
 
 /// The owner's signing secret; made (`whsec_` and 32 random bytes) on first ask.
@@ -134,12 +109,14 @@ pub async fn enqueue(store: &dyn Store, meta: &JobMeta) -> Result<(), StoreError
     {
         return Ok(());
     }
-    let pending = Pending {
+    let pending = DueKey {
         owner: meta.owner.clone(),
         uid: meta.uid.clone(),
         due: now_unix(),
     };
-    store.put_new(&pending.key(), Bytes::new()).await?;
+    store
+        .put_new(&pending.key(PENDING_PREFIX), Bytes::new())
+        .await?;
     ENQUEUED.notify_one();
     Ok(())
 }
@@ -169,7 +146,7 @@ pub async fn deliver_due(
     let mut tried = 0;
     let mut next: Option<u64> = None;
     for key in store.list(PENDING_PREFIX).await? {
-        let Some(pending) = Pending::parse(&key) else {
+        let Some(pending) = DueKey::parse(PENDING_PREFIX, &key) else {
             tracing::warn!(key, "dropping an unreadable pending notification");
             store.delete(&key).await?;
             continue;
@@ -192,7 +169,7 @@ async fn attempt(
     http: &reqwest::Client,
     policy: &PushPolicy,
     key: &str,
-    mut pending: Pending,
+    mut pending: DueKey,
 ) -> Result<Option<u64>, StoreError> {
     let keys = JobKeys::new(&pending.owner, &pending.uid);
     let Some(mut meta) = load_meta(store, &keys).await? else {
@@ -276,7 +253,7 @@ async fn attempt(
     // The next attempt's key first: a failure between the two sends it twice (with the
     // same id, which receivers deduplicate), never not at all.
     if !done {
-        store.put(&pending.key(), Bytes::new()).await?;
+        store.put(&pending.key(PENDING_PREFIX), Bytes::new()).await?;
     }
     store.delete(key).await?;
     Ok((!done).then_some(pending.due))
