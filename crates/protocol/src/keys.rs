@@ -83,6 +83,19 @@ impl JobKeys {
     pub fn claim(&self) -> String {
         format!("{}claim", self.prefix)
     }
+    /// The run claim of attempt `attempt` of a retried job: `claim` for the first,
+    /// `claim-N` after, so that each attempt starts exactly once.
+    pub fn claim_of(&self, attempt: u32) -> String {
+        match attempt {
+            0 | 1 => self.claim(),
+            n => format!("{}claim-{n}", self.prefix),
+        }
+    }
+    /// The job as a runner takes it, kept for a job with `retry` so that its next attempt
+    /// can be started by whoever finds it due.
+    pub fn job(&self) -> String {
+        format!("{}job.json", self.prefix)
+    }
     /// The job's standard input, when it has one (too large for a Lambda event).
     pub fn stdin(&self) -> String {
         format!("{}stdin", self.prefix)

@@ -9,6 +9,7 @@ pub mod keys;
 pub mod limits;
 pub mod meta;
 pub mod notify;
+pub mod retry;
 pub mod schedules;
 pub mod secrets;
 pub mod uid;
@@ -18,6 +19,7 @@ pub use auth::{AuthKey, AuthName};
 pub use files::{Artifact, ArtifactList, InputUpload, JobInputs, ARTIFACTS_ENV, STATE_ENV};
 pub use meta::{JobEnd, JobMeta, JobState, Usage};
 pub use notify::{Delivery, Notify, NotifySecret};
+pub use retry::{Attempt, Retry};
 pub use schedules::{
     DefName, Deleted, LastRun, Origin, Overlap, Schedule, ScheduleList, ScheduleSpec, StateInfo,
     Trigger, TriggerList, TriggerSpec, UploadRequest,

@@ -134,6 +134,18 @@ pub struct JobMeta {
     /// How telling it is going, once it has ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notified: Option<crate::notify::Delivery>,
+    /// How it is run again after a failing end, as the request asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<crate::retry::Retry>,
+    /// The attempt running or next to run (1 for the first), for a job with `retry`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+    /// The attempts before it, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<crate::retry::Attempt>,
+    /// When the next attempt is due (seconds since the epoch), while the job waits for it.
+    #[serde(rename = "retry-at", default, skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<u64>,
 }
 
 /// What one run used: its command's wall time, the CPU time of its whole process tree, the
@@ -187,6 +199,10 @@ impl JobMeta {
             usage: None,
             notify: None,
             notified: None,
+            retry: None,
+            attempt: None,
+            attempts: Vec::new(),
+            retry_at: None,
         }
     }
 
@@ -195,6 +211,12 @@ impl JobMeta {
         self.state = end.state;
         self.exit = Some(end.exit);
         self.finished = Some(end.finished);
+        self.retry_at = None;
+    }
+
+    /// The attempt running or next to run: 1 for the first (and for a job without retry).
+    pub fn attempt(&self) -> u32 {
+        self.attempt.unwrap_or(1)
     }
 }
 

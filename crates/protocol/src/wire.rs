@@ -66,6 +66,9 @@ pub struct ExecRequest {
     /// Where to POST a signed notification when the job ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify: Option<crate::notify::Notify>,
+    /// Run it again after a failing end, up to a number of attempts in all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<crate::retry::Retry>,
 }
 
 /// Variables for a job's environment: names `[A-Za-z_][A-Za-z0-9_]*`, no NUL anywhere,
@@ -327,6 +330,8 @@ pub enum RequestError {
     SecretInEnv(String),
     #[error("{0}")]
     BadNotify(String),
+    #[error("{0}")]
+    BadRetry(String),
 }
 
 impl ExecRequest {
@@ -433,6 +438,14 @@ impl ExecRequest {
         let secrets = self.job_secrets(&env, &inputs)?;
         if let Some(notify) = &self.notify {
             notify.check().map_err(RequestError::BadNotify)?;
+        }
+        if let Some(retry) = &self.retry {
+            retry.check().map_err(RequestError::BadRetry)?;
+            if self.push_urls.is_some() {
+                return Err(RequestError::BadRetry(
+                    "retry cannot be used with push-urls: the log of every attempt must be kept in the service's store".to_owned(),
+                ));
+            }
         }
         Ok(JobOptions {
             timeout: self.timeout,
