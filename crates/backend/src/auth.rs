@@ -94,6 +94,7 @@ pub async fn remove(
         }
     }
     crate::notify::forget(store, name).await?;
+    crate::lifecycle::retry::forget(store, name).await?;
     // A user made later under the same name must not inherit them. The key is gone
     // already: a secrets store that cannot be reached is said, not fatal.
     let secrets = remove_secrets(secrets, name)

@@ -17,7 +17,11 @@ impl DueKey {
     /// Its key under `prefix` (which ends in `/`); zero-padded, so a listing sorts by job
     /// and then by time.
     pub fn key(&self, prefix: &str) -> String {
-        format!("{}{:020}", job_prefix(prefix, &self.owner, &self.uid), self.due)
+        format!(
+            "{}{:020}",
+            job_prefix(prefix, &self.owner, &self.uid),
+            self.due
+        )
     }
 
     /// Reads a key under `prefix` back; `None` for one that is not such a key.

@@ -12,14 +12,16 @@ use aws_exec_protocol::keys::{
     parse_job_index, parse_open_job, JobKeys, INDEX_PREFIX, INPUTS_PREFIX, OPEN_PREFIX,
 };
 use aws_exec_protocol::limits::{LOST_MARGIN, MAX_EVENT_AGE, MAX_RUN_TIME};
-use aws_exec_protocol::{AuthName, JobEnd, JobState, Uid};
+use aws_exec_protocol::{Attempt, AuthName, JobEnd, JobMeta, JobState, Uid};
 use bytes::Bytes;
 use serde::Serialize;
 
+use crate::job::{Job, Resume};
 use crate::lifecycle::end::{
     claim_end, load_meta, read_end, record_end, CANCELLED_BEFORE_START_EXIT, CANCEL_CLAIM,
 };
-use crate::log_objects::stored_log;
+use crate::lifecycle::retry;
+use crate::log_objects::{segments, stored_log};
 use crate::runner::sink::{Sink, StoreSink};
 use crate::store::{get_number, Store, StoreError};
 use crate::time::now_unix;
@@ -54,6 +56,8 @@ pub struct Report {
     /// Jobs whose end was claimed but not fully written, or that a cancel claimed before
     /// they started and did not end, now completed.
     pub completed: Vec<String>,
+    /// Jobs whose runner was lost, handed back for another attempt.
+    pub retried: Vec<String>,
     /// Jobs that could not be looked at or closed this time (a store error).
     pub failed: Vec<String>,
 }
@@ -122,7 +126,7 @@ async fn sweep_one(
     }
     let now = now_unix();
     // Some(time) when a runner claimed it; Some(None) when a sweep did.
-    let claim = store.get(&keys.claim()).await?;
+    let claim = store.get(&keys.claim_of(meta.attempt())).await?;
     let cancel_claimed = claim.as_deref() == Some(CANCEL_CLAIM);
     let claim_text = claim
         .as_deref()
@@ -132,37 +136,62 @@ async fn sweep_one(
         .as_deref()
         .map(|text| text.split(' ').next().and_then(|t| t.parse().ok()));
     let started = meta.started.or(claimed_at.flatten());
-    let lost = match rule {
-        LostRule::AllOpen => true,
-        LostRule::PastDeadlines { run_limit } => {
-            let past = match started {
-                Some(t) => t + run_limit.as_secs() + LOST_MARGIN.as_secs() < now,
-                // A claim without a time was made by a sweep that then failed: lost.
-                None if claimed_at.is_some() => true,
-                None => meta.submitted + MAX_EVENT_AGE.as_secs() + LOST_MARGIN.as_secs() < now,
-            };
-            // Or its runner was a process of this machine that is no longer running: named
-            // by the run claim, or, before one, by the open marker of the one that queued it.
-            past || match claim_text.as_deref() {
-                Some(text) => text
-                    .split_once(' ')
-                    .is_some_and(|(_, instance)| instance_is_gone(instance)),
-                None => store.get(marker).await?.is_some_and(|holder| {
-                    std::str::from_utf8(&holder).is_ok_and(|h| !h.is_empty() && instance_is_gone(h))
-                }),
-            }
+    // Handed back for another attempt, which has not started: it is lost only once that
+    // attempt is overdue as a queued job would be (`serve` starts it after a restart).
+    let waiting = meta.retry_at.filter(|_| claimed_at.is_none());
+    let lost = match (rule, waiting) {
+        (LostRule::AllOpen, Some(_)) => false,
+        (LostRule::PastDeadlines { .. }, Some(due)) => {
+            due + MAX_EVENT_AGE.as_secs() + LOST_MARGIN.as_secs() < now
         }
+        (rule, None) => match rule {
+            LostRule::AllOpen => true,
+            LostRule::PastDeadlines { run_limit } => {
+                let past = match started {
+                    Some(t) => t + run_limit.as_secs() + LOST_MARGIN.as_secs() < now,
+                    // A claim without a time was made by a sweep that then failed: lost.
+                    None if claimed_at.is_some() => true,
+                    None => meta.submitted + MAX_EVENT_AGE.as_secs() + LOST_MARGIN.as_secs() < now,
+                };
+                // Or its runner was a process of this machine that is no longer running: named
+                // by the run claim, or, before one, by the open marker of the one that queued it.
+                past || match claim_text.as_deref() {
+                    Some(text) => text
+                        .split_once(' ')
+                        .is_some_and(|(_, instance)| instance_is_gone(instance)),
+                    None => store.get(marker).await?.is_some_and(|holder| {
+                        std::str::from_utf8(&holder)
+                            .is_ok_and(|h| !h.is_empty() && instance_is_gone(h))
+                    }),
+                }
+            }
+        },
     };
     if !lost {
         return Ok(());
     }
     // Claiming a job that never started keeps a late runner from starting it now.
-    let never_started = claimed_at.is_none() && store.put_new(&keys.claim(), "lost".into()).await?;
+    let never_started = claimed_at.is_none()
+        && store
+            .put_new(&keys.claim_of(meta.attempt()), "lost".into())
+            .await?;
     if claimed_at.is_none() && !never_started && rule != LostRule::AllOpen {
         return Ok(()); // its runner claimed it this instant: it is running after all
     }
     // A cancel that claimed the job before it started, and stopped before ending it.
     let cancelled = claimed_at.is_some() && cancel_claimed;
+    let note = if cancelled {
+        "cancelled before it started"
+    } else if never_started {
+        "this job never started; it was lost"
+    } else {
+        "the runner stopped without recording an end; job lost"
+    };
+    // A job that asked for retries runs again, its log going on.
+    if !cancelled && hand_back_lost(store, &keys, &mut meta, note).await? {
+        report.retried.push(uid.to_string());
+        return Ok(());
+    }
     let end = match cancelled {
         true => JobEnd {
             exit: CANCELLED_BEFORE_START_EXIT,
@@ -185,14 +214,17 @@ async fn sweep_one(
     if !claim_end(store, &keys, &end).await? {
         return Ok(()); // its runner ended it meanwhile
     }
-    let note = if cancelled {
-        "cancelled before it started"
-    } else if never_started {
-        "this job never started; it was lost"
-    } else {
-        "the runner stopped without recording an end; job lost"
-    };
     meta.notes.push(note.to_owned());
+    if meta.retry.is_some() {
+        meta.attempts.push(Attempt {
+            attempt: meta.attempt(),
+            state: end.state,
+            exit: end.exit,
+            started: meta.started,
+            finished: now,
+            notes: vec![note.to_owned()],
+        });
+    }
     let size = if meta.pushed {
         0
     } else {
@@ -206,6 +238,58 @@ async fn sweep_one(
         report.lost.push(uid.to_string());
     }
     Ok(())
+}
+
+/// Hands a lost job back for another attempt when it asked for retries and has attempts
+/// left; `false` when it does not run again.
+async fn hand_back_lost(
+    store: &dyn Store,
+    keys: &JobKeys,
+    meta: &mut JobMeta,
+    note: &str,
+) -> Result<bool, StoreError> {
+    if meta.retry.is_none() {
+        return Ok(false);
+    }
+    let job = match store.get(&keys.job()).await? {
+        Some(body) => serde_json::from_slice::<Job>(&body).ok(),
+        None => None,
+    };
+    let Some(job) = job.filter(|job| job.attempt() == meta.attempt()) else {
+        return Ok(false);
+    };
+    let Some(wait) = retry::wait_before_next(&job, JobState::Lost, LOST_EXIT) else {
+        return Ok(false);
+    };
+    let (log, segment) = match store.appends() {
+        true => (store.get(&keys.log()).await?.unwrap_or_default(), 0),
+        false => {
+            let next = segments(store, keys)
+                .await?
+                .last()
+                .and_then(|key| key.rsplit('/').next()?.parse::<u64>().ok())
+                .map_or(0, |last| last + 1);
+            let log = stored_log(store, keys).await?;
+            // The next attempt reads the log so far from `log.txt`.
+            store.put(&keys.log(), log.clone()).await?;
+            (log, next)
+        }
+    };
+    let resume = Resume {
+        bytes: log.len() as u64,
+        segment: job.resume.map_or(segment, |r| r.segment.max(segment)),
+        mid_line: log.last().is_some_and(|b| *b != b'\n'),
+    };
+    let ended = Attempt {
+        attempt: job.attempt(),
+        state: JobState::Lost,
+        exit: LOST_EXIT,
+        started: meta.started,
+        finished: now_unix(),
+        notes: vec![note.to_owned()],
+    };
+    retry::hand_back(store, &job, meta, ended, resume, wait).await?;
+    Ok(true)
 }
 
 /// This process, as run claims name it: `HOST BOOT-ID PID START-TICKS`.

@@ -6,7 +6,9 @@ use aws_exec_protocol::keys::JobKeys;
 use aws_exec_protocol::wire::Command;
 use std::collections::BTreeSet;
 
-use aws_exec_protocol::{AuthName, JobEnv, JobInputs, JobMeta, JobSecrets, Origin, PushUrls, Uid};
+use aws_exec_protocol::{
+    AuthName, JobEnv, JobInputs, JobMeta, JobSecrets, Origin, PushUrls, Retry, Uid,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,11 +47,40 @@ pub struct Job {
     /// The schedule or trigger that started it, if no caller did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,
+    /// How it is run again after a failing end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<Retry>,
+    /// Which attempt this is: 1 (or 0, as older events say) for the first.
+    #[serde(default, skip_serializing_if = "is_first")]
+    pub attempt: u32,
+    /// Where this attempt's log goes on from, after the attempts before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<Resume>,
+}
+
+/// Where a later attempt's log begins: the bytes the attempts before it stored, and the
+/// number of the next log segment (on S3).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resume {
+    pub bytes: u64,
+    pub segment: u64,
+    /// The log so far ends inside a line.
+    #[serde(default, rename = "mid-line")]
+    pub mid_line: bool,
+}
+
+fn is_first(attempt: &u32) -> bool {
+    *attempt <= 1
 }
 
 impl Job {
     pub fn keys(&self) -> JobKeys {
         JobKeys::new(&self.owner, &self.uid)
+    }
+
+    /// Which attempt this is: 1 for the first.
+    pub fn attempt(&self) -> u32 {
+        self.attempt.max(1)
     }
 
     /// Its metadata as of submit.
@@ -62,6 +93,10 @@ impl Job {
             self.timeout,
         );
         meta.notify = self.notify.clone();
+        if self.retry.is_some() {
+            meta.retry = self.retry.clone();
+            meta.attempt = Some(self.attempt());
+        }
         match &self.origin {
             Some(Origin::Schedule { name, .. }) => meta.schedule = Some(name.to_string()),
             Some(Origin::Trigger { name, .. }) => meta.trigger = Some(name.to_string()),

@@ -275,6 +275,16 @@ impl LambdaApp {
             }
             Event::Scheduled => {
                 let report = sweep(&self.state.jobs.store, LostRule::default()).await?;
+                // Attempts whose wait is over (a lost run handed back just now included).
+                let started = crate::lifecycle::retry::start_due(
+                    &self.state.jobs,
+                    256,
+                    &mut Default::default(),
+                )
+                .await;
+                if let Err(e) = started {
+                    tracing::warn!(error = %e, "starting due attempts");
+                }
                 self.deliver_notifications(deadline_of(&context)).await;
                 Ok(serde_json::to_value(report)?)
             }

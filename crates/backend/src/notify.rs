@@ -253,7 +253,9 @@ async fn attempt(
     // The next attempt's key first: a failure between the two sends it twice (with the
     // same id, which receivers deduplicate), never not at all.
     if !done {
-        store.put(&pending.key(PENDING_PREFIX), Bytes::new()).await?;
+        store
+            .put(&pending.key(PENDING_PREFIX), Bytes::new())
+            .await?;
     }
     store.delete(key).await?;
     Ok((!done).then_some(pending.due))

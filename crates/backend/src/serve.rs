@@ -252,6 +252,10 @@ impl LocalService {
             config.runner.push_policy.for_notifications(),
             stop.clone(),
         ));
+        tokio::spawn(crate::lifecycle::retry::start_until(
+            jobs.clone(),
+            stop.clone(),
+        ));
         tokio::spawn(scheduler.run(jobs, stop.clone()));
         if let Some(keep) = config.keep {
             tokio::spawn(expire_every_hour(store.clone(), keep, stop.clone()));

@@ -71,6 +71,27 @@ pub fn usage(
     }
 }
 
+/// What two attempts of one job used together: times and costs add up, the peak is the
+/// larger, the log is the later's (it holds the earlier's).
+pub fn add(before: Option<Usage>, later: Usage) -> Usage {
+    let Some(before) = before else {
+        return later;
+    };
+    let sum = |a: Option<u64>, b: Option<u64>| match (a, b) {
+        (None, None) => None,
+        (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+    };
+    Usage {
+        wall_ms: before.wall_ms + later.wall_ms,
+        cpu_user_ms: before.cpu_user_ms + later.cpu_user_ms,
+        cpu_system_ms: before.cpu_system_ms + later.cpu_system_ms,
+        peak_memory_bytes: before.peak_memory_bytes.max(later.peak_memory_bytes),
+        log_bytes: later.log_bytes,
+        billed_ms: sum(before.billed_ms, later.billed_ms),
+        cost_nano_usd: sum(before.cost_nano_usd, later.cost_nano_usd),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -197,6 +197,24 @@ pub struct JobArgs {
         requires = "notify"
     )]
     pub notify_on: Vec<aws_exec_protocol::JobState>,
+    /// Run the job up to N times in all while it fails (1-10); the log goes on through
+    /// every attempt and the exit code is the last one's
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub retry: Option<u32>,
+    /// Only after these exit codes, and after a timeout if `timeout` is listed
+    /// (comma-separated) [default: any exit but 0]
+    #[arg(
+        long,
+        value_name = "CODES",
+        value_delimiter = ',',
+        requires = "retry",
+        value_parser = parse_retry_on
+    )]
+    pub retry_on: Vec<RetryOn>,
+    /// Wait this long before the second attempt, twice as long before each next, at most
+    /// 10 minutes (or this, if longer) [default: 10s]
+    #[arg(long, value_name = "DURATION", requires = "retry", value_parser = parse_duration)]
+    pub retry_delay: Option<std::time::Duration>,
     /// Send a file for the job, placed in its directory under its own name or at PATH
     /// (relative) before it starts, executable if it is here; a directory sends every file
     /// under it (repeatable)
@@ -206,6 +224,25 @@ pub struct JobArgs {
     /// an option; every word after it is the command's, options too
     #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     pub argv: Vec<String>,
+}
+
+/// One entry of `--retry-on`: an exit code, or `timeout`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RetryOn {
+    Exit(i32),
+    Timeout,
+}
+
+fn parse_retry_on(text: &str) -> Result<RetryOn, String> {
+    match text.trim() {
+        "timeout" | "timed-out" => Ok(RetryOn::Timeout),
+        code => match code.parse::<i32>() {
+            Ok(code @ 1..=255) => Ok(RetryOn::Exit(code)),
+            _ => Err(format!(
+                "{code:?} is neither an exit code 1-255 nor \"timeout\""
+            )),
+        },
+    }
 }
 
 #[derive(Debug, Args)]

@@ -110,3 +110,25 @@ async fn a_job_that_prints_nothing_at_all() {
     assert_eq!((log.len(), exit), (0, 0));
     svc.stop().await;
 }
+
+#[tokio::test]
+async fn a_retried_job_followed_as_the_go_client_does_shows_every_attempt_and_the_last_code() {
+    let svc = Service::start(registry()).await;
+    let (log, exit) = go_exec(
+        &svc,
+        json!({
+            "push-urls": null,
+            "argv": ["bash", "-c", "sleep 1; echo \"try $AWS_EXEC_ATTEMPT\"; [ \"$AWS_EXEC_ATTEMPT\" = 3 ] || exit 75; exit 4"],
+            "rpc-name": "",
+            "rpc-args": "",
+            "retry": {"attempts": 3, "delay": 1, "on-exit": [75]},
+        }),
+    )
+    .await;
+    assert_eq!(
+        String::from_utf8_lossy(&log),
+        "try 1\n[aws-exec] attempt 2 of 3\ntry 2\n[aws-exec] attempt 3 of 3\ntry 3\n"
+    );
+    assert_eq!(exit, 4);
+    svc.stop().await;
+}

@@ -19,7 +19,7 @@ pub use auth::{AuthKey, AuthName};
 pub use files::{Artifact, ArtifactList, InputUpload, JobInputs, ARTIFACTS_ENV, STATE_ENV};
 pub use meta::{JobEnd, JobMeta, JobState, Usage};
 pub use notify::{Delivery, Notify, NotifySecret};
-pub use retry::{Attempt, Retry};
+pub use retry::{Attempt, Retry, ATTEMPT_ENV};
 pub use schedules::{
     DefName, Deleted, LastRun, Origin, Overlap, Schedule, ScheduleList, ScheduleSpec, StateInfo,
     Trigger, TriggerList, TriggerSpec, UploadRequest,

@@ -10,6 +10,8 @@ use crate::meta::JobState;
 pub const MAX_ATTEMPTS: u32 = 10;
 /// The longest wait before an attempt.
 pub const MAX_RETRY_DELAY: u64 = 24 * 3600;
+/// The variable that tells a job which attempt it is (1 for the first).
+pub const ATTEMPT_ENV: &str = "AWS_EXEC_ATTEMPT";
 /// At most this many exit codes in `on-exit`.
 pub const MAX_RETRY_CODES: usize = 32;
 
@@ -31,7 +33,7 @@ pub struct Retry {
     /// The longest wait, in seconds (default 600).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_delay: Option<u64>,
-    /// The exit codes (1 to 255) retried; any but 0 when absent.
+    /// The exit codes (1 to 255) retried; any but 0 when absent, none when empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_exit: Option<Vec<i32>>,
     /// Whether a run stopped at its time limit is retried.
@@ -79,9 +81,9 @@ impl Retry {
             }
         }
         if let Some(codes) = &self.on_exit {
-            if codes.is_empty() || codes.len() > MAX_RETRY_CODES {
+            if codes.len() > MAX_RETRY_CODES {
                 return Err(format!(
-                    "retry.on-exit must list 1 to {MAX_RETRY_CODES} exit codes"
+                    "retry.on-exit must list at most {MAX_RETRY_CODES} exit codes"
                 ));
             }
             if let Some(code) = codes.iter().find(|c| !(1..=255).contains(*c)) {
@@ -203,7 +205,7 @@ mod tests {
             ),
             (
                 Retry {
-                    on_exit: Some(vec![]),
+                    on_exit: Some(vec![1; MAX_RETRY_CODES + 1]),
                     ..Retry::attempts(2)
                 },
                 "on-exit",

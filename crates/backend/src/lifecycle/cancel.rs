@@ -31,7 +31,10 @@ pub async fn cancel(jobs: &Jobs, owner: &AuthName, uid: &Uid) -> Result<JobState
         .put(&keys.cancel(), Bytes::from(now_unix().to_string()))
         .await?;
     if store
-        .put_new(&keys.claim(), Bytes::from_static(CANCEL_CLAIM))
+        .put_new(
+            &keys.claim_of(meta.attempt()),
+            Bytes::from_static(CANCEL_CLAIM),
+        )
         .await?
     {
         end_unstarted(jobs, &keys, meta).await?;
@@ -76,12 +79,20 @@ async fn end_unstarted(
     };
     // A job writing to push-urls has its log elsewhere; its meta still records the end.
     let sink = (!meta.pushed).then_some(&sink as &dyn Sink);
-    if sink.is_some() {
-        // It never ran: its log is empty, and its meta says why.
-        store.put(&keys.log(), Bytes::new()).await?;
-    }
-    meta.notes.push("cancelled before it started".to_owned());
-    let size = 0;
+    // It never ran: its log is empty, and its meta says why. One waiting for another
+    // attempt keeps the log of those before, whole in `log.txt`.
+    let size = match (sink.is_some(), meta.attempt()) {
+        (false, _) => 0,
+        (true, 1) => {
+            store.put(&keys.log(), Bytes::new()).await?;
+            0
+        }
+        (true, _) => store.head(&keys.log()).await?.unwrap_or(0),
+    };
+    meta.notes.push(match meta.attempt() {
+        1 => "cancelled before it started".to_owned(),
+        n => format!("cancelled while waiting for attempt {n}"),
+    });
     record_end(store, sink, &mut meta, end, size).await?;
     // Polls waiting on it in this process hear of its end: no runner will tell them.
     if let Some(events) = &jobs.events {

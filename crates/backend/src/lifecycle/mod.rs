@@ -17,6 +17,7 @@ pub mod cancel;
 pub mod end;
 pub mod idempotency;
 pub mod inputs;
+pub mod retry;
 pub mod submit;
 
 /// What a job's life needs of the service: where jobs are stored and run, and the limits

@@ -112,6 +112,9 @@ pub async fn start(jobs: &Jobs, submission: Submission) -> Result<String, JobErr
         notify: request.notify.clone(),
         state,
         origin,
+        retry: request.retry.clone(),
+        attempt: 1,
+        resume: None,
     };
     let created = create(jobs, &job, options.stdin).await;
     if let Err(e) = created {
@@ -132,6 +135,7 @@ pub async fn start(jobs: &Jobs, submission: Submission) -> Result<String, JobErr
             keys.meta(),
             keys.log(),
             keys.stdin(),
+            keys.job(),
             open_job(&job.owner, &job.uid),
             job_index(&job.owner, &job.uid),
         ] {
@@ -157,6 +161,12 @@ async fn create(jobs: &Jobs, job: &Job, stdin: Option<Vec<u8>>) -> Result<(), Jo
     // for an error, and a job may print nothing for a long time.
     if job.push_urls.is_none() {
         store.put(&job.keys().log(), Bytes::new()).await?;
+    }
+    // A job that may be run again is kept as it is dispatched: whoever finds its next
+    // attempt due (housekeeping after a lost run included) starts it from this.
+    if job.retry.is_some() {
+        let body = serde_json::to_vec(job).expect("a job serializes");
+        store.put(&job.keys().job(), body.into()).await?;
     }
     save_meta(store, &job.queued_meta()).await?;
     // Names the process that holds it queued, where that is this one.

@@ -122,6 +122,8 @@ pub struct Spool {
     /// The whole log is kept in `pending` instead (from 0, never released): the file
     /// could not be written (a full disk, Lambda's `/tmp`).
     whole_in_memory: bool,
+    /// The log so far ends inside a line.
+    mid_line: bool,
 }
 
 /// The whole log, to be stored in one write.
@@ -151,7 +153,35 @@ impl Spool {
             truncated: false,
             whole: file,
             whole_in_memory: false,
+            mid_line: false,
         }
+    }
+
+    /// A spool that goes on from where the attempts before left the log: `bytes` of it
+    /// stored already, `prior` (those bytes) for a spool that keeps the whole log.
+    pub fn resume(
+        cap: usize,
+        keep_whole: bool,
+        bytes: u64,
+        prior: Option<&[u8]>,
+        mid_line: bool,
+    ) -> std::io::Result<Self> {
+        let mut spool = Spool::new(cap, keep_whole)?;
+        match (keep_whole, prior) {
+            (true, Some(prior)) => spool.keep(prior)?,
+            _ => {
+                spool.base = bytes;
+                spool.len = bytes;
+            }
+        }
+        spool.truncated = spool.len >= spool.cap;
+        spool.mid_line = mid_line;
+        Ok(spool)
+    }
+
+    /// The log so far ends inside a line.
+    pub fn mid_line(&self) -> bool {
+        self.mid_line
     }
 
     pub fn push(&mut self, data: &[u8]) -> std::io::Result<()> {
@@ -186,6 +216,9 @@ impl Spool {
         }
         if self.whole.is_none() {
             self.pending.extend_from_slice(data);
+        }
+        if let Some(last) = data.last() {
+            self.mid_line = *last != b'\n';
         }
         self.len += data.len() as u64;
         Ok(())
@@ -283,8 +316,9 @@ struct Flight {
 /// Stores the log through `sink` as it grows, one write in flight at a time so the command
 /// is never slowed by storage. A failed piece is sent again with exactly the same bytes (a
 /// reader may have seen it). Once `finish` fires, it drains what was written, stores the
-/// rest and completes the log, and returns its size; if that fails after the sink's own
-/// retries, the size of what was stored before and the error.
+/// rest and completes the log, and returns where it ended; if that fails after the sink's
+/// own retries, the size of what was stored before and the error. A later attempt's log
+/// goes on from `start`.
 pub async fn ship(
     mut rx: mpsc::UnboundedReceiver<Bytes>,
     sink: Arc<dyn Sink>,
@@ -292,13 +326,21 @@ pub async fn ship(
     finish: CancellationToken,
     notes: Notes,
     mut masker: Option<Masker>,
-) -> Result<u64, (u64, StoreError)> {
-    let mut spool = match Spool::new(cap, sink.keeps_whole()) {
+    start: Start,
+) -> Result<Shipped, (u64, StoreError)> {
+    let spool = Spool::resume(
+        cap,
+        sink.keeps_whole(),
+        start.bytes,
+        start.prior.as_deref(),
+        start.mid_line,
+    );
+    let mut spool = match spool {
         Ok(spool) => spool,
-        Err(e) => return Err((0, StoreError::Backend(format!("log spool: {e}")))),
+        Err(e) => return Err((start.bytes, StoreError::Backend(format!("log spool: {e}")))),
     };
-    let mut stored = 0u64;
-    let mut seq = 0u64;
+    let mut stored = spool.len();
+    let mut seq = start.segment;
     let mut flight: Option<Flight> = None;
     // A piece that failed, by its end: resent as it was.
     let mut resend: Option<u64> = None;
@@ -400,7 +442,32 @@ pub async fn ship(
     if let Err(e) = sink.complete(&mut spool).await {
         return Err((stored, e));
     }
-    Ok(len)
+    Ok(Shipped {
+        size: len,
+        segment: seq,
+        mid_line: spool.mid_line(),
+    })
+}
+
+/// Where a log begins: at 0 for a job's first attempt; after what the attempts before it
+/// stored for a later one.
+#[derive(Debug, Default)]
+pub struct Start {
+    pub bytes: u64,
+    /// The number of the next segment (on S3).
+    pub segment: u64,
+    /// The bytes stored so far, for a sink that writes the whole log at the end.
+    pub prior: Option<Bytes>,
+    pub mid_line: bool,
+}
+
+/// Where a stored log ended.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Shipped {
+    pub size: u64,
+    /// The number the next segment would have.
+    pub segment: u64,
+    pub mid_line: bool,
 }
 
 /// Adds a command's output to the spool, masked first when the job has secrets.

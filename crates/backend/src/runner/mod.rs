@@ -19,13 +19,16 @@ use std::time::Duration;
 
 use aws_exec_protocol::limits::{CANCEL_CHECK, MAX_LOG_BYTES, MAX_RUN_TIME};
 use aws_exec_protocol::wire::Command;
-use aws_exec_protocol::{JobEnd, JobMeta, JobState, Origin, SecretName, Uid, STATE_ENV};
+use aws_exec_protocol::{
+    Attempt, JobEnd, JobMeta, JobState, Origin, SecretName, Uid, ATTEMPT_ENV, STATE_ENV,
+};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::isolation::{ScratchSnapshot, Workspace, Workspaces};
-use crate::job::Job;
-use crate::lifecycle::end::{claim_end, record_end, save_meta};
+use crate::job::{Job, Resume};
+use crate::lifecycle::end::{claim_end, load_meta, record_end, save_meta};
+use crate::lifecycle::retry;
 use crate::push_guard::PushPolicy;
 use crate::secrets::{Secrets, SecretsError};
 use crate::store::{Store, StoreError};
@@ -232,14 +235,30 @@ impl Runner {
             Some(instance) => format!("{} {instance}", now_unix()),
             None => now_unix().to_string(),
         };
-        if !self.store.put_new(&keys.claim(), claim.into()).await? {
-            tracing::info!(uid = %job.uid, "job already claimed (run or cancelled); not running it");
+        if !self
+            .store
+            .put_new(&keys.claim_of(job.attempt()), claim.into())
+            .await?
+        {
+            tracing::info!(uid = %job.uid, attempt = job.attempt(), "job already claimed (run or cancelled); not running it");
             return Ok(None);
         }
-        // What the API wrote at submit, which nothing changes before the claim.
-        let mut meta = job.queued_meta();
+        // What the API wrote at submit, which nothing changes before the claim; for a later
+        // attempt, what the one before left (the attempts so far).
+        let mut meta = match job.attempt() {
+            1 => job.queued_meta(),
+            _ => {
+                if let Err(e) = retry::started(self.store.as_ref(), job).await {
+                    tracing::warn!(uid = %job.uid, error = %e, "dropping a started attempt's due key");
+                }
+                load_meta(self.store.as_ref(), &keys)
+                    .await?
+                    .unwrap_or_else(|| job.queued_meta())
+            }
+        };
         meta.state = JobState::Running;
         meta.started = Some(now_unix());
+        meta.retry_at = None;
         let running = RunningNote::later(self.store.clone(), &meta);
         let fence = Fence::default();
         // A cancel asked for before the claim, or from another process (the API on Lambda,
@@ -300,6 +319,9 @@ impl Runner {
         let (log, rx) = LogWriter::channel();
         let notes = log.notes();
         let finish = CancellationToken::new();
+        // A later attempt's log goes on from the attempts before it.
+        let start = self.log_start(job, sink.as_ref()).await;
+        let resumed = start.is_ok();
         let shipper = tokio::spawn(log::ship(
             rx,
             sink.clone(),
@@ -307,7 +329,16 @@ impl Runner {
             finish.clone(),
             notes.clone(),
             masker,
+            start.unwrap_or_default(),
         ));
+        if let (Some(resume), Some(retry)) = (&job.resume, &job.retry) {
+            let gap = if resume.mid_line { "\n" } else { "" };
+            log.write(format!(
+                "{gap}[aws-exec] attempt {} of {}\n",
+                job.attempt(),
+                retry.attempts
+            ));
+        }
 
         let now = Instant::now();
         let mut stop_at = (now + self.config.max_run_time, StopReason::RunLimit);
@@ -345,6 +376,11 @@ impl Runner {
             // does not run without it.
             _ if secrets.is_err() => {
                 log.note(secrets.as_ref().err().cloned().unwrap_or_default());
+                (126, JobState::Failed)
+            }
+            // The log of the attempts before could not be read: this one would lose it.
+            _ if !resumed => {
+                log.note("the log of the attempts before this one could not be read; the job did not run again");
                 (126, JobState::Failed)
             }
             Command::Rpc { name, args } if process_argv.is_none() => {
@@ -388,37 +424,94 @@ impl Runner {
             state,
             finished: now_unix(),
         };
-        let claimed = claim_end(self.store.as_ref(), &keys, &end).await;
-        if !matches!(claimed, Ok(true)) {
+        // An attempt after which the job runs again claims no end: the job goes on.
+        let again = retry::wait_before_next(job, state, code);
+        let claimed = match again {
+            Some(_) => None,
+            None => Some(claim_end(self.store.as_ref(), &keys, &end).await),
+        };
+        if claimed.as_ref().is_some_and(|c| !matches!(c, Ok(true))) {
             fence.close();
         }
         finish.cancel();
         drop(log);
         // A job whose log could not be stored in full still ends (never stuck running),
         // as failed, with the size of what readers can find.
-        let (size, state) = match shipper.await {
-            Ok(Ok(size)) => (size, state),
+        let (shipped, state) = match shipper.await {
+            Ok(Ok(shipped)) => (shipped, state),
             Ok(Err((stored, e))) => {
                 tracing::error!(uid = %job.uid, error = %e, "storing the end of the log");
                 // The storage error stays in the service's logs: it may name its insides.
                 notes.add(format!(
                     "the log could not be stored in full; it holds its first {stored} bytes"
                 ));
-                (stored, JobState::Failed)
+                let shipped = log::Shipped {
+                    size: stored,
+                    ..Default::default()
+                };
+                (shipped, JobState::Failed)
             }
             Err(e) => {
                 tracing::error!(uid = %job.uid, error = %e, "log shipper failed");
                 notes.add("the log could not be stored".to_owned());
-                (0, JobState::Failed)
+                (log::Shipped::default(), JobState::Failed)
             }
         };
+        let size = shipped.size;
         // A log that could not be stored in full makes the recorded state failed.
         end.state = state;
         let said = notes.said();
+        let billed = self.config.cost.map(|model| (model, began.elapsed()));
+        let used = crate::usage::usage(ran, size, billed);
+        meta.usage = Some(crate::usage::add(meta.usage.take(), used));
+        let this_attempt = Attempt {
+            attempt: job.attempt(),
+            state,
+            exit: code,
+            started: meta.started,
+            finished: end.finished,
+            notes: said.lines.clone(),
+        };
+        if let (Some(wait), false) = (again, state == JobState::Failed) {
+            let resume = Resume {
+                bytes: size,
+                segment: shipped.segment,
+                mid_line: shipped.mid_line,
+            };
+            let handed = retry::hand_back(
+                self.store.as_ref(),
+                job,
+                meta,
+                this_attempt.clone(),
+                resume,
+                wait,
+            )
+            .await;
+            match handed {
+                Ok(_) => {
+                    let _ = tokio::task::spawn_blocking(move || drop(leftovers)).await;
+                    return Ok(Some(Outcome {
+                        exit: code,
+                        state: JobState::Queued,
+                        size,
+                        recorded: true,
+                    }));
+                }
+                // Not handed back: this attempt's end is the job's.
+                Err(e) => {
+                    tracing::error!(uid = %job.uid, error = %e, "handing a job back for another attempt; ending it");
+                }
+            }
+        }
+        let claimed = match claimed {
+            Some(claimed) => claimed,
+            None => claim_end(self.store.as_ref(), &keys, &end).await,
+        };
         meta.notes = said.lines;
         meta.truncated = said.truncated;
-        let billed = self.config.cost.map(|model| (model, began.elapsed()));
-        meta.usage = Some(crate::usage::usage(ran, size, billed));
+        if job.retry.is_some() {
+            meta.attempts.push(this_attempt);
+        }
         let recorded = async {
             let recorded = claimed?;
             if recorded {
@@ -443,6 +536,33 @@ impl Runner {
 }
 
 impl Runner {
+    /// Where this attempt's log begins: after what the attempts before it stored, read
+    /// back when the sink writes the whole log at the end (S3's `log.txt`, which the attempt
+    /// before completed). `Err` when that cannot be read.
+    async fn log_start(&self, job: &Job, sink: &dyn Sink) -> Result<log::Start, StoreError> {
+        let Some(resume) = job.resume else {
+            return Ok(log::Start::default());
+        };
+        let prior = match sink.keeps_whole() {
+            true => {
+                let mut prior = self.store.get(&job.keys().log()).await?.unwrap_or_default();
+                if (prior.len() as u64) < resume.bytes {
+                    tracing::error!(uid = %job.uid, have = prior.len(), want = resume.bytes, "the log of the attempts before is short");
+                    return Err(StoreError::Backend("the log so far is short".into()));
+                }
+                prior.truncate(resume.bytes as usize);
+                Some(prior)
+            }
+            false => None,
+        };
+        Ok(log::Start {
+            bytes: resume.bytes,
+            segment: resume.segment,
+            prior,
+            mid_line: resume.mid_line,
+        })
+    }
+
     /// The values of the secrets `job` asks for, or the note that says why it cannot
     /// have them (the store's own error stays in the service's log).
     async fn secret_values(&self, job: &Job) -> Result<SecretValues, String> {
@@ -572,6 +692,10 @@ impl Runner {
             .collect();
         if state_from.is_some() {
             env.push((STATE_ENV, &state_path));
+        }
+        let attempt = job.attempt().to_string();
+        if job.retry.is_some() {
+            env.push((ATTEMPT_ENV, &attempt));
         }
         let spec = process::Spec {
             argv,

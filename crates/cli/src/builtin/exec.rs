@@ -7,7 +7,7 @@ use anyhow::Context;
 use aws_exec_client::{Client, ExecRequest, JobState, PollResponse};
 use aws_exec_protocol::limits::MAX_REQUEST_BYTES;
 
-use crate::cli::{ExecArgs, JobArgs};
+use crate::cli::{ExecArgs, JobArgs, RetryOn};
 
 /// The CLI's exit code when a second Ctrl-C leaves the job running, as a shell reports it.
 const INTERRUPTED: i32 = 130;
@@ -87,6 +87,28 @@ impl JobArgs {
             request.notify = Some(aws_exec_protocol::Notify {
                 url,
                 on: self.notify_on,
+            });
+        }
+        if let Some(attempts) = self.retry {
+            let codes: Vec<i32> = self
+                .retry_on
+                .iter()
+                .filter_map(|on| match on {
+                    RetryOn::Exit(code) => Some(*code),
+                    RetryOn::Timeout => None,
+                })
+                .collect();
+            let delay = self.retry_delay.map(|d| d.as_secs_f64().ceil() as u64);
+            request.retry = Some(aws_exec_protocol::Retry {
+                delay,
+                on_timeout: self.retry_on.contains(&RetryOn::Timeout),
+                // Only `timeout` listed: no exit code is retried.
+                on_exit: match (codes.is_empty(), self.retry_on.is_empty()) {
+                    (true, true) => None,
+                    (true, false) => Some(Vec::new()),
+                    (false, _) => Some(codes),
+                },
+                ..aws_exec_protocol::Retry::attempts(attempts)
             });
         }
         for (local, path) in &self.puts {

@@ -32,6 +32,28 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<i32> {
     if let Some(trigger) = &job.trigger {
         println!("trigger:   {trigger}");
     }
+    if let Some(retry) = &job.retry {
+        let attempt = job.attempt();
+        match job.retry_at {
+            Some(at) => println!(
+                "attempt:   {attempt} of {}, due {}",
+                retry.attempts,
+                crate::show::ahead(at)
+            ),
+            None => println!("attempt:   {attempt} of {}", retry.attempts),
+        }
+        for past in &job.attempts {
+            let why = past
+                .notes
+                .first()
+                .map(|n| format!(": {n}"))
+                .unwrap_or_default();
+            println!(
+                "  #{:<8} {} (exit {}){why}",
+                past.attempt, past.state, past.exit
+            );
+        }
+    }
     if job.truncated {
         println!("log:       truncated at its cap; the rest of the output was dropped");
     }
