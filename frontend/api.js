@@ -16,7 +16,14 @@
  * @typedef {{uid: string, owner: string, command: JobCommand, state: string, submitted: number,
  *   started?: number, finished?: number, exit?: number, timeout?: number, notes?: string[],
  *   truncated?: boolean, usage?: Usage, notify?: {url: string, on?: string[]},
- *   notified?: Delivery}} JobMeta
+ *   notified?: Delivery, retry?: {attempts: number}, attempt?: number, attempts?: Attempt[],
+ *   'retry-at'?: number}} JobMeta
+ */
+
+/**
+ * One attempt of a retried job, in its meta (`attempts`, oldest first).
+ * @typedef {{attempt: number, state: string, exit: number, started?: number, finished: number,
+ *   notes?: string[]}} Attempt
  */
 
 /**

@@ -407,6 +407,15 @@ async function showUsage(block, uid) {
   line.className = 'usage';
   line.textContent = parts.join(' · ');
   block.footer.after(line);
+  const tries = meta.attempts ?? [];
+  if (tries.length > 1) {
+    const attempts = document.createElement('p');
+    attempts.className = 'usage attempts';
+    attempts.textContent = `${tries.length} attempts: ${tries
+      .map((a) => `#${a.attempt} ${a.state} ${a.exit}`)
+      .join(' · ')}`;
+    line.after(attempts);
+  }
   if (meta.notify) showDelivery(line, uid, meta);
 }
 

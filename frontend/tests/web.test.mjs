@@ -1071,6 +1071,30 @@ test('a run whose end is notified shows the delivery, retried until the receiver
   }
 });
 
+test('a retried job shows every attempt in its log and lists them under its end', async () => {
+  const resp = await fetch(`${url}/api/exec`, {
+    method: 'POST',
+    headers: { auth: key, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      argv: ['sh', '-c', 'echo "try $AWS_EXEC_ATTEMPT"; [ "$AWS_EXEC_ATTEMPT" = 2 ] || exit 75'],
+      retry: { attempts: 2, delay: 1 },
+    }),
+  });
+  assert.equal(resp.status, 200);
+  const { uid } = await resp.json();
+  const { context, page, cspErrors } = await openPage(SIZES[0]);
+  await signIn(page);
+  await page.evaluate((u) => { location.hash = `#/job/${u}`; }, uid);
+  const block = page.locator(`.run[data-uid="${uid}"]`);
+  const attempts = block.locator('.attempts');
+  await attempts.waitFor({ timeout: 20000 });
+  assert.equal(await attempts.textContent(), '2 attempts: #1 exited 75 · #2 exited 0');
+  const text = await block.locator('pre.out').textContent();
+  assert.match(text ?? '', /try 1\s*\[aws-exec\] attempt 2 of 2\s*try 2/);
+  assert.deepEqual(cspErrors, []);
+  await context.close();
+});
+
 // Lines that came between a scroll to the bottom and its scroll event once left the view
 // short of the bottom, and it stopped following for good.
 test('a fast log scrolled back to its bottom follows again every time', async () => {

@@ -29,7 +29,9 @@ use crate::lifecycle::Jobs;
 use crate::push_guard::PushPolicy;
 use crate::runner::rpc::Registry;
 use crate::runner::{Runner, RunnerConfig};
-use crate::schedules::eventbridge::{ScheduleEvent, ScheduleFiring, SCHEDULE_EVENT_KEY};
+use crate::schedules::eventbridge::{
+    RetryEvent, ScheduleEvent, ScheduleFiring, RETRY_EVENT_KEY, SCHEDULE_EVENT_KEY,
+};
 use crate::schedules::fire::{fire_schedule, fire_upload, Firing};
 use crate::schedules::{EventBridgeScheduler, Scheduler, Unconfigured};
 use crate::store::{S3Store, Store, StoreError};
@@ -54,6 +56,8 @@ pub enum Event {
     Schedule(ScheduleFiring),
     Upload(Box<S3Event>),
     Scheduled,
+    /// A one-shot schedule: attempts of retried jobs are due.
+    RetryDue,
     Http(Box<LambdaRequest>),
 }
 
@@ -62,6 +66,10 @@ impl Event {
         if payload.get(JOB_EVENT_KEY).is_some() {
             let JobEvent { job } = serde_json::from_value(payload)?;
             return Ok(Event::Job(Box::new(job)));
+        }
+        if payload.get(RETRY_EVENT_KEY).is_some() {
+            let RetryEvent { .. } = serde_json::from_value(payload)?;
+            return Ok(Event::RetryDue);
         }
         if payload.get(SCHEDULE_EVENT_KEY).is_some() {
             let ScheduleEvent { schedule } = serde_json::from_value(payload)?;
@@ -219,13 +227,18 @@ impl LambdaApp {
                     d - DEADLINE_MARGIN.min(left / 4)
                 });
                 let outcome = self.runner.run(&job, deadline).await?;
+                // Handed back for another attempt: something must start it when it is due.
+                if let Some(due) = outcome.and_then(|o| o.next_attempt) {
+                    self.wake_for_attempts(Some(due)).await;
+                }
                 // The end is recorded: its notification (and any other due) goes now,
                 // within what is left of the invocation; what fails waits for the next.
                 self.deliver_notifications(deadline_of(&context)).await;
                 Ok(serde_json::json!({
                     "uid": job.uid,
                     "ran": outcome.is_some(),
-                    "exit": outcome.filter(|o| o.recorded).map(|o| o.exit),
+                    "exit": outcome.filter(|o| o.recorded && o.next_attempt.is_none()).map(|o| o.exit),
+                    "next-attempt": outcome.and_then(|o| o.next_attempt),
                 }))
             }
             Event::Schedule(firing) => {
@@ -273,20 +286,40 @@ impl LambdaApp {
                 }
                 Ok(serde_json::json!({ "started": started }))
             }
+            Event::RetryDue => {
+                self.wake_for_attempts(None).await;
+                Ok(serde_json::json!({ "retries": "started" }))
+            }
             Event::Scheduled => {
                 let report = sweep(&self.state.jobs.store, LostRule::default()).await?;
-                // Attempts whose wait is over (a lost run handed back just now included).
-                let started = crate::lifecycle::retry::start_due(
-                    &self.state.jobs,
-                    256,
-                    &mut Default::default(),
-                )
-                .await;
-                if let Err(e) = started {
-                    tracing::warn!(error = %e, "starting due attempts");
-                }
+                // Attempts whose wait is over, and a wake-up for the next (a lost run handed
+                // back just now included).
+                self.wake_for_attempts(None).await;
                 self.deliver_notifications(deadline_of(&context)).await;
                 Ok(serde_json::to_value(report)?)
+            }
+        }
+    }
+
+    /// Starts the attempts of retried jobs that are due now (each in an invocation of its
+    /// own), and makes sure the function is woken when the next is due: at `due`, or at the
+    /// earliest of those waiting when not given.
+    async fn wake_for_attempts(&self, due: Option<u64>) {
+        let jobs = &self.state.jobs;
+        let mut next = due;
+        if due.is_none_or(|at| at <= crate::time::now_unix()) {
+            match crate::lifecycle::retry::start_due(jobs, 256, &mut Default::default()).await {
+                Ok((_, waiting)) => next = waiting,
+                Err(e) => {
+                    tracing::warn!(error = %e, "starting due attempts; housekeeping tries again");
+                    return;
+                }
+            }
+        }
+        if let Some(at) = next {
+            // Should this fail, housekeeping starts the attempt, later than asked.
+            if let Err(e) = self.state.scheduler.wake_at(at).await {
+                tracing::warn!(at, error = %e, "setting a wake-up for a retried job");
             }
         }
     }

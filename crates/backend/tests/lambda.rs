@@ -1010,3 +1010,84 @@ async fn an_s3_upload_event_fires_the_owners_trigger_once_with_the_file_as_input
     );
     assert_eq!(f.call(outside).await["started"], serde_json::json!([]));
 }
+
+/// A retried job on Lambda: the attempt that fails hands the job back and a one-shot
+/// EventBridge schedule wakes the function when the next is due (not a sleep in the
+/// invocation); that wake-up starts the attempt with a self-invoke, and the log goes on.
+#[tokio::test]
+async fn a_failed_attempt_on_lambda_is_woken_by_a_one_shot_schedule_and_runs_again() {
+    let (_moto, aws) = scheduler_on_moto().await;
+    let f = fixture_with(Some(Arc::new(EventBridgeScheduler::new(
+        aws.clone(),
+        GROUP,
+        ROLE,
+    ))))
+    .await;
+    let body = serde_json::json!({
+        "argv": ["bash", "-c", "echo \"try $AWS_EXEC_ATTEMPT\"; [ \"$AWS_EXEC_ATTEMPT\" = 2 ] || exit 75"],
+        "retry": {"attempts": 2, "delay": 2},
+    });
+    let (status, answer) = f
+        .http(request("POST", "/api/exec", &f.key, Some(body)))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let uid = answer["uid"].as_str().unwrap().to_owned();
+    let first = f.deliver().await;
+    assert_eq!(first[0]["ran"], true, "{first:?}");
+    assert_eq!(first[0]["exit"], Value::Null, "no end yet: {first:?}");
+
+    let keys = JobKeys::new(&"alice".parse().unwrap(), &uid.parse().unwrap());
+    let meta: aws_exec_protocol::JobMeta =
+        serde_json::from_slice(&f.store.get(&keys.meta()).await.unwrap().unwrap()).unwrap();
+    assert_eq!(meta.state, aws_exec_protocol::JobState::Queued);
+    let due = meta.retry_at.expect("the next attempt's time");
+    assert!(f.store.get(&keys.exit()).await.unwrap().is_none());
+
+    // The wake-up: one schedule at that second, invoking this function, gone once fired.
+    let name = format!("aws-exec-retry-{due}");
+    let made = aws
+        .get_schedule()
+        .group_name(GROUP)
+        .name(&name)
+        .send()
+        .await
+        .expect("a one-shot schedule");
+    let at = chrono::DateTime::from_timestamp(due as i64, 0).unwrap();
+    assert_eq!(
+        made.schedule_expression(),
+        Some(format!("at({})", at.format("%Y-%m-%dT%H:%M:%S")).as_str())
+    );
+    assert_eq!(
+        made.action_after_completion().map(|a| a.as_str()),
+        Some("DELETE")
+    );
+    let target = made.target().unwrap();
+    assert_eq!(target.arn(), FUNCTION_ARN);
+    let wake: Value = serde_json::from_str(target.input().unwrap()).unwrap();
+    assert_eq!(wake, serde_json::json!({"aws-exec-retry": {"at": due}}));
+
+    // Fired early (a clock apart), it starts nothing; at its time, the next attempt.
+    f.call(wake.clone()).await;
+    if now_secs() < due {
+        assert!(f.recorded.lock().unwrap().is_empty());
+    }
+    while now_secs() < due {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    f.call(wake).await;
+    let second = f.deliver().await;
+    assert_eq!(second.len(), 1, "one attempt started: {second:?}");
+    assert_eq!(second[0]["exit"], 0, "{second:?}");
+    assert_eq!(
+        f.store.get(&keys.log()).await.unwrap().unwrap(),
+        "try 1\n[aws-exec] attempt 2 of 2\ntry 2\n"
+    );
+    assert_eq!(f.store.get(&keys.exit()).await.unwrap().unwrap(), "0");
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}

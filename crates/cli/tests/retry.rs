@@ -374,3 +374,37 @@ async fn on_a_bucket_the_log_goes_on_across_attempts() {
     assert!(keys.iter().any(|k| k.ends_with("/claim-2")), "{keys:?}");
     drop(serve);
 }
+
+#[test]
+fn a_schedules_runs_are_retried_as_its_definition_says() {
+    let local = LocalServe::start(BIN);
+    local.ok(&[
+        "schedule",
+        "add",
+        "flaky",
+        "--cron",
+        "0 3 * * *",
+        "--retry",
+        "2",
+        "--retry-on",
+        "3",
+        "--retry-delay",
+        "0",
+        "--",
+        "bash",
+        "-c",
+        "echo \"run $AWS_EXEC_ATTEMPT\"; [ \"$AWS_EXEC_ATTEMPT\" = 2 ] || exit 3",
+    ]);
+    let listed = local.ok(&["schedule", "ls", "--json"]);
+    assert!(listed.contains("\"attempts\": 2"), "{listed}");
+    let uid = local.ok(&["schedule", "run", "flaky"]).trim().to_owned();
+    let out = local.cli(&["tail", &uid]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.stdout, b"run 1\n[aws-exec] attempt 2 of 2\nrun 2\n");
+    let meta = status(&local, &uid);
+    assert_eq!(meta["schedule"], "flaky");
+    assert_eq!(
+        attempts(&meta),
+        [("exited".to_owned(), 3), ("exited".to_owned(), 0)]
+    );
+}

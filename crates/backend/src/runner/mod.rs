@@ -105,6 +105,8 @@ pub struct Outcome {
     /// False when the job had already been ended elsewhere (housekeeping): this run's end
     /// was not recorded.
     pub recorded: bool,
+    /// When the job's next attempt is due, if this one handed it back.
+    pub next_attempt: Option<u64>,
 }
 
 pub struct Runner {
@@ -488,13 +490,14 @@ impl Runner {
             )
             .await;
             match handed {
-                Ok(_) => {
+                Ok(due) => {
                     let _ = tokio::task::spawn_blocking(move || drop(leftovers)).await;
                     return Ok(Some(Outcome {
                         exit: code,
                         state: JobState::Queued,
                         size,
                         recorded: true,
+                        next_attempt: Some(due),
                     }));
                 }
                 // Not handed back: this attempt's end is the job's.
@@ -531,6 +534,7 @@ impl Runner {
             state,
             size,
             recorded,
+            next_attempt: None,
         }))
     }
 }

@@ -7,7 +7,9 @@ use std::sync::OnceLock;
 use async_trait::async_trait;
 use aws_exec_protocol::{AuthName, DefName, ScheduleSpec};
 use aws_sdk_scheduler::error::ProvideErrorMetadata;
-use aws_sdk_scheduler::types::{FlexibleTimeWindow, FlexibleTimeWindowMode, ScheduleState, Target};
+use aws_sdk_scheduler::types::{
+    ActionAfterCompletion, FlexibleTimeWindow, FlexibleTimeWindowMode, ScheduleState, Target,
+};
 use aws_sdk_scheduler::Client;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -17,6 +19,23 @@ use super::{CronSchedule, Scheduler, SchedulerError};
 /// The key under which a scheduler's payload names its definition. Like the job event's,
 /// HTTP events never carry it, so no HTTP caller can fire a schedule this way.
 pub const SCHEDULE_EVENT_KEY: &str = "aws-exec-schedule";
+
+/// The key of the payload of a one-shot schedule that wakes the function when attempts of
+/// retried jobs are due: `{"aws-exec-retry": {"at": SECONDS}}`.
+pub const RETRY_EVENT_KEY: &str = "aws-exec-retry";
+
+/// What a retry wake-up delivers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryEvent {
+    #[serde(rename = "aws-exec-retry")]
+    pub retry: RetryWake,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryWake {
+    /// When the attempts it was made for are due, seconds since the epoch.
+    pub at: u64,
+}
 
 /// What EventBridge Scheduler delivers: `at` is its `<aws.scheduler.scheduled-time>`,
 /// the same on every retry of one firing.
@@ -68,14 +87,19 @@ impl EventBridgeScheduler {
     }
 
     fn target(&self, owner: &AuthName, name: &DefName) -> Result<Target, SchedulerError> {
-        let arn = self.target.get().ok_or_else(|| {
-            SchedulerError::Backend("this function's ARN is not known yet".into())
-        })?;
         let payload = serde_json::json!({ SCHEDULE_EVENT_KEY: {
             "owner": owner,
             "name": name,
             "at": "<aws.scheduler.scheduled-time>",
         }});
+        self.target_with(payload)
+    }
+
+    /// A target invoking this function with `payload`.
+    fn target_with(&self, payload: serde_json::Value) -> Result<Target, SchedulerError> {
+        let arn = self.target.get().ok_or_else(|| {
+            SchedulerError::Backend("this function's ARN is not known yet".into())
+        })?;
         Target::builder()
             .arn(arn)
             .role_arn(&self.role_arn)
@@ -230,6 +254,37 @@ impl Scheduler for EventBridgeScheduler {
                 .await
                 .map(drop)
                 .map_err(|e| SchedulerError::Backend(aws_error(&e))),
+            Err(e) => Err(SchedulerError::Backend(aws_error(&e))),
+        }
+    }
+
+    /// A one-shot schedule per second that attempts are due at, named by that second (so
+    /// jobs due together share one), deleted by EventBridge once it has fired.
+    async fn wake_at(&self, at: u64) -> Result<(), SchedulerError> {
+        let when = chrono::DateTime::from_timestamp(at as i64, 0)
+            .ok_or_else(|| SchedulerError::Backend(format!("no such time: {at}")))?;
+        let window = FlexibleTimeWindow::builder()
+            .mode(FlexibleTimeWindowMode::Off)
+            .build()
+            .map_err(|e| SchedulerError::Backend(e.to_string()))?;
+        let target = self.target_with(serde_json::json!({ RETRY_EVENT_KEY: { "at": at } }))?;
+        let created = self
+            .client
+            .create_schedule()
+            .name(format!("aws-exec-retry-{at}"))
+            .group_name(&self.group)
+            .schedule_expression(format!("at({})", when.format("%Y-%m-%dT%H:%M:%S")))
+            .schedule_expression_timezone("UTC")
+            .flexible_time_window(window)
+            .target(target)
+            .action_after_completion(ActionAfterCompletion::Delete)
+            .description("aws-exec: attempts of retried jobs are due")
+            .send()
+            .await;
+        match created {
+            Ok(_) => Ok(()),
+            // Another job due at the same second made it first.
+            Err(e) if e.code() == Some("ConflictException") => Ok(()),
             Err(e) => Err(SchedulerError::Backend(aws_error(&e))),
         }
     }

@@ -44,6 +44,14 @@ pub trait Scheduler: Send + Sync + 'static {
         spec: &ScheduleSpec,
     ) -> Result<(), SchedulerError>;
     async fn remove(&self, owner: &AuthName, name: &DefName) -> Result<(), SchedulerError>;
+
+    /// Makes sure this service looks for due attempts of retried jobs at `at` (seconds since
+    /// the epoch). `serve` looks by itself ([`crate::lifecycle::retry::start_until`]), so by
+    /// default there is nothing to do; on AWS a one-shot schedule invokes the function.
+    async fn wake_at(&self, at: u64) -> Result<(), SchedulerError> {
+        let _ = at;
+        Ok(())
+    }
 }
 
 /// Reads a stored JSON object; one that no longer parses is treated as absent.
