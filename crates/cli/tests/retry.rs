@@ -93,6 +93,10 @@ fn a_job_that_succeeds_on_its_second_attempt_ends_0_and_unlisted_codes_are_not_r
         attempts(&meta),
         [("exited".to_owned(), 1), ("exited".to_owned(), 0)]
     );
+    // `rerun` asks for the same retries.
+    let out = local.cli(&["rerun", "last"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.stdout, b"flaky\n[aws-exec] attempt 2 of 3\nfine\n");
 
     let out = local.cli(&[
         "exec",

@@ -1,4 +1,5 @@
-//! `aws-exec rerun UID`: submit a job's command again (with its timeout) as a new job, and
+//! `aws-exec rerun UID`: submit a job's command again (with its timeout, retries and
+//! notification) as a new job, and
 //! follow it as `exec` does. Its environment, input and files are not kept by the service,
 //! so they are not sent again.
 
@@ -18,6 +19,8 @@ pub async fn run(args: RerunArgs) -> anyhow::Result<i32> {
     if let Some(timeout) = job.timeout {
         request = request.timeout(timeout);
     }
+    request.retry = job.retry;
+    request.notify = job.notify;
     let new = client.submit(&request).await?;
     if args.detach {
         println!("{new}");
