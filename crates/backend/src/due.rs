@@ -2,7 +2,14 @@
 //! empty object `PREFIX/OWNER/UID/DUE`: the key says all of it, so whoever looks for what is
 //! due reads a listing alone, and it survives any restart.
 
+use std::future::Future;
+use std::time::Duration;
+
 use aws_exec_protocol::{AuthName, Uid};
+use tokio_util::sync::CancellationToken;
+
+use crate::store::StoreError;
+use crate::time::now_unix;
 
 /// One piece of due work, as its key names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,6 +46,42 @@ impl DueKey {
 /// Where the due work of one job is kept under `prefix`.
 pub fn job_prefix(prefix: &str, owner: &AuthName, uid: &Uid) -> String {
     format!("{prefix}{owner}/{uid}/")
+}
+
+/// A loop doing due work until `stop`. Each `pass` does what is due, at most `batch`, and
+/// answers how much it did and when the next is due. The next pass comes at once after a
+/// full batch, when `woken` (work was added in this process), when the next is due, and at
+/// the latest a minute after the last (others may share a bucket). Not every second: on a
+/// bucket each pass is a LIST request.
+pub async fn work_until<F, Fut>(
+    what: &str,
+    batch: usize,
+    woken: &tokio::sync::Notify,
+    stop: CancellationToken,
+    mut pass: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(usize, Option<u64>), StoreError>>,
+{
+    loop {
+        let mut wait = Duration::from_secs(60);
+        match pass().await {
+            Ok((done, _)) if done >= batch => wait = Duration::ZERO,
+            Ok((_, Some(due))) => {
+                wait = wait.min(Duration::from_secs(due.saturating_sub(now_unix())));
+            }
+            Ok((_, None)) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "{what}");
+                wait = Duration::from_secs(5);
+            }
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = woken.notified() => {}
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
 }
 
 #[cfg(test)]

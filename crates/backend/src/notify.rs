@@ -273,31 +273,14 @@ fn root_cause(e: &dyn std::error::Error) -> String {
 static ENQUEUED: tokio::sync::Notify = tokio::sync::Notify::const_new();
 
 /// `serve`'s deliverer, until `stop`: it looks at start (deliveries left by a previous run),
-/// when an end here writes one, and when the next known one is due, at the latest a minute
-/// after the last look (a bucket is shared with other writers). Not every second: on a
-/// bucket each look is a LIST request.
+/// when an end here writes one, and when the next known one is due
+/// ([`crate::due::work_until`]).
 pub async fn deliver_until(store: Arc<dyn Store>, policy: PushPolicy, stop: CancellationToken) {
     let http = policy.client();
-    loop {
-        let mut wait = Duration::from_secs(60);
-        match deliver_due(store.as_ref(), &http, &policy, 64).await {
-            // More were due than one pass sends: go on at once.
-            Ok((64, _)) => wait = Duration::ZERO,
-            Ok((_, Some(due))) => {
-                wait = wait.min(Duration::from_secs(due.saturating_sub(now_unix())));
-            }
-            Ok((_, None)) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "delivering notifications");
-                wait = Duration::from_secs(5);
-            }
-        }
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = ENQUEUED.notified() => {}
-            () = tokio::time::sleep(wait) => {}
-        }
-    }
+    crate::due::work_until("delivering notifications", 64, &ENQUEUED, stop, || {
+        deliver_due(store.as_ref(), &http, &policy, 64)
+    })
+    .await;
 }
 
 #[cfg(test)]

@@ -167,24 +167,35 @@ async fn waiting_for(local: &LocalServe, uid: &str, n: u64) -> Value {
     .await
 }
 
+/// Starts `bash -c SCRIPT` with `options`, detached; answers its uid.
+fn detached(local: &LocalServe, options: &[&str], script: &str) -> String {
+    let mut args = vec!["exec", "--detach"];
+    args.extend_from_slice(options);
+    args.extend(["--", "bash", "-c", script]);
+    local.ok(&args).trim().to_owned()
+}
+
+/// Follows job `uid` to its end: "try 1", then "try 2" ending 0, the first attempt having
+/// ended as `first`.
+fn ends_on_its_second_try(local: &LocalServe, uid: &str, first: (&str, i64)) {
+    let out = local.cli(&["tail", uid]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.stdout, b"try 1\n[aws-exec] attempt 2 of 2\ntry 2\n");
+    let meta = status(local, uid);
+    assert_eq!(
+        attempts(&meta),
+        [(first.0.to_owned(), first.1), ("exited".to_owned(), 0)]
+    );
+}
+
 #[tokio::test]
 async fn a_cancel_during_the_wait_ends_the_job_and_keeps_its_log() {
     let local = LocalServe::start(BIN);
-    let uid = local
-        .ok(&[
-            "exec",
-            "--detach",
-            "--retry",
-            "3",
-            "--retry-delay",
-            "60",
-            "--",
-            "bash",
-            "-c",
-            "echo first; exit 1",
-        ])
-        .trim()
-        .to_owned();
+    let uid = detached(
+        &local,
+        &["--retry", "3", "--retry-delay", "60"],
+        "echo first; exit 1",
+    );
     let meta = waiting_for(&local, &uid, 2).await;
     assert_eq!(meta["state"], "queued");
     local.ok(&["cancel", &uid]);
@@ -207,52 +218,25 @@ async fn a_cancel_during_the_wait_ends_the_job_and_keeps_its_log() {
 #[tokio::test]
 async fn the_wait_outlives_serve_the_next_attempt_runs_after_a_restart() {
     let mut local = LocalServe::start(BIN);
-    let uid = local
-        .ok(&[
-            "exec",
-            "--detach",
-            "--retry",
-            "2",
-            "--retry-delay",
-            "3",
-            "--",
-            "bash",
-            "-c",
-            "echo \"try $AWS_EXEC_ATTEMPT\"; [ \"$AWS_EXEC_ATTEMPT\" = 2 ]",
-        ])
-        .trim()
-        .to_owned();
+    let uid = detached(
+        &local,
+        &["--retry", "2", "--retry-delay", "3"],
+        "echo \"try $AWS_EXEC_ATTEMPT\"; [ \"$AWS_EXEC_ATTEMPT\" = 2 ]",
+    );
     waiting_for(&local, &uid, 2).await;
     local.restart(&[]);
-    // Following it from the new serve: the next attempt runs and ends it.
-    let out = local.cli(&["tail", &uid]);
-    assert_eq!(out.status.code(), Some(0));
-    assert_eq!(out.stdout, b"try 1\n[aws-exec] attempt 2 of 2\ntry 2\n");
-    let meta = status(&local, &uid);
-    assert_eq!(
-        attempts(&meta),
-        [("exited".to_owned(), 1), ("exited".to_owned(), 0)]
-    );
+    // Followed from the new serve: the next attempt runs and ends it.
+    ends_on_its_second_try(&local, &uid, ("exited", 1));
 }
 
 #[tokio::test]
 async fn a_lost_attempt_is_run_again_after_serve_is_killed() {
     let mut local = LocalServe::start(BIN);
-    let uid = local
-        .ok(&[
-            "exec",
-            "--detach",
-            "--retry",
-            "2",
-            "--retry-delay",
-            "0",
-            "--",
-            "bash",
-            "-c",
-            "echo \"try $AWS_EXEC_ATTEMPT\"; [ \"$AWS_EXEC_ATTEMPT\" = 2 ] || exec sleep 60",
-        ])
-        .trim()
-        .to_owned();
+    let uid = detached(
+        &local,
+        &["--retry", "2", "--retry-delay", "0"],
+        "echo \"try $AWS_EXEC_ATTEMPT\"; [ \"$AWS_EXEC_ATTEMPT\" = 2 ] || exec sleep 60",
+    );
     wait_until(
         Duration::from_secs(30),
         "the first attempt to print",
@@ -266,14 +250,7 @@ async fn a_lost_attempt_is_run_again_after_serve_is_killed() {
     )
     .unwrap();
     local.restart(&[]);
-    let out = local.cli(&["tail", &uid]);
-    assert_eq!(out.status.code(), Some(0));
-    assert_eq!(out.stdout, b"try 1\n[aws-exec] attempt 2 of 2\ntry 2\n");
-    let meta = status(&local, &uid);
-    assert_eq!(
-        attempts(&meta),
-        [("lost".to_owned(), 255), ("exited".to_owned(), 0)]
-    );
+    ends_on_its_second_try(&local, &uid, ("lost", 255));
 }
 
 #[tokio::test]

@@ -5,7 +5,6 @@
 //! (`claim-N`) makes it start once.
 
 use std::collections::HashSet;
-use std::time::Duration;
 
 use aws_exec_protocol::keys::{open_job, JobKeys};
 use aws_exec_protocol::{Attempt, JobMeta, JobState};
@@ -179,27 +178,12 @@ async fn start_one(jobs: &Jobs, key: &str, due: &DueKey) -> Result<bool, StoreEr
 static HANDED_BACK: tokio::sync::Notify = tokio::sync::Notify::const_new();
 
 /// `serve`'s loop, until `stop`: it looks at start (attempts a previous run left waiting),
-/// when a job here is handed back, and when the next known attempt is due, at the latest a
-/// minute after the last look (a bucket is shared with other writers).
+/// when a job here is handed back, and when the next known attempt is due
+/// ([`crate::due::work_until`]).
 pub async fn start_until(jobs: Jobs, stop: CancellationToken) {
-    let mut handed = HashSet::new();
-    loop {
-        let mut wait = Duration::from_secs(60);
-        match start_due(&jobs, 64, &mut handed).await {
-            Ok((64, _)) => wait = Duration::ZERO,
-            Ok((_, Some(due))) => {
-                wait = wait.min(Duration::from_secs(due.saturating_sub(now_unix())));
-            }
-            Ok((_, None)) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "starting due attempts");
-                wait = Duration::from_secs(5);
-            }
-        }
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = HANDED_BACK.notified() => {}
-            () = tokio::time::sleep(wait) => {}
-        }
-    }
+    let handed = tokio::sync::Mutex::new(HashSet::new());
+    crate::due::work_until("starting due attempts", 64, &HANDED_BACK, stop, || async {
+        start_due(&jobs, 64, &mut *handed.lock().await).await
+    })
+    .await;
 }
