@@ -14,6 +14,14 @@ fn status(local: &LocalServe, uid: &str) -> Value {
     serde_json::from_str(&local.ok(&["status", uid, "--json"])).unwrap()
 }
 
+/// Runs `bash -c SCRIPT` with `options`, followed to its end.
+fn exec(local: &LocalServe, options: &[&str], script: &str) -> std::process::Output {
+    let mut args = vec!["exec"];
+    args.extend_from_slice(options);
+    args.extend(["--", "bash", "-c", script]);
+    local.cli(&args)
+}
+
 /// Each attempt's (state, exit), as meta records them.
 fn attempts(meta: &Value) -> Vec<(String, i64)> {
     meta["attempts"]
@@ -34,19 +42,11 @@ fn attempts(meta: &Value) -> Vec<(String, i64)> {
 #[test]
 fn a_job_failing_with_a_listed_code_runs_three_times_and_ends_with_that_code() {
     let local = LocalServe::start(BIN);
-    let out = local.cli(&[
-        "exec",
-        "--retry",
-        "3",
-        "--retry-on",
-        "75,1",
-        "--retry-delay",
-        "1",
-        "--",
-        "bash",
-        "-c",
+    let out = exec(
+        &local,
+        &["--retry", "3", "--retry-on", "75,1", "--retry-delay", "1"],
         "echo \"try $AWS_EXEC_ATTEMPT\"; printf 'no newline'; exit 75",
-    ]);
+    );
     assert_eq!(out.status.code(), Some(75));
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
@@ -75,17 +75,11 @@ fn a_job_failing_with_a_listed_code_runs_three_times_and_ends_with_that_code() {
 #[test]
 fn a_job_that_succeeds_on_its_second_attempt_ends_0_and_unlisted_codes_are_not_retried() {
     let local = LocalServe::start(BIN);
-    let out = local.cli(&[
-        "exec",
-        "--retry",
-        "3",
-        "--retry-delay",
-        "0",
-        "--",
-        "bash",
-        "-c",
+    let out = exec(
+        &local,
+        &["--retry", "3", "--retry-delay", "0"],
         "if [ \"$AWS_EXEC_ATTEMPT\" = 1 ]; then echo flaky; exit 1; fi; echo fine",
-    ]);
+    );
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(out.stdout, b"flaky\n[aws-exec] attempt 2 of 3\nfine\n");
     let meta = status(&local, "last");
@@ -98,17 +92,7 @@ fn a_job_that_succeeds_on_its_second_attempt_ends_0_and_unlisted_codes_are_not_r
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(out.stdout, b"flaky\n[aws-exec] attempt 2 of 3\nfine\n");
 
-    let out = local.cli(&[
-        "exec",
-        "--retry",
-        "3",
-        "--retry-on",
-        "75",
-        "--",
-        "bash",
-        "-c",
-        "exit 1",
-    ]);
+    let out = exec(&local, &["--retry", "3", "--retry-on", "75"], "exit 1");
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(attempts(&status(&local, "last")).len(), 1);
     // Nor is a job that cannot start, whatever the codes.
@@ -120,21 +104,20 @@ fn a_job_that_succeeds_on_its_second_attempt_ends_0_and_unlisted_codes_are_not_r
 #[test]
 fn a_timed_out_attempt_is_retried_only_when_asked() {
     let local = LocalServe::start(BIN);
-    let out = local.cli(&[
-        "exec",
-        "--timeout",
-        "1",
-        "--retry",
-        "2",
-        "--retry-on",
-        "timeout",
-        "--retry-delay",
-        "0",
-        "--",
-        "bash",
-        "-c",
+    let out = exec(
+        &local,
+        &[
+            "--timeout",
+            "1",
+            "--retry",
+            "2",
+            "--retry-on",
+            "timeout",
+            "--retry-delay",
+            "0",
+        ],
         "echo \"try $AWS_EXEC_ATTEMPT\"; exec sleep 30",
-    ]);
+    );
     assert_eq!(out.status.code(), Some(124));
     assert_eq!(out.stdout, b"try 1\n[aws-exec] attempt 2 of 2\ntry 2\n");
     let meta = status(&local, "last");
@@ -169,10 +152,13 @@ async fn waiting_for(local: &LocalServe, uid: &str, n: u64) -> Value {
 
 /// Starts `bash -c SCRIPT` with `options`, detached; answers its uid.
 fn detached(local: &LocalServe, options: &[&str], script: &str) -> String {
-    let mut args = vec!["exec", "--detach"];
-    args.extend_from_slice(options);
-    args.extend(["--", "bash", "-c", script]);
-    local.ok(&args).trim().to_owned()
+    let out = exec(local, &[&["--detach"], options].concat(), script);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 /// Follows job `uid` to its end: "try 1", then "try 2" ending 0, the first attempt having
