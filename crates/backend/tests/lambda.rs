@@ -683,7 +683,7 @@ fn an_event_that_meets_a_transient_error_is_delivered_again() {
 /// "fired" at 02:00), whose firing `scheduler-firing.json` delivers.
 async fn with_nightly_schedule() -> (aws_exec_testkit::S3Server, Fixture) {
     let (moto, aws) = scheduler_on_moto().await;
-    let f = fixture_with(Some(Arc::new(EventBridgeScheduler::new(aws, GROUP, ROLE)))).await;
+    let f = fixture_on(&aws).await;
     let spec = serde_json::json!({
         "cron": "0 2 * * *",
         "exec": {"rpc-name": "echo", "rpc-args": "{\"text\": \"fired\"}"},
@@ -812,15 +812,20 @@ async fn scheduler_on_moto() -> (aws_exec_testkit::S3Server, aws_sdk_scheduler::
     (moto, client)
 }
 
-#[tokio::test]
-async fn a_schedule_is_an_eventbridge_schedule_that_invokes_this_function() {
-    let (_moto, aws) = scheduler_on_moto().await;
-    let f = fixture_with(Some(Arc::new(EventBridgeScheduler::new(
+/// The fixture with EventBridge Scheduler `aws` (on moto) as its scheduler.
+async fn fixture_on(aws: &aws_sdk_scheduler::Client) -> Fixture {
+    fixture_with(Some(Arc::new(EventBridgeScheduler::new(
         aws.clone(),
         GROUP,
         ROLE,
     ))))
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn a_schedule_is_an_eventbridge_schedule_that_invokes_this_function() {
+    let (_moto, aws) = scheduler_on_moto().await;
+    let f = fixture_on(&aws).await;
     let spec = serde_json::json!({
         "cron": "0 3 * * 1-5", "tz": "Europe/Berlin",
         "exec": {"rpc-name": "echo", "rpc-args": "{\"text\": \"nightly run\"}", "timeout": 600},
@@ -1017,12 +1022,7 @@ async fn an_s3_upload_event_fires_the_owners_trigger_once_with_the_file_as_input
 #[tokio::test]
 async fn a_failed_attempt_on_lambda_is_woken_by_a_one_shot_schedule_and_runs_again() {
     let (_moto, aws) = scheduler_on_moto().await;
-    let f = fixture_with(Some(Arc::new(EventBridgeScheduler::new(
-        aws.clone(),
-        GROUP,
-        ROLE,
-    ))))
-    .await;
+    let f = fixture_on(&aws).await;
     let body = serde_json::json!({
         "argv": ["bash", "-c", "echo \"try $AWS_EXEC_ATTEMPT\"; [ \"$AWS_EXEC_ATTEMPT\" = 2 ] || exit 75"],
         "retry": {"attempts": 2, "delay": 2},
