@@ -16,6 +16,7 @@ use aws_exec_protocol::{Attempt, AuthName, JobEnd, JobMeta, JobState, Uid};
 use bytes::Bytes;
 use serde::Serialize;
 
+use crate::dispatch::fargate::{FargateTasks, TaskState};
 use crate::job::{Job, Resume};
 use crate::lifecycle::end::{
     claim_end, load_meta, read_end, record_end, CANCELLED_BEFORE_START_EXIT, CANCEL_CLAIM,
@@ -62,7 +63,13 @@ pub struct Report {
     pub failed: Vec<String>,
 }
 
-pub async fn sweep(store: &Arc<dyn Store>, rule: LostRule) -> Result<Report, StoreError> {
+/// Closes the jobs `rule` finds lost. `tasks`, where long jobs run on Fargate, is asked
+/// about their tasks: one that stopped without an end is lost at once, with ECS's reason.
+pub async fn sweep(
+    store: &Arc<dyn Store>,
+    rule: LostRule,
+    tasks: Option<&FargateTasks>,
+) -> Result<Report, StoreError> {
     let shared = store;
     let store = shared.as_ref();
     let mut report = Report::default();
@@ -74,7 +81,8 @@ pub async fn sweep(store: &Arc<dyn Store>, rule: LostRule) -> Result<Report, Sto
         report.open += 1;
         // One job's failure (a store error at the worst moment) leaves the others to be
         // swept, and that one to the next sweep.
-        if let Err(e) = sweep_one(shared, rule, &marker, &owner, &uid, &mut report).await {
+        let swept = sweep_one(shared, rule, tasks, &marker, &owner, &uid, &mut report).await;
+        if let Err(e) = swept {
             tracing::warn!(%uid, error = %e, "housekeeping could not close a job; the next sweep tries again");
             report.failed.push(uid.to_string());
         }
@@ -86,6 +94,7 @@ pub async fn sweep(store: &Arc<dyn Store>, rule: LostRule) -> Result<Report, Sto
 async fn sweep_one(
     shared: &Arc<dyn Store>,
     rule: LostRule,
+    tasks: Option<&FargateTasks>,
     marker: &str,
     owner: &AuthName,
     uid: &Uid,
@@ -136,10 +145,25 @@ async fn sweep_one(
         .as_deref()
         .map(|text| text.split(' ').next().and_then(|t| t.parse().ok()));
     let started = meta.started.or(claimed_at.flatten());
+    // A job on Fargate: ECS says whether its task still runs.
+    // (Not while it waits for another attempt: the task it names ran the one before.)
+    let task = match (tasks, meta.task_size, meta.retry_at) {
+        (Some(tasks), Some(_), None) => task_verdict(store, tasks, &keys, &meta, now).await?,
+        _ => TaskVerdict::Ask,
+    };
+    // Its own timeout may be longer than the run-time limit (on Fargate).
+    let rule = match rule {
+        LostRule::PastDeadlines { run_limit } => LostRule::PastDeadlines {
+            run_limit: run_limit.max(Duration::from_secs(meta.timeout.unwrap_or(0))),
+        },
+        all => all,
+    };
     // Handed back for another attempt, which has not started: it is lost only once that
     // attempt is overdue as a queued job would be (`serve` starts it after a restart).
     let waiting = meta.retry_at.filter(|_| claimed_at.is_none());
     let lost = match (rule, waiting) {
+        _ if matches!(task, TaskVerdict::Gone(_)) => true,
+        _ if matches!(task, TaskVerdict::Live) => false,
         (LostRule::AllOpen, Some(_)) => false,
         (LostRule::PastDeadlines { .. }, Some(due)) => {
             due + MAX_EVENT_AGE.as_secs() + LOST_MARGIN.as_secs() < now
@@ -181,12 +205,15 @@ async fn sweep_one(
     // A cancel that claimed the job before it started, and stopped before ending it.
     let cancelled = claimed_at.is_some() && cancel_claimed;
     let note = if cancelled {
-        "cancelled before it started"
+        "cancelled before it started".to_owned()
+    } else if let TaskVerdict::Gone(why) = &task {
+        format!("its Fargate task ended without recording an end: {why}; job lost")
     } else if never_started {
-        "this job never started; it was lost"
+        "this job never started; it was lost".to_owned()
     } else {
-        "the runner stopped without recording an end; job lost"
+        "the runner stopped without recording an end; job lost".to_owned()
     };
+    let note = note.as_str();
     // A job that asked for retries runs again, its log going on.
     if !cancelled && hand_back_lost(store, &keys, &mut meta, note).await? {
         report.retried.push(uid.to_string());
@@ -238,6 +265,54 @@ async fn sweep_one(
         report.lost.push(uid.to_string());
     }
     Ok(())
+}
+
+/// What ECS says of a job's task.
+enum TaskVerdict {
+    /// It runs, or is starting within the bound: the job is not lost.
+    Live,
+    /// It stopped without the job's end (or never started in time, and was stopped).
+    Gone(String),
+    /// Nothing known: the job's deadlines decide.
+    Ask,
+}
+
+/// How long a Fargate task may take to start before its job is lost (they take 30 to 60 s;
+/// an image that cannot be pulled keeps a task pending).
+const TASK_START_BOUND: Duration = Duration::from_secs(15 * 60);
+
+async fn task_verdict(
+    store: &dyn Store,
+    tasks: &FargateTasks,
+    keys: &JobKeys,
+    meta: &JobMeta,
+    now: u64,
+) -> Result<TaskVerdict, StoreError> {
+    let Some(arn) = store.get(&keys.task()).await? else {
+        return Ok(TaskVerdict::Ask);
+    };
+    let arn = String::from_utf8_lossy(&arn).into_owned();
+    Ok(match tasks.state(&arn).await {
+        Ok(TaskState::Stopped(why)) => TaskVerdict::Gone(why),
+        Ok(TaskState::Live { started: false })
+            if meta.submitted + TASK_START_BOUND.as_secs() < now =>
+        {
+            let why = format!(
+                "its task did not start within {} minutes",
+                TASK_START_BOUND.as_secs() / 60
+            );
+            if let Err(e) = tasks.stop(&arn, &why).await {
+                tracing::warn!(task = %arn, error = %e, "stopping a task that did not start");
+            }
+            TaskVerdict::Gone(why)
+        }
+        Ok(TaskState::Live { .. }) => TaskVerdict::Live,
+        Ok(TaskState::Unknown) => TaskVerdict::Ask,
+        Err(e) => {
+            tracing::warn!(task = %arn, error = %e, "asking ECS about a job's task");
+            TaskVerdict::Ask
+        }
+    })
 }
 
 /// Hands a lost job back for another attempt when it asked for retries and has attempts

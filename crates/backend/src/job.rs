@@ -7,7 +7,7 @@ use aws_exec_protocol::wire::Command;
 use std::collections::BTreeSet;
 
 use aws_exec_protocol::{
-    AuthName, JobEnv, JobInputs, JobMeta, JobSecrets, Origin, PushUrls, Retry, Uid,
+    AuthName, JobEnv, JobInputs, JobMeta, JobSecrets, Origin, PushUrls, Retry, TaskSize, Uid,
 };
 use serde::{Deserialize, Serialize};
 
@@ -56,6 +56,9 @@ pub struct Job {
     /// Where this attempt's log goes on from, after the attempts before it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume: Option<Resume>,
+    /// The Fargate task it runs as, when it runs as one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fargate: Option<TaskSize>,
 }
 
 /// Where a later attempt's log begins: the bytes the attempts before it stored, and the
@@ -93,6 +96,10 @@ impl Job {
             self.timeout,
         );
         meta.notify = self.notify.clone();
+        if let Some(size) = self.fargate {
+            meta.runner = Some(aws_exec_protocol::fargate::FARGATE.to_owned());
+            meta.task_size = Some(size);
+        }
         if self.retry.is_some() {
             meta.retry = self.retry.clone();
             meta.attempt = Some(self.attempt());

@@ -22,7 +22,8 @@ use tower::ServiceExt;
 use aws_lambda_events::s3::S3Event;
 
 use crate::api::{app, AppState};
-use crate::dispatch::LambdaDispatch;
+use crate::dispatch::fargate::FargateConfig;
+use crate::dispatch::{Dispatch, FargateDispatch, FargateTasks, LambdaDispatch};
 use crate::housekeeping::{sweep, LostRule};
 use crate::job::Job;
 use crate::lifecycle::Jobs;
@@ -107,6 +108,8 @@ pub enum LambdaSetupError {
     Invalid(&'static str, &'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("the long runner: {0}")]
+    LongRunner(String),
 }
 
 impl LambdaApp {
@@ -126,7 +129,7 @@ impl LambdaApp {
         };
         let bucket = var("PROJECT_BUCKET")?;
         let function = var("AWS_LAMBDA_FUNCTION_NAME")?;
-        let store: Arc<dyn Store> = Arc::new(S3Store::from_env(bucket).await?);
+        let store: Arc<dyn Store> = Arc::new(S3Store::from_env(bucket.clone()).await?);
         let registry = Arc::new(registry);
         crate::isolation::harden_process();
         // Lambda's one writable directory; `AWS_EXEC_SCRATCH` moves it (a test beside
@@ -166,12 +169,25 @@ impl LambdaApp {
             (None, Err(_)) => Arc::new(Unconfigured("SCHEDULE_GROUP")),
             (None, Ok(_)) => Arc::new(Unconfigured("SCHEDULER_ROLE_ARN")),
         };
+        let lambda: Arc<dyn Dispatch> = Arc::new(LambdaDispatch::from_env(function).await);
+        // Long jobs go to Fargate when infra.yaml set up the long runner.
+        let fargate = FargateConfig::from_env(&bucket).map_err(LambdaSetupError::LongRunner)?;
+        let long_max_timeout = fargate.as_ref().map(|f| f.max_timeout);
+        let dispatch: Arc<dyn Dispatch> = match fargate {
+            Some(fargate) => Arc::new(FargateDispatch::new(
+                Arc::new(FargateTasks::from_config(fargate).await),
+                store.clone(),
+                lambda,
+            )),
+            None => lambda,
+        };
         let jobs = Jobs {
             store,
-            dispatch: Arc::new(LambdaDispatch::from_env(function).await),
+            dispatch,
             registry,
             // A job's own timeout must end before the invocation's deadline does.
             max_timeout: aws_exec_protocol::limits::MAX_RUN_TIME - DEADLINE_MARGIN,
+            long_max_timeout,
             push_policy,
             events: None,
             max_jobs_per_user: match std::env::var("MAX_JOBS_PER_USER") {
@@ -291,7 +307,8 @@ impl LambdaApp {
                 Ok(serde_json::json!({ "retries": "started" }))
             }
             Event::Scheduled => {
-                let report = sweep(&self.state.jobs.store, LostRule::default()).await?;
+                let jobs = &self.state.jobs;
+                let report = sweep(&jobs.store, LostRule::default(), jobs.dispatch.tasks()).await?;
                 // Attempts whose wait is over, and a wake-up for the next (a lost run handed
                 // back just now included).
                 self.wake_for_attempts(None).await;

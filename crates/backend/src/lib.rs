@@ -7,6 +7,7 @@ pub mod auth;
 pub mod deadlines;
 pub mod dispatch;
 pub mod due;
+pub mod fargate_edge;
 pub mod housekeeping;
 pub mod isolation;
 pub mod job;

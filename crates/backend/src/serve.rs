@@ -14,7 +14,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{app, AppState};
-use crate::dispatch::LocalDispatch;
+use crate::dispatch::fargate::FargateConfig;
+use crate::dispatch::{Dispatch, FargateDispatch, FargateTasks, LocalDispatch};
 use crate::runner::rpc::Registry;
 use aws_exec_protocol::limits::{DEFAULT_CONCURRENCY, DEFAULT_QUEUE, MAX_RUN_TIME};
 
@@ -31,6 +32,16 @@ use crate::store::{LocalStore, S3Store, Store, StoreError};
 pub enum StoreLocation {
     Dir(PathBuf),
     Bucket(String),
+}
+
+impl StoreLocation {
+    /// The bucket's name, for a store that is one.
+    pub fn bucket_name(&self) -> Option<&str> {
+        match self {
+            StoreLocation::Bucket(name) => Some(name),
+            StoreLocation::Dir(_) => None,
+        }
+    }
 }
 
 /// A data directory's owner: one `serve` at a time holds this lock on `DIR/.serve.lock`
@@ -193,7 +204,21 @@ impl LocalService {
                 run_limit: config.runner.max_run_time.max(MAX_RUN_TIME),
             },
         };
-        match sweep(&store, rule).await {
+        // Long jobs go to Fargate when the environment says where (on a bucket only: a task
+        // reads its job from the store).
+        let tasks = match (&config.storage, FargateConfig::from_env(config.storage.bucket_name().unwrap_or_default())) {
+            (_, Err(why)) => return Err(std::io::Error::other(why)),
+            (_, Ok(None)) => None,
+            (StoreLocation::Dir(_), Ok(Some(_))) => {
+                return Err(std::io::Error::other(
+                    "ECS_CLUSTER is set, but long jobs on Fargate need the store to be a bucket (--bucket)",
+                ))
+            }
+            (StoreLocation::Bucket(_), Ok(Some(fargate))) => {
+                Some(Arc::new(FargateTasks::from_config(fargate).await))
+            }
+        };
+        match sweep(&store, rule, tasks.as_deref()).await {
             Ok(report) if !report.lost.is_empty() => {
                 tracing::warn!(
                     lost = report.lost.len(),
@@ -207,7 +232,13 @@ impl LocalService {
         if let StoreLocation::Bucket(_) = config.storage {
             // Runners elsewhere may die at any time, and a sweep may meet a store error:
             // a bucket is swept again every minute.
-            tokio::spawn(sweep_every(store.clone(), rule, SWEEP_EVERY, stop.clone()));
+            tokio::spawn(sweep_every(
+                store.clone(),
+                rule,
+                tasks.clone(),
+                SWEEP_EVERY,
+                stop.clone(),
+            ));
         }
         let registry = Arc::new(registry);
         let events = Arc::new(JobEvents::default());
@@ -225,12 +256,18 @@ impl LocalService {
             config.queue,
         ));
         let scheduler = Arc::new(LocalScheduler::default());
+        let long_max_timeout = tasks.as_ref().map(|t| t.config().max_timeout);
+        let jobs_dispatch: Arc<dyn Dispatch> = match tasks {
+            Some(tasks) => Arc::new(FargateDispatch::new(tasks, store.clone(), dispatch.clone())),
+            None => dispatch.clone(),
+        };
         let jobs = Jobs {
             store: store.clone(),
-            dispatch: dispatch.clone(),
+            dispatch: jobs_dispatch,
             registry,
             // Locally the run-time limit is the longest timeout a job may ask for.
             max_timeout: config.runner.max_run_time,
+            long_max_timeout,
             push_policy: config.runner.push_policy.clone(),
             events: Some(events),
             max_jobs_per_user: config.max_jobs_per_user,
@@ -349,6 +386,7 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 async fn sweep_every(
     store: Arc<dyn Store>,
     rule: LostRule,
+    tasks: Option<Arc<FargateTasks>>,
     every: Duration,
     stop: CancellationToken,
 ) {
@@ -357,7 +395,7 @@ async fn sweep_every(
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
         }
-        match sweep(&store, rule).await {
+        match sweep(&store, rule, tasks.as_deref()).await {
             Ok(report) if !report.lost.is_empty() => {
                 tracing::warn!(lost = report.lost.len(), "closed jobs whose runner is gone")
             }

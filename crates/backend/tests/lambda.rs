@@ -153,6 +153,7 @@ async fn fixture_with(eventbridge: Option<Arc<EventBridgeScheduler>>) -> Fixture
         dispatch: Arc::new(LambdaDispatch::new(lambda_client, "aws-exec-fn")),
         registry,
         max_timeout: Duration::from_secs(890),
+        long_max_timeout: None,
         push_policy: Default::default(),
         events: None,
         max_jobs_per_user: Some(MAX_JOBS_PER_USER),
@@ -630,6 +631,7 @@ async fn a_runner_that_loses_its_jobs_end_to_housekeeping_writes_nothing_more() 
         aws_exec_backend::housekeeping::sweep(
             &f.store,
             aws_exec_backend::housekeeping::LostRule::AllOpen,
+            None,
         )
         .await
         .unwrap()

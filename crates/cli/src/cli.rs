@@ -68,6 +68,9 @@ pub enum Cmd {
     Serve(ServeArgs),
     /// Manage auth keys (stored as hashes beside the jobs).
     Auth(AuthArgs),
+    /// Run a stored job to its end: the command of a Fargate task.
+    #[command(hide = true)]
+    RunJob(RunJobArgs),
     #[cfg(feature = "server")]
     #[command(flatten)]
     User(UserCommand),
@@ -122,6 +125,7 @@ enum ExecAlone {
 pub enum ServiceCmd {
     Serve(ServeArgs),
     Auth(AuthArgs),
+    RunJob(RunJobArgs),
     #[cfg(feature = "server")]
     User(UserCommand),
     /// A command the static build does not know; `aws-exec-server` reads it from the
@@ -215,6 +219,17 @@ pub struct JobArgs {
     /// 10 minutes (or this, if longer) [default: 10s]
     #[arg(long, value_name = "DURATION", requires = "retry", value_parser = parse_duration)]
     pub retry_delay: Option<std::time::Duration>,
+    /// Run it as an ECS Fargate task (`fargate`), for hours if --timeout says so; a timeout
+    /// over what Lambda can run asks for it too
+    #[arg(long, value_name = "RUNNER")]
+    pub runner: Option<String>,
+    /// The Fargate task's vCPUs (0.25-16)
+    #[arg(long, value_name = "VCPUS")]
+    pub cpu: Option<f64>,
+    /// The Fargate task's memory in MiB; the smallest size Fargate offers that holds both
+    /// is picked
+    #[arg(long, value_name = "MIB")]
+    pub memory: Option<u32>,
     /// Send a file for the job, placed in its directory under its own name or at PATH
     /// (relative) before it starts, executable if it is here; a directory sends every file
     /// under it (repeatable)
@@ -224,6 +239,13 @@ pub struct JobArgs {
     /// an option; every word after it is the command's, options too
     #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     pub argv: Vec<String>,
+}
+
+/// `run-job OWNER UID`: what a Fargate task runs.
+#[derive(Debug, Args)]
+pub struct RunJobArgs {
+    pub owner: String,
+    pub uid: String,
 }
 
 /// One entry of `--retry-on`: an exit code, or `timeout`.

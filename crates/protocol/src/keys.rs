@@ -91,6 +91,10 @@ impl JobKeys {
             n => format!("{}claim-{n}", self.prefix),
         }
     }
+    /// The ARN of the Fargate task that runs it, when it runs as one.
+    pub fn task(&self) -> String {
+        format!("{}task", self.prefix)
+    }
     /// The job as a runner takes it, kept for a job with `retry` so that its next attempt
     /// can be started by whoever finds it due.
     pub fn job(&self) -> String {

@@ -4,6 +4,7 @@
 //! rule about names, UIDs, keys and limits is checked the same way on both sides.
 
 pub mod auth;
+pub mod fargate;
 pub mod files;
 pub mod keys;
 pub mod limits;
@@ -16,6 +17,7 @@ pub mod uid;
 pub mod wire;
 
 pub use auth::{AuthKey, AuthName};
+pub use fargate::{RunLimits, TaskSize, Vcpus};
 pub use files::{Artifact, ArtifactList, InputUpload, JobInputs, ARTIFACTS_ENV, STATE_ENV};
 pub use meta::{JobEnd, JobMeta, JobState, Usage};
 pub use notify::{Delivery, Notify, NotifySecret};

@@ -146,6 +146,14 @@ pub struct JobMeta {
     /// When the next attempt is due (seconds since the epoch), while the job waits for it.
     #[serde(rename = "retry-at", default, skip_serializing_if = "Option::is_none")]
     pub retry_at: Option<u64>,
+    /// Where it runs when not where jobs run by default: `fargate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner: Option<String>,
+    /// Its Fargate task's size, and the task's ARN once it was started.
+    #[serde(rename = "task-size", default, skip_serializing_if = "Option::is_none")]
+    pub task_size: Option<crate::fargate::TaskSize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
 }
 
 /// What one run used: its command's wall time, the CPU time of its whole process tree, the
@@ -203,6 +211,9 @@ impl JobMeta {
             attempt: None,
             attempts: Vec::new(),
             retry_at: None,
+            runner: None,
+            task_size: None,
+            task: None,
         }
     }
 

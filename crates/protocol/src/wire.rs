@@ -69,6 +69,17 @@ pub struct ExecRequest {
     /// Run it again after a failing end, up to a number of attempts in all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<crate::retry::Retry>,
+    /// `"fargate"`: run it as an ECS Fargate task, for hours if its timeout says so (a
+    /// timeout over what Lambda can run asks for it too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner: Option<String>,
+    /// The Fargate task's vCPUs (0.25 to 16); with `memory-mb`, the smallest size that
+    /// holds both is picked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<crate::fargate::Vcpus>,
+    /// The Fargate task's memory, in MiB.
+    #[serde(rename = "memory-mb", default, skip_serializing_if = "Option::is_none")]
+    pub memory_mb: Option<u32>,
 }
 
 /// Variables for a job's environment: names `[A-Za-z_][A-Za-z0-9_]*`, no NUL anywhere,
@@ -136,6 +147,8 @@ pub struct JobOptions {
     /// Those of `inputs` placed executable.
     pub executable: BTreeSet<String>,
     pub secrets: JobSecrets,
+    /// The Fargate task it runs as, when it runs as one.
+    pub fargate: Option<crate::fargate::TaskSize>,
 }
 
 /// Caller-owned presigned PUT URLs that receive a job's objects instead of the service's
@@ -332,6 +345,8 @@ pub enum RequestError {
     BadNotify(String),
     #[error("{0}")]
     BadRetry(String),
+    #[error("{0}")]
+    BadRunner(String),
 }
 
 impl ExecRequest {
@@ -410,7 +425,12 @@ impl ExecRequest {
     }
 
     /// Checks timeout (up to `max_timeout` seconds), env and stdin.
-    pub fn options(&self, max_timeout: u64) -> Result<JobOptions, RequestError> {
+    pub fn options(&self, limits: &crate::fargate::RunLimits) -> Result<JobOptions, RequestError> {
+        let fargate = self.fargate(limits)?;
+        let max_timeout = match fargate {
+            Some(_) => limits.long_max_timeout.unwrap_or(limits.max_timeout),
+            None => limits.max_timeout,
+        };
         if let Some(t) = self.timeout {
             if t == 0 || t > max_timeout {
                 return Err(RequestError::BadTimeout {
@@ -454,7 +474,56 @@ impl ExecRequest {
             inputs,
             executable,
             secrets,
+            fargate,
         })
+    }
+
+    /// The Fargate task the job runs as, if it asks for one (by `runner`, or a timeout over
+    /// what runs elsewhere) and the service has the long runner.
+    fn fargate(
+        &self,
+        limits: &crate::fargate::RunLimits,
+    ) -> Result<Option<crate::fargate::TaskSize>, RequestError> {
+        use crate::fargate::{TaskSize, FARGATE};
+        let asked = match self.runner.as_deref() {
+            None => false,
+            Some(FARGATE) => true,
+            Some(other) => {
+                return Err(RequestError::BadRunner(format!(
+                    "unknown \"runner\" {:?}; the one to ask for is \"{FARGATE}\" (leave it out to run where jobs run by default)",
+                    other.chars().take(40).collect::<String>()
+                )))
+            }
+        };
+        let long = asked || self.timeout.is_some_and(|t| t > limits.max_timeout);
+        let sized = self.cpu.is_some() || self.memory_mb.is_some();
+        if !long {
+            if sized {
+                return Err(RequestError::BadRunner(
+                    "\"cpu\" and \"memory-mb\" size a Fargate task: add \"runner\": \"fargate\""
+                        .to_owned(),
+                ));
+            }
+            return Ok(None);
+        }
+        if limits.long_max_timeout.is_none() {
+            let why = match asked {
+                true => "\"runner\": \"fargate\"".to_owned(),
+                false => format!("a timeout over {} s", limits.max_timeout),
+            };
+            return Err(RequestError::BadRunner(format!(
+                "{why} needs this service's long runner (ECS Fargate), which is not set up: set ECS_CLUSTER, ECS_TASK_DEFINITION, ECS_SUBNETS and ECS_SECURITY_GROUPS (infra.yaml's LongRunner parameters)"
+            )));
+        }
+        if self.push_urls.is_some() {
+            return Err(RequestError::BadRunner(
+                "a Fargate job keeps its objects in the service's store: push-urls cannot be used"
+                    .to_owned(),
+            ));
+        }
+        TaskSize::fit(self.cpu.map(|c| c.0), self.memory_mb)
+            .map(Some)
+            .map_err(RequestError::BadRunner)
     }
 
     /// The secrets asked for, checked: names, paths apart from the inputs', no variable
@@ -760,7 +829,7 @@ mod tests {
             .timeout(5)
             .env("A_1", "x y")
             .stdin([0u8, 255]);
-        let opts = ok.options(900).unwrap();
+        let opts = ok.options(&crate::RunLimits::short(900)).unwrap();
         assert_eq!(opts.timeout, Some(5));
         assert_eq!(opts.stdin.as_deref(), Some(&[0u8, 255][..]));
         for (req, field) in [
@@ -778,7 +847,10 @@ mod tests {
                 "stdin-base64",
             ),
         ] {
-            let err = req.options(900).unwrap_err().to_string();
+            let err = req
+                .options(&crate::RunLimits::short(900))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(field), "{err}");
         }
     }

@@ -3,6 +3,7 @@
 //! port 0, `aws-exec serve` as a process, the command line's static build, a clean
 //! environment for child processes, and waiting on a condition instead of sleeping.
 
+pub mod ecs;
 pub mod env;
 pub mod s3;
 pub mod s3_proxy;
@@ -11,6 +12,7 @@ pub mod static_cli;
 pub mod terminal;
 pub mod wait;
 
+pub use ecs::LongRunner;
 pub use s3::S3Server;
 pub use s3_proxy::S3Proxy;
 pub use service::{

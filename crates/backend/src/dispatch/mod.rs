@@ -1,16 +1,20 @@
-//! Hands a submitted job to a runner: in this process ([`LocalDispatch`]) or, on AWS, by
-//! invoking this same function asynchronously.
+//! Hands a submitted job to a runner: in this process ([`LocalDispatch`]), on AWS by
+//! invoking this same function asynchronously ([`LambdaDispatch`]), and long jobs as ECS
+//! Fargate tasks ([`FargateDispatch`], wrapping either).
 
 use async_trait::async_trait;
 
+use aws_exec_protocol::keys::JobKeys;
 use aws_exec_protocol::Uid;
 
 use crate::job::Job;
 
 pub mod fair;
+pub mod fargate;
 pub mod lambda;
 pub mod local;
 
+pub use fargate::{FargateDispatch, FargateTasks};
 pub use lambda::LambdaDispatch;
 pub use local::LocalDispatch;
 
@@ -35,6 +39,17 @@ pub trait Dispatch: Send + Sync + 'static {
     fn cancel(&self, uid: &Uid) -> bool {
         let _ = uid;
         false
+    }
+
+    /// Stops what runs the job elsewhere, once it was cancelled (a Fargate task, which
+    /// would otherwise be billed until its runner notices).
+    async fn stop(&self, keys: &JobKeys) {
+        let _ = keys;
+    }
+
+    /// The Fargate tasks it starts, for housekeeping to look at.
+    fn tasks(&self) -> Option<&FargateTasks> {
+        None
     }
 
     /// The process that will run what it dispatches, when that is this one (`serve`): kept

@@ -38,22 +38,27 @@ pub async fn cancel(jobs: &Jobs, owner: &AuthName, uid: &Uid) -> Result<JobState
         .await?
     {
         end_unstarted(jobs, &keys, meta).await?;
-        // A local dispatcher frees its queue slot at once.
+        // A local dispatcher frees its queue slot at once; a task not started yet is
+        // stopped before it is billed for running nothing.
         jobs.dispatch.cancel(uid);
+        jobs.dispatch.stop(&keys).await;
         return Ok(JobState::Cancelled);
     }
     jobs.dispatch.cancel(uid);
     // Give the runner a moment to stop it and record the end, so the answer is final in
     // the usual case.
     let deadline = tokio::time::Instant::now() + SETTLE;
-    loop {
+    let state = loop {
         let now = load_meta(store, &keys).await?.map(|m| m.state);
         match now {
-            Some(s) if s.is_final() || tokio::time::Instant::now() >= deadline => return Ok(s),
+            Some(s) if s.is_final() || tokio::time::Instant::now() >= deadline => break s,
             None => return Err(JobError::UnknownJob(uid.to_string())),
             _ => tokio::time::sleep(Duration::from_millis(50)).await,
         }
-    }
+    };
+    // Its end written (or the runner given its time): what runs it elsewhere goes.
+    jobs.dispatch.stop(&keys).await;
+    Ok(state)
 }
 
 /// Ends a job that never started: the cancel claimed its start, so no runner will.

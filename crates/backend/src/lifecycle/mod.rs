@@ -27,8 +27,10 @@ pub struct Jobs {
     pub store: Arc<dyn Store>,
     pub dispatch: Arc<dyn Dispatch>,
     pub registry: Arc<Registry>,
-    /// The largest `timeout` a job may ask for.
+    /// The largest `timeout` a job may ask for where jobs run by default.
     pub max_timeout: Duration,
+    /// The largest on Fargate, when the service has that long runner.
+    pub long_max_timeout: Option<Duration>,
     /// Where push-urls may point.
     pub push_policy: PushPolicy,
     /// News of jobs whose runner is in this process, for polls that wait (`serve`).
@@ -37,6 +39,16 @@ pub struct Jobs {
     pub max_jobs_per_user: Option<usize>,
     /// Where the owners' secrets are kept (names are checked at submit).
     pub secrets: Arc<dyn Secrets>,
+}
+
+impl Jobs {
+    /// How long the jobs submitted here may run.
+    pub fn limits(&self) -> aws_exec_protocol::RunLimits {
+        aws_exec_protocol::RunLimits {
+            max_timeout: self.max_timeout.as_secs(),
+            long_max_timeout: self.long_max_timeout.map(|d| d.as_secs()),
+        }
+    }
 }
 
 /// Why a job could not be submitted, cancelled or fired. The API answers each with its

@@ -35,7 +35,7 @@ pub async fn check(
         .command()
         .map_err(|e| JobError::BadRequest(e.to_string()))?;
     let options = request
-        .options(jobs.max_timeout.as_secs())
+        .options(&jobs.limits())
         .map_err(|e| JobError::BadRequest(e.to_string()))?;
     if let Command::Rpc { name, args } = &command {
         jobs.registry.check(name, args)?;
@@ -115,6 +115,7 @@ pub async fn start(jobs: &Jobs, submission: Submission) -> Result<String, JobErr
         retry: request.retry.clone(),
         attempt: 1,
         resume: None,
+        fargate: options.fargate,
     };
     let created = create(jobs, &job, options.stdin).await;
     if let Err(e) = created {
@@ -163,14 +164,19 @@ async fn create(jobs: &Jobs, job: &Job, stdin: Option<Vec<u8>>) -> Result<(), Jo
         store.put(&job.keys().log(), Bytes::new()).await?;
     }
     // A job that may be run again is kept as it is dispatched: whoever finds its next
-    // attempt due (housekeeping after a lost run included) starts it from this.
-    if job.retry.is_some() {
+    // attempt due (housekeeping after a lost run included) starts it from this. A Fargate
+    // task reads its job from here too (a task's overrides hold 8 KiB at most).
+    if job.retry.is_some() || job.fargate.is_some() {
         let body = serde_json::to_vec(job).expect("a job serializes");
         store.put(&job.keys().job(), body.into()).await?;
     }
     save_meta(store, &job.queued_meta()).await?;
-    // Names the process that holds it queued, where that is this one.
-    let holder = jobs.dispatch.instance().unwrap_or_default().to_owned();
+    // Names the process that holds it queued, where that is this one (a Fargate task is
+    // held by ECS: a restart here loses nothing of it).
+    let holder = match job.fargate {
+        Some(_) => String::new(),
+        None => jobs.dispatch.instance().unwrap_or_default().to_owned(),
+    };
     store
         .put(&open_job(&job.owner, &job.uid), Bytes::from(holder))
         .await?;

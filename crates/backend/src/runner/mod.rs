@@ -166,10 +166,15 @@ impl Runner {
 
     /// Stops every running job; each still writes its log, exit and size.
     pub fn shutdown(&self) {
+        self.shutdown_for(StopReason::Shutdown);
+    }
+
+    /// As [`Runner::shutdown`], saying why.
+    pub fn shutdown_for(&self, reason: StopReason) {
         self.shutdown.cancel();
         self.workspaces.close();
         for stop in self.running.lock().expect("running jobs").values() {
-            stop.request(StopReason::Shutdown);
+            stop.request(reason);
         }
     }
 
@@ -261,6 +266,12 @@ impl Runner {
         meta.state = JobState::Running;
         meta.started = Some(now_unix());
         meta.retry_at = None;
+        if job.fargate.is_some() {
+            // The task it runs in, as its dispatcher recorded it.
+            if let Ok(Some(arn)) = self.store.get(&keys.task()).await {
+                meta.task = Some(String::from_utf8_lossy(&arn).into_owned());
+            }
+        }
         let running = RunningNote::later(self.store.clone(), &meta);
         let fence = Fence::default();
         // A cancel asked for before the claim, or from another process (the API on Lambda,

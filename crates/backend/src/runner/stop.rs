@@ -22,13 +22,17 @@ pub enum StopReason {
     Cancelled,
     /// The service is shutting down.
     Shutdown,
+    /// The Fargate task running it was asked to stop (SIGTERM from ECS).
+    TaskStopped,
 }
 
 impl StopReason {
     pub fn state(self) -> JobState {
         match self {
             StopReason::Timeout | StopReason::RunLimit | StopReason::Deadline => JobState::TimedOut,
-            StopReason::Cancelled | StopReason::Shutdown => JobState::Cancelled,
+            StopReason::Cancelled | StopReason::Shutdown | StopReason::TaskStopped => {
+                JobState::Cancelled
+            }
         }
     }
 
@@ -48,6 +52,7 @@ impl StopReason {
             StopReason::Deadline => "timed out: the job reached the invocation's deadline",
             StopReason::Cancelled => "cancelled",
             StopReason::Shutdown => "cancelled: the service is shutting down",
+            StopReason::TaskStopped => "cancelled: its Fargate task was asked to stop (SIGTERM)",
         }
     }
 }

@@ -29,16 +29,26 @@ fn main() {
     };
     let code = runtime.block_on(async {
         let Some(cli) = cli else {
-            return exit_code(builtin::lambda::run().await);
+            return exit_code(erased(builtin::lambda::run()).await);
         };
         exit_code(match builtin::call(cli.command).await {
             Ok(result) => result,
-            Err(ServiceCmd::Serve(args)) => builtin::serve::run(args).await,
+            // Boxed: the service's wiring is a large future.
+            Err(ServiceCmd::Serve(args)) => erased(builtin::serve::run(args)).await,
             Err(ServiceCmd::Auth(args)) => builtin::auth::run(args).await,
+            Err(ServiceCmd::RunJob(args)) => erased(builtin::run_job::run(args)).await,
             Err(ServiceCmd::User(command)) => Ok(command.run_here().await),
         })
     });
     // Jobs' stray tasks must not hold the process open after it has its answer.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     std::process::exit(code);
+}
+
+/// A future behind a pointer, its type erased: the service's wiring nests too deep for the
+/// compiler to lay it out inline in `main`'s.
+fn erased<'a, T>(
+    future: impl std::future::Future<Output = T> + 'a,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>> {
+    Box::pin(future)
 }

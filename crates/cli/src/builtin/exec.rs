@@ -111,6 +111,9 @@ impl JobArgs {
                 ..aws_exec_protocol::Retry::attempts(attempts)
             });
         }
+        request.runner = self.runner;
+        request.cpu = self.cpu.map(aws_exec_protocol::Vcpus);
+        request.memory_mb = self.memory;
         for (local, path) in &self.puts {
             for file in crate::put::files(local, path)? {
                 let progress = crate::progress::bar(format!("{}", file.local.display()));

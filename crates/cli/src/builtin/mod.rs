@@ -14,6 +14,8 @@ pub mod man;
 pub mod notify;
 pub mod rerun;
 pub mod rpc;
+#[cfg(feature = "server")]
+pub mod run_job;
 pub mod schedule;
 pub mod secret;
 #[cfg(feature = "server")]
@@ -57,6 +59,7 @@ pub async fn call(command: Cmd) -> Result<anyhow::Result<i32>, ServiceCmd> {
         Cmd::Upload(args) => upload::run(args).await,
         Cmd::Serve(args) => return Err(ServiceCmd::Serve(args)),
         Cmd::Auth(args) => return Err(ServiceCmd::Auth(args)),
+        Cmd::RunJob(args) => return Err(ServiceCmd::RunJob(args)),
         #[cfg(feature = "server")]
         Cmd::User(command) => return Err(ServiceCmd::User(command)),
         #[cfg(not(feature = "server"))]

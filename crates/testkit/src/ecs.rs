@@ -1,0 +1,111 @@
+//! ECS on moto_server, set up as infra.yaml sets up the long runner: a cluster, an arm64
+//! Fargate task definition whose container is `runner`, and a VPC's subnet and security
+//! group (made with boto3, so that no EC2 client is built for the tests). moto runs no
+//! container: a test runs the task's command itself, as the real binary.
+
+use std::process::Command;
+
+use aws_sdk_ecs::config::{BehaviorVersion, Credentials, Region};
+
+use crate::s3::{tool, ACCESS_KEY, REGION, SECRET_KEY};
+use crate::S3Server;
+
+pub struct LongRunner {
+    pub cluster: String,
+    pub task_definition: String,
+    pub subnet: String,
+    pub security_group: String,
+    pub client: aws_sdk_ecs::Client,
+}
+
+const SETUP: &str = r#"
+import boto3, json
+ec2 = boto3.client('ec2')
+vpc = ec2.create_vpc(CidrBlock='10.0.0.0/16')['Vpc']['VpcId']
+ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={'Value': True})
+subnet = ec2.create_subnet(VpcId=vpc, CidrBlock='10.0.1.0/24')['Subnet']['SubnetId']
+sg = ec2.create_security_group(GroupName='aws-exec-runner', Description='long jobs', VpcId=vpc)['GroupId']
+ecs = boto3.client('ecs')
+ecs.create_cluster(clusterName='aws-exec')
+ecs.register_task_definition(
+    family='aws-exec-runner', requiresCompatibilities=['FARGATE'], networkMode='awsvpc',
+    cpu='256', memory='512',
+    runtimePlatform={'cpuArchitecture': 'ARM64', 'operatingSystemFamily': 'LINUX'},
+    # moto counts the containers' memory (Fargate itself needs only the task's).
+    containerDefinitions=[{'name': 'runner', 'image': 'aws-exec-runner:latest', 'essential': True, 'memory': 512}])
+print(json.dumps({'subnet': subnet, 'sg': sg}))
+"#;
+
+impl LongRunner {
+    pub fn on(server: &S3Server) -> Self {
+        let out = Command::new(tool("AWS_EXEC_PYTHON", "python3"))
+            .arg("-c")
+            .arg(SETUP)
+            .envs(server.env())
+            .output()
+            .expect("python runs");
+        assert!(
+            out.status.success(),
+            "setting up ECS on moto: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let made: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let client = aws_sdk_ecs::Client::from_conf(
+            aws_sdk_ecs::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .endpoint_url(&server.endpoint)
+                .region(Region::new(REGION))
+                .credentials_provider(Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "test"))
+                .build(),
+        );
+        LongRunner {
+            cluster: "aws-exec".into(),
+            task_definition: "aws-exec-runner".into(),
+            subnet: made["subnet"].as_str().unwrap().to_owned(),
+            security_group: made["sg"].as_str().unwrap().to_owned(),
+            client,
+        }
+    }
+
+    /// The variables that tell the service where long jobs run.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("ECS_CLUSTER", self.cluster.clone()),
+            ("ECS_TASK_DEFINITION", self.task_definition.clone()),
+            ("ECS_SUBNETS", self.subnet.clone()),
+            ("ECS_SECURITY_GROUPS", self.security_group.clone()),
+        ]
+    }
+
+    /// Every task of the cluster, as ECS describes them (on moto each description moves a
+    /// task one step on: RUNNING, then STOPPED after about four).
+    pub async fn tasks(&self) -> Vec<aws_sdk_ecs::types::Task> {
+        let mut arns = Vec::new();
+        for status in [
+            aws_sdk_ecs::types::DesiredStatus::Running,
+            aws_sdk_ecs::types::DesiredStatus::Stopped,
+        ] {
+            let listed = self
+                .client
+                .list_tasks()
+                .cluster(&self.cluster)
+                .desired_status(status)
+                .send()
+                .await
+                .expect("list_tasks");
+            arns.extend(listed.task_arns().iter().cloned());
+        }
+        if arns.is_empty() {
+            return Vec::new();
+        }
+        self.client
+            .describe_tasks()
+            .cluster(&self.cluster)
+            .set_tasks(Some(arns))
+            .send()
+            .await
+            .expect("describe_tasks")
+            .tasks()
+            .to_vec()
+    }
+}
