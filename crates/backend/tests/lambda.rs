@@ -112,6 +112,14 @@ async fn fixture() -> Fixture {
 
 /// The function as AWS runs it; `eventbridge` stands for schedules being set up.
 async fn fixture_with(eventbridge: Option<Arc<EventBridgeScheduler>>) -> Fixture {
+    fixture_full(eventbridge, None).await
+}
+
+/// The fixture, with EventBridge Scheduler and the long runner on Fargate when given.
+async fn fixture_full(
+    eventbridge: Option<Arc<EventBridgeScheduler>>,
+    fargate: Option<Arc<aws_exec_backend::dispatch::FargateTasks>>,
+) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(LocalStore::open(dir.path()).unwrap());
     let key = auth::create(store.as_ref(), &"alice".parse::<AuthName>().unwrap())
@@ -148,12 +156,23 @@ async fn fixture_with(eventbridge: Option<Arc<EventBridgeScheduler>>) -> Fixture
         )
         .with_secrets(secrets.clone()),
     );
+    let lambda: Arc<dyn aws_exec_backend::dispatch::Dispatch> =
+        Arc::new(LambdaDispatch::new(lambda_client, "aws-exec-fn"));
+    let long_max_timeout = fargate.as_ref().map(|f| f.config().max_timeout);
+    let dispatch: Arc<dyn aws_exec_backend::dispatch::Dispatch> = match fargate {
+        Some(tasks) => Arc::new(aws_exec_backend::dispatch::FargateDispatch::new(
+            tasks,
+            store.clone(),
+            lambda,
+        )),
+        None => lambda,
+    };
     let jobs = Jobs {
         store: store.clone(),
-        dispatch: Arc::new(LambdaDispatch::new(lambda_client, "aws-exec-fn")),
+        dispatch,
         registry,
         max_timeout: Duration::from_secs(890),
-        long_max_timeout: None,
+        long_max_timeout,
         push_policy: Default::default(),
         events: None,
         max_jobs_per_user: Some(MAX_JOBS_PER_USER),
@@ -1092,4 +1111,46 @@ fn now_secs() -> u64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs()
+}
+
+/// On Lambda, a job whose timeout Lambda cannot run goes to Fargate (RunTask on moto, its
+/// task told where the job is), and a short one self-invokes as ever.
+#[tokio::test]
+async fn a_long_timeout_dispatches_to_fargate_and_a_short_one_self_invokes() {
+    let moto = aws_exec_testkit::S3Server::moto();
+    let ecs = aws_exec_testkit::LongRunner::on(&moto);
+    let config = aws_exec_backend::dispatch::fargate::FargateConfig {
+        cluster: ecs.cluster.clone(),
+        task_definition: ecs.task_definition.clone(),
+        subnets: vec![ecs.subnet.clone()],
+        security_groups: vec![ecs.security_group.clone()],
+        container: "runner".into(),
+        assign_public_ip: true,
+        bucket: "svc".into(),
+        max_timeout: Duration::from_secs(12 * 3600),
+    };
+    let tasks = aws_exec_backend::dispatch::FargateTasks::new(ecs.client.clone(), config);
+    let f = fixture_full(None, Some(Arc::new(tasks))).await;
+    let submit = |timeout: u64| {
+        request(
+            "POST",
+            "/api/exec",
+            &f.key,
+            Some(serde_json::json!({"argv": ["true"], "timeout": timeout})),
+        )
+    };
+    let (status, long) = f.http(submit(3600)).await;
+    assert_eq!(status, 200, "{long}");
+    let started = ecs.tasks().await;
+    assert_eq!(started.len(), 1);
+    let command = started[0].overrides().unwrap().container_overrides()[0].command();
+    assert_eq!(command, ["run-job", "alice", long["uid"].as_str().unwrap()]);
+    assert!(f.recorded.lock().unwrap().is_empty(), "no self-invoke");
+
+    let (status, short) = f.http(submit(60)).await;
+    assert_eq!(status, 200, "{short}");
+    assert_eq!(ecs.tasks().await.len(), 1, "no second task");
+    let recorded = f.recorded.lock().unwrap().clone();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].payload[JOB_EVENT_KEY]["uid"], short["uid"]);
 }

@@ -82,6 +82,9 @@ async fn a_job_runs_in_lambda_mode_under_the_runtime_emulator() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    // The long runner, on moto too.
+    let ecs = aws_exec_testkit::LongRunner::on(&s3);
+    let long_runner = ecs.env();
     // What Lambda gives a function, pointed at the emulator and moto.
     let function_env = [
         (
@@ -105,6 +108,7 @@ async fn a_job_runs_in_lambda_mode_under_the_runtime_emulator() {
         ),
         ("AWS_REGION", aws_exec_testkit::s3::REGION.to_owned()),
         ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+        ("AWS_ENDPOINT_URL_ECS", s3.endpoint.clone()),
     ];
     // Lambda runs functions as a user without privileges: so do these (nobody, when the
     // test runs as root), each with a scratch directory of its own in place of /tmp.
@@ -128,6 +132,7 @@ async fn a_job_runs_in_lambda_mode_under_the_runtime_emulator() {
             function
                 .env("AWS_EXEC_SCRATCH", scratch.path())
                 .envs(function_env.iter().map(|(k, v)| (*k, v.as_str())))
+                .envs(long_runner.iter().map(|(k, v)| (*k, v.as_str())))
                 .process_group(0)
                 .stdout(Stdio::from(log.try_clone().unwrap()))
                 .stderr(Stdio::from(log));
@@ -149,6 +154,20 @@ async fn a_job_runs_in_lambda_mode_under_the_runtime_emulator() {
     .expect("the job runs");
     assert_eq!(String::from_utf8_lossy(&out), "one\ntwo\n");
     assert_eq!(code, 3);
+    assert!(ecs.tasks().await.is_empty(), "a short job self-invokes");
+
+    // A timeout Lambda cannot run starts a Fargate task instead, told which job it runs.
+    let uid = client
+        .submit(&ExecRequest::argv(["sleep", "2"]).timeout(3600))
+        .await
+        .expect("a long job is taken");
+    let tasks = ecs.tasks().await;
+    assert_eq!(tasks.len(), 1, "one task");
+    let command = tasks[0].overrides().unwrap().container_overrides()[0].command();
+    assert_eq!(command, ["run-job", "erin", uid.as_str()]);
+    let meta = client.status(&uid).await.unwrap();
+    assert_eq!(meta.runner.as_deref(), Some("fargate"));
+    client.cancel(&uid).await.unwrap();
 
     // The function's own credentials are in its environment, as on Lambda; a job's is not.
     let mut env = Vec::new();
