@@ -17,7 +17,8 @@
  *   started?: number, finished?: number, exit?: number, timeout?: number, notes?: string[],
  *   truncated?: boolean, usage?: Usage, notify?: {url: string, on?: string[]},
  *   notified?: Delivery, retry?: {attempts: number}, attempt?: number, attempts?: Attempt[],
- *   'retry-at'?: number}} JobMeta
+ *   'retry-at'?: number, runner?: string, 'task-size'?: {cpu: number, 'memory-mb': number},
+ *   task?: string}} JobMeta
  */
 
 /**

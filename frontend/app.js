@@ -400,6 +400,10 @@ async function showUsage(block, uid) {
     `${humanSize(u['peak-memory-bytes'])} peak`,
     `${humanSize(u['log-bytes'])} of log`,
   ];
+  const size = meta['task-size'];
+  if (meta.runner) {
+    parts.push(size ? `on ${meta.runner} (${size.cpu / 1024} vCPU, ${size['memory-mb']} MiB)` : `on ${meta.runner}`);
+  }
   if (typeof u['cost-nano-usd'] === 'number') {
     parts.push(`about $${(u['cost-nano-usd'] / 1e9).toPrecision(2)}`);
   }

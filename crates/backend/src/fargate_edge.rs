@@ -65,6 +65,7 @@ pub async fn run_job(
         .unwrap_or(aws_exec_protocol::fargate::DEFAULT_LONG_MAX_TIMEOUT);
     let config = RunnerConfig {
         max_run_time: Duration::from_secs(long_max),
+        cost: job.fargate.map(crate::usage::CostModel::fargate),
         rpc_process,
         push_policy: PushPolicy {
             s3_https_only: true,

@@ -146,11 +146,10 @@ async fn fixture_full(
             store.clone(),
             registry.clone(),
             RunnerConfig {
-                cost: Some(aws_exec_backend::usage::CostModel {
-                    memory_mb: 1024,
-                    usd_per_gb_second: aws_exec_backend::usage::LAMBDA_ARM64_USD_PER_GB_SECOND,
-                    usd_per_request: aws_exec_backend::usage::LAMBDA_USD_PER_REQUEST,
-                }),
+                cost: Some(aws_exec_backend::usage::CostModel::lambda(
+                    1024,
+                    aws_exec_backend::usage::LAMBDA_ARM64_USD_PER_GB_SECOND,
+                )),
                 ..RunnerConfig::default()
             },
         )

@@ -171,6 +171,17 @@ async fn a_long_job_runs_from_its_tasks_command_override_and_is_followed_to_its_
     assert_eq!(meta["task"], task.task_arn().unwrap());
     assert_eq!(meta["task-size"]["memory-mb"], 3072);
     assert_eq!(meta["state"], "exited");
+    // Billed as Fargate bills: by the second, a minute at least.
+    assert!(
+        meta["usage"]["billed-ms"].as_u64().unwrap() >= 60_000,
+        "{meta}"
+    );
+    assert!(meta["usage"]["cost-nano-usd"].as_u64().unwrap() > 0);
+    let shown = aws.ok(&["status", "last"]);
+    assert!(
+        shown.contains("runner:    fargate (0.5 vCPU, 3072 MiB)"),
+        "{shown}"
+    );
     let artifacts = aws.ok(&["artifacts", "last"]);
     assert!(artifacts.contains("made.txt"), "{artifacts}");
 }

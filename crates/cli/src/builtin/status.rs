@@ -23,6 +23,16 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<i32> {
         age(job.submitted)
     );
     println!("duration:  {}", duration(&job));
+    if let Some(runner) = &job.runner {
+        let size = job
+            .task_size
+            .map(|s| format!(" ({} vCPU, {} MiB)", s.vcpus(), s.memory_mb))
+            .unwrap_or_default();
+        println!("runner:    {runner}{size}");
+        if let Some(task) = &job.task {
+            println!("task:      {task}");
+        }
+    }
     if let Some(timeout) = job.timeout {
         println!("timeout:   {timeout}s");
     }
