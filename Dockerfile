@@ -1,8 +1,22 @@
-# A toolbox with everything bin/ needs to build, test and deploy aws-exec:
+# Two images.
+#
+# The long runner (jobs past Lambda's 15 minutes run in it as ECS Fargate tasks): the same
+# arm64 binary as the function, on a base with a shell and the usual tools for jobs.
+# bin/ensure.sh builds and pushes it when LONG_RUNNER_SUBNETS is set in env.sh:
+#   docker build --platform linux/arm64 --target runner -t aws-exec-runner .
+FROM public.ecr.aws/amazonlinux/amazonlinux:2023 AS runner
+RUN dnf install -y --setopt=install_weak_deps=False tar gzip python3 shadow-utils \
+ && dnf clean all
+# Built by bin/ensure.sh (cargo lambda build --release --arm64): the function's binary.
+COPY target/lambda/aws-exec-server/bootstrap /usr/local/bin/aws-exec-server
+ENTRYPOINT ["/usr/local/bin/aws-exec-server"]
+
+# A toolbox with everything bin/ needs to build, test and deploy aws-exec (the default
+# target):
 #   docker build -t aws-exec-tools .
 #   docker run -it --rm -v "$PWD":/code -e AWS_ACCESS_KEY_ID -e AWS_SECRET_ACCESS_KEY \
 #     -e AWS_SESSION_TOKEN aws-exec-tools bin/ensure.sh
-FROM rust:1-bookworm
+FROM rust:1-bookworm AS tools
 
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \

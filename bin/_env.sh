@@ -25,7 +25,27 @@ stack_parameters() {
     "JobsRetentionDays=${JOBS_RETENTION_DAYS:-1}" \
     "MemorySize=${MEMORY_SIZE:-1024}" \
     "ReservedConcurrency=${RESERVED_CONCURRENCY:--1}" \
-    "HousekeepingSchedule=${HOUSEKEEPING_SCHEDULE-rate(30 minutes)}"
+    "HousekeepingSchedule=${HOUSEKEEPING_SCHEDULE-rate(30 minutes)}" \
+    "RunnerImage=${RUNNER_IMAGE:-}" \
+    "RunnerVpcId=${LONG_RUNNER_VPC:-}" \
+    "RunnerSubnets=${LONG_RUNNER_SUBNETS:-}" \
+    "LongMaxTimeout=${LONG_MAX_TIMEOUT:-43200}"
+}
+
+# With LONG_RUNNER_SUBNETS set: builds the long runner's image from the binary build_zip
+# made, pushes it to the stack's ECR repository and sets RUNNER_IMAGE for deploy.
+push_runner_image() {
+  if [ -z "${LONG_RUNNER_SUBNETS:-}" ]; then return 0; fi
+  local account repo tag
+  account=$(aws sts get-caller-identity --query Account --output text)
+  repo="$account.dkr.ecr.$AWS_DEFAULT_REGION.amazonaws.com/$PROJECT_NAME-runner"
+  aws ecr describe-repositories --repository-names "$PROJECT_NAME-runner" >/dev/null 2>&1 \
+    || aws ecr create-repository --repository-name "$PROJECT_NAME-runner" >/dev/null
+  tag=$(sha256sum target/lambda/aws-exec-server/bootstrap | cut -c1-16)
+  aws ecr get-login-password | docker login --username AWS --password-stdin "${repo%%/*}"
+  docker build --platform linux/arm64 --target runner -t "$repo:$tag" .
+  docker push "$repo:$tag"
+  export RUNNER_IMAGE="$repo:$tag"
 }
 
 # Builds target/lambda/aws-exec-server/bootstrap.zip (the service's binary) for Lambda's arm64.
@@ -33,6 +53,10 @@ build_zip() {
   rustup target add aarch64-unknown-linux-gnu >/dev/null
   cargo lambda build --release --arm64 --output-format zip --package aws-exec --bin aws-exec-server
   ls -l target/lambda/aws-exec-server/bootstrap.zip
+  # The long runner's image wants the binary itself, beside the zip.
+  if [ -n "${LONG_RUNNER_SUBNETS:-}" ]; then
+    unzip -o -q target/lambda/aws-exec-server/bootstrap.zip -d target/lambda/aws-exec-server
+  fi
 }
 
 # sam deploy with this project's settings; extra flags pass through.

@@ -64,6 +64,9 @@ pub async fn run_job(
         .and_then(|s| s.parse().ok())
         .unwrap_or(aws_exec_protocol::fargate::DEFAULT_LONG_MAX_TIMEOUT);
     let config = RunnerConfig {
+        // A container runs as root unless its image says otherwise: the job runs as nobody,
+        // so it cannot read this process's environment (the task role's credentials' path).
+        run_as: nix::unistd::geteuid().is_root().then_some((65534, 65534)),
         max_run_time: Duration::from_secs(long_max),
         cost: job.fargate.map(crate::usage::CostModel::fargate),
         rpc_process,

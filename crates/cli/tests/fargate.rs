@@ -356,3 +356,33 @@ async fn long_jobs_that_cannot_run_are_refused_with_what_to_do() {
         assert!(text.contains("ECS_CLUSTER"), "{text}");
     }
 }
+
+/// The container holds the task role's credentials (here moto's keys, in its environment):
+/// the job runs as nobody, gets none of them, and cannot read them from its runner.
+#[tokio::test]
+async fn a_job_in_the_container_cannot_reach_the_tasks_credentials() {
+    let aws = Aws::start().await;
+    let probe = r#"echo "ran as $(id -u)"; env
+                   tr '\0' '\n' < /proc/$PPID/environ 2>/dev/null || echo environ-refused"#;
+    let exec = aws
+        .cli(&["exec", "--runner", "fargate", "--", "bash", "-c", probe])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let task = aws.task().await;
+    let mut container = aws.container(&task);
+    let out = tokio::task::spawn_blocking(move || exec.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    container.wait().unwrap();
+    let out = String::from_utf8_lossy(&out.stdout);
+    assert!(out.contains("ran as 65534"), "{out}");
+    assert!(out.contains("environ-refused"), "{out}");
+    for secret in [
+        aws_exec_testkit::s3::SECRET_KEY,
+        aws_exec_testkit::s3::ACCESS_KEY,
+    ] {
+        assert!(!out.contains(secret), "{out}");
+    }
+}
