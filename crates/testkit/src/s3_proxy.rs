@@ -17,6 +17,8 @@ pub struct Stats {
     pub put_bytes: AtomicU64,
     pub gets: AtomicU64,
     pub other: AtomicU64,
+    /// The bodies' bytes of the other requests (POSTs: the API calls of ECS and Lambda).
+    pub other_bytes: AtomicU64,
     /// PUTs to keys containing [`Stats::fail_pattern`] still to refuse with 503.
     pub fail_next: AtomicU64,
     pub failed: AtomicU64,
@@ -204,6 +206,9 @@ async fn forward(State(up): State<Upstream>, request: Request) -> Response {
         }
         method => {
             stats.other.fetch_add(1, Ordering::SeqCst);
+            stats
+                .other_bytes
+                .fetch_add(body.len() as u64, Ordering::SeqCst);
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos());
