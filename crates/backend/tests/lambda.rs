@@ -1118,16 +1118,7 @@ fn now_secs() -> u64 {
 async fn a_long_timeout_dispatches_to_fargate_and_a_short_one_self_invokes() {
     let moto = aws_exec_testkit::S3Server::moto();
     let ecs = aws_exec_testkit::LongRunner::on(&moto);
-    let config = aws_exec_backend::dispatch::fargate::FargateConfig {
-        cluster: ecs.cluster.clone(),
-        task_definition: ecs.task_definition.clone(),
-        subnets: vec![ecs.subnet.clone()],
-        security_groups: vec![ecs.security_group.clone()],
-        container: "runner".into(),
-        assign_public_ip: true,
-        bucket: "svc".into(),
-        max_timeout: Duration::from_secs(12 * 3600),
-    };
+    let config = ecs.config("svc");
     let tasks = aws_exec_backend::dispatch::FargateTasks::new(ecs.client.clone(), config);
     let f = fixture_full(None, Some(Arc::new(tasks))).await;
     let submit = |timeout: u64| {

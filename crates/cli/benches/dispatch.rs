@@ -10,7 +10,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_exec_backend::dispatch::fargate::FargateConfig;
 use aws_exec_backend::dispatch::{Dispatch, FargateDispatch, FargateTasks, LambdaDispatch};
 use aws_exec_backend::job::Job;
 use aws_exec_backend::store::S3Store;
@@ -62,19 +61,7 @@ async fn main() {
             .credentials_provider(credentials.clone())
             .build(),
     );
-    let tasks = FargateTasks::new(
-        ecs_client,
-        FargateConfig {
-            cluster: ecs.cluster.clone(),
-            task_definition: ecs.task_definition.clone(),
-            subnets: vec![ecs.subnet.clone()],
-            security_groups: vec![ecs.security_group.clone()],
-            container: "runner".into(),
-            assign_public_ip: true,
-            bucket: "bench".into(),
-            max_timeout: Duration::from_secs(12 * 3600),
-        },
-    );
+    let tasks = FargateTasks::new(ecs_client, ecs.config("bench"));
     // Lambda's Invoke API, answering 202 as AWS does for an Event, behind its own proxy.
     let invoke = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let invoke_url = format!("http://{}", invoke.local_addr().unwrap());

@@ -85,6 +85,38 @@ impl Aws {
         }
         cmd.spawn().expect("aws-exec-server runs")
     }
+
+    /// A job sleeping 300 s in a task of its own, whose container runs it: its uid, task and
+    /// container, once it runs.
+    async fn sleeping_job(&self) -> (String, aws_sdk_ecs::types::Task, Child) {
+        let before: Vec<_> = self
+            .ecs
+            .tasks()
+            .await
+            .into_iter()
+            .map(|t| t.task_arn)
+            .collect();
+        let uid = self
+            .ok(&[
+                "exec", "--detach", "--runner", "fargate", "--", "sleep", "300",
+            ])
+            .trim()
+            .to_owned();
+        let task = wait_until(Duration::from_secs(30), "its task", || async {
+            self.ecs
+                .tasks()
+                .await
+                .into_iter()
+                .find(|t| !before.contains(&t.task_arn))
+        })
+        .await;
+        let container = self.container(&task);
+        wait_until(Duration::from_secs(30), "the job to run", || async {
+            (self.status(&uid)["state"] == "running").then_some(())
+        })
+        .await;
+        (uid, task, container)
+    }
 }
 
 /// A job that prints every byte value, 20 MB in all, leaves an artifact and exits 7; its
@@ -189,18 +221,7 @@ async fn a_long_job_runs_from_its_tasks_command_override_and_is_followed_to_its_
 #[tokio::test]
 async fn a_cancel_stops_the_task_and_sigterm_to_the_container_writes_the_end() {
     let aws = Aws::start().await;
-    let uid = aws
-        .ok(&[
-            "exec", "--detach", "--runner", "fargate", "--", "sleep", "300",
-        ])
-        .trim()
-        .to_owned();
-    let task = aws.task().await;
-    let mut container = aws.container(&task);
-    wait_until(Duration::from_secs(30), "the job to run", || async {
-        (aws.status(&uid)["state"] == "running").then_some(())
-    })
-    .await;
+    let (uid, task, mut container) = aws.sleeping_job().await;
     aws.ok(&["cancel", &uid]);
     let meta = aws.status(&uid);
     assert_eq!(meta["state"], "cancelled", "{meta}");
@@ -215,25 +236,7 @@ async fn a_cancel_stops_the_task_and_sigterm_to_the_container_writes_the_end() {
     assert!(container.wait().unwrap().success());
 
     // ECS's own stop: SIGTERM to the container's process, whose job still ends in order.
-    let uid = aws
-        .ok(&[
-            "exec", "--detach", "--runner", "fargate", "--", "sleep", "300",
-        ])
-        .trim()
-        .to_owned();
-    let task = wait_until(Duration::from_secs(30), "a second task", || async {
-        aws.ecs
-            .tasks()
-            .await
-            .into_iter()
-            .find(|t| t.task_arn() != task.task_arn())
-    })
-    .await;
-    let mut container = aws.container(&task);
-    wait_until(Duration::from_secs(30), "the job to run", || async {
-        (aws.status(&uid)["state"] == "running").then_some(())
-    })
-    .await;
+    let (uid, _, mut container) = aws.sleeping_job().await;
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(container.id() as i32),
         nix::sys::signal::Signal::SIGTERM,
@@ -258,18 +261,7 @@ async fn a_cancel_stops_the_task_and_sigterm_to_the_container_writes_the_end() {
 #[tokio::test]
 async fn a_task_that_stops_without_an_end_is_lost_with_ecss_reason() {
     let mut aws = Aws::start().await;
-    let uid = aws
-        .ok(&[
-            "exec", "--detach", "--runner", "fargate", "--", "sleep", "300",
-        ])
-        .trim()
-        .to_owned();
-    let task = aws.task().await;
-    let mut container = aws.container(&task);
-    wait_until(Duration::from_secs(30), "the job to run", || async {
-        (aws.status(&uid)["state"] == "running").then_some(())
-    })
-    .await;
+    let (uid, _, mut container) = aws.sleeping_job().await;
     // SIGKILL: nothing of the container's records the end, and ECS sees the task stop.
     container.kill().unwrap();
     container.wait().unwrap();

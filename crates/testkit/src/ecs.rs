@@ -67,6 +67,20 @@ impl LongRunner {
         }
     }
 
+    /// Where long jobs run, as the service is told of it, for jobs in `bucket`.
+    pub fn config(&self, bucket: &str) -> aws_exec_backend::dispatch::fargate::FargateConfig {
+        aws_exec_backend::dispatch::fargate::FargateConfig {
+            cluster: self.cluster.clone(),
+            task_definition: self.task_definition.clone(),
+            subnets: vec![self.subnet.clone()],
+            security_groups: vec![self.security_group.clone()],
+            container: "runner".into(),
+            assign_public_ip: true,
+            bucket: bucket.into(),
+            max_timeout: std::time::Duration::from_secs(12 * 3600),
+        }
+    }
+
     /// The variables that tell the service where long jobs run.
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![
