@@ -6,14 +6,15 @@
 // test that the served page is frontend/ still compares the binary's own.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { createServer } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
 import { chromium } from 'playwright-core';
 import { servePageFromDisk } from '../dev/from-disk.mjs';
 
@@ -70,23 +71,23 @@ const SIZES = [
   { name: 'desktop', viewport: { width: 1280, height: 800 }, isMobile: false, hasTouch: false },
 ];
 
-async function openPage(size) {
+async function openPage(size, at = url) {
   const context = await browser.newContext({
     viewport: size.viewport, isMobile: size.isMobile, hasTouch: size.hasTouch,
   });
-  if (FROM_DISK) await servePageFromDisk(context, url);
+  if (FROM_DISK) await servePageFromDisk(context, at);
   const page = await context.newPage();
   const cspErrors = [];
   page.on('console', (msg) => {
     if (/Content Security Policy|Refused to/.test(msg.text())) cspErrors.push(msg.text());
   });
   page.on('pageerror', (err) => cspErrors.push(`page error: ${err.message}`));
-  await page.goto(url);
+  await page.goto(at);
   return { context, page, cspErrors };
 }
 
-async function signIn(page) {
-  await page.getByLabel('Auth key').fill(key);
+async function signIn(page, withKey = key) {
+  await page.getByLabel('Auth key').fill(withKey);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByLabel('Command').waitFor();
   assert.match(await page.locator('#who').textContent(), /signed in as default/);
@@ -1093,6 +1094,113 @@ test('a retried job shows every attempt in its log and lists them under its end'
   assert.match(text ?? '', /try 1\s*\[aws-exec\] attempt 2 of 2\s*try 2/);
   assert.deepEqual(cspErrors, []);
   await context.close();
+});
+
+/** A tool of the repository's .venv (bin/setup.sh), else the one on PATH. @param {string} name */
+function venvTool(name) {
+  const inVenv = join(here, '../../.venv/bin', name);
+  return existsSync(inVenv) ? inVenv : name;
+}
+
+/** A free port on loopback. */
+async function freePort() {
+  const probe = createNetServer();
+  await new Promise((resolve) => probe.listen(0, '127.0.0.1', () => resolve(undefined)));
+  const address = probe.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  await new Promise((resolve) => probe.close(() => resolve(undefined)));
+  return port;
+}
+
+/**
+ * moto_server with a bucket and the long runner (crates/testkit/src/long_runner.py), and a
+ * `serve --bucket` told of both: what a service that hands long jobs to Fargate looks like.
+ */
+async function startLongRunner() {
+  const port = await freePort();
+  const endpoint = `http://127.0.0.1:${port}`;
+  const moto = spawn(venvTool('moto_server'), ['-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
+  for (let i = 0; ; i++) {
+    try {
+      await fetch(endpoint);
+      break;
+    } catch (e) {
+      if (i > 200) throw e;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  const awsEnv = {
+    ...process.env, AWS_ENDPOINT_URL: endpoint, AWS_ACCESS_KEY_ID: 'AKIAAWSEXECTEST00001',
+    AWS_SECRET_ACCESS_KEY: 'awsexectestsecretkey000000000000000000001', AWS_REGION: 'us-east-1',
+    AWS_DEFAULT_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true', AWS_EXEC_LOG: 'warn',
+  };
+  const setup = spawnSync(venvTool('python3'), [join(here, '../../crates/testkit/src/long_runner.py')], {
+    env: { ...awsEnv, BUCKET: 'web' }, encoding: 'utf8',
+  });
+  assert.equal(setup.status, 0, setup.stderr);
+  const made = JSON.parse(setup.stdout);
+  const env = {
+    ...awsEnv, ECS_CLUSTER: 'aws-exec', ECS_TASK_DEFINITION: 'aws-exec-runner',
+    ECS_SUBNETS: made.subnet, ECS_SECURITY_GROUPS: made.sg,
+  };
+  const serve = spawn(BIN, ['serve', '--addr', '127.0.0.1:0', '--bucket', 'web'], {
+    stdio: ['ignore', 'pipe', 'inherit'], env,
+  });
+  let at = '';
+  let withKey = '';
+  const lines = createInterface({ input: serve.stdout });
+  await new Promise((resolve, reject) => {
+    serve.once('exit', (code) => reject(new Error(`serve exited with ${code}`)));
+    lines.on('line', (line) => {
+      const k = /export AUTH=(\S+)/.exec(line);
+      if (k) withKey = k[1];
+      const u = /^aws-exec serving (\S+)/.exec(line);
+      if (u) {
+        at = u[1];
+        resolve(undefined);
+      }
+    });
+  });
+  const stop = async () => {
+    for (const child of [serve, moto]) {
+      child.kill('SIGTERM');
+      if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
+    }
+  };
+  return { url: at, key: withKey, env, stop };
+}
+
+// Also: a bucket on another S3 endpoint than AWS's (moto here, MinIO elsewhere) is one the
+// page may read logs from; its policy once let it read only AWS's, and showed nothing.
+test('a job that ran on Fargate says so, with its size, under its end', async () => {
+  const aws = await startLongRunner();
+  try {
+    const resp = await fetch(`${aws.url}/api/exec`, {
+      method: 'POST',
+      headers: { auth: aws.key, 'content-type': 'application/json' },
+      body: JSON.stringify({ argv: ['sh', '-c', 'echo far away'], runner: 'fargate', 'memory-mb': 1024 }),
+    });
+    assert.equal(resp.status, 200);
+    const { uid } = await resp.json();
+    // What the task's container runs (moto runs no container): its command override.
+    const server = join(dirname(BIN), 'aws-exec-server');
+    const task = spawnSync(server, ['run-job', 'default', uid], {
+      env: { ...aws.env, PROJECT_BUCKET: 'web' }, encoding: 'utf8',
+    });
+    assert.equal(task.status, 0, task.stderr);
+    const { context, page, cspErrors } = await openPage(SIZES[0], aws.url);
+    await signIn(page, aws.key);
+    await page.evaluate((u) => { location.hash = `#/job/${u}`; }, uid);
+    const block = page.locator(`.run[data-uid="${uid}"]`);
+    const usage = block.locator('.usage').first();
+    await usage.waitFor({ timeout: 20000 });
+    assert.match(await usage.textContent() ?? '', /on fargate \(0\.25 vCPU, 1024 MiB\)/);
+    assert.match(await block.locator('pre.out').textContent() ?? '', /far away/);
+    assert.deepEqual(cspErrors, []);
+    await context.close();
+  } finally {
+    await aws.stop();
+  }
 });
 
 // Lines that came between a scroll to the bottom and its scroll event once left the view

@@ -203,6 +203,7 @@ impl LambdaApp {
             jobs,
             public_url: None,
             scheduler,
+            page_reads_from: None,
         };
         Ok(LambdaApp::new(state, runner, eventbridge))
     }

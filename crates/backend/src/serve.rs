@@ -277,6 +277,7 @@ impl LocalService {
             jobs: jobs.clone(),
             public_url: config.public_url.clone(),
             scheduler: scheduler.clone(),
+            page_reads_from: reads_from(store.as_ref()).await,
         };
         let mut router = app(state.clone());
         if let Some(local) = local {
@@ -378,6 +379,21 @@ async fn fire_triggers(
             }
         });
     }
+}
+
+/// The origin of the store's presigned reads when it is neither this service (a data
+/// directory) nor AWS's S3: a bucket on another S3 endpoint, which the page must be let read.
+async fn reads_from(store: &dyn Store) -> Option<String> {
+    let url = store
+        .presign_get("page-probe", None, Duration::from_secs(60))
+        .await
+        .ok()?;
+    let url = reqwest::Url::parse(&url).ok()?;
+    let host = url.host_str()?;
+    if !url.scheme().starts_with("http") || host.ends_with(".amazonaws.com") {
+        return None;
+    }
+    Some(url.origin().ascii_serialization())
 }
 
 /// How often `serve` on a bucket sweeps it for lost jobs.

@@ -184,6 +184,7 @@ async fn fixture_full(
             Some(eventbridge) => eventbridge.clone(),
             None => Arc::new(Unconfigured("SCHEDULE_GROUP")),
         },
+        page_reads_from: None,
     };
     Fixture {
         app: LambdaApp::new(state, runner, eventbridge),

@@ -18,23 +18,8 @@ pub struct LongRunner {
     pub client: aws_sdk_ecs::Client,
 }
 
-const SETUP: &str = r#"
-import boto3, json
-ec2 = boto3.client('ec2')
-vpc = ec2.create_vpc(CidrBlock='10.0.0.0/16')['Vpc']['VpcId']
-ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={'Value': True})
-subnet = ec2.create_subnet(VpcId=vpc, CidrBlock='10.0.1.0/24')['Subnet']['SubnetId']
-sg = ec2.create_security_group(GroupName='aws-exec-runner', Description='long jobs', VpcId=vpc)['GroupId']
-ecs = boto3.client('ecs')
-ecs.create_cluster(clusterName='aws-exec')
-ecs.register_task_definition(
-    family='aws-exec-runner', requiresCompatibilities=['FARGATE'], networkMode='awsvpc',
-    cpu='256', memory='512',
-    runtimePlatform={'cpuArchitecture': 'ARM64', 'operatingSystemFamily': 'LINUX'},
-    # moto counts the containers' memory (Fargate itself needs only the task's).
-    containerDefinitions=[{'name': 'runner', 'image': 'aws-exec-runner:latest', 'essential': True, 'memory': 512}])
-print(json.dumps({'subnet': subnet, 'sg': sg}))
-"#;
+/// The setup, shared with the browser tests: prints the subnet and security group it made.
+const SETUP: &str = include_str!("long_runner.py");
 
 impl LongRunner {
     pub fn on(server: &S3Server) -> Self {

@@ -42,6 +42,9 @@ pub struct AppState {
     pub public_url: Option<String>,
     /// What makes stored schedules fire.
     pub scheduler: Arc<dyn Scheduler>,
+    /// Where the page reads logs from besides this origin and AWS's S3: a store on another
+    /// S3 endpoint (`serve --bucket` with `AWS_ENDPOINT_URL`), by the origin of its URLs.
+    pub page_reads_from: Option<String>,
 }
 
 pub fn app(state: AppState) -> Router {
@@ -130,7 +133,7 @@ pub fn app(state: AppState) -> Router {
             "/api/openapi.json",
             get(openapi::document).fallback(not_allowed("GET")),
         )
-        .merge(web::routes())
+        .merge(web::routes(state.page_reads_from.clone()))
         .fallback(|uri: Uri| async move { ApiError::NoRoute(uri.path().to_owned()) })
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .with_state(state)

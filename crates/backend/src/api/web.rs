@@ -49,18 +49,28 @@ const ASSETS: &[Asset] = &[
     ),
 ];
 
-/// Scripts and styles come from this origin only; logs may also be read from S3.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
-    style-src 'self'; img-src 'self' data:; connect-src 'self' https://*.amazonaws.com; \
-    base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+/// Scripts and styles come from this origin only; logs may also be read from S3, and from
+/// `reads_from` (the origin of a store on another S3 endpoint than AWS's, whose presigned
+/// URLs the page follows).
+pub fn content_security_policy(reads_from: Option<&str>) -> String {
+    let also = reads_from.map(|o| format!(" {o}")).unwrap_or_default();
+    format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         connect-src 'self' https://*.amazonaws.com{also}; base-uri 'none'; \
+         form-action 'none'; frame-ancestors 'none'"
+    )
+}
 
-pub fn routes() -> Router<AppState> {
+pub fn routes(reads_from: Option<String>) -> Router<AppState> {
+    let csp = HeaderValue::from_str(&content_security_policy(reads_from.as_deref()))
+        .unwrap_or_else(|_| HeaderValue::from_str(&content_security_policy(None)).expect("ASCII"));
     ASSETS.iter().fold(Router::new(), |router, asset| {
-        router.route(asset.path, get(move || async move { serve(asset) }))
+        let csp = csp.clone();
+        router.route(asset.path, get(move || async move { serve(asset, csp) }))
     })
 }
 
-fn serve(asset: &'static Asset) -> Response {
+fn serve(asset: &'static Asset, csp: HeaderValue) -> Response {
     let mut resp = asset.body.into_response();
     let h = resp.headers_mut();
     h.insert(
@@ -69,10 +79,7 @@ fn serve(asset: &'static Asset) -> Response {
     );
     // The page and its modules change with the binary; revalidate rather than go stale.
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
+    h.insert(header::CONTENT_SECURITY_POLICY, csp);
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
