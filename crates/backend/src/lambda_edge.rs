@@ -27,6 +27,7 @@ use crate::dispatch::{Dispatch, FargateDispatch, FargateTasks, LambdaDispatch};
 use crate::housekeeping::{sweep, LostRule};
 use crate::job::Job;
 use crate::lifecycle::Jobs;
+use crate::on_first_call::OnFirstCall;
 use crate::push_guard::PushPolicy;
 use crate::runner::rpc::Registry;
 use crate::runner::{Runner, RunnerConfig};
@@ -157,11 +158,14 @@ impl LambdaApp {
         );
         let shared = crate::deadlines::aws_config().await;
         let eventbridge = match (var("SCHEDULE_GROUP"), var("SCHEDULER_ROLE_ARN")) {
-            (Ok(group), Ok(role)) => Some(Arc::new(EventBridgeScheduler::new(
-                aws_sdk_scheduler::Client::new(&shared),
-                group,
-                role,
-            ))),
+            (Ok(group), Ok(role)) => {
+                let shared = shared.clone();
+                Some(Arc::new(EventBridgeScheduler::on_first_call(
+                    OnFirstCall::new(move || aws_sdk_scheduler::Client::new(&shared)),
+                    group,
+                    role,
+                )))
+            }
             _ => None,
         };
         let scheduler: Arc<dyn Scheduler> = match (&eventbridge, var("SCHEDULE_GROUP")) {

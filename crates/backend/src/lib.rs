@@ -17,6 +17,7 @@ pub mod lifecycle;
 pub mod log_objects;
 mod made_ahead;
 pub mod notify;
+pub mod on_first_call;
 pub mod push_guard;
 pub mod runner;
 pub mod schedules;

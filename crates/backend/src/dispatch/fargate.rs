@@ -21,6 +21,7 @@ use bytes::Bytes;
 
 use super::{Dispatch, DispatchError};
 use crate::job::Job;
+use crate::on_first_call::OnFirstCall;
 use crate::store::Store;
 
 /// The container command that runs a stored job: `aws-exec-server run-job OWNER UID`.
@@ -85,7 +86,7 @@ impl FargateConfig {
 
 /// The ECS calls long jobs need: start, stop and look at tasks.
 pub struct FargateTasks {
-    client: Client,
+    client: OnFirstCall<Client>,
     config: FargateConfig,
 }
 
@@ -103,11 +104,17 @@ pub enum TaskState {
 impl FargateTasks {
     pub async fn from_config(config: FargateConfig) -> Self {
         let shared = crate::deadlines::aws_config().await;
-        FargateTasks::new(Client::new(&shared), config)
+        FargateTasks {
+            client: OnFirstCall::new(move || Client::new(&shared)),
+            config,
+        }
     }
 
     pub fn new(client: Client, config: FargateConfig) -> Self {
-        FargateTasks { client, config }
+        FargateTasks {
+            client: OnFirstCall::ready(client),
+            config,
+        }
     }
 
     pub fn config(&self) -> &FargateConfig {

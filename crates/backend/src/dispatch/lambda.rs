@@ -10,9 +10,10 @@ use aws_sdk_lambda::Client;
 use super::{Dispatch, DispatchError};
 use crate::job::Job;
 use crate::lambda_edge::JobEvent;
+use crate::on_first_call::OnFirstCall;
 
 pub struct LambdaDispatch {
-    client: Client,
+    client: OnFirstCall<Client>,
     function: String,
 }
 
@@ -21,12 +22,15 @@ impl LambdaDispatch {
     /// `AWS_ENDPOINT_URL`) points it at another Invoke endpoint.
     pub async fn from_env(function: impl Into<String>) -> Self {
         let shared = crate::deadlines::aws_config().await;
-        LambdaDispatch::new(Client::new(&shared), function)
+        LambdaDispatch {
+            client: OnFirstCall::new(move || Client::new(&shared)),
+            function: function.into(),
+        }
     }
 
     pub fn new(client: Client, function: impl Into<String>) -> Self {
         LambdaDispatch {
-            client,
+            client: OnFirstCall::ready(client),
             function: function.into(),
         }
     }

@@ -119,8 +119,9 @@ pub struct Runner {
     running: Mutex<HashMap<Uid, Stop>>,
     /// Where each job gets its directory.
     workspaces: Arc<Workspaces>,
-    /// For push URLs.
-    http: reqwest::Client,
+    /// For push URLs; made on first use (a client reads its trusted roots when made, which
+    /// a Lambda cold start need not pay for jobs that never push).
+    http: std::sync::OnceLock<reqwest::Client>,
     /// Where news of a job's log goes, for polls that wait in this process.
     events: Option<Arc<JobEvents>>,
     /// Where the values of a job's secrets are read from, as it starts.
@@ -144,7 +145,6 @@ impl Runner {
     }
 
     pub fn new(store: Arc<dyn Store>, registry: Arc<Registry>, config: RunnerConfig) -> Self {
-        let http = config.push_policy.client();
         let workspaces = Workspaces::new(&config.work_root, config.clean_scratch.is_none());
         Runner {
             workspaces: Arc::new(workspaces),
@@ -153,7 +153,7 @@ impl Runner {
             config,
             shutdown: CancellationToken::new(),
             running: Mutex::new(HashMap::new()),
-            http,
+            http: std::sync::OnceLock::new(),
             events: None,
             secrets: None,
         }
@@ -311,7 +311,9 @@ impl Runner {
         let keys = job.keys();
         let sink: Arc<dyn Sink> = match &job.push_urls {
             Some(urls) => Arc::new(PushSink::new(
-                self.http.clone(),
+                self.http
+                    .get_or_init(|| self.config.push_policy.client())
+                    .clone(),
                 urls.clone(),
                 self.config.push_policy.clone(),
             )),

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{CronSchedule, Scheduler, SchedulerError};
+use crate::on_first_call::OnFirstCall;
 
 /// The key under which a scheduler's payload names its definition. Like the job event's,
 /// HTTP events never carry it, so no HTTP caller can fire a schedule this way.
@@ -62,7 +63,7 @@ impl ScheduleFiring {
 }
 
 pub struct EventBridgeScheduler {
-    client: Client,
+    client: OnFirstCall<Client>,
     group: String,
     role_arn: String,
     /// This function's ARN, learnt from the first invocation's context.
@@ -71,6 +72,15 @@ pub struct EventBridgeScheduler {
 
 impl EventBridgeScheduler {
     pub fn new(client: Client, group: impl Into<String>, role_arn: impl Into<String>) -> Self {
+        Self::on_first_call(OnFirstCall::ready(client), group, role_arn)
+    }
+
+    /// As [`EventBridgeScheduler::new`], with a client made on its first call.
+    pub fn on_first_call(
+        client: OnFirstCall<Client>,
+        group: impl Into<String>,
+        role_arn: impl Into<String>,
+    ) -> Self {
         EventBridgeScheduler {
             client,
             group: group.into(),

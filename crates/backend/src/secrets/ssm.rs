@@ -9,10 +9,12 @@ use aws_exec_protocol::{AuthName, SecretInfo, SecretName};
 use aws_sdk_ssm::types::ParameterType;
 use aws_sdk_ssm::Client;
 
+use crate::on_first_call::OnFirstCall;
+
 use super::{Secrets, SecretsError};
 
 pub struct SsmSecrets {
-    client: Client,
+    client: OnFirstCall<Client>,
     /// `/PROJECT/secrets`, without a trailing `/`.
     prefix: String,
 }
@@ -22,6 +24,10 @@ const GET_BATCH: usize = 10;
 
 impl SsmSecrets {
     pub fn new(client: Client, prefix: impl Into<String>) -> Self {
+        Self::on_first_call(OnFirstCall::ready(client), prefix)
+    }
+
+    fn on_first_call(client: OnFirstCall<Client>, prefix: impl Into<String>) -> Self {
         let prefix = prefix.into();
         SsmSecrets {
             client,
@@ -29,10 +35,11 @@ impl SsmSecrets {
         }
     }
 
-    /// Configured from the environment, as the S3 store is.
+    /// Configured from the environment, as the S3 store is; the client is made on the first
+    /// call.
     pub async fn from_env(prefix: impl Into<String>) -> Self {
         let shared = crate::deadlines::aws_config().await;
-        SsmSecrets::new(Client::new(&shared), prefix)
+        Self::on_first_call(OnFirstCall::new(move || Client::new(&shared)), prefix)
     }
 
     fn path(&self, owner: &AuthName) -> String {
