@@ -1,8 +1,8 @@
 //! Running a job again after a failing end (`"retry"`). The attempt that ended hands the job
 //! back: `job.json` becomes the next attempt, meta says when it is due, and a due key
 //! (`retry/pending/OWNER/UID/DUE`) outlives the runner. Whoever looks for due attempts
-//! (`serve`'s loop, Lambda's housekeeping) starts the next one; its own run claim
-//! (`claim-N`) makes it start once.
+//! (`serve`'s loop; on Lambda a one-shot schedule's wake-up, and housekeeping) starts the
+//! next one; its own run claim (`claim-N`) makes it start once.
 
 use std::collections::HashSet;
 
