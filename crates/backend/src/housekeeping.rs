@@ -207,7 +207,7 @@ async fn sweep_one(
     let note = if cancelled {
         "cancelled before it started".to_owned()
     } else if let TaskVerdict::Gone(why) = &task {
-        format!("its Fargate task ended without recording an end: {why}; job lost")
+        format!("{why}; job lost")
     } else if never_started {
         "this job never started; it was lost".to_owned()
     } else {
@@ -293,12 +293,14 @@ async fn task_verdict(
     };
     let arn = String::from_utf8_lossy(&arn).into_owned();
     Ok(match tasks.state(&arn).await {
-        Ok(TaskState::Stopped(why)) => TaskVerdict::Gone(why),
+        Ok(TaskState::Stopped(why)) => TaskVerdict::Gone(format!(
+            "its Fargate task stopped without recording an end: {why}"
+        )),
         Ok(TaskState::Live { started: false })
             if meta.submitted + TASK_START_BOUND.as_secs() < now =>
         {
             let why = format!(
-                "its task did not start within {} minutes",
+                "its Fargate task did not start within {} minutes, and was stopped",
                 TASK_START_BOUND.as_secs() / 60
             );
             if let Err(e) = tasks.stop(&arn, &why).await {

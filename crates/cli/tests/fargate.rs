@@ -36,6 +36,15 @@ impl Aws {
         ServeProcess::start(BIN, &["--bucket", "svc"], &env)
     }
 
+    /// Stops `serve` and starts it again: its first sweep looks at every open job.
+    fn restart_serve(&mut self) {
+        let key = self.serve.key.clone();
+        self.serve.terminate(Duration::from_secs(10));
+        self.serve = Self::serve(&self.server, &self.ecs);
+        // The key was printed at the first start only.
+        self.serve.key = key;
+    }
+
     fn cli(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);
         cmd.args(args)
@@ -271,11 +280,7 @@ async fn a_task_that_stops_without_an_end_is_lost_with_ecss_reason() {
     })
     .await;
     // A sweep (serve's, at its start) asks ECS, and ends the job at once.
-    let key = aws.serve.key.clone();
-    aws.serve.terminate(Duration::from_secs(10));
-    aws.serve = Aws::serve(&aws.server, &aws.ecs);
-    // The key was printed at the first start only.
-    aws.serve.key = key;
+    aws.restart_serve();
     let out = aws.cli(&["tail", &uid]).output().unwrap();
     assert_eq!(out.status.code(), Some(255));
     let meta = aws.status(&uid);
@@ -377,4 +382,57 @@ async fn a_job_in_the_container_cannot_reach_the_tasks_credentials() {
     ] {
         assert!(!out.contains(secret), "{out}");
     }
+}
+
+/// moto never marks a task started: one submitted longer ago than the bound is stopped by
+/// the next sweep, and its job ends lost saying so; a following client returns.
+#[tokio::test]
+async fn a_task_that_never_starts_is_stopped_and_its_job_lost() {
+    let mut aws = Aws::start().await;
+    let uid = aws
+        .ok(&["exec", "--detach", "--runner", "fargate", "--", "true"])
+        .trim()
+        .to_owned();
+    let task = aws.task().await;
+    // Submitted 20 minutes ago, as far as the job's meta says.
+    let s3 = aws.server.client();
+    let key = format!("jobs/default/{uid}/meta.json");
+    let body = s3
+        .get_object()
+        .bucket("svc")
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
+    let mut meta: Value =
+        serde_json::from_slice(&body.body.collect().await.unwrap().into_bytes()).unwrap();
+    meta["submitted"] = Value::from(meta["submitted"].as_u64().unwrap() - 20 * 60);
+    s3.put_object()
+        .bucket("svc")
+        .key(&key)
+        .body(serde_json::to_vec(&meta).unwrap().into())
+        .send()
+        .await
+        .unwrap();
+    // Its sweep at start asks ECS about the task.
+    aws.restart_serve();
+    let out = aws.cli(&["tail", &uid]).output().unwrap();
+    assert_eq!(out.status.code(), Some(255));
+    let meta = aws.status(&uid);
+    assert_eq!(meta["state"], "lost");
+    let note = meta["notes"][0].as_str().unwrap();
+    assert!(note.contains("did not start within 15 minutes"), "{note}");
+    let stopped = aws
+        .ecs
+        .tasks()
+        .await
+        .into_iter()
+        .find(|t| t.task_arn() == task.task_arn())
+        .unwrap();
+    assert!(
+        stopped
+            .stopped_reason()
+            .is_some_and(|r| r.contains("did not start")),
+        "{stopped:?}"
+    );
 }
