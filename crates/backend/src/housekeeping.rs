@@ -338,6 +338,15 @@ async fn hand_back_lost(
     let Some(wait) = retry::wait_before_next(&job, JobState::Lost, LOST_EXIT) else {
         return Ok(false);
     };
+    // A runner of that attempt still alive (hung, or misjudged by a clock) learns from the
+    // cancel marker that its attempt is over, and fences its writes before the log so far
+    // is read; the next attempt ignores the marker.
+    store
+        .put(
+            &keys.cancel(),
+            Bytes::from(crate::runner::lost_attempt_marker(job.attempt())),
+        )
+        .await?;
     let (log, segment) = match store.appends() {
         true => (store.get(&keys.log()).await?.unwrap_or_default(), 0),
         false => {

@@ -1145,3 +1145,63 @@ async fn a_long_timeout_dispatches_to_fargate_and_a_short_one_self_invokes() {
     assert_eq!(recorded.len(), 1);
     assert_eq!(recorded[0].payload[JOB_EVENT_KEY]["uid"], short["uid"]);
 }
+
+/// A runner whose attempt housekeeping took for lost (a hung one, or one a clock misjudged)
+/// must not write over the job it handed to the next attempt: it stops, writes no end and no
+/// second hand-back, and the next attempt runs the job to its end.
+#[tokio::test]
+async fn a_runner_whose_attempt_was_taken_for_lost_writes_nothing_over_the_next() {
+    let f = fixture().await;
+    let body = serde_json::json!({
+        "argv": ["bash", "-c", "echo \"try $AWS_EXEC_ATTEMPT\"; [ \"$AWS_EXEC_ATTEMPT\" = 2 ] || { sleep 3; echo stale; exit 1; }"],
+        "retry": {"attempts": 2, "delay": 0},
+    });
+    let (status, answer) = f
+        .http(request("POST", "/api/exec", &f.key, Some(body)))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let uid = answer["uid"].as_str().unwrap().to_owned();
+    let keys = JobKeys::new(&"alice".parse().unwrap(), &uid.parse().unwrap());
+    let taking = async {
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        aws_exec_backend::housekeeping::sweep(
+            &f.store,
+            aws_exec_backend::housekeeping::LostRule::AllOpen,
+            None,
+        )
+        .await
+        .unwrap()
+    };
+    let started = Instant::now();
+    let (ran, report) = tokio::join!(f.deliver(), taking);
+    assert_eq!(report.retried, std::slice::from_ref(&uid), "{report:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "it stopped at once"
+    );
+    assert_eq!(ran[0]["exit"], Value::Null, "{ran:?}");
+    assert_eq!(
+        ran[0]["next-attempt"],
+        Value::Null,
+        "no second hand-back: {ran:?}"
+    );
+    assert!(f.store.get(&keys.end()).await.unwrap().is_none());
+    let meta: aws_exec_protocol::JobMeta =
+        serde_json::from_slice(&f.store.get(&keys.meta()).await.unwrap().unwrap()).unwrap();
+    assert_eq!(
+        (meta.state, meta.attempt, meta.attempts.len()),
+        (aws_exec_protocol::JobState::Queued, Some(2), 1)
+    );
+
+    // The next attempt, started as a wake-up starts it, runs the job to its end.
+    f.call(serde_json::json!({"aws-exec-retry": {"at": 0}}))
+        .await;
+    let second = f.deliver().await;
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert_eq!(second[0]["exit"], 0, "{second:?}");
+    let log = f.store.get(&keys.log()).await.unwrap().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&log),
+        "try 1\n[aws-exec] attempt 2 of 2\ntry 2\n"
+    );
+}

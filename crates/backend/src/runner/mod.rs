@@ -280,6 +280,7 @@ impl Runner {
         let watcher = tokio::spawn(watch_for_cancel(
             self.store.clone(),
             keys.clone(),
+            job.attempt(),
             stop.clone(),
             fence.clone(),
         ));
@@ -434,6 +435,22 @@ impl Runner {
         // write from here on. A runner that finds it taken (housekeeping closed the job)
         // writes nothing more, so the log and `size` never disagree.
         running.settle().await;
+        // Housekeeping took this attempt for lost and handed the job to the next one: this
+        // runner writes nothing more, neither an end nor a hand-back.
+        if fence.is_closed() && job.retry.is_some() {
+            finish.cancel();
+            drop(log);
+            let _ = shipper.await;
+            let _ = tokio::task::spawn_blocking(move || drop(leftovers)).await;
+            tracing::warn!(uid = %job.uid, attempt = job.attempt(), "this attempt was taken for lost; leaving the job to the next");
+            return Ok(Some(Outcome {
+                exit: code,
+                state,
+                size: 0,
+                recorded: false,
+                next_attempt: None,
+            }));
+        }
         let mut end = JobEnd {
             exit: code,
             state,
@@ -942,15 +959,51 @@ impl Drop for RunningNote {
 /// Requests a stop once the job's cancel marker exists: checked at once, then every
 /// [`CANCEL_CHECK`], one small GET each time. When someone else has also claimed the job's
 /// end (housekeeping closed it), the log is fenced first: nothing more of it is written.
-async fn watch_for_cancel(store: Arc<dyn Store>, keys: JobKeys, stop: Stop, fence: Fence) {
+async fn watch_for_cancel(
+    store: Arc<dyn Store>,
+    keys: JobKeys,
+    attempt: u32,
+    stop: Stop,
+    fence: Fence,
+) {
     loop {
-        if let Ok(Some(_)) = store.get(&keys.cancel()).await {
-            if let Ok(Some(_)) = crate::lifecycle::end::read_end(store.as_ref(), &keys).await {
-                fence.close();
+        if let Ok(Some(marker)) = store.get(&keys.cancel()).await {
+            match lost_attempt(&marker) {
+                // An attempt before this one was taken for lost: not this one's business.
+                Some(lost) if lost < attempt => {}
+                // This attempt was, and the job handed to the next: nothing more of it
+                // reaches the job's objects.
+                Some(_) => {
+                    fence.close();
+                    stop.request(StopReason::Cancelled);
+                    return;
+                }
+                None => {
+                    if let Ok(Some(_)) =
+                        crate::lifecycle::end::read_end(store.as_ref(), &keys).await
+                    {
+                        fence.close();
+                    }
+                    stop.request(StopReason::Cancelled);
+                    return;
+                }
             }
-            stop.request(StopReason::Cancelled);
-            return;
         }
         tokio::time::sleep(CANCEL_CHECK).await;
     }
+}
+
+/// What housekeeping writes into the cancel marker when it takes attempt N of a retried job
+/// for lost and hands the job to the next: `lost-attempt N`.
+pub fn lost_attempt_marker(attempt: u32) -> String {
+    format!("lost-attempt {attempt}")
+}
+
+fn lost_attempt(marker: &[u8]) -> Option<u32> {
+    std::str::from_utf8(marker)
+        .ok()?
+        .strip_prefix("lost-attempt ")?
+        .trim()
+        .parse()
+        .ok()
 }
