@@ -155,8 +155,9 @@ async fn start_one(jobs: &Jobs, key: &str, due: &DueKey) -> Result<bool, StoreEr
         store.delete(key).await?;
         return Ok(false);
     };
-    // The open marker names the process that holds it queued, where that is this one.
-    if let Some(instance) = jobs.dispatch.instance() {
+    // The open marker names the process that holds it queued, where that is this one (a
+    // Fargate task is held by ECS).
+    if let Some(instance) = jobs.dispatch.instance().filter(|_| job.fargate.is_none()) {
         store
             .put(
                 &open_job(&job.owner, &job.uid),
