@@ -34,23 +34,10 @@ before(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'aws-exec-web-'));
   mkdirSync(SHOTS, { recursive: true });
   // Loopback allowed for notifications: the tests' receiver is on this machine.
-  server = spawn(BIN, ['serve', '--addr', '127.0.0.1:0', '--data-dir', dataDir, '--allow-push-host', '127.0.0.1'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, AWS_EXEC_LOG: 'warn' },
-  });
-  const lines = createInterface({ input: server.stdout });
-  await new Promise((resolve, reject) => {
-    server.once('exit', (code) => reject(new Error(`serve exited with ${code}`)));
-    lines.on('line', (line) => {
-      const k = /export AUTH=(\S+)/.exec(line);
-      if (k) key = k[1];
-      const u = /^aws-exec serving (\S+)/.exec(line);
-      if (u) {
-        url = u[1];
-        resolve();
-      }
-    });
-  });
+  ({ child: server, url, key } = await startServe(
+    ['--data-dir', dataDir, '--allow-push-host', '127.0.0.1'],
+    { ...process.env, AWS_EXEC_LOG: 'warn' },
+  ));
   assert.ok(key, 'serve printed a key on first start');
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -65,6 +52,33 @@ after(async () => {
   if (server && server.exitCode === null) await new Promise((r) => server.once('exit', r));
   rmSync(dataDir, { recursive: true, force: true });
 });
+
+/**
+ * Starts `aws-exec serve` on a free loopback port with `args` and `env`; answers the process,
+ * its URL and the key it printed on its first start.
+ * @param {string[]} args @param {NodeJS.ProcessEnv} env
+ */
+async function startServe(args, env) {
+  const child = spawn(BIN, ['serve', '--addr', '127.0.0.1:0', ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'], env,
+  });
+  let at = '';
+  let printed = '';
+  const lines = createInterface({ input: child.stdout });
+  await new Promise((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`serve exited with ${code}`)));
+    lines.on('line', (line) => {
+      const k = /export AUTH=(\S+)/.exec(line);
+      if (k) printed = k[1];
+      const u = /^aws-exec serving (\S+)/.exec(line);
+      if (u) {
+        at = u[1];
+        resolve(undefined);
+      }
+    });
+  });
+  return { child, url: at, key: printed };
+}
 
 const SIZES = [
   { name: 'phone', viewport: { width: 375, height: 812 }, isMobile: true, hasTouch: true },
@@ -1143,24 +1157,7 @@ async function startLongRunner() {
     ...awsEnv, ECS_CLUSTER: 'aws-exec', ECS_TASK_DEFINITION: 'aws-exec-runner',
     ECS_SUBNETS: made.subnet, ECS_SECURITY_GROUPS: made.sg,
   };
-  const serve = spawn(BIN, ['serve', '--addr', '127.0.0.1:0', '--bucket', 'web'], {
-    stdio: ['ignore', 'pipe', 'inherit'], env,
-  });
-  let at = '';
-  let withKey = '';
-  const lines = createInterface({ input: serve.stdout });
-  await new Promise((resolve, reject) => {
-    serve.once('exit', (code) => reject(new Error(`serve exited with ${code}`)));
-    lines.on('line', (line) => {
-      const k = /export AUTH=(\S+)/.exec(line);
-      if (k) withKey = k[1];
-      const u = /^aws-exec serving (\S+)/.exec(line);
-      if (u) {
-        at = u[1];
-        resolve(undefined);
-      }
-    });
-  });
+  const { child: serve, url: at, key: withKey } = await startServe(['--bucket', 'web'], env);
   const stop = async () => {
     for (const child of [serve, moto]) {
       child.kill('SIGTERM');

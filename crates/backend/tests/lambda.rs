@@ -643,25 +643,10 @@ async fn a_runner_that_loses_its_jobs_end_to_housekeeping_writes_nothing_more() 
     assert_eq!(status, 200, "{answer}");
     let uid = answer["uid"].as_str().unwrap().to_owned();
     let keys = JobKeys::new(&"alice".parse().unwrap(), &uid.parse().unwrap());
-    // While the runner is alive, housekeeping closes the job (as a second serve, or a
-    // misjudged clock, would).
-    let closing = async {
-        tokio::time::sleep(Duration::from_millis(1200)).await;
-        aws_exec_backend::housekeeping::sweep(
-            &f.store,
-            aws_exec_backend::housekeeping::LostRule::AllOpen,
-            None,
-        )
-        .await
-        .unwrap()
-    };
-    let started = Instant::now();
-    let (ran, report) = tokio::join!(f.deliver(), closing);
+    // While the runner is alive, housekeeping closes the job.
+    let (ran, report, took) = run_while_swept(&f).await;
     assert_eq!(report.lost, std::slice::from_ref(&uid));
-    assert!(
-        started.elapsed() < Duration::from_secs(4),
-        "the runner stopped at once"
-    );
+    assert!(took < Duration::from_secs(4), "the runner stopped at once");
     assert_eq!(
         ran[0]["exit"],
         Value::Null,
@@ -1162,23 +1147,9 @@ async fn a_runner_whose_attempt_was_taken_for_lost_writes_nothing_over_the_next(
     assert_eq!(status, 200, "{answer}");
     let uid = answer["uid"].as_str().unwrap().to_owned();
     let keys = JobKeys::new(&"alice".parse().unwrap(), &uid.parse().unwrap());
-    let taking = async {
-        tokio::time::sleep(Duration::from_millis(1200)).await;
-        aws_exec_backend::housekeeping::sweep(
-            &f.store,
-            aws_exec_backend::housekeeping::LostRule::AllOpen,
-            None,
-        )
-        .await
-        .unwrap()
-    };
-    let started = Instant::now();
-    let (ran, report) = tokio::join!(f.deliver(), taking);
+    let (ran, report, took) = run_while_swept(&f).await;
     assert_eq!(report.retried, std::slice::from_ref(&uid), "{report:?}");
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "it stopped at once"
-    );
+    assert!(took < Duration::from_secs(3), "it stopped at once");
     assert_eq!(ran[0]["exit"], Value::Null, "{ran:?}");
     assert_eq!(
         ran[0]["next-attempt"],
@@ -1204,4 +1175,25 @@ async fn a_runner_whose_attempt_was_taken_for_lost_writes_nothing_over_the_next(
         String::from_utf8_lossy(&log),
         "try 1\n[aws-exec] attempt 2 of 2\ntry 2\n"
     );
+}
+
+/// Delivers the recorded invocations (a runner at work) while, 1.2 s in, housekeeping sweeps
+/// every open job as a second serve or a misjudged clock would; answers both results and
+/// how long the runner took.
+async fn run_while_swept(
+    f: &Fixture,
+) -> (Vec<Value>, aws_exec_backend::housekeeping::Report, Duration) {
+    let sweeping = async {
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        aws_exec_backend::housekeeping::sweep(
+            &f.store,
+            aws_exec_backend::housekeeping::LostRule::AllOpen,
+            None,
+        )
+        .await
+        .unwrap()
+    };
+    let started = Instant::now();
+    let (ran, report) = tokio::join!(f.deliver(), sweeping);
+    (ran, report, started.elapsed())
 }

@@ -36,6 +36,16 @@ impl Aws {
         ServeProcess::start(BIN, &["--bucket", "svc"], &env)
     }
 
+    /// `task` as ECS describes it now.
+    async fn described(&self, task: &aws_sdk_ecs::types::Task) -> aws_sdk_ecs::types::Task {
+        self.ecs
+            .tasks()
+            .await
+            .into_iter()
+            .find(|t| t.task_arn() == task.task_arn())
+            .expect("the task is known")
+    }
+
     /// Stops `serve` and starts it again: its first sweep looks at every open job.
     fn restart_serve(&mut self) {
         let key = self.serve.key.clone();
@@ -234,13 +244,7 @@ async fn a_cancel_stops_the_task_and_sigterm_to_the_container_writes_the_end() {
     aws.ok(&["cancel", &uid]);
     let meta = aws.status(&uid);
     assert_eq!(meta["state"], "cancelled", "{meta}");
-    let stopped = aws
-        .ecs
-        .tasks()
-        .await
-        .into_iter()
-        .find(|t| t.task_arn() == task.task_arn())
-        .unwrap();
+    let stopped = aws.described(&task).await;
     assert_eq!(stopped.stopped_reason(), Some("cancelled through aws-exec"));
     assert!(container.wait().unwrap().success());
 
@@ -422,13 +426,7 @@ async fn a_task_that_never_starts_is_stopped_and_its_job_lost() {
     assert_eq!(meta["state"], "lost");
     let note = meta["notes"][0].as_str().unwrap();
     assert!(note.contains("did not start within 15 minutes"), "{note}");
-    let stopped = aws
-        .ecs
-        .tasks()
-        .await
-        .into_iter()
-        .find(|t| t.task_arn() == task.task_arn())
-        .unwrap();
+    let stopped = aws.described(&task).await;
     assert!(
         stopped
             .stopped_reason()
