@@ -234,6 +234,15 @@ impl Fixture {
         (status, serde_json::from_str(body).unwrap_or(Value::Null))
     }
 
+    /// Submits `body` through the HTTP API as alice; answers the uid.
+    async fn submit(&self, body: Value) -> String {
+        let (status, answer) = self
+            .http(request("POST", "/api/exec", &self.key, Some(body)))
+            .await;
+        assert_eq!(status, 200, "{answer}");
+        answer["uid"].as_str().unwrap().to_owned()
+    }
+
     /// Delivers every recorded self-invocation to the handler, as Lambda would.
     async fn deliver(&self) -> Vec<Value> {
         let pending: Vec<Invocation> = self.recorded.lock().unwrap().drain(..).collect();
@@ -637,11 +646,7 @@ async fn an_end_written_first_by_housekeeping_is_never_overwritten_by_a_late_run
 async fn a_runner_that_loses_its_jobs_end_to_housekeeping_writes_nothing_more() {
     let f = fixture().await;
     let body = serde_json::json!({"argv": ["sh", "-c", "echo before; sleep 4; echo after"]});
-    let (status, answer) = f
-        .http(request("POST", "/api/exec", &f.key, Some(body)))
-        .await;
-    assert_eq!(status, 200, "{answer}");
-    let uid = answer["uid"].as_str().unwrap().to_owned();
+    let uid = f.submit(body).await;
     let keys = JobKeys::new(&"alice".parse().unwrap(), &uid.parse().unwrap());
     // While the runner is alive, housekeeping closes the job.
     let (ran, report, took) = run_while_swept(&f).await;
@@ -1033,11 +1038,7 @@ async fn a_failed_attempt_on_lambda_is_woken_by_a_one_shot_schedule_and_runs_aga
         "argv": ["bash", "-c", "echo \"try $AWS_EXEC_ATTEMPT\"; [ \"$AWS_EXEC_ATTEMPT\" = 2 ] || exit 75"],
         "retry": {"attempts": 2, "delay": 2},
     });
-    let (status, answer) = f
-        .http(request("POST", "/api/exec", &f.key, Some(body)))
-        .await;
-    assert_eq!(status, 200, "{answer}");
-    let uid = answer["uid"].as_str().unwrap().to_owned();
+    let uid = f.submit(body).await;
     let first = f.deliver().await;
     assert_eq!(first[0]["ran"], true, "{first:?}");
     assert_eq!(first[0]["exit"], Value::Null, "no end yet: {first:?}");
@@ -1141,11 +1142,7 @@ async fn a_runner_whose_attempt_was_taken_for_lost_writes_nothing_over_the_next(
         "argv": ["bash", "-c", "echo \"try $AWS_EXEC_ATTEMPT\"; [ \"$AWS_EXEC_ATTEMPT\" = 2 ] || { sleep 3; echo stale; exit 1; }"],
         "retry": {"attempts": 2, "delay": 0},
     });
-    let (status, answer) = f
-        .http(request("POST", "/api/exec", &f.key, Some(body)))
-        .await;
-    assert_eq!(status, 200, "{answer}");
-    let uid = answer["uid"].as_str().unwrap().to_owned();
+    let uid = f.submit(body).await;
     let keys = JobKeys::new(&"alice".parse().unwrap(), &uid.parse().unwrap());
     let (ran, report, took) = run_while_swept(&f).await;
     assert_eq!(report.retried, std::slice::from_ref(&uid), "{report:?}");
