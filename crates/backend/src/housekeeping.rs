@@ -22,7 +22,7 @@ use crate::lifecycle::end::{
     claim_end, load_meta, read_end, record_end, CANCELLED_BEFORE_START_EXIT, CANCEL_CLAIM,
 };
 use crate::lifecycle::retry;
-use crate::log_objects::{segments, stored_log};
+use crate::log_objects::{stored_log, stored_log_and_next};
 use crate::runner::sink::{Sink, StoreSink};
 use crate::store::{get_number, Store, StoreError};
 use crate::time::now_unix;
@@ -168,28 +168,25 @@ async fn sweep_one(
         (LostRule::PastDeadlines { .. }, Some(due)) => {
             due + MAX_EVENT_AGE.as_secs() + LOST_MARGIN.as_secs() < now
         }
-        (rule, None) => match rule {
-            LostRule::AllOpen => true,
-            LostRule::PastDeadlines { run_limit } => {
-                let past = match started {
-                    Some(t) => t + run_limit.as_secs() + LOST_MARGIN.as_secs() < now,
-                    // A claim without a time was made by a sweep that then failed: lost.
-                    None if claimed_at.is_some() => true,
-                    None => meta.submitted + MAX_EVENT_AGE.as_secs() + LOST_MARGIN.as_secs() < now,
-                };
-                // Or its runner was a process of this machine that is no longer running: named
-                // by the run claim, or, before one, by the open marker of the one that queued it.
-                past || match claim_text.as_deref() {
-                    Some(text) => text
-                        .split_once(' ')
-                        .is_some_and(|(_, instance)| instance_is_gone(instance)),
-                    None => store.get(marker).await?.is_some_and(|holder| {
-                        std::str::from_utf8(&holder)
-                            .is_ok_and(|h| !h.is_empty() && instance_is_gone(h))
-                    }),
-                }
+        (LostRule::AllOpen, None) => true,
+        (LostRule::PastDeadlines { run_limit }, None) => {
+            let past = match started {
+                Some(t) => t + run_limit.as_secs() + LOST_MARGIN.as_secs() < now,
+                // A claim without a time was made by a sweep that then failed: lost.
+                None if claimed_at.is_some() => true,
+                None => meta.submitted + MAX_EVENT_AGE.as_secs() + LOST_MARGIN.as_secs() < now,
+            };
+            // Or its runner was a process of this machine that is no longer running: named
+            // by the run claim, or, before one, by the open marker of the one that queued it.
+            past || match claim_text.as_deref() {
+                Some(text) => text
+                    .split_once(' ')
+                    .is_some_and(|(_, instance)| instance_is_gone(instance)),
+                None => store.get(marker).await?.is_some_and(|holder| {
+                    std::str::from_utf8(&holder).is_ok_and(|h| !h.is_empty() && instance_is_gone(h))
+                }),
             }
-        },
+        }
     };
     if !lost {
         return Ok(());
@@ -344,18 +341,13 @@ async fn hand_back_lost(
     store
         .put(
             &keys.cancel(),
-            Bytes::from(crate::runner::lost_attempt_marker(job.attempt())),
+            Bytes::from(retry::lost_attempt_marker(job.attempt())),
         )
         .await?;
     let (log, segment) = match store.appends() {
         true => (store.get(&keys.log()).await?.unwrap_or_default(), 0),
         false => {
-            let next = segments(store, keys)
-                .await?
-                .last()
-                .and_then(|key| key.rsplit('/').next()?.parse::<u64>().ok())
-                .map_or(0, |last| last + 1);
-            let log = stored_log(store, keys).await?;
+            let (log, next) = stored_log_and_next(store, keys).await?;
             // The next attempt reads the log so far from `log.txt`.
             store.put(&keys.log(), log.clone()).await?;
             (log, next)

@@ -21,15 +21,27 @@ pub async fn segments(store: &dyn Store, keys: &JobKeys) -> Result<Vec<String>, 
 
 /// The log as stored: its segments joined, or `log.txt` where there are none.
 pub async fn stored_log(store: &dyn Store, keys: &JobKeys) -> Result<Bytes, StoreError> {
+    Ok(stored_log_and_next(store, keys).await?.0)
+}
+
+/// As [`stored_log`], with the number the next segment would have (0 without segments).
+pub async fn stored_log_and_next(
+    store: &dyn Store,
+    keys: &JobKeys,
+) -> Result<(Bytes, u64), StoreError> {
     let pieces = segments(store, keys).await?;
+    let next = pieces
+        .last()
+        .and_then(|key| key.rsplit('/').next()?.parse::<u64>().ok())
+        .map_or(0, |last| last + 1);
     if pieces.is_empty() {
-        return Ok(store.get(&keys.log()).await?.unwrap_or_default());
+        return Ok((store.get(&keys.log()).await?.unwrap_or_default(), next));
     }
     let mut all = BytesMut::new();
     for key in pieces {
         all.extend_from_slice(&store.get(&key).await?.unwrap_or_default());
     }
-    Ok(all.freeze())
+    Ok((all.freeze(), next))
 }
 
 /// Makes sure `partial.txt` holds more than `from` bytes when the segments do, remaking it

@@ -206,15 +206,16 @@ impl LocalService {
         };
         // Long jobs go to Fargate when the environment says where (on a bucket only: a task
         // reads its job from the store).
-        let tasks = match (&config.storage, FargateConfig::from_env(config.storage.bucket_name().unwrap_or_default())) {
-            (_, Err(why)) => return Err(std::io::Error::other(why)),
-            (_, Ok(None)) => None,
-            (StoreLocation::Dir(_), Ok(Some(_))) => {
+        let fargate = FargateConfig::from_env(config.storage.bucket_name().unwrap_or_default())
+            .map_err(std::io::Error::other)?;
+        let tasks = match (&config.storage, fargate) {
+            (_, None) => None,
+            (StoreLocation::Dir(_), Some(_)) => {
                 return Err(std::io::Error::other(
                     "ECS_CLUSTER is set, but long jobs on Fargate need the store to be a bucket (--bucket)",
                 ))
             }
-            (StoreLocation::Bucket(_), Ok(Some(fargate))) => {
+            (StoreLocation::Bucket(_), Some(fargate)) => {
                 Some(Arc::new(FargateTasks::from_config(fargate).await))
             }
         };

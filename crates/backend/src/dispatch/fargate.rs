@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_exec_protocol::keys::JobKeys;
 use aws_exec_protocol::{TaskSize, Uid};
-use aws_sdk_ecs::error::DisplayErrorContext;
+use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, ContainerOverride, KeyValuePair, LaunchType,
     NetworkConfiguration, TaskOverride,
@@ -199,13 +199,9 @@ impl FargateTasks {
             .await;
         match stopped {
             Ok(_) => Ok(()),
-            Err(e) => {
-                let text = DisplayErrorContext(&e).to_string();
-                match text.contains("InvalidParameterException") || text.contains("not found") {
-                    true => Ok(()),
-                    false => Err(text),
-                }
-            }
+            // What ECS answers for a task it no longer knows.
+            Err(e) if e.code() == Some("InvalidParameterException") => Ok(()),
+            Err(e) => Err(DisplayErrorContext(&e).to_string()),
         }
     }
 

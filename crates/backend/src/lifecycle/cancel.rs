@@ -27,6 +27,8 @@ pub async fn cancel(jobs: &Jobs, owner: &AuthName, uid: &Uid) -> Result<JobState
     if meta.state.is_final() {
         return Ok(meta.state);
     }
+    // A task of its own (Fargate) is stopped too, once the job has ended.
+    let in_a_task = meta.task_size.is_some();
     store
         .put(&keys.cancel(), Bytes::from(now_unix().to_string()))
         .await?;
@@ -41,7 +43,9 @@ pub async fn cancel(jobs: &Jobs, owner: &AuthName, uid: &Uid) -> Result<JobState
         // A local dispatcher frees its queue slot at once; a task not started yet is
         // stopped before it is billed for running nothing.
         jobs.dispatch.cancel(uid);
-        jobs.dispatch.stop(&keys).await;
+        if in_a_task {
+            jobs.dispatch.stop(&keys).await;
+        }
         return Ok(JobState::Cancelled);
     }
     jobs.dispatch.cancel(uid);
@@ -57,7 +61,9 @@ pub async fn cancel(jobs: &Jobs, owner: &AuthName, uid: &Uid) -> Result<JobState
         }
     };
     // Its end written (or the runner given its time): what runs it elsewhere goes.
-    jobs.dispatch.stop(&keys).await;
+    if in_a_task {
+        jobs.dispatch.stop(&keys).await;
+    }
     Ok(state)
 }
 

@@ -435,14 +435,15 @@ impl Runner {
         // write from here on. A runner that finds it taken (housekeeping closed the job)
         // writes nothing more, so the log and `size` never disagree.
         running.settle().await;
-        // Housekeeping took this attempt for lost and handed the job to the next one: this
-        // runner writes nothing more, neither an end nor a hand-back.
-        if fence.is_closed() && job.retry.is_some() {
+        // Fenced by the cancel watcher: housekeeping ended the job, or took this attempt for
+        // lost and handed the job to the next. This runner writes nothing more, neither an
+        // end nor a hand-back.
+        if fence.is_closed() {
             finish.cancel();
             drop(log);
             let _ = shipper.await;
             let _ = tokio::task::spawn_blocking(move || drop(leftovers)).await;
-            tracing::warn!(uid = %job.uid, attempt = job.attempt(), "this attempt was taken for lost; leaving the job to the next");
+            tracing::warn!(uid = %job.uid, attempt = job.attempt(), "the job was ended or handed on elsewhere; leaving it as it is");
             return Ok(Some(Outcome {
                 exit: code,
                 state,
@@ -968,7 +969,7 @@ async fn watch_for_cancel(
 ) {
     loop {
         if let Ok(Some(marker)) = store.get(&keys.cancel()).await {
-            match lost_attempt(&marker) {
+            match retry::lost_attempt(&marker) {
                 // An attempt before this one was taken for lost: not this one's business.
                 Some(lost) if lost < attempt => {}
                 // This attempt was, and the job handed to the next: nothing more of it
@@ -991,19 +992,4 @@ async fn watch_for_cancel(
         }
         tokio::time::sleep(CANCEL_CHECK).await;
     }
-}
-
-/// What housekeeping writes into the cancel marker when it takes attempt N of a retried job
-/// for lost and hands the job to the next: `lost-attempt N`.
-pub fn lost_attempt_marker(attempt: u32) -> String {
-    format!("lost-attempt {attempt}")
-}
-
-fn lost_attempt(marker: &[u8]) -> Option<u32> {
-    std::str::from_utf8(marker)
-        .ok()?
-        .strip_prefix("lost-attempt ")?
-        .trim()
-        .parse()
-        .ok()
 }
