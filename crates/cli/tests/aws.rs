@@ -132,7 +132,7 @@ async fn bad_push_urls_are_refused_at_submit() {
 }
 
 async fn serve_on_a_bucket(server: S3Server) {
-    let s3 = server.bucket("svc").await;
+    server.bucket("svc").await;
     let serve = ServeProcess::start(BIN, &["--bucket", "svc"], &server.env());
     assert!(serve.banner.contains("s3://svc"), "{}", serve.banner);
     let cli = |args: &[&str]| {
@@ -181,14 +181,7 @@ async fn serve_on_a_bucket(server: S3Server) {
     );
 
     // The objects are where the layout says, in the bucket.
-    let listed = s3
-        .list_objects_v2()
-        .bucket("svc")
-        .prefix("jobs/default/")
-        .send()
-        .await
-        .unwrap();
-    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    let keys = server.keys("svc", "jobs/default/").await;
     for name in ["log.txt", "exit", "size", "meta.json"] {
         assert!(
             keys.iter().any(|k| k.ends_with(name)),

@@ -55,6 +55,17 @@ impl Aws {
         self.serve.key = key;
     }
 
+    /// Restarts `serve`, whose first sweep must end job `uid` lost; follows it to its end
+    /// (exit 255) and answers the note that says why.
+    fn lost_after_restart(&mut self, uid: &str) -> String {
+        self.restart_serve();
+        let out = self.cli(&["tail", uid]).output().unwrap();
+        assert_eq!(out.status.code(), Some(255));
+        let meta = self.status(uid);
+        assert_eq!(meta["state"], "lost");
+        meta["notes"][0].as_str().unwrap().to_owned()
+    }
+
     fn cli(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);
         cmd.args(args)
@@ -284,12 +295,7 @@ async fn a_task_that_stops_without_an_end_is_lost_with_ecss_reason() {
     })
     .await;
     // A sweep (serve's, at its start) asks ECS, and ends the job at once.
-    aws.restart_serve();
-    let out = aws.cli(&["tail", &uid]).output().unwrap();
-    assert_eq!(out.status.code(), Some(255));
-    let meta = aws.status(&uid);
-    assert_eq!(meta["state"], "lost");
-    let note = meta["notes"][0].as_str().unwrap();
+    let note = aws.lost_after_restart(&uid);
     assert!(note.contains("ECS stopped its task"), "{note}");
 }
 
@@ -419,12 +425,7 @@ async fn a_task_that_never_starts_is_stopped_and_its_job_lost() {
         .await
         .unwrap();
     // Its sweep at start asks ECS about the task.
-    aws.restart_serve();
-    let out = aws.cli(&["tail", &uid]).output().unwrap();
-    assert_eq!(out.status.code(), Some(255));
-    let meta = aws.status(&uid);
-    assert_eq!(meta["state"], "lost");
-    let note = meta["notes"][0].as_str().unwrap();
+    let note = aws.lost_after_restart(&uid);
     assert!(note.contains("did not start within 15 minutes"), "{note}");
     let stopped = aws.described(&task).await;
     assert!(

@@ -314,19 +314,12 @@ async fn on_a_bucket_the_log_goes_on_across_attempts() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(out.status.code(), Some(0));
-    let listed = s3
-        .list_objects_v2()
-        .bucket("svc")
-        .prefix("jobs/default/")
-        .send()
-        .await
-        .unwrap();
-    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    let keys = server.keys("svc", "jobs/default/").await;
     let log_key = keys.iter().find(|k| k.ends_with("/log.txt")).unwrap();
     let log = s3
         .get_object()
         .bucket("svc")
-        .key(*log_key)
+        .key(log_key)
         .send()
         .await
         .unwrap()

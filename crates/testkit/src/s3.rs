@@ -140,6 +140,23 @@ impl S3Server {
         aws_sdk_ssm::Client::from_conf(config)
     }
 
+    /// The keys under `prefix` in `bucket`, in order (one page: up to 1000).
+    pub async fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        let listed = self
+            .client()
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .send()
+            .await
+            .expect("listed");
+        listed
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_owned))
+            .collect()
+    }
+
     /// Creates a bucket and returns a client for it.
     pub async fn bucket(&self, name: &str) -> aws_sdk_s3::Client {
         let client = self.client();
