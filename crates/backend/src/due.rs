@@ -8,7 +8,7 @@ use std::time::Duration;
 use aws_exec_protocol::{AuthName, Uid};
 use tokio_util::sync::CancellationToken;
 
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 use crate::time::now_unix;
 
 /// One piece of due work, as its key names it.
@@ -46,6 +46,15 @@ impl DueKey {
 /// Where the due work of one job is kept under `prefix`.
 pub fn job_prefix(prefix: &str, owner: &AuthName, uid: &Uid) -> String {
     format!("{prefix}{owner}/{uid}/")
+}
+
+/// Deletes every key under `prefix` (which ends in `/`): a job's due work once done, or a
+/// removed owner's.
+pub async fn delete_all(store: &dyn Store, prefix: &str) -> Result<(), StoreError> {
+    for key in store.list(prefix).await? {
+        store.delete(&key).await?;
+    }
+    Ok(())
 }
 
 /// A loop doing due work until `stop`. Each `pass` does what is due, at most `batch`, and

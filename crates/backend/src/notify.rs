@@ -87,10 +87,7 @@ fn new_secret() -> String {
 /// Deletes a removed user's signing secret and pending deliveries.
 pub async fn forget(store: &dyn Store, owner: &AuthName) -> Result<(), StoreError> {
     store.delete(&format!("{SECRETS_PREFIX}{owner}")).await?;
-    for key in store.list(&format!("{PENDING_PREFIX}{owner}/")).await? {
-        store.delete(&key).await?;
-    }
-    Ok(())
+    crate::due::delete_all(store, &format!("{PENDING_PREFIX}{owner}/")).await
 }
 
 /// Called with a job's end recorded: if it asked to be told of this end, a delivery is

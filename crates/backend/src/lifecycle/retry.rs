@@ -95,13 +95,7 @@ pub async fn started(store: &dyn Store, job: &Job) -> Result<(), StoreError> {
     if job.attempt() <= 1 {
         return Ok(());
     }
-    for key in store
-        .list(&job_prefix(PENDING_PREFIX, &job.owner, &job.uid))
-        .await?
-    {
-        store.delete(&key).await?;
-    }
-    Ok(())
+    crate::due::delete_all(store, &job_prefix(PENDING_PREFIX, &job.owner, &job.uid)).await
 }
 
 /// Drops the attempts a removed user's jobs were waiting for.
@@ -109,10 +103,7 @@ pub async fn forget(
     store: &dyn Store,
     owner: &aws_exec_protocol::AuthName,
 ) -> Result<(), StoreError> {
-    for key in store.list(&format!("{PENDING_PREFIX}{owner}/")).await? {
-        store.delete(&key).await?;
-    }
-    Ok(())
+    crate::due::delete_all(store, &format!("{PENDING_PREFIX}{owner}/")).await
 }
 
 /// Starts every attempt that is due, at most `max`, skipping the due keys in `handed` (those
