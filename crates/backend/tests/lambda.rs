@@ -133,6 +133,7 @@ async fn fixture_full(
     let (endpoint, recorded, failing, server) = invoke_endpoint().await;
     let lambda_client = aws_sdk_lambda::Client::from_conf(
         aws_sdk_lambda::Config::builder()
+            .http_client(aws_exec_backend::deadlines::aws_https_client())
             .behavior_version(BehaviorVersion::latest())
             .endpoint_url(endpoint)
             .region(Region::new("us-west-2"))
@@ -802,6 +803,7 @@ async fn scheduler_on_moto() -> (aws_exec_testkit::S3Server, aws_sdk_scheduler::
     let moto = aws_exec_testkit::S3Server::moto();
     let client = aws_sdk_scheduler::Client::from_conf(
         aws_sdk_scheduler::Config::builder()
+            .http_client(aws_exec_backend::deadlines::aws_https_client())
             .behavior_version(BehaviorVersion::latest())
             .endpoint_url(&moto.endpoint)
             .region(Region::new(aws_exec_testkit::s3::REGION))

@@ -45,6 +45,7 @@ async fn main() {
         aws_sdk_s3::config::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "bench");
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::Config::builder()
+            .http_client(aws_exec_backend::deadlines::aws_https_client())
             .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
             .endpoint_url(&aws.endpoint)
             .region(aws_sdk_s3::config::Region::new(REGION))
@@ -55,6 +56,7 @@ async fn main() {
     let store = Arc::new(S3Store::new(s3, "bench"));
     let ecs_client = aws_sdk_ecs::Client::from_conf(
         aws_sdk_ecs::Config::builder()
+            .http_client(aws_exec_backend::deadlines::aws_https_client())
             .behavior_version(aws_sdk_ecs::config::BehaviorVersion::latest())
             .endpoint_url(&aws.endpoint)
             .region(aws_sdk_ecs::config::Region::new(REGION))
@@ -73,6 +75,7 @@ async fn main() {
     let lambda = Arc::new(LambdaDispatch::new(
         aws_sdk_lambda::Client::from_conf(
             aws_sdk_lambda::Config::builder()
+                .http_client(aws_exec_backend::deadlines::aws_https_client())
                 .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
                 .endpoint_url(&lambda_proxy.endpoint)
                 .region(aws_sdk_lambda::config::Region::new(REGION))

@@ -37,6 +37,7 @@ impl LongRunner {
         let made: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let client = aws_sdk_ecs::Client::from_conf(
             aws_sdk_ecs::Config::builder()
+                .http_client(aws_exec_backend::deadlines::aws_https_client())
                 .behavior_version(BehaviorVersion::latest())
                 .endpoint_url(&server.endpoint)
                 .region(Region::new(REGION))

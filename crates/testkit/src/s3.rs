@@ -118,6 +118,7 @@ impl S3Server {
 
     pub fn client(&self) -> aws_sdk_s3::Client {
         let config = aws_sdk_s3::Config::builder()
+            .http_client(aws_exec_backend::deadlines::aws_https_client())
             .behavior_version(BehaviorVersion::latest())
             .endpoint_url(&self.endpoint)
             .region(Region::new(REGION))
@@ -130,6 +131,7 @@ impl S3Server {
     /// An SSM client on this server (moto answers SSM as well as S3).
     pub fn ssm(&self) -> aws_sdk_ssm::Client {
         let config = aws_sdk_ssm::Config::builder()
+            .http_client(aws_exec_backend::deadlines::aws_https_client())
             .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
             .endpoint_url(&self.endpoint)
             .region(aws_sdk_ssm::config::Region::new(REGION))

@@ -41,6 +41,8 @@ pub struct Stats {
     pub put_log: std::sync::Mutex<Vec<(u128, String)>>,
     /// Each other request (DELETE, POST) by method and path, and when it arrived.
     pub other_log: std::sync::Mutex<Vec<(u128, String)>>,
+    /// Every request as `METHOD PATH`, in the order it arrived.
+    pub all_log: std::sync::Mutex<Vec<String>>,
 }
 
 impl Stats {
@@ -162,6 +164,11 @@ async fn forward(State(up): State<Upstream>, request: Request) -> Response {
         .map_or("/", |p| p.as_str())
         .to_owned();
     let stats = &up.stats;
+    stats
+        .all_log
+        .lock()
+        .unwrap()
+        .push(format!("{} {path}", parts.method));
     if Stats::nth(&stats.refuse_every, &path) {
         stats.failed.fetch_add(1, Ordering::SeqCst);
         return (
