@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::dispatch::fargate::{FargateTasks, TaskState};
 use crate::job::{Job, Resume};
 use crate::lifecycle::end::{
-    claim_end, load_meta, read_end, record_end, CANCELLED_BEFORE_START_EXIT, CANCEL_CLAIM,
+    claim_end, load_meta, read_end, record_end, Marker, CANCELLED_BEFORE_START_EXIT, CANCEL_CLAIM,
 };
 use crate::lifecycle::retry;
 use crate::log_objects::{stored_log, stored_log_and_next};
@@ -129,7 +129,7 @@ async fn sweep_one(
                 whole_log(store, &keys).await?
             }
         };
-        record_end(store, sink, &mut meta, end, size).await?;
+        record_end(store, sink, &mut meta, end, size, Marker::Open).await?;
         report.completed.push(uid.to_string());
         return Ok(());
     }
@@ -254,7 +254,7 @@ async fn sweep_one(
     } else {
         whole_log(store, &keys).await?
     };
-    record_end(store, sink, &mut meta, end, size).await?;
+    record_end(store, sink, &mut meta, end, size, Marker::Open).await?;
     if cancelled {
         report.completed.push(uid.to_string());
     } else {

@@ -59,7 +59,22 @@ pub struct Job {
     /// The Fargate task it runs as, when it runs as one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fargate: Option<TaskSize>,
+    /// Set while it is kept quiet for the caller waiting on it; it never leaves this process.
+    #[serde(skip)]
+    pub quiet: Option<QuietJob>,
 }
+
+/// A quiet job's handle, as its runner gets it ([`crate::lifecycle::quiet`]).
+#[derive(Clone, Debug)]
+pub struct QuietJob(pub std::sync::Arc<crate::lifecycle::quiet::Quiet>);
+
+impl PartialEq for QuietJob {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for QuietJob {}
 
 /// Where a later attempt's log begins: the bytes the attempts before it stored, and the
 /// number of the next log segment (on S3).

@@ -409,7 +409,7 @@ async fn the_page_is_served_through_lambda_with_its_headers() {
     assert!(csp.contains("frame-ancestors 'none'"));
 }
 
-/// Writes a job as the API and a runner would have left it: meta.json with `submitted` (and
+/// Writes a job as the API and a runner would have left it: its meta with `submitted` (and
 /// `started`, if any) in seconds since the epoch, and its open marker unless it is finished.
 async fn stored_job(
     store: &dyn Store,
@@ -443,7 +443,7 @@ async fn stored_job(
 }
 
 fn uid_of(keys: &JobKeys) -> String {
-    keys.meta().split('/').nth(2).unwrap().to_owned()
+    keys.uid().to_owned()
 }
 
 #[tokio::test]

@@ -285,7 +285,7 @@ async fn s3() {
     let mut offset = 0u64;
     loop {
         match counted.poll(&uid, offset).await.unwrap() {
-            PollResponse::Exit { .. } => break,
+            PollResponse::Exit { .. } | PollResponse::Inline { .. } => break,
             PollResponse::Url { url, .. } => {
                 let read = counted.read_log(&url, offset, &mut |_| {}).await.unwrap();
                 offset += read;

@@ -182,12 +182,14 @@ async fn serve_on_a_bucket(server: S3Server) {
 
     // The objects are where the layout says, in the bucket.
     let keys = server.keys("svc", "jobs/default/").await;
-    for name in ["log.txt", "exit", "size", "meta.json"] {
+    for name in ["log.txt", "exit", "size"] {
         assert!(
             keys.iter().any(|k| k.ends_with(name)),
             "{name} missing from {keys:?}"
         );
     }
+    let metas = server.keys("svc", "index/default/").await;
+    assert!(!metas.is_empty(), "no meta in the listing");
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@ use aws_exec::commands::registry;
 use std::time::{Duration, Instant};
 
 use aws_exec_client::ExecRequest;
+use aws_exec_protocol::keys::JobKeys;
 use aws_exec_testkit::{run_argv, run_sh, submit_sh, wait_until, Service};
 
 #[tokio::test]
@@ -396,8 +397,8 @@ async fn shutdown_cancels_running_jobs_and_records_their_end() {
     assert_eq!(exit, (128 + 15).to_string());
     assert_eq!(size, log.len() as u64);
     assert!(log.starts_with(b"up\n"));
-    let meta: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("meta.json")).unwrap()).unwrap();
+    let meta = svc.dir.path().join("data").join(meta_key(&uid));
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(meta).unwrap()).unwrap();
     assert_eq!(meta["state"], "cancelled");
 }
 
@@ -444,7 +445,7 @@ async fn the_state_is_final_whenever_the_exit_code_is_readable() {
         uids.push(submit_sh(&client, &format!("sleep 0.0{}; exit {}", i % 10, i % 5)).await);
     }
     let jobs = svc.dir.path().join("data/jobs/alice");
-    // Watch every job's objects while they end: whenever `exit` exists, meta.json, read
+    // Watch every job's objects while they end: whenever `exit` exists, its meta, read
     // after it, must already hold a final state (meta is written before exit).
     let mut checked = 0;
     wait_until(Duration::from_secs(60), "all 50 jobs to end", || {
@@ -452,8 +453,9 @@ async fn the_state_is_final_whenever_the_exit_code_is_readable() {
         for uid in &uids {
             let dir = jobs.join(uid);
             if dir.join("exit").exists() {
+                let meta = svc.dir.path().join("data").join(meta_key(uid));
                 let meta: serde_json::Value =
-                    serde_json::from_slice(&std::fs::read(dir.join("meta.json")).unwrap()).unwrap();
+                    serde_json::from_slice(&std::fs::read(meta).unwrap()).unwrap();
                 assert_ne!(meta["state"], "running", "exit readable but state running");
                 assert_ne!(meta["state"], "queued", "exit readable but state queued");
                 checked += 1;
@@ -499,4 +501,9 @@ async fn following_gives_up_after_a_bounded_silence_with_a_reason() {
     );
     assert!(err.to_string().contains("no new log bytes"), "{err}");
     svc.stop().await;
+}
+
+/// Where alice's job `uid` keeps its meta (its listing entry).
+fn meta_key(uid: &str) -> String {
+    JobKeys::new(&"alice".parse().unwrap(), &uid.parse().unwrap()).meta()
 }

@@ -406,7 +406,9 @@ async fn a_task_that_never_starts_is_stopped_and_its_job_lost() {
     let task = aws.task().await;
     // Submitted 20 minutes ago, as far as the job's meta says.
     let s3 = aws.server.client();
-    let key = format!("jobs/default/{uid}/meta.json");
+    let key =
+        aws_exec_protocol::keys::JobKeys::new(&"default".parse().unwrap(), &uid.parse().unwrap())
+            .meta();
     let body = s3
         .get_object()
         .bucket("svc")

@@ -74,6 +74,7 @@ async fn old_client(client: &Client, uid: &str) -> (Vec<u8>, i32) {
     loop {
         match client.poll(uid, got.len() as u64).await.unwrap() {
             PollResponse::Exit { exit, .. } => return (got, exit),
+            PollResponse::Inline { .. } => panic!("an inline log for a poll"),
             PollResponse::Url { url, follow } => {
                 assert!(follow.is_none(), "old clients are given no more than a URL");
                 let read = client
@@ -341,7 +342,23 @@ async fn a_submit_that_waits_answers_the_first_poll_too() {
         .await
         .unwrap();
     assert_eq!(first, Some(PollResponse::exit(0)), "{uid}");
-    // A job with output: the answer points at its log, which the tail reads on from there.
+    // A short job with output: its log comes with its end, in the same answer.
+    let (uid, first) = client
+        .submit_waiting(&ExecRequest::argv(["printf", "short\\0\\377"]), 10)
+        .await
+        .unwrap();
+    assert!(
+        matches!(first, Some(PollResponse::Inline { .. })),
+        "{first:?}"
+    );
+    let mut got = Vec::new();
+    let code = client
+        .tail_after(&uid, first, |b: &[u8]| got.extend_from_slice(b))
+        .await
+        .unwrap();
+    assert_eq!((code, got.as_slice()), (0, b"short\0\xff".as_slice()));
+    // A job with output that runs on: the answer points at its log, which the tail reads
+    // on from there.
     let (uid, first) = client
         .submit_waiting(
             &ExecRequest::argv(["bash", "-c", "echo first; sleep 1; echo second; exit 3"]),

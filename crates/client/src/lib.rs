@@ -188,8 +188,13 @@ impl Client {
         idempotency_key: &str,
         wait: Option<u64>,
     ) -> Result<ExecResponse, ClientError> {
+        // A short job's log may come back in the answer itself.
         let url = match wait {
-            Some(wait) => format!("{}/api/exec?wait={wait}", self.base),
+            Some(wait) => format!(
+                "{}/api/exec?wait={wait}&inline={}",
+                self.base,
+                aws_exec_protocol::wire::MAX_INLINE_LOG
+            ),
             None => format!("{}/api/exec", self.base),
         };
         let body = serde_json::to_vec(request).map_err(|e| ClientError::Config(e.to_string()))?;
@@ -496,6 +501,24 @@ impl Client {
             };
             match answer {
                 PollResponse::Exit { exit, notes } => return Ok(Ended { exit, notes }),
+                PollResponse::Inline {
+                    exit,
+                    notes,
+                    log_base64,
+                } => {
+                    use base64::Engine as _;
+                    let log = base64::engine::general_purpose::STANDARD
+                        .decode(log_base64)
+                        .map_err(|e| ClientError::Protocol {
+                            status: 200,
+                            why: format!("log-base64: {e}"),
+                        })?;
+                    // From `offset` on: a first answer is read from the log's start.
+                    if let Some(rest) = log.get(offset as usize..) {
+                        on_log(rest);
+                    }
+                    return Ok(Ended { exit, notes });
+                }
                 PollResponse::Url {
                     follow: Some(follow),
                     ..

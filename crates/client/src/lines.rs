@@ -16,7 +16,7 @@ impl Client {
     pub async fn start_of_last_lines(&self, uid: &str, lines: u64) -> Result<u64, ClientError> {
         let url = match self.poll(uid, 0).await? {
             PollResponse::Url { url, .. } => url,
-            PollResponse::Exit { .. } => return Ok(0),
+            PollResponse::Exit { .. } | PollResponse::Inline { .. } => return Ok(0),
         };
         let mut want = FIRST_READ;
         loop {

@@ -1,9 +1,9 @@
 //! Where objects live, in the bucket and in the local data directory alike.
 //!
-//! `jobs/AUTH-NAME/UID/{log.txt,exit,size,meta.json,claim,end}`, `auth/KEY-HASH` (one per
+//! `jobs/AUTH-NAME/UID/{log.txt,exit,size,claim,end}`, `auth/KEY-HASH` (one per
 //! key), `auth-names/AUTH-NAME` (one per name, so a name is taken exactly once) and
 //! `open/AUTH-NAME/UID` (one per unfinished job, so housekeeping reads only those),
-//! `index/AUTH-NAME/INVERTED-TIME.UUID` (newest-first listing) and
+//! `index/AUTH-NAME/INVERTED-TIME.UUID` (each job's meta, named for newest-first listing) and
 //! `idempotency/AUTH-NAME/KEY-HASH` (which job a repeated submit gets),
 //! `inputs/AUTH-NAME/UID` (files uploaded for jobs to come) and a job's
 //! `jobs/AUTH-NAME/UID/artifacts/PATH` with `artifacts.json` listing them;
@@ -29,12 +29,14 @@ pub const INBOX_PREFIX: &str = "inbox/";
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JobKeys {
     prefix: String,
+    meta: String,
 }
 
 impl JobKeys {
     pub fn new(owner: &AuthName, uid: &Uid) -> Self {
         JobKeys {
             prefix: format!("{JOBS_PREFIX}{owner}/{uid}/"),
+            meta: job_index(owner, uid),
         }
     }
 
@@ -74,9 +76,11 @@ impl JobKeys {
     pub fn size(&self) -> String {
         format!("{}size", self.prefix)
     }
-    /// A [`crate::JobMeta`] as JSON; written at submit, start and end.
+    /// A [`crate::JobMeta`] as JSON; written at submit, start and end. It is the job's
+    /// entry in its owner's newest-first listing ([`job_index`]): a listing reads each
+    /// job's meta where it finds the job, and a job costs one object, not two.
     pub fn meta(&self) -> String {
-        format!("{}meta.json", self.prefix)
+        self.meta.clone()
     }
     /// Created exactly once by whichever runner starts the job first (or by housekeeping,
     /// so that a job declared lost never starts late); holds the start time.
@@ -134,8 +138,8 @@ pub fn parse_open_job(key: &str) -> Option<(AuthName, Uid)> {
     Some((owner.parse().ok()?, uid.parse().ok()?))
 }
 
-/// The newest-first listing of `owner`'s jobs: one empty object per job, named so that an
-/// ascending listing (S3's only order) yields the newest job first.
+/// The newest-first listing of `owner`'s jobs: one object per job, its meta, named so that
+/// an ascending listing (S3's only order) yields the newest job first.
 pub fn job_index(owner: &AuthName, uid: &Uid) -> String {
     let (secs, id) = uid.as_str().split_once('.').expect("validated uid");
     let inverted = INDEX_EPOCH_END.saturating_sub(secs.parse().unwrap_or(0));

@@ -1,4 +1,4 @@
-//! A job's metadata object, `meta.json`, kept beside its log.
+//! A job's metadata object, kept as its entry in the listing (`index/`).
 //!
 //! Written at submit, at start and at the end (before `exit` and `size`, so whoever can read
 //! the exit code sees a final state); `exit` and `size` keep their meanings, this only adds

@@ -611,7 +611,14 @@ pub struct ExecQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[param(maximum = 20)]
     pub wait: Option<u64>,
+    /// With `wait`: the most log bytes `poll` may carry inline ([`PollResponse::Inline`]),
+    /// at most [`MAX_INLINE_LOG`], for a job that ended within the wait.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inline: Option<u64>,
 }
+
+/// The most log bytes a submit's answer carries inline.
+pub const MAX_INLINE_LOG: u64 = 256 << 10;
 
 /// `GET /api/job` and `DELETE /api/exec` query.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
@@ -661,6 +668,16 @@ pub const MAX_POLL_WAIT: u64 = 20;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum PollResponse {
+    /// A job that ended within a submit's `wait`, with its whole log: only in the answer
+    /// to a submit that asked for `inline` bytes of it.
+    Inline {
+        exit: i32,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        notes: Vec<String>,
+        /// The log, whole.
+        #[serde(rename = "log-base64")]
+        log_base64: String,
+    },
     Url {
         url: String,
         /// Where a log kept as segments (on S3, while it runs) can be followed from storage.

@@ -5,7 +5,7 @@ use aws_exec_protocol::keys::JobKeys;
 use std::time::Duration;
 
 use aws_exec_protocol::limits::{FOLLOW_URL_TTL, LOG_URL_TTL};
-use aws_exec_protocol::wire::MAX_POLL_WAIT;
+use aws_exec_protocol::wire::{MAX_INLINE_LOG, MAX_POLL_WAIT};
 use aws_exec_protocol::{
     ErrorBody, ExecQuery, ExecRequest, ExecResponse, Follow, JobMeta, PollQuery, PollResponse, Uid,
 };
@@ -14,13 +14,15 @@ use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::Json;
+use base64::Engine as _;
 
 use super::caller::Caller;
 use super::error::ApiError;
 use super::idempotency;
 use super::{absolute_url, parse_json, AppState};
 use crate::lifecycle::end::load_meta;
-use crate::lifecycle::submit::{start, Submission};
+use crate::lifecycle::quiet::Settled;
+use crate::lifecycle::submit::{start, start_awaited, Submission};
 use crate::log_objects::partial_for;
 use crate::store::get_number;
 use crate::time::now_unix;
@@ -60,18 +62,45 @@ pub async fn submit(
     let body = body.map_err(ApiError::body_rejected)?;
     let request: ExecRequest = parse_json(&body)?;
     let pushed = request.push_urls.is_some();
-    let uid = start(
-        &state.jobs,
-        Submission {
-            owner: caller.name.clone(),
-            request,
-            origin: None,
-            idempotency: idempotency::key(&headers)?.map(|key| (key.to_owned(), body.to_vec())),
-            state: None,
-        },
-    )
-    .await?;
+    let submission = Submission {
+        owner: caller.name.clone(),
+        request,
+        origin: None,
+        idempotency: idempotency::key(&headers)?.map(|key| (key.to_owned(), body.to_vec())),
+        state: None,
+    };
+    // A caller that waits may have its job kept quiet: nothing stored until its end, or
+    // until it has run a moment or the wait is over (then the caller is answered as usual).
+    let (uid, quiet) = match (query.wait, pushed) {
+        (Some(wait), false) if wait > 0 => start_awaited(&state.jobs, submission).await?,
+        _ => (start(&state.jobs, submission).await?, None),
+    };
     let mut response = ExecResponse::new(uid);
+    if let (Some(quiet), Some(wait)) = (quiet, query.wait) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
+        if let Settled::Ended { exit, size, notes } = quiet.settle_by(deadline).await? {
+            // Its end is known here; its log, if the caller takes it inline, is one read.
+            let inline = query.inline.unwrap_or(0).min(MAX_INLINE_LOG);
+            let keys = JobKeys::new(&caller.name, &response.uid.parse()?);
+            let log = match size {
+                0 => Some(Bytes::new()),
+                _ if size <= inline => state.jobs.store.get(&keys.log()).await?,
+                _ => None,
+            };
+            response.poll = match log {
+                Some(log) if log.is_empty() => Some(PollResponse::Exit { exit, notes }),
+                Some(log) => Some(PollResponse::Inline {
+                    exit,
+                    notes,
+                    log_base64: base64::engine::general_purpose::STANDARD.encode(&log),
+                }),
+                None => None,
+            };
+            if response.poll.is_some() {
+                return Ok(Json(response));
+            }
+        }
+    }
     // A pushed job's log is not here to point at. The job is queued whatever the look
     // finds: a failed look leaves the caller to poll as usual.
     if let (Some(wait), false) = (query.wait, pushed) {

@@ -40,7 +40,7 @@ pub async fn meta(
         .ok_or_else(|| ApiError::UnknownJob(uid.to_string()))?;
     serde_json::from_slice(&body)
         .map(Json)
-        .map_err(|e| crate::StoreError::Backend(format!("meta.json of {uid}: {e}")).into())
+        .map_err(|e| crate::StoreError::Backend(format!("the meta of {uid}: {e}")).into())
 }
 
 #[utoipa::path(

@@ -2,7 +2,7 @@
 //!
 //! Jobs are found through the `index/NAME/` listing, ordered newest first by its key names,
 //! so a page costs one listing request of the index from `before` on plus one read of
-//! each listed job's meta.json: it follows the page size, not the number of jobs kept. A
+//! each listed job's meta (its entry): it follows the page size, not the number of jobs kept. A
 //! state filter reads further until the page is full, at most [`SCAN_LIMIT`] jobs a page.
 
 use aws_exec_protocol::keys::{job_index, job_index_prefix, parse_job_index, JobKeys};

@@ -8,7 +8,9 @@ use aws_exec_protocol::keys::JobKeys;
 use aws_exec_protocol::{AuthName, JobEnd, JobState, Uid};
 use bytes::Bytes;
 
-use super::end::{claim_end, load_meta, record_end, CANCELLED_BEFORE_START_EXIT, CANCEL_CLAIM};
+use super::end::{
+    claim_end, load_meta, record_end, Marker, CANCELLED_BEFORE_START_EXIT, CANCEL_CLAIM,
+};
 use super::{JobError, Jobs};
 use crate::runner::sink::{Sink, StoreSink};
 use crate::time::now_unix;
@@ -104,7 +106,7 @@ async fn end_unstarted(
         1 => "cancelled before it started".to_owned(),
         n => format!("cancelled while waiting for attempt {n}"),
     });
-    record_end(store, sink, &mut meta, end, size).await?;
+    record_end(store, sink, &mut meta, end, size, Marker::Open).await?;
     // Polls waiting on it in this process hear of its end: no runner will tell them.
     if let Some(events) = &jobs.events {
         events.publish(keys.uid());

@@ -1,6 +1,6 @@
 //! Ending a job, in one place for the runner and housekeeping alike. Whoever claims `end`
 //! first decides how the job ended; the other backs off. The winner then writes
-//! `meta.json` (so the state is final before anyone can read the exit code), `exit`, `size`
+//! its meta (so the state is final before anyone can read the exit code), `exit`, `size`
 //! (last: its presence means the log is complete), and drops the job's open marker.
 
 use aws_exec_protocol::keys::{open_job, JobKeys};
@@ -35,6 +35,14 @@ pub async fn read_end(store: &dyn Store, keys: &JobKeys) -> Result<Option<JobEnd
     })
 }
 
+/// Whether a job being ended has an open marker to remove.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Marker {
+    Open,
+    /// A job that ends [quiet](super::quiet) never had one.
+    None,
+}
+
 /// Writes a claimed end: meta, then exit and size through `sink` (none for a job whose
 /// objects went to push-urls that are no longer known), then removes the open marker.
 pub async fn record_end(
@@ -43,9 +51,10 @@ pub async fn record_end(
     meta: &mut JobMeta,
     end: JobEnd,
     size: u64,
+    marker: Marker,
 ) -> Result<(), StoreError> {
     meta.end(end);
-    persist("meta.json", STORE_ATTEMPTS, || save_meta(store, meta)).await?;
+    persist("the meta", STORE_ATTEMPTS, || save_meta(store, meta)).await?;
     let written = match sink {
         Some(sink) => {
             // A push-url's PUTs are retried by the push sink itself.
@@ -71,8 +80,10 @@ pub async fn record_end(
         crate::notify::enqueue(store, ended)
     })
     .await?;
-    let marker = open_job(&meta.owner, &meta.uid);
-    persist("the open marker", STORE_ATTEMPTS, || store.delete(&marker)).await?;
+    if marker == Marker::Open {
+        let marker = open_job(&meta.owner, &meta.uid);
+        persist("the open marker", STORE_ATTEMPTS, || store.delete(&marker)).await?;
+    }
     written
 }
 

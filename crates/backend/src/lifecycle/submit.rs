@@ -1,15 +1,18 @@
 //! Submitting a job: the request checked as `POST /api/exec` checks it, its idempotency
-//! key taken, its objects written (stdin, an empty log, meta, its open marker and index
-//! entry) and the job handed to a runner. The API and every firing start jobs here.
+//! key taken, its objects written (stdin, an empty log, meta in its listing entry, its open
+//! marker) and the job handed to a runner. The API and every firing start jobs here.
 
-use aws_exec_protocol::keys::{job_index, open_job, OPEN_PREFIX};
+use aws_exec_protocol::keys::{open_job, OPEN_PREFIX};
 use aws_exec_protocol::wire::Command;
 use aws_exec_protocol::{AuthName, ExecRequest, JobOptions, Origin, Uid};
 use bytes::Bytes;
 
+use std::sync::Arc;
+
 use super::end::save_meta;
+use super::quiet::Quiet;
 use super::{idempotency, JobError, Jobs};
-use crate::job::Job;
+use crate::job::{Job, QuietJob};
 use crate::secrets::check_stored;
 
 /// A job to start, from a caller or from a schedule or trigger of its owner's.
@@ -60,6 +63,23 @@ pub async fn check(
 /// Checks a request the way `POST /api/exec` does, queues its job and answers its uid (or,
 /// for a repeated idempotency key, the first job's).
 pub async fn start(jobs: &Jobs, submission: Submission) -> Result<String, JobError> {
+    Ok(start_job(jobs, submission, false).await?.0)
+}
+
+/// As [`start`], for a caller that waits for the job's end: where this process runs it,
+/// the job is kept [`quiet`](super::quiet) and its handle answered beside the uid.
+pub async fn start_awaited(
+    jobs: &Jobs,
+    submission: Submission,
+) -> Result<(String, Option<Arc<Quiet>>), JobError> {
+    start_job(jobs, submission, true).await
+}
+
+async fn start_job(
+    jobs: &Jobs,
+    submission: Submission,
+    awaited: bool,
+) -> Result<(String, Option<Arc<Quiet>>), JobError> {
     let Submission {
         owner,
         request,
@@ -79,7 +99,15 @@ pub async fn start(jobs: &Jobs, submission: Submission) -> Result<String, JobErr
             let claim = idempotency::Claim::new(&owner, key, body, &uid);
             match claim.take(jobs.store.as_ref()).await? {
                 idempotency::Taken::Fresh => Some(claim),
-                idempotency::Taken::Repeat(uid) => return Ok(uid),
+                idempotency::Taken::Repeat(uid) => {
+                    // The first request may still wait for its job, quietly: the job is
+                    // stored now, since this caller learns its uid.
+                    let quiet = jobs.events.as_ref().and_then(|e| e.quiet.get(&uid));
+                    if let Some(quiet) = quiet {
+                        quiet.reveal().await?;
+                    }
+                    return Ok((uid, None));
+                }
             }
         }
         None => None,
@@ -98,7 +126,7 @@ pub async fn start(jobs: &Jobs, submission: Submission) -> Result<String, JobErr
             });
         }
     }
-    let job = Job {
+    let mut job = Job {
         owner,
         uid,
         command,
@@ -116,6 +144,25 @@ pub async fn start(jobs: &Jobs, submission: Submission) -> Result<String, JobErr
         attempt: 1,
         resume: None,
         fargate: options.fargate,
+        quiet: None,
+    };
+    // Only a job this process runs and nothing outside it follows can stay quiet: not one
+    // writing to push-urls, run again after a failure, or run as a Fargate task.
+    let quiet = match &jobs.events {
+        Some(events)
+            if awaited
+                && job.push_urls.is_none()
+                && job.retry.is_none()
+                && job.fargate.is_none() =>
+        {
+            let holder = jobs.dispatch.instance().unwrap_or_default().to_owned();
+            let quiet = events
+                .quiet
+                .hold(jobs.store.clone(), job.queued_meta(), holder);
+            job.quiet = Some(QuietJob(quiet.clone()));
+            Some(quiet)
+        }
+        _ => None,
     };
     let created = create(jobs, &job, options.stdin).await;
     if let Err(e) = created {
@@ -129,7 +176,7 @@ pub async fn start(jobs: &Jobs, submission: Submission) -> Result<String, JobErr
             .await
         {
             tracing::warn!(uid = %job.uid, error = %e, "dispatch reported failure but the job runs");
-            return Ok(job.uid.to_string());
+            return Ok((job.uid.to_string(), quiet));
         }
         // The caller never learns this uid; leave no half-made job behind.
         for key in [
@@ -138,7 +185,6 @@ pub async fn start(jobs: &Jobs, submission: Submission) -> Result<String, JobErr
             keys.stdin(),
             keys.job(),
             open_job(&job.owner, &job.uid),
-            job_index(&job.owner, &job.uid),
         ] {
             let _ = jobs.store.delete(&key).await;
         }
@@ -147,8 +193,8 @@ pub async fn start(jobs: &Jobs, submission: Submission) -> Result<String, JobErr
         }
         return Err(e);
     }
-    tracing::info!(uid = %job.uid, owner = %job.owner, "job submitted");
-    Ok(job.uid.to_string())
+    tracing::info!(uid = %job.uid, owner = %job.owner, quiet = quiet.is_some(), "job submitted");
+    Ok((job.uid.to_string(), quiet))
 }
 
 /// Writes a new job's objects (stdin first: a runner may start the moment it is
@@ -157,6 +203,11 @@ async fn create(jobs: &Jobs, job: &Job, stdin: Option<Vec<u8>>) -> Result<(), Jo
     let store = jobs.store.as_ref();
     if let Some(stdin) = stdin {
         store.put(&job.keys().stdin(), stdin.into()).await?;
+    }
+    // A quiet job is stored when it is revealed, or by its end.
+    if job.quiet.is_some() {
+        jobs.dispatch.dispatch(job.clone()).await?;
+        return Ok(());
     }
     // An empty log from the start: clients written for aws-exec take a missing log (404)
     // for an error, and a job may print nothing for a long time.
@@ -179,9 +230,6 @@ async fn create(jobs: &Jobs, job: &Job, stdin: Option<Vec<u8>>) -> Result<(), Jo
     };
     store
         .put(&open_job(&job.owner, &job.uid), Bytes::from(holder))
-        .await?;
-    store
-        .put(&job_index(&job.owner, &job.uid), Bytes::new())
         .await?;
     jobs.dispatch.dispatch(job.clone()).await?;
     Ok(())

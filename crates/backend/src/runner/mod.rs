@@ -26,8 +26,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::isolation::{ScratchSnapshot, Workspace, Workspaces};
+use crate::job::QuietJob;
 use crate::job::{Job, Resume};
-use crate::lifecycle::end::{claim_end, load_meta, record_end, save_meta};
+use crate::lifecycle::end::{claim_end, load_meta, record_end, save_meta, Marker};
+use crate::lifecycle::quiet::Quiet;
 use crate::lifecycle::retry;
 use crate::push_guard::PushPolicy;
 use crate::secrets::{Secrets, SecretsError};
@@ -96,7 +98,7 @@ impl Default for RunnerConfig {
     }
 }
 
-/// How a job ended, as recorded in `exit` and `meta.json`.
+/// How a job ended, as recorded in `exit` and its meta.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Outcome {
     pub exit: i32,
@@ -242,10 +244,21 @@ impl Runner {
             Some(instance) => format!("{} {instance}", now_unix()),
             None => now_unix().to_string(),
         };
-        if !self
-            .store
-            .put_new(&keys.claim_of(job.attempt()), claim.into())
-            .await?
+        // A quiet job is the runner's alone until it is revealed: no claim is stored.
+        let quiet = match &job.quiet {
+            Some(QuietJob(quiet)) => {
+                let mut running = job.queued_meta();
+                running.state = JobState::Running;
+                running.started = Some(now_unix());
+                quiet.start(&claim, &running).await.then(|| quiet.clone())
+            }
+            None => None,
+        };
+        if quiet.is_none()
+            && !self
+                .store
+                .put_new(&keys.claim_of(job.attempt()), claim.into())
+                .await?
         {
             tracing::info!(uid = %job.uid, attempt = job.attempt(), "job already claimed (run or cancelled); not running it");
             return Ok(None);
@@ -272,7 +285,7 @@ impl Runner {
                 meta.task = Some(String::from_utf8_lossy(&arn).into_owned());
             }
         }
-        let running = RunningNote::later(self.store.clone(), &meta);
+        let running = RunningNote::later(self.store.clone(), &meta, quiet.clone());
         let fence = Fence::default();
         // A cancel asked for before the claim, or from another process (the API on Lambda,
         // housekeeping closing the job), arrives as an object beside the log: looked for
@@ -283,12 +296,14 @@ impl Runner {
             job.attempt(),
             stop.clone(),
             fence.clone(),
+            quiet.clone(),
         ));
         let held = Held {
             running,
             slot,
             fence,
             began,
+            quiet,
         };
         let ended = self.run_started(job, &mut meta, stop, deadline, held).await;
         watcher.abort();
@@ -308,6 +323,7 @@ impl Runner {
             slot,
             fence,
             began,
+            quiet,
         } = held;
         let keys = job.keys();
         let sink: Arc<dyn Sink> = match &job.push_urls {
@@ -325,7 +341,7 @@ impl Runner {
                 events: self.events.clone(),
             }),
         };
-        let sink: Arc<dyn Sink> = Arc::new(FencedSink::new(sink, fence.clone()));
+        let sink: Arc<dyn Sink> = Arc::new(FencedSink::new(sink, fence.clone(), quiet.clone()));
         // Read before the log starts: its values are masked from its first byte.
         let secrets = self.secret_values(job).await;
         let masker = match &secrets {
@@ -457,10 +473,16 @@ impl Runner {
             state,
             finished: now_unix(),
         };
-        // An attempt after which the job runs again claims no end: the job goes on.
+        // An attempt after which the job runs again claims no end: the job goes on. A job
+        // still quiet claims none either: nobody else knows of it to end it.
         let again = retry::wait_before_next(job, state, code);
+        let quietly = match &quiet {
+            Some(quiet) => quiet.end_quietly().await,
+            None => false,
+        };
         let claimed = match again {
             Some(_) => None,
+            None if quietly => Some(Ok(true)),
             None => Some(claim_end(self.store.as_ref(), &keys, &end).await),
         };
         if claimed.as_ref().is_some_and(|c| !matches!(c, Ok(true))) {
@@ -548,14 +570,34 @@ impl Runner {
         }
         let recorded = async {
             let recorded = claimed?;
+            // A quiet job's log was never made empty at submit: a store that appends has
+            // it only if the job printed.
+            if quietly && size == 0 && self.store.appends() {
+                self.store.put_new(&keys.log(), bytes::Bytes::new()).await?;
+            }
             if recorded {
-                record_end(self.store.as_ref(), Some(sink.as_ref()), meta, end, size).await?;
+                let marker = match quietly {
+                    true => Marker::None,
+                    false => Marker::Open,
+                };
+                record_end(
+                    self.store.as_ref(),
+                    Some(sink.as_ref()),
+                    meta,
+                    end,
+                    size,
+                    marker,
+                )
+                .await?;
             } else {
                 tracing::warn!(uid = %job.uid, "job was already ended elsewhere; leaving its end as it is");
             }
             Ok::<_, StoreError>(recorded)
         }
         .await;
+        if let (true, Some(quiet)) = (quietly, &quiet) {
+            quiet.ended(end.exit, size, meta.notes.clone());
+        }
         // Once the end is readable: nothing of the job runs any more. On another thread, so
         // that a caller waiting for the end (woken on this one) is answered first.
         let _ = tokio::task::spawn_blocking(move || drop(leftovers)).await;
@@ -868,6 +910,8 @@ struct Held {
     fence: Fence,
     /// When the run began (its claim): what Lambda bills from.
     began: Instant,
+    /// Set while the job is quiet ([`crate::lifecycle::quiet`]).
+    quiet: Option<Arc<Quiet>>,
 }
 
 /// A place among the jobs running at once, held by the runner until the command ends.
@@ -909,12 +953,12 @@ impl Drop for Leftovers {
     }
 }
 
-/// How long a job runs before `meta.json` says so: one that ends sooner goes from queued
+/// How long a job runs before its meta says so: one that ends sooner goes from queued
 /// straight to its end, a write fewer (a PUT fewer on S3). No reader can tell a job that
 /// started this moment from one about to; the run claim holds the start for housekeeping.
-const RUNNING_NOTE_DELAY: Duration = Duration::from_millis(200);
+const RUNNING_NOTE_DELAY: Duration = crate::lifecycle::quiet::REVEAL_AFTER;
 
-/// The running state, written to `meta.json` once the job has run [`RUNNING_NOTE_DELAY`]
+/// The running state, written to its meta once the job has run [`RUNNING_NOTE_DELAY`]
 /// unless [`RunningNote::settle`] (or a drop) came first.
 struct RunningNote {
     ended: CancellationToken,
@@ -922,7 +966,8 @@ struct RunningNote {
 }
 
 impl RunningNote {
-    fn later(store: Arc<dyn Store>, meta: &JobMeta) -> Self {
+    /// For a quiet job, the note is its reveal: it is stored as any job from then on.
+    fn later(store: Arc<dyn Store>, meta: &JobMeta, quiet: Option<Arc<Quiet>>) -> Self {
         let ended = CancellationToken::new();
         let write = tokio::spawn({
             let (ended, meta) = (ended.clone(), meta.clone());
@@ -933,8 +978,12 @@ impl RunningNote {
                     () = tokio::time::sleep(RUNNING_NOTE_DELAY) => {
                         // Advisory until the end (the protocol objects are log, exit and
                         // size), so a failed write is logged, not fatal.
-                        if let Err(e) = save_meta(store.as_ref(), &meta).await {
-                            tracing::warn!(uid = %meta.uid, error = %e, "writing meta.json");
+                        let written = match quiet {
+                            Some(quiet) => quiet.reveal().await,
+                            None => save_meta(store.as_ref(), &meta).await,
+                        };
+                        if let Err(e) = written {
+                            tracing::warn!(uid = %meta.uid, error = %e, "writing the job's meta");
                         }
                     }
                 }
@@ -966,7 +1015,12 @@ async fn watch_for_cancel(
     attempt: u32,
     stop: Stop,
     fence: Fence,
+    quiet: Option<Arc<Quiet>>,
 ) {
+    // Nobody can cancel a job they cannot name: a quiet one is looked at once revealed.
+    if let Some(quiet) = quiet {
+        quiet.revealed().await;
+    }
     loop {
         if let Ok(Some(marker)) = store.get(&keys.cancel()).await {
             match retry::lost_attempt(&marker) {

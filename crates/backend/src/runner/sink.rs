@@ -13,6 +13,7 @@ use bytes::Bytes;
 
 use super::log::{Spool, Whole};
 use crate::job_events::JobEvents;
+use crate::lifecycle::quiet::Quiet;
 use crate::push_guard::PushPolicy;
 use crate::store::{Store, StoreError};
 
@@ -224,15 +225,21 @@ impl Fence {
 }
 
 /// A sink that drops every write once its [`Fence`] is closed (each dropped write counts as
-/// done, so the log's shipping ends at once).
+/// done, so the log's shipping ends at once), and holds the pieces of a quiet job's log
+/// until it is revealed.
 pub struct FencedSink {
     inner: Arc<dyn Sink>,
     fence: Fence,
+    quiet: Option<Arc<Quiet>>,
 }
 
 impl FencedSink {
-    pub fn new(inner: Arc<dyn Sink>, fence: Fence) -> Self {
-        FencedSink { inner, fence }
+    pub fn new(inner: Arc<dyn Sink>, fence: Fence, quiet: Option<Arc<Quiet>>) -> Self {
+        FencedSink {
+            inner,
+            fence,
+            quiet,
+        }
     }
 }
 
@@ -251,6 +258,13 @@ impl Sink for FencedSink {
         self.inner.in_store()
     }
     async fn piece(&self, seq: u64, offset: u64, body: Bytes) -> Result<(), StoreError> {
+        // Nobody reads a quiet job's segments: they are written once it is revealed, and
+        // not at all if it ends quietly (its whole log is written at its end).
+        if let (Some(quiet), true) = (&self.quiet, self.inner.keeps_whole()) {
+            if !quiet.log_is_read().await {
+                return Ok(());
+            }
+        }
         match self.fence.is_closed() {
             true => Ok(()),
             false => self.inner.piece(seq, offset, body).await,

@@ -39,6 +39,8 @@ async fn what_is_there(
             PollResponse::Exit { exit, notes } => {
                 return Ok(super::ended(aws_exec_client::Ended { exit, notes }))
             }
+            // Only a submit's answer carries a log inline.
+            PollResponse::Inline { .. } => anyhow::bail!("job {uid}: an unexpected answer"),
             PollResponse::Url { url, .. } => match client.read_log(&url, offset, sink).await? {
                 0 => return Ok(0),
                 read => offset += read,

@@ -1,0 +1,123 @@
+//! What a job costs in S3 requests, counted by a proxy before moto_server: a short job its
+//! caller waits for is stored only at its end; one that runs longer is stored as any job
+//! (listed, cancellable, closed as lost if `serve` dies) from its first moment on.
+
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use aws_exec_testkit::{wait_until, S3Proxy, S3Server, ServeProcess};
+
+const BIN: &str = env!("CARGO_BIN_EXE_aws-exec");
+
+struct OnS3 {
+    serve: ServeProcess,
+    proxy: S3Proxy,
+    server: S3Server,
+}
+
+async fn on_s3() -> OnS3 {
+    let server = S3Server::moto();
+    server.bucket("short").await;
+    let proxy = S3Proxy::start(&server.endpoint).await;
+    let env = server.env_via(&proxy.endpoint);
+    let serve = ServeProcess::start(BIN, &["--bucket", "short"], &env);
+    OnS3 {
+        serve,
+        proxy,
+        server,
+    }
+}
+
+impl OnS3 {
+    fn cli(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.env("PROJECT_URL", &self.serve.url)
+            .env("AUTH", &self.serve.key)
+            .args(args);
+        cmd
+    }
+
+    /// Runs the command line and answers what it printed, with every S3 request made
+    /// meanwhile (and in the half second after, for anything left behind).
+    async fn counted(&self, args: &[&str]) -> (Output, Vec<String>) {
+        self.proxy.stats.all_log.lock().unwrap().clear();
+        let mut cmd = self.cli(args);
+        let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let requests = self.proxy.stats.all_log.lock().unwrap().clone();
+        (out, requests)
+    }
+}
+
+fn writes(requests: &[String]) -> Vec<&String> {
+    requests
+        .iter()
+        .filter(|r| r.starts_with("PUT ") || r.starts_with("POST "))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_job_costs_at_most_five_writes_and_ten_requests() {
+    let s3 = on_s3().await;
+    // The first call after start reads what a fresh service reads once.
+    assert!(s3.counted(&["exec", "--", "true"]).await.0.status.success());
+    for (args, out) in [
+        (&["exec", "--", "true"][..], ""),
+        (&["exec", "--", "echo", "hi"], "hi\n"),
+    ] {
+        let (output, requests) = s3.counted(args).await;
+        assert!(output.status.success(), "{output:?}");
+        assert_eq!(String::from_utf8_lossy(&output.stdout), out);
+        let writes = writes(&requests);
+        assert!(writes.len() <= 5, "{} writes: {writes:#?}", writes.len());
+        assert!(
+            requests.len() <= 10,
+            "{} requests: {requests:#?}",
+            requests.len()
+        );
+        // Every object a job keeps is there: log, exit, size, and its meta in the listing.
+        for object in ["/log.txt", "/exit", "/size", "/index/default/"] {
+            assert!(
+                writes.iter().any(|w| w.contains(object)),
+                "{object} not written: {writes:#?}"
+            );
+        }
+    }
+    let listed = s3.cli(&["ls", "--json"]).output().unwrap();
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed.as_array().map(Vec::len), Some(3), "{listed}");
+    assert!(s3.server.keys("short", "open/").await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waited_for_job_that_runs_on_is_listed_and_can_be_cancelled() {
+    let s3 = on_s3().await;
+    let waiting = s3
+        .cli(&["exec", "--", "sh", "-c", "echo started; sleep 60"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Revealed within a moment: listed as running, with its open marker and run claim.
+    let uid = wait_until(Duration::from_secs(10), "the job to be listed", || {
+        let out = s3.cli(&["ls", "--json"]).output().unwrap();
+        async move {
+            let listed: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+            let job = listed.as_array()?.first()?.clone();
+            (job["state"] == "running").then(|| job["uid"].as_str().unwrap().to_owned())
+        }
+    })
+    .await;
+    assert_eq!(s3.server.keys("short", "open/").await.len(), 1);
+    let claim = format!("jobs/default/{uid}/claim");
+    assert!(s3.server.keys("short", &claim).await.contains(&claim));
+    let cancelled = s3.cli(&["cancel", &uid]).output().unwrap();
+    assert!(cancelled.status.success(), "{cancelled:?}");
+    let out = tokio::task::spawn_blocking(move || waiting.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(128 + 15), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "started\n");
+    assert!(s3.server.keys("short", "open/").await.is_empty());
+}
