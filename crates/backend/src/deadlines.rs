@@ -7,7 +7,11 @@ use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
 use aws_smithy_http_client::tls;
-use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 
 /// To open a connection (TCP and TLS).
 pub const CONNECT: Duration = Duration::from_secs(5);
@@ -33,8 +37,7 @@ pub fn aws_timeouts() -> TimeoutConfig {
 
 /// The HTTPS client of every AWS client the service (and its tests) make: hyper 1 and
 /// rustls with ring, the same stack as the service's other HTTP calls, so the binary holds
-/// one TLS library. It reads the machine's trusted certificates on its first request, not
-/// when it is made: a Lambda cold start pays for that only when its event calls AWS.
+/// one TLS library.
 pub fn aws_https_client() -> SharedHttpClient {
     aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(
@@ -52,12 +55,34 @@ pub async fn aws_config() -> aws_config::SdkConfig {
         .get_or_init(|| async {
             aws_config::defaults(aws_config::BehaviorVersion::latest())
                 .timeout_config(aws_timeouts())
-                .http_client(aws_https_client())
+                .http_client(SharedHttpClient::new(OnFirstUse(aws_https_client())))
                 .load()
                 .await
         })
         .await
         .clone()
+}
+
+/// The SDK's HTTPS client, made ready on its first request instead of when a client is
+/// built: making it reads every trusted certificate on the machine (some 3 ms), which a
+/// Lambda cold start would pay before its first event, needed or not. The client checks
+/// itself when a client is built (`validate_base_client_config`); this wrapper leaves that
+/// check out, and so the certificates to the first request.
+#[derive(Debug)]
+struct OnFirstUse(SharedHttpClient);
+
+impl HttpClient for OnFirstUse {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
 }
 
 /// One PUT of `len` bytes to a push-url: a short wait for the answer plus time to send the

@@ -167,6 +167,44 @@ async fn s3() {
     let client = Client::new(&serve.url, &serve.key).unwrap();
     let stats = proxy.stats.clone();
 
+    // S3 requests of a short job run by the CLI, which waits for it (so it stays quiet
+    // until its end), against the same job submitted without waiting and followed (what
+    // `--detach` and aws-exec's own clients do: every object a job can have).
+    let count = |since: usize| {
+        let log = proxy.stats.all_log.lock().unwrap();
+        let all = &log[since..];
+        let writes = all
+            .iter()
+            .filter(|r| r.starts_with("PUT ") || r.starts_with("POST "))
+            .count();
+        (writes, all.len())
+    };
+    let settled = || tokio::time::sleep(Duration::from_millis(500));
+    timed(cli(&serve.url, &serve.key).args(["exec", "--", "true"]));
+    for argv in [&["true"][..], &["echo", "hi"]] {
+        settled().await;
+        let since = proxy.stats.all_log.lock().unwrap().len();
+        timed(cli(&serve.url, &serve.key).arg("exec").arg("--").args(argv));
+        settled().await;
+        let (writes, all) = count(since);
+        let since = proxy.stats.all_log.lock().unwrap().len();
+        let uid = client
+            .submit(&ExecRequest::argv(argv.to_vec()))
+            .await
+            .unwrap();
+        client.tail(&uid, |_| {}).await.unwrap();
+        settled().await;
+        let (base_writes, base_all) = count(since);
+        row(
+            &format!(
+                "S3 writes / requests, `exec -- {}` (goal 5 / 10)",
+                argv.join(" ")
+            ),
+            format!("{writes} / {all}"),
+            format!("{base_writes} / {base_all} (not waited for)"),
+        );
+    }
+
     // Latency of a line through S3, default settings: the CLI following from storage.
     let script = clock_script(30, "0.3", "0");
     let ours =
