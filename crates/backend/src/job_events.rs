@@ -10,8 +10,6 @@ use tokio::sync::watch;
 #[derive(Debug, Default)]
 pub struct JobEvents {
     jobs: Mutex<HashMap<String, watch::Sender<u64>>>,
-    /// The jobs kept quiet for callers waiting on them.
-    pub quiet: crate::lifecycle::quiet::QuietJobs,
 }
 
 impl JobEvents {

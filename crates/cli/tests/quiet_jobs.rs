@@ -1,11 +1,12 @@
-//! What a job costs in S3 requests, counted by a proxy before moto_server: a short job its
-//! caller waits for is stored only at its end; one that runs longer is stored as any job
-//! (listed, cancellable, closed as lost if `serve` dies) from its first moment on.
+//! Jobs their caller waits for, kept quiet until they end: what a short one costs in S3
+//! requests (counted by a proxy before moto_server); one that runs longer is stored as any
+//! job (listed, cancellable) from its first moments on; one whose `serve` dies while it is
+//! quiet is found lost by the caller's repeated submit, not unknown.
 
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use aws_exec_testkit::{wait_until, S3Proxy, S3Server, ServeProcess};
+use aws_exec_testkit::{wait_until, LocalServe, S3Proxy, S3Server, ServeProcess};
 
 const BIN: &str = env!("CARGO_BIN_EXE_aws-exec");
 
@@ -120,4 +121,53 @@ async fn a_waited_for_job_that_runs_on_is_listed_and_can_be_cancelled() {
     assert_eq!(out.status.code(), Some(128 + 15), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "started\n");
     assert!(s3.server.keys("short", "open/").await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_job_whose_serve_dies_never_hands_its_uid_out() {
+    let mut local = LocalServe::start(BIN);
+    let post = |url: String, key: String| async move {
+        reqwest::Client::new()
+            .post(format!("{url}/api/exec?wait=20"))
+            .header("auth", key)
+            .header("Idempotency-Key", "the-same-request")
+            .body(r#"{"argv": ["sleep", "30"]}"#)
+            .send()
+            .await
+    };
+    let first = tokio::spawn(post(local.serve.url.clone(), local.serve.key.clone()));
+    // The idempotency record is all a quiet job has stored: serve dies the moment it is
+    // there, well within the job's first 200 ms.
+    let records = std::path::Path::new(&local.data).join("idempotency/default");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_dir(&records).map_or(true, |mut d| d.next().is_none()) {
+        assert!(Instant::now() < deadline, "no idempotency record");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(local.serve.pid() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    assert!(
+        first.await.unwrap().is_err(),
+        "the first request was answered"
+    );
+    let jobs = std::path::Path::new(&local.data).join("jobs");
+    assert!(
+        std::fs::read_dir(&jobs).map_or(true, |mut d| d.next().is_none()),
+        "the job was stored before serve died"
+    );
+    // The repeat is told to try again (the key's record is taken over after a minute and
+    // the job made anew), never given the uid of a job that cannot be found.
+    local.restart(&[]);
+    let again = post(local.serve.url.clone(), local.serve.key.clone())
+        .await
+        .unwrap();
+    assert_eq!(again.status(), reqwest::StatusCode::CONFLICT);
+    let said: serde_json::Value = again.json().await.unwrap();
+    assert!(
+        said["error"].as_str().unwrap().contains("retry shortly"),
+        "{said}"
+    );
 }

@@ -1,11 +1,11 @@
 //! A job its caller waits for (`POST /api/exec?wait=`, run by this process) stays quiet:
 //! nothing of it is stored before its end unless it outlives [`REVEAL_AFTER`] or its caller
-//! stops waiting first. Until then nobody else can know its uid, so it needs none of the
+//! stops waiting first. Until then nobody else can know its uid (a submit repeated with the
+//! same idempotency key is answered only once the job is stored), so it needs none of the
 //! marks that let others find, claim, cancel or close a job; a short job costs only the
 //! writes of its end. Once revealed, it is an ordinary job from that moment on.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_exec_protocol::keys::open_job;
@@ -57,6 +57,16 @@ impl std::fmt::Debug for Quiet {
 }
 
 impl Quiet {
+    /// Keeps job `meta` quiet; `holder` is the instance that runs it (its open marker's).
+    pub fn hold(store: Arc<dyn Store>, meta: JobMeta, holder: String) -> Arc<Quiet> {
+        Arc::new(Quiet {
+            store,
+            meta: tokio::sync::Mutex::new((meta, None)),
+            holder,
+            stage: watch::channel(Settled::Quiet).0,
+        })
+    }
+
     fn stage(&self) -> Settled {
         self.stage.borrow().clone()
     }
@@ -153,34 +163,5 @@ impl Quiet {
     pub async fn log_is_read(&self) -> bool {
         let stage = self.until(|s| !matches!(s, Settled::Quiet)).await;
         stage == Settled::Revealed
-    }
-}
-
-/// The quiet jobs of this process, by uid.
-#[derive(Debug, Default)]
-pub struct QuietJobs {
-    jobs: Mutex<HashMap<String, Weak<Quiet>>>,
-}
-
-impl QuietJobs {
-    /// Keeps job `meta` quiet; the caller holds the handle while it waits.
-    pub fn hold(&self, store: Arc<dyn Store>, meta: JobMeta, holder: String) -> Arc<Quiet> {
-        let uid = meta.uid.to_string();
-        let quiet = Arc::new(Quiet {
-            store,
-            meta: tokio::sync::Mutex::new((meta, None)),
-            holder,
-            stage: watch::channel(Settled::Quiet).0,
-        });
-        let mut jobs = self.jobs.lock().expect("quiet jobs");
-        jobs.retain(|_, q| q.strong_count() > 0);
-        jobs.insert(uid, Arc::downgrade(&quiet));
-        quiet
-    }
-
-    /// Job `uid`, if it is quiet here and its caller still waits.
-    pub fn get(&self, uid: &str) -> Option<Arc<Quiet>> {
-        let jobs = self.jobs.lock().expect("quiet jobs");
-        jobs.get(uid).and_then(Weak::upgrade)
     }
 }

@@ -99,15 +99,9 @@ async fn start_job(
             let claim = idempotency::Claim::new(&owner, key, body, &uid);
             match claim.take(jobs.store.as_ref()).await? {
                 idempotency::Taken::Fresh => Some(claim),
-                idempotency::Taken::Repeat(uid) => {
-                    // The first request may still wait for its job, quietly: the job is
-                    // stored now, since this caller learns its uid.
-                    let quiet = jobs.events.as_ref().and_then(|e| e.quiet.get(&uid));
-                    if let Some(quiet) = quiet {
-                        quiet.reveal().await?;
-                    }
-                    return Ok((uid, None));
-                }
+                // Only once the job is stored (a quiet one: once revealed or ended); before,
+                // the repeat is told to retry shortly (409).
+                idempotency::Taken::Repeat(uid) => return Ok((uid, None)),
             }
         }
         None => None,
@@ -149,16 +143,14 @@ async fn start_job(
     // Only a job this process runs and nothing outside it follows can stay quiet: not one
     // writing to push-urls, run again after a failure, or run as a Fargate task.
     let quiet = match &jobs.events {
-        Some(events)
+        Some(_)
             if awaited
                 && job.push_urls.is_none()
                 && job.retry.is_none()
                 && job.fargate.is_none() =>
         {
             let holder = jobs.dispatch.instance().unwrap_or_default().to_owned();
-            let quiet = events
-                .quiet
-                .hold(jobs.store.clone(), job.queued_meta(), holder);
+            let quiet = Quiet::hold(jobs.store.clone(), job.queued_meta(), holder);
             job.quiet = Some(QuietJob(quiet.clone()));
             Some(quiet)
         }
