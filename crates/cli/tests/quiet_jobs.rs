@@ -86,9 +86,27 @@ async fn a_short_job_costs_at_most_five_writes_and_ten_requests() {
             );
         }
     }
+    // Not waited for, a job is stored at submit, its log empty from then on: a job that
+    // prints nothing leaves it so, and writes it no second time.
+    let (output, requests) = s3.counted(&["exec", "--detach", "--", "true"]).await;
+    assert!(output.status.success(), "{output:?}");
+    let uid = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    let log = format!("jobs/default/{uid}/log.txt");
+    assert_eq!(
+        writes(&requests)
+            .iter()
+            .filter(|w| w.contains(&log))
+            .count(),
+        1,
+        "{requests:#?}"
+    );
+    assert_eq!(
+        s3.cli(&["tail", &uid]).output().unwrap().status.code(),
+        Some(0)
+    );
     let listed = s3.cli(&["ls", "--json"]).output().unwrap();
     let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
-    assert_eq!(listed.as_array().map(Vec::len), Some(3), "{listed}");
+    assert_eq!(listed.as_array().map(Vec::len), Some(4), "{listed}");
     assert!(s3.server.keys("short", "open/").await.is_empty());
 }
 
