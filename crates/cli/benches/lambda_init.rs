@@ -3,7 +3,8 @@
 //! beside a minimal runtime-API client (`curl` asking for the same) in the same run. The
 //! runtime API is a loopback stand-in that answers nothing, as Lambda waits.
 //!
-//! Run with `cargo bench -p aws-exec --bench lambda_init`.
+//! Run with `cargo bench -p aws-exec --profile lambda-release --bench lambda_init`: the
+//! binary built as the zip is (any profile works; `release` gives a larger binary).
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
