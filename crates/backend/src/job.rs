@@ -11,7 +11,7 @@ use aws_exec_protocol::{
 };
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Job {
     pub owner: AuthName,
     pub uid: Uid,
@@ -61,20 +61,8 @@ pub struct Job {
     pub fargate: Option<TaskSize>,
     /// Set while it is kept quiet for the caller waiting on it; it never leaves this process.
     #[serde(skip)]
-    pub quiet: Option<QuietJob>,
+    pub quiet: Option<std::sync::Arc<crate::lifecycle::quiet::Quiet>>,
 }
-
-/// A quiet job's handle, as its runner gets it ([`crate::lifecycle::quiet`]).
-#[derive(Clone, Debug)]
-pub struct QuietJob(pub std::sync::Arc<crate::lifecycle::quiet::Quiet>);
-
-impl PartialEq for QuietJob {
-    fn eq(&self, other: &Self) -> bool {
-        std::sync::Arc::ptr_eq(&self.0, &other.0)
-    }
-}
-
-impl Eq for QuietJob {}
 
 /// Where a later attempt's log begins: the bytes the attempts before it stored, and the
 /// number of the next log segment (on S3).

@@ -153,11 +153,6 @@ impl Quiet {
         Ok(self.stage())
     }
 
-    /// Whether the job is stored as any job now.
-    pub fn is_revealed(&self) -> bool {
-        self.stage() == Settled::Revealed
-    }
-
     /// Waits until the job is revealed (never, for one that ends quietly).
     pub async fn revealed(&self) {
         self.until(|s| *s == Settled::Revealed).await;

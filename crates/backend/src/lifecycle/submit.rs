@@ -12,7 +12,7 @@ use std::sync::Arc;
 use super::end::save_meta;
 use super::quiet::Quiet;
 use super::{idempotency, JobError, Jobs};
-use crate::job::{Job, QuietJob};
+use crate::job::Job;
 use crate::secrets::check_stored;
 
 /// A job to start, from a caller or from a schedule or trigger of its owner's.
@@ -142,20 +142,16 @@ async fn start_job(
     };
     // Only a job this process runs and nothing outside it follows can stay quiet: not one
     // writing to push-urls, run again after a failure, or run as a Fargate task.
-    let quiet = match &jobs.events {
-        Some(_)
-            if awaited
-                && job.push_urls.is_none()
-                && job.retry.is_none()
-                && job.fargate.is_none() =>
-        {
-            let holder = jobs.dispatch.instance().unwrap_or_default().to_owned();
-            let quiet = Quiet::hold(jobs.store.clone(), job.queued_meta(), holder);
-            job.quiet = Some(QuietJob(quiet.clone()));
-            Some(quiet)
-        }
-        _ => None,
-    };
+    let may_be_quiet = awaited
+        && jobs.events.is_some()
+        && job.push_urls.is_none()
+        && job.retry.is_none()
+        && job.fargate.is_none();
+    if may_be_quiet {
+        let holder = jobs.dispatch.instance().unwrap_or_default().to_owned();
+        job.quiet = Some(Quiet::hold(jobs.store.clone(), job.queued_meta(), holder));
+    }
+    let quiet = job.quiet.clone();
     let created = create(jobs, &job, options.stdin).await;
     if let Err(e) = created {
         let keys = job.keys();

@@ -26,7 +26,6 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::isolation::{ScratchSnapshot, Workspace, Workspaces};
-use crate::job::QuietJob;
 use crate::job::{Job, Resume};
 use crate::lifecycle::end::{claim_end, load_meta, record_end, save_meta, Marker};
 use crate::lifecycle::quiet::Quiet;
@@ -246,7 +245,7 @@ impl Runner {
         };
         // A quiet job is the runner's alone until it is revealed: no claim is stored.
         let quiet = match &job.quiet {
-            Some(QuietJob(quiet)) => {
+            Some(quiet) => {
                 let mut running = job.queued_meta();
                 running.state = JobState::Running;
                 running.started = Some(now_unix());
@@ -570,9 +569,9 @@ impl Runner {
         }
         let recorded = async {
             let recorded = claimed?;
-            // A quiet job's log was never made empty at submit: a store that appends has
-            // it only if the job printed.
-            if quietly && size == 0 && self.store.appends() {
+            // A quiet job's log was never made empty at submit, and an empty log is not
+            // written at the end (the sink's `complete`): it is made here.
+            if quietly && size == 0 {
                 self.store.put_new(&keys.log(), bytes::Bytes::new()).await?;
             }
             if recorded {

@@ -272,11 +272,8 @@ impl Sink for FencedSink {
     }
     async fn complete(&self, spool: &mut Spool) -> Result<(), StoreError> {
         // An empty log is whole in the store already: its submit (or a quiet job's reveal)
-        // wrote it empty. Only a job ending quiet has none yet.
-        let stored_empty = spool.is_empty()
-            && self.inner.in_store()
-            && self.inner.keeps_whole()
-            && self.quiet.as_ref().is_none_or(|quiet| quiet.is_revealed());
+        // wrote it empty; a job ending quiet gets it from its runner.
+        let stored_empty = spool.is_empty() && self.inner.in_store() && self.inner.keeps_whole();
         match self.fence.is_closed() || stored_empty {
             true => Ok(()),
             false => self.inner.complete(spool).await,
