@@ -14,7 +14,6 @@ use aws_exec_backend::store::{LocalStore, Store};
 use aws_exec_backend::{auth, AppState, Registry, Rpc, RpcContext, Runner, RunnerConfig};
 use aws_exec_protocol::keys::JobKeys;
 use aws_exec_protocol::AuthName;
-use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
@@ -131,15 +130,7 @@ async fn fixture_full(
     registry.add::<Echo>();
     let registry = Arc::new(registry);
     let (endpoint, recorded, failing, server) = invoke_endpoint().await;
-    let lambda_client = aws_sdk_lambda::Client::from_conf(
-        aws_sdk_lambda::Config::builder()
-            .http_client(aws_exec_backend::deadlines::aws_https_client())
-            .behavior_version(BehaviorVersion::latest())
-            .endpoint_url(endpoint)
-            .region(Region::new("us-west-2"))
-            .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
-            .build(),
-    );
+    let lambda_client = aws_sdk_lambda::Client::new(&aws_exec_testkit::s3::sdk_config(&endpoint));
     let secrets: Arc<dyn aws_exec_backend::secrets::Secrets> =
         Arc::new(aws_exec_backend::secrets::LocalSecrets::open(dir.path()).unwrap());
     let runner = Arc::new(
@@ -799,23 +790,8 @@ const ROLE: &str = "arn:aws:iam::210987654321:role/aws-exec-scheduler";
 
 /// EventBridge Scheduler on moto_server, with the group infra.yaml makes.
 async fn scheduler_on_moto() -> (aws_exec_testkit::S3Server, aws_sdk_scheduler::Client) {
-    use aws_sdk_scheduler::config::{BehaviorVersion, Credentials, Region};
     let moto = aws_exec_testkit::S3Server::moto();
-    let client = aws_sdk_scheduler::Client::from_conf(
-        aws_sdk_scheduler::Config::builder()
-            .http_client(aws_exec_backend::deadlines::aws_https_client())
-            .behavior_version(BehaviorVersion::latest())
-            .endpoint_url(&moto.endpoint)
-            .region(Region::new(aws_exec_testkit::s3::REGION))
-            .credentials_provider(Credentials::new(
-                aws_exec_testkit::s3::ACCESS_KEY,
-                aws_exec_testkit::s3::SECRET_KEY,
-                None,
-                None,
-                "test",
-            ))
-            .build(),
-    );
+    let client = aws_sdk_scheduler::Client::new(&aws_exec_testkit::s3::sdk_config(&moto.endpoint));
     client
         .create_schedule_group()
         .name(GROUP)

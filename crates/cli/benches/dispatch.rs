@@ -15,7 +15,7 @@ use aws_exec_backend::job::Job;
 use aws_exec_backend::store::S3Store;
 use aws_exec_backend::usage::CostModel;
 use aws_exec_protocol::{TaskSize, Uid};
-use aws_exec_testkit::s3::{ACCESS_KEY, REGION, SECRET_KEY};
+use aws_exec_testkit::s3::sdk_config;
 use aws_exec_testkit::{LongRunner, S3Proxy, S3Server};
 
 fn row(what: &str, ours: String, baseline: String) {
@@ -41,28 +41,9 @@ async fn main() {
     moto.bucket("bench").await;
     let ecs = LongRunner::on(&moto);
     let aws = S3Proxy::start(&moto.endpoint).await;
-    let credentials =
-        aws_sdk_s3::config::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "bench");
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::Config::builder()
-            .http_client(aws_exec_backend::deadlines::aws_https_client())
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .endpoint_url(&aws.endpoint)
-            .region(aws_sdk_s3::config::Region::new(REGION))
-            .credentials_provider(credentials.clone())
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = aws_exec_testkit::s3::s3_client(&aws.endpoint);
     let store = Arc::new(S3Store::new(s3, "bench"));
-    let ecs_client = aws_sdk_ecs::Client::from_conf(
-        aws_sdk_ecs::Config::builder()
-            .http_client(aws_exec_backend::deadlines::aws_https_client())
-            .behavior_version(aws_sdk_ecs::config::BehaviorVersion::latest())
-            .endpoint_url(&aws.endpoint)
-            .region(aws_sdk_ecs::config::Region::new(REGION))
-            .credentials_provider(credentials.clone())
-            .build(),
-    );
+    let ecs_client = aws_sdk_ecs::Client::new(&sdk_config(&aws.endpoint));
     let tasks = FargateTasks::new(ecs_client, ecs.config("bench"));
     // Lambda's Invoke API, answering 202 as AWS does for an Event, behind its own proxy.
     let invoke = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -73,17 +54,7 @@ async fn main() {
     });
     let lambda_proxy = S3Proxy::start(&invoke_url).await;
     let lambda = Arc::new(LambdaDispatch::new(
-        aws_sdk_lambda::Client::from_conf(
-            aws_sdk_lambda::Config::builder()
-                .http_client(aws_exec_backend::deadlines::aws_https_client())
-                .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
-                .endpoint_url(&lambda_proxy.endpoint)
-                .region(aws_sdk_lambda::config::Region::new(REGION))
-                .credentials_provider(aws_sdk_lambda::config::Credentials::new(
-                    ACCESS_KEY, SECRET_KEY, None, None, "bench",
-                ))
-                .build(),
-        ),
+        aws_sdk_lambda::Client::new(&sdk_config(&lambda_proxy.endpoint)),
         "aws-exec",
     ));
     let fargate = FargateDispatch::new(Arc::new(tasks), store.clone(), lambda.clone());

@@ -5,9 +5,7 @@
 
 use std::process::Command;
 
-use aws_sdk_ecs::config::{BehaviorVersion, Credentials, Region};
-
-use crate::s3::{tool, ACCESS_KEY, REGION, SECRET_KEY};
+use crate::s3::tool;
 use crate::S3Server;
 
 pub struct LongRunner {
@@ -35,15 +33,7 @@ impl LongRunner {
             String::from_utf8_lossy(&out.stderr)
         );
         let made: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let client = aws_sdk_ecs::Client::from_conf(
-            aws_sdk_ecs::Config::builder()
-                .http_client(aws_exec_backend::deadlines::aws_https_client())
-                .behavior_version(BehaviorVersion::latest())
-                .endpoint_url(&server.endpoint)
-                .region(Region::new(REGION))
-                .credentials_provider(Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "test"))
-                .build(),
-        );
+        let client = aws_sdk_ecs::Client::new(&crate::s3::sdk_config(&server.endpoint));
         LongRunner {
             cluster: "aws-exec".into(),
             task_definition: "aws-exec-runner".into(),

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::config::Credentials;
 
 use crate::env::clean_command;
 
@@ -117,29 +117,12 @@ impl S3Server {
     }
 
     pub fn client(&self) -> aws_sdk_s3::Client {
-        let config = aws_sdk_s3::Config::builder()
-            .http_client(aws_exec_backend::deadlines::aws_https_client())
-            .behavior_version(BehaviorVersion::latest())
-            .endpoint_url(&self.endpoint)
-            .region(Region::new(REGION))
-            .credentials_provider(Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "test"))
-            .force_path_style(true)
-            .build();
-        aws_sdk_s3::Client::from_conf(config)
+        s3_client(&self.endpoint)
     }
 
     /// An SSM client on this server (moto answers SSM as well as S3).
     pub fn ssm(&self) -> aws_sdk_ssm::Client {
-        let config = aws_sdk_ssm::Config::builder()
-            .http_client(aws_exec_backend::deadlines::aws_https_client())
-            .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
-            .endpoint_url(&self.endpoint)
-            .region(aws_sdk_ssm::config::Region::new(REGION))
-            .credentials_provider(aws_sdk_ssm::config::Credentials::new(
-                ACCESS_KEY, SECRET_KEY, None, None, "test",
-            ))
-            .build();
-        aws_sdk_ssm::Client::from_conf(config)
+        aws_sdk_ssm::Client::new(&sdk_config(&self.endpoint))
     }
 
     /// The keys under `prefix` in `bucket`, in order (one page: up to 1000).
@@ -194,4 +177,26 @@ impl S3Server {
             ("AWS_EC2_METADATA_DISABLED", "true".into()),
         ]
     }
+}
+
+/// The AWS settings of every SDK client the tests and benchmarks make: a server at
+/// `endpoint` (moto, s3s-fs, or a proxy before one), with the test credentials.
+pub fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .http_client(aws_exec_backend::deadlines::aws_https_client())
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new(REGION))
+        .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(
+            Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "test"),
+        ))
+        .build()
+}
+
+/// An S3 client of a server at `endpoint`, which wants path-style addressing.
+pub fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::from(&sdk_config(endpoint))
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
 }
