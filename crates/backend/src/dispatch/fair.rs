@@ -52,9 +52,11 @@ impl FairSlots {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A place for one of `user`'s jobs, once its turn comes. Dropping the future while it
-    /// waits gives up its turn.
-    pub async fn acquire(self: &Arc<Self>, user: &str) -> Slot {
+    /// A place for one of `user`'s jobs, once its turn comes. The job joins its user's
+    /// queue when this is called, not when the future is first polled, so jobs start in
+    /// the order they were dispatched whichever task runs first. Dropping the future while
+    /// it waits gives up its turn.
+    pub fn acquire(self: &Arc<Self>, user: &str) -> impl std::future::Future<Output = Slot> {
         let rx = {
             let mut state = self.state();
             let (tx, rx) = oneshot::channel();
@@ -68,8 +70,10 @@ impl FairSlots {
             rx
         };
         // The sender lives in the queue until a place is sent through it.
-        rx.await
-            .expect("a waiting job's place is sent, never dropped")
+        async move {
+            rx.await
+                .expect("a waiting job's place is sent, never dropped")
+        }
     }
 
     fn grant(self: &Arc<Self>, state: &mut State, user: &str) -> Slot {
@@ -169,6 +173,16 @@ mod tests {
         for waiter in alice {
             waiter.abort();
         }
+    }
+
+    #[tokio::test]
+    async fn jobs_of_one_user_start_in_submit_order_whichever_task_runs_first() {
+        let slots = FairSlots::new(2, 1);
+        let first = slots.acquire("alice");
+        let second = slots.acquire("alice");
+        // The second job's task happens to run first: its place still comes after the first.
+        assert!(taken(second).await.is_none(), "the second went ahead");
+        assert!(taken(first).await.is_some(), "the first job's turn");
     }
 
     #[tokio::test]

@@ -68,16 +68,14 @@ impl Dispatch for LocalDispatch {
                 queued: self.max_queue,
             });
         }
-        let (runner, slots, pending) = (
-            self.runner.clone(),
-            self.slots.clone(),
-            self.pending.clone(),
-        );
+        let (runner, pending) = (self.runner.clone(), self.pending.clone());
         // Registered now, so a cancel or shutdown reaches the job while it waits its turn.
         let stop = runner.register(&job.uid);
+        // In line now, so a user's jobs start in the order they were submitted.
+        let place = self.slots.acquire(job.owner.as_str());
         self.tasks.spawn(async move {
             let slot = tokio::select! {
-                slot = slots.acquire(job.owner.as_str()) => Some(slot),
+                slot = place => Some(slot),
                 // Cancelled while queued: it ends at once without a slot and never starts.
                 _ = stop.token().cancelled() => None,
             };
