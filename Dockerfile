@@ -7,7 +7,8 @@
 FROM public.ecr.aws/amazonlinux/amazonlinux:2023 AS runner
 RUN dnf install -y --setopt=install_weak_deps=False tar gzip python3 shadow-utils \
  && dnf clean all
-# Built by bin/ensure.sh (cargo lambda build --profile lambda-release --arm64): the function's binary.
+# Built by bin/ensure.sh (cargo lambda build --profile lambda-release --arm64 --features aws): the
+# function's binary.
 COPY target/lambda/aws-exec-server/bootstrap /usr/local/bin/aws-exec-server
 ENTRYPOINT ["/usr/local/bin/aws-exec-server"]
 

@@ -51,7 +51,7 @@ push_runner_image() {
 # Builds target/lambda/aws-exec-server/bootstrap.zip (the service's binary) for Lambda's arm64.
 build_zip() {
   rustup target add aarch64-unknown-linux-gnu >/dev/null
-  cargo lambda build --profile lambda-release --arm64 --output-format zip --package aws-exec --bin aws-exec-server
+  cargo lambda build --profile lambda-release --arm64 --output-format zip --package aws-exec --features aws --bin aws-exec-server
   ls -l target/lambda/aws-exec-server/bootstrap.zip
   # The long runner's image wants the binary itself, beside the zip.
   if [ -n "${LONG_RUNNER_SUBNETS:-}" ]; then

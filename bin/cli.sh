@@ -5,4 +5,4 @@ set -euo pipefail
 # shellcheck source=bin/_env.sh
 source "$(dirname "$0")/_env.sh"
 
-exec cargo run --release --quiet --package aws-exec -- "$@"
+exec cargo run --release --quiet --package aws-exec --features aws -- "$@"

@@ -7,16 +7,19 @@ pub mod auth;
 pub mod deadlines;
 pub mod dispatch;
 pub mod due;
+#[cfg(feature = "aws")]
 pub mod fargate_edge;
 pub mod housekeeping;
 pub mod isolation;
 pub mod job;
 pub mod job_events;
+#[cfg(feature = "aws")]
 pub mod lambda_edge;
 pub mod lifecycle;
 pub mod log_objects;
 mod made_ahead;
 pub mod notify;
+#[cfg(feature = "aws")]
 pub mod on_first_call;
 pub mod push_guard;
 pub mod runner;
@@ -27,6 +30,14 @@ pub mod store;
 mod time;
 pub mod tree;
 pub mod usage;
+#[cfg(not(feature = "aws"))]
+mod without_aws;
+#[cfg(not(feature = "aws"))]
+pub use without_aws::{fargate_edge, lambda_edge};
+
+/// What a build without the `aws` feature answers where one of its AWS parts is asked for.
+pub const WITHOUT_AWS: &str =
+    "this aws-exec-server was built without its AWS parts (build it with `--features aws`)";
 
 pub use api::{app, AppState};
 pub use job::Job;

@@ -2,7 +2,7 @@
 //! dispatch, storing in a data directory (or, with `--bucket`, in S3). The CLI and the tests
 //! start it through [`LocalService`]; its Lambda counterpart is [`crate::lambda_edge`].
 
-use crate::secrets::{LocalSecrets, Secrets, SsmSecrets};
+use crate::secrets::{LocalSecrets, Secrets};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,7 +25,7 @@ use crate::lifecycle::Jobs;
 use crate::runner::{Runner, RunnerConfig};
 use crate::schedules::fire::fire_upload;
 use crate::schedules::LocalScheduler;
-use crate::store::{LocalStore, S3Store, Store, StoreError};
+use crate::store::{LocalStore, Store, StoreError};
 
 /// Where the service keeps jobs and keys.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -96,7 +96,18 @@ impl StoreLocation {
                 let store = Arc::new(LocalStore::open(dir)?);
                 (store.clone() as Arc<dyn Store>, Some(store))
             }
-            StoreLocation::Bucket(bucket) => (Arc::new(S3Store::from_env(bucket).await?), None),
+            #[cfg(feature = "aws")]
+            StoreLocation::Bucket(bucket) => (
+                Arc::new(crate::store::S3Store::from_env(bucket).await?),
+                None,
+            ),
+            #[cfg(not(feature = "aws"))]
+            StoreLocation::Bucket(_) => {
+                return Err(StoreError::Config(format!(
+                    "--bucket: {}",
+                    crate::WITHOUT_AWS
+                )))
+            }
         })
     }
 }
@@ -108,7 +119,17 @@ impl StoreLocation {
     pub async fn secrets(&self) -> std::io::Result<Arc<dyn Secrets>> {
         Ok(match self {
             StoreLocation::Dir(dir) => Arc::new(LocalSecrets::open(dir)?),
-            StoreLocation::Bucket(_) => Arc::new(SsmSecrets::from_env(secrets_prefix()).await),
+            #[cfg(feature = "aws")]
+            StoreLocation::Bucket(_) => {
+                Arc::new(crate::secrets::SsmSecrets::from_env(secrets_prefix()).await)
+            }
+            #[cfg(not(feature = "aws"))]
+            StoreLocation::Bucket(_) => {
+                return Err(std::io::Error::other(format!(
+                    "secrets on a bucket: {}",
+                    crate::WITHOUT_AWS
+                )))
+            }
         })
     }
 }

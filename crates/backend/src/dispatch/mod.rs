@@ -11,10 +11,12 @@ use crate::job::Job;
 
 pub mod fair;
 pub mod fargate;
+#[cfg(feature = "aws")]
 pub mod lambda;
 pub mod local;
 
 pub use fargate::{FargateDispatch, FargateTasks};
+#[cfg(feature = "aws")]
 pub use lambda::LambdaDispatch;
 pub use local::LocalDispatch;
 

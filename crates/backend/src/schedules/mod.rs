@@ -12,11 +12,13 @@ use serde::Serialize;
 use crate::store::{Store, StoreError};
 
 pub mod cron;
+#[cfg(feature = "aws")]
 pub mod eventbridge;
 pub mod fire;
 pub mod local;
 
 pub use cron::CronSchedule;
+#[cfg(feature = "aws")]
 pub use eventbridge::EventBridgeScheduler;
 pub use local::LocalScheduler;
 

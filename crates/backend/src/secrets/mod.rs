@@ -8,9 +8,11 @@ use async_trait::async_trait;
 use aws_exec_protocol::{AuthName, SecretInfo, SecretName};
 
 pub mod local;
+#[cfg(feature = "aws")]
 pub mod ssm;
 
 pub use local::LocalSecrets;
+#[cfg(feature = "aws")]
 pub use ssm::SsmSecrets;
 
 #[derive(Debug, thiserror::Error)]

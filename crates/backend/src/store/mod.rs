@@ -10,10 +10,12 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 pub mod local;
+#[cfg(feature = "aws")]
 pub mod s3;
 mod spares;
 
 pub use local::LocalStore;
+#[cfg(feature = "aws")]
 pub use s3::S3Store;
 
 #[derive(Debug, thiserror::Error)]
