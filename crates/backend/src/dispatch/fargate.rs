@@ -3,7 +3,8 @@
 //! whose command override is `aws-exec-server run-job OWNER UID`: the container reads the
 //! job from the store (`job.json`) and runs it with the same runner as Lambda. Every other
 //! job goes to the dispatcher this one wraps. Housekeeping asks it whether a task stopped
-//! without an end ([`FargateTasks::stopped`]).
+//! without an end ([`FargateTasks::state`]). Here: what the environment says and what a task
+//! runs; the ECS calls are in `ecs.rs`, built with the `aws` feature.
 
 use std::time::Duration;
 
