@@ -40,8 +40,8 @@ pub fn left_by_dead_services(dir: &Path, prefix: &str) -> Vec<PathBuf> {
 /// Renames what was made ahead at `from` to `to`, which must not exist (`AlreadyExists`
 /// if it does, `NotFound` if its directory does not).
 pub fn move_into_place(from: &Path, to: &Path) -> std::io::Result<()> {
-    use nix::fcntl::{renameat2, RenameFlags};
-    renameat2(None, from, None, to, RenameFlags::RENAME_NOREPLACE).map_err(Into::into)
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE).map_err(Into::into)
 }
 
 /// Asks ext4 to place `dir`'s subdirectories as it places top-level ones: each in a block

@@ -156,17 +156,17 @@ async fn private_file(path: &Path) -> std::io::Result<tokio::fs::File> {
 /// (`auto_da_alloc`), which costs more than the rest of a small write, and a swap is not
 /// flushed. Filesystems without these rename flags get a plain rename.
 fn replace(tmp: &Path, path: &Path) -> std::io::Result<()> {
-    use nix::errno::Errno;
-    use nix::fcntl::{renameat2, RenameFlags};
-    let rename = |flags| renameat2(None, tmp, None, path, flags);
-    match rename(RenameFlags::RENAME_NOREPLACE) {
-        Err(Errno::EEXIST) => match rename(RenameFlags::RENAME_EXCHANGE) {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    use rustix::io::Errno;
+    let rename = |flags| renameat_with(CWD, tmp, CWD, path, flags);
+    match rename(RenameFlags::NOREPLACE) {
+        Err(Errno::EXIST) => match rename(RenameFlags::EXCHANGE) {
             // `tmp` now holds what `path` held.
             Ok(()) => found(std::fs::remove_file(tmp)).map(drop),
-            Err(Errno::EINVAL | Errno::ENOSYS) => std::fs::rename(tmp, path),
+            Err(Errno::INVAL | Errno::NOSYS) => std::fs::rename(tmp, path),
             Err(e) => Err(e.into()),
         },
-        Err(Errno::EINVAL | Errno::ENOSYS) => std::fs::rename(tmp, path),
+        Err(Errno::INVAL | Errno::NOSYS) => std::fs::rename(tmp, path),
         done => done.map_err(Into::into),
     }
 }
