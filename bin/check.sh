@@ -10,6 +10,8 @@ cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy -p aws-exec --bins -- -D warnings
 # The command line alone, as its static musl build compiles it (no backend, no AWS SDK).
 cargo clippy -p aws-exec --bin aws-exec --no-default-features --target "$(uname -m)-unknown-linux-musl" -- -D warnings
+# The service as the Lambda zip builds it: static against musl, with the AWS parts.
+cargo clippy -p aws-exec --bin aws-exec-server --features aws --target "$(uname -m)-unknown-linux-musl" -- -D warnings
 npm --prefix frontend run typecheck --silent
 .venv/bin/cfn-lint infra.yaml
 shellcheck -x bin/*.sh .ci/run

@@ -16,14 +16,14 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_exec_client::{Client, ExecRequest, PollResponse};
-use aws_exec_testkit::{static_cli, S3Proxy, S3Server, ServeProcess};
+use aws_exec_testkit::{static_build, S3Proxy, S3Server, ServeProcess};
 
 const BIN: &str = env!("CARGO_BIN_EXE_aws-exec");
 
 /// The static build of the CLI, the one every CLI row uses.
 fn static_bin() -> &'static Path {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT.get_or_init(|| static_cli::build(Path::new(BIN)))
+    BUILT.get_or_init(|| static_build::cli(Path::new(BIN)))
 }
 
 fn row(what: &str, ours: String, baseline: String) {

@@ -6,14 +6,14 @@
 use std::path::{Path, PathBuf};
 
 use aws_exec_testkit::env::clean_command;
-use aws_exec_testkit::{static_cli, ServeProcess};
+use aws_exec_testkit::{static_build, ServeProcess};
 
 const BIN: &str = env!("CARGO_BIN_EXE_aws-exec");
 const SERVER: &str = env!("CARGO_BIN_EXE_aws-exec-server");
 
 /// The default build and the static one.
 fn builds() -> [PathBuf; 2] {
-    [BIN.into(), static_cli::build(Path::new(BIN))]
+    [BIN.into(), static_build::cli(Path::new(BIN))]
 }
 
 /// `cli` copied alone into a directory of its own, with no server beside it.

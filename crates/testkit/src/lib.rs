@@ -1,6 +1,6 @@
 //! Test support shared by the workspace's tests and benchmarks: real S3-protocol servers on
 //! loopback (and a counting, fault-injecting proxy before them), the real local service on
-//! port 0, `aws-exec serve` as a process, the command line's static build, a clean
+//! port 0, `aws-exec serve` as a process, the static builds, a clean
 //! environment for child processes, and waiting on a condition instead of sleeping.
 
 pub mod ecs;
@@ -8,7 +8,7 @@ pub mod env;
 pub mod s3;
 pub mod s3_proxy;
 pub mod service;
-pub mod static_cli;
+pub mod static_build;
 pub mod terminal;
 pub mod wait;
 

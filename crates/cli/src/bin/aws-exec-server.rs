@@ -6,6 +6,11 @@ use aws_exec::cli::{Cli, ServiceCmd};
 use aws_exec::{exit_code, CLI_ERROR};
 use clap::Parser;
 
+/// For the static build (`LAMBDA_STATIC=1` in env.sh): see Cargo.toml.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     // An rpc the runner started in a process of its own, before anything else is read.
     let args: Vec<String> = std::env::args().collect();
