@@ -7,8 +7,8 @@
 FROM public.ecr.aws/amazonlinux/amazonlinux:2023 AS runner
 RUN dnf install -y --setopt=install_weak_deps=False tar gzip python3 shadow-utils \
  && dnf clean all
-# Built by bin/ensure.sh (cargo lambda build --profile lambda-release --arm64 --features aws): the
-# function's binary.
+# Built by bin/ensure.sh (cargo lambda build --profile lambda-release --target
+# aarch64-unknown-linux-gnu --features aws, or -musl with LAMBDA_STATIC=1): the function's binary.
 COPY target/lambda/aws-exec-server/bootstrap /usr/local/bin/aws-exec-server
 ENTRYPOINT ["/usr/local/bin/aws-exec-server"]
 
@@ -31,7 +31,7 @@ RUN python3 -m venv /opt/tools \
  && /opt/tools/bin/pip install --no-cache-dir awscli aws-sam-cli -r /tmp/requirements-dev.txt
 ENV PATH="/opt/tools/bin:${PATH}"
 
-RUN rustup target add aarch64-unknown-linux-gnu "$(uname -m)-unknown-linux-musl" \
+RUN rustup target add aarch64-unknown-linux-gnu aarch64-unknown-linux-musl "$(uname -m)-unknown-linux-musl" \
  && rustup component add rustfmt clippy \
  && cargo install s3s-fs --version 0.14.1 --features binary --locked
 

@@ -1,16 +1,22 @@
 //! A Lambda cold start's own part: from exec of the service's binary in Lambda mode to its
 //! first request for an event (`GET .../runtime/invocation/next`), and its memory then,
 //! beside a minimal runtime-API client (`curl` asking for the same) in the same run. The
-//! runtime API is a loopback stand-in that answers nothing, as Lambda waits.
+//! runtime API is a loopback stand-in that answers nothing, as Lambda waits. The zip's
+//! static build (`LAMBDA_STATIC=1`: musl, at a fixed address), built on first use, is shown
+//! beside the default one.
 //!
-//! Run with `cargo bench -p aws-exec --profile lambda-release --bench lambda_init`: the
-//! binary built as the zip is (any profile works; `release` gives a larger binary).
+//! Run with `cargo bench -p aws-exec --profile lambda-release --bench lambda_init`: built
+//! as the zip is (any profile works; `release` gives a larger binary). Needs the musl
+//! target, which `bin/setup.sh` installs.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use aws_exec_testkit::static_build;
 
 const SERVER: &str = env!("CARGO_BIN_EXE_aws-exec-server");
 const RUNS: usize = 40;
@@ -48,61 +54,74 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// Starts `command` RUNS times; answers the median time to its first request for an event
-/// and its median RSS then.
-fn time_to_next(mut command: impl FnMut(&str) -> Command) -> (Duration, u64) {
+/// Starts each of `commands` RUNS times, in turn (so that the machine's drift falls on
+/// each alike); answers for each the median time to its first request for an event and its
+/// median RSS then.
+fn time_to_next<const N: usize>(commands: [&dyn Fn(&str) -> Command; N]) -> [(Duration, u64); N] {
     let (addr, seen) = runtime_api();
-    let mut times = Vec::new();
-    let mut rss = Vec::new();
+    let mut times = [(); N].map(|_| Vec::new());
+    let mut rss = [(); N].map(|_| Vec::new());
     for _ in 0..RUNS {
-        let mut cmd = command(&addr);
-        cmd.stdout(Stdio::null()).stderr(Stdio::null());
-        let start = Instant::now();
-        let mut child = cmd.spawn().expect("starts");
-        let at = seen
-            .recv_timeout(Duration::from_secs(10))
-            .expect("asked for an event");
-        times.push(at - start);
-        rss.push(rss_kib(child.id()));
-        let _ = child.kill();
-        let _ = child.wait();
+        for (i, command) in commands.iter().enumerate() {
+            let mut cmd = command(&addr);
+            cmd.stdout(Stdio::null()).stderr(Stdio::null());
+            let start = Instant::now();
+            let mut child = cmd.spawn().expect("starts");
+            let at = seen
+                .recv_timeout(Duration::from_secs(10))
+                .expect("asked for an event");
+            times[i].push(at - start);
+            rss[i].push(rss_kib(child.id()));
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
-    times.sort();
-    rss.sort();
-    (times[RUNS / 2], rss[RUNS / 2])
+    std::array::from_fn(|i| {
+        times[i].sort();
+        rss[i].sort();
+        (times[i][RUNS / 2], rss[i][RUNS / 2])
+    })
+}
+
+/// `server` in Lambda mode, with what Lambda and the stack's template set.
+fn lambda_mode(server: &Path, api: &str) -> Command {
+    let mut cmd = Command::new(server);
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_LAMBDA_RUNTIME_API", api)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "aws-exec")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
+        .env("PROJECT_BUCKET", "bench")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "AKIAAWSEXECBENCH0001")
+        .env("AWS_SECRET_ACCESS_KEY", "bench")
+        .env("AWS_SESSION_TOKEN", "bench")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("SCHEDULE_GROUP", "aws-exec")
+        .env(
+            "SCHEDULER_ROLE_ARN",
+            "arn:aws:iam::123456789012:role/scheduler",
+        )
+        .env("AWS_EXEC_LOG", "info");
+    cmd
 }
 
 fn main() {
-    let ours = time_to_next(|api| {
-        let mut cmd = Command::new(SERVER);
-        cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("AWS_LAMBDA_RUNTIME_API", api)
-            .env("AWS_LAMBDA_FUNCTION_NAME", "aws-exec")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
-            .env("PROJECT_BUCKET", "bench")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "AKIAAWSEXECBENCH0001")
-            .env("AWS_SECRET_ACCESS_KEY", "bench")
-            .env("AWS_SESSION_TOKEN", "bench")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("SCHEDULE_GROUP", "aws-exec")
-            .env(
-                "SCHEDULER_ROLE_ARN",
-                "arn:aws:iam::123456789012:role/scheduler",
-            )
-            .env("AWS_EXEC_LOG", "info");
-        cmd
-    });
-    let curl = time_to_next(|api| {
+    let fixed: PathBuf = static_build::server(Path::new(SERVER));
+    let curl = |api: &str| {
         let mut cmd = Command::new("curl");
         cmd.args([
             "-s",
             &format!("http://{api}/2018-06-01/runtime/invocation/next"),
         ]);
         cmd
-    });
+    };
+    let [ours, fixed, curl] = time_to_next([
+        &|api| lambda_mode(Path::new(SERVER), api),
+        &|api| lambda_mode(&fixed, api),
+        &curl,
+    ]);
     println!(
         "{:<40} {:>24} {:>24}",
         "benchmark", "aws-exec-server", "baseline"
@@ -118,5 +137,15 @@ fn main() {
         "RSS at the first /next",
         format!("{:.1} MiB", ours.1 as f64 / 1024.0),
         format!("{:.1} MiB (curl)", curl.1 as f64 / 1024.0),
+    );
+    println!(
+        "{:<40} {:>24} {:>24}",
+        "LAMBDA_STATIC=1: musl, a fixed address",
+        format!(
+            "{:.1} ms, {:.1} MiB",
+            fixed.0.as_secs_f64() * 1e3,
+            fixed.1 as f64 / 1024.0
+        ),
+        format!("{:.1} ms (curl)", curl.0.as_secs_f64() * 1e3),
     );
 }
