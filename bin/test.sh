@@ -9,6 +9,8 @@ bin/setup.sh
 cargo build --workspace --all-targets
 # The command line's static build, which tests run beside the default one.
 cargo build -p aws-exec --bin aws-exec --no-default-features --target "$(uname -m)-unknown-linux-musl"
+# The service's static build (LAMBDA_STATIC=1 deploys it), which a test runs.
+cargo build -p aws-exec --bin aws-exec-server --features aws --target "$(uname -m)-unknown-linux-musl"
 # One process per test: a serve in a test process sweeps that process's stray children.
 cargo nextest run --workspace --no-fail-fast
 cargo test --workspace --doc --quiet

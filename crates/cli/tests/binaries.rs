@@ -1,12 +1,13 @@
 //! The two binaries: `aws-exec` calls the service on its own, and hands the service's
 //! commands to `aws-exec-server`, saying so plainly when that is not installed. Each test
 //! runs both builds of `aws-exec`: the default one, and the static one without the service,
-//! which knows no service command and hands over every command it does not know.
+//! which knows no service command and hands over every command it does not know. The
+//! service's static build (the Lambda zip's with `LAMBDA_STATIC=1`) serves as the default.
 
 use std::path::{Path, PathBuf};
 
 use aws_exec_testkit::env::clean_command;
-use aws_exec_testkit::{static_build, ServeProcess};
+use aws_exec_testkit::{static_build, S3Server, ServeProcess};
 
 const BIN: &str = env!("CARGO_BIN_EXE_aws-exec");
 const SERVER: &str = env!("CARGO_BIN_EXE_aws-exec-server");
@@ -114,5 +115,32 @@ fn service_commands_reach_the_server_beside_it() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("aws-exec serve"), "{err}");
         assert!(!err.contains("aws-exec-server"), "{err}");
+    }
+}
+
+/// musl, mimalloc and a fixed address change nothing a job or a caller sees: the static
+/// service runs jobs as its user, streams them and keeps them on a bucket through the AWS
+/// SDK, as the default build does.
+#[tokio::test]
+async fn the_static_service_runs_jobs_on_a_bucket() {
+    let server = S3Server::s3s_fs();
+    server.bucket("svc").await;
+    let fixed = static_build::server(Path::new(SERVER));
+    let serve = ServeProcess::start(fixed.to_str().unwrap(), &["--bucket", "svc"], &server.env());
+    assert!(serve.banner.contains("s3://svc"), "{}", serve.banner);
+    let out = clean_command(BIN, &[])
+        .args(["exec", "--", "sh", "-c", "seq 1 3; exit 9"])
+        .env("PROJECT_URL", &serve.url)
+        .env("AUTH", &serve.key)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(9), "{out:?}");
+    assert_eq!(out.stdout, b"1\n2\n3\n");
+    let keys = server.keys("svc", "jobs/").await;
+    for object in ["log.txt", "exit", "size"] {
+        assert!(
+            keys.iter().any(|k| k.ends_with(&format!("/{object}"))),
+            "{object} in {keys:?}"
+        );
     }
 }
