@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the checks and tests use; quick when everything is already there.
-#   apt:   shellcheck, chromium (browser tests), python3-venv, curl (bin/fuzz-api.sh),
+#   apt:   a C compiler (cargo's linker; ring and mimalloc), shellcheck, chromium (browser tests), python3-venv, curl (bin/fuzz-api.sh),
 #          task-spooler (the baseline of the transport benchmark), musl-tools (C for the
 #          static musl build of the command line)
-#   rustup: the musl target of this machine (that build, checked and benchmarked)
+#   rustup: the musl target of this machine (the static builds of both binaries, checked,
+#           tested and benchmarked)
 #   npm:   frontend/ dev tools (playwright-core, tsc)
 #   .venv: moto_server, boto3, cfn-lint, cargo-lambda (requirements-dev.txt)
 #   cargo: s3s-fs 0.14.1 (an S3 server that checks signatures), cargo-nextest (runs each
@@ -19,6 +20,7 @@ as_root() {
 }
 
 need_apt=()
+command -v cc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
 command -v shellcheck >/dev/null 2>&1 || need_apt+=(shellcheck)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v tsp >/dev/null 2>&1 || need_apt+=(task-spooler)

@@ -108,8 +108,8 @@ fn lambda_mode(server: &Path, api: &str) -> Command {
 }
 
 fn main() {
-    let fixed: PathBuf = static_build::server(Path::new(SERVER));
-    let curl = |api: &str| {
+    let static_server: PathBuf = static_build::server(Path::new(SERVER));
+    let ask_with_curl = |api: &str| {
         let mut cmd = Command::new("curl");
         cmd.args([
             "-s",
@@ -119,8 +119,8 @@ fn main() {
     };
     let [ours, fixed, curl] = time_to_next([
         &|api| lambda_mode(Path::new(SERVER), api),
-        &|api| lambda_mode(&fixed, api),
-        &curl,
+        &|api| lambda_mode(&static_server, api),
+        &ask_with_curl,
     ]);
     println!(
         "{:<40} {:>24} {:>24}",
