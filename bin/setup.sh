@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the checks and tests use; quick when everything is already there.
-#   apt:   a C compiler (cargo's linker; ring and mimalloc), shellcheck, chromium (browser tests), python3-venv, curl (bin/fuzz-api.sh),
-#          task-spooler (the baseline of the transport benchmark), musl-tools (C for the
-#          static musl build of the command line)
+#   apt:   a C compiler (cargo's linker; ring and mimalloc), shellcheck, chromium (browser
+#          tests), python3-venv, curl (bin/fuzz-api.sh), task-spooler (the baseline of the
+#          transport benchmark), musl-tools (C for the static musl builds)
 #   rustup: the musl target of this machine (the static builds of both binaries, checked,
 #           tested and benchmarked)
 #   npm:   frontend/ dev tools (playwright-core, tsc)
