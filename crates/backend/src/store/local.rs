@@ -171,6 +171,22 @@ fn replace(tmp: &Path, path: &Path) -> std::io::Result<()> {
     }
 }
 
+/// Moves `tmp` to `path` unless a file is there: atomic and exclusive, the file appearing
+/// whole. A rename that refuses to replace is one call; filesystems without it get a hard
+/// link, which fails the same way, and the removal of `tmp`.
+fn place_new(tmp: &Path, path: &Path) -> std::io::Result<()> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    use rustix::io::Errno;
+    match renameat_with(CWD, tmp, CWD, path, RenameFlags::NOREPLACE) {
+        Err(Errno::INVAL | Errno::NOSYS) => {
+            std::fs::hard_link(tmp, path)?;
+            let _ = std::fs::remove_file(tmp);
+            Ok(())
+        }
+        done => done.map_err(Into::into),
+    }
+}
+
 fn io_err(key: &str) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     move |source| StoreError::Io {
         key: key.to_owned(),
@@ -284,11 +300,12 @@ impl Store for LocalStore {
     async fn put_new(&self, key: &str, body: Bytes) -> Result<bool, StoreError> {
         let (path, spares) = (self.path(key)?, self.spares.clone());
         run(key, body.len() <= INLINE_MAX, move || {
-            // A hard link appears whole and fails if the name exists: atomic and exclusive.
             let tmp = spares.write(&body)?;
-            let linked = in_dir(&spares, &path, || std::fs::hard_link(&tmp, &path));
-            let _ = std::fs::remove_file(&tmp);
-            match linked {
+            let placed = in_dir(&spares, &path, || place_new(&tmp, &path));
+            if placed.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            match placed {
                 Ok(()) => Ok(true),
                 Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(false),
                 Err(e) => Err(e),
