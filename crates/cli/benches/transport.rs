@@ -4,7 +4,8 @@
 //! same log and an old client that polls the API.
 //!
 //! The CLI is the static musl build the README's quickest install makes, built on first
-//! run; the default build's round trip is printed too.
+//! run; the default build (`cargo build --release`, built apart on first run) is measured
+//! too, and its own part of the round trip (against a stand-in service that answers at once).
 //!
 //! Run with `cargo bench -p aws-exec --bench transport` (needs `tsp`, moto_server and the
 //! musl target, which `bin/setup.sh` installs).
@@ -24,6 +25,39 @@ const BIN: &str = env!("CARGO_BIN_EXE_aws-exec");
 fn static_bin() -> &'static Path {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BUILT.get_or_init(|| static_build::cli(Path::new(BIN)))
+}
+
+/// The CLI as `cargo build --release` makes it, built apart (`target/default-build`) on
+/// first run: the benchmark's own build of the package has the features its
+/// dev-dependencies ask for (the AWS parts) unified into it, a binary a megabyte larger.
+fn default_bin() -> &'static Path {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
+        let profile_dir = Path::new(BIN).parent().expect("a profile directory");
+        let target_dir = profile_dir
+            .parent()
+            .expect("a target directory")
+            .join("default-build");
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--quiet",
+                "--release",
+                "-p",
+                "aws-exec",
+                "--bin",
+                "aws-exec",
+            ])
+            .arg("--manifest-path")
+            .arg(&manifest)
+            .arg("--target-dir")
+            .arg(&target_dir)
+            .status()
+            .expect("running cargo");
+        assert!(status.success(), "building the default aws-exec failed");
+        target_dir.join("release").join("aws-exec")
+    })
 }
 
 fn row(what: &str, ours: String, baseline: String) {
@@ -52,6 +86,33 @@ fn cli_of(bin: &Path, url: &str, key: &str) -> Command {
     let mut cmd = aws_exec_testkit::env::clean_command(bin, &[]);
     cmd.env("PROJECT_URL", url).env("AUTH", key);
     cmd
+}
+
+/// The URL of a stand-in for the service, on a thread of its own for the rest of the run,
+/// that answers every submit as for a job that ended at once and printed nothing.
+fn answering_at_once() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let ended = serde_json::json!({
+                "uid": "1796400967.fb17d6e1-0db4-4713-bac7-61af60553339",
+                "poll": {"exit": 0},
+            });
+            let app = axum::Router::new().route(
+                "/api/exec",
+                axum::routing::post(move || async move { axum::Json(ended) }),
+            );
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    url
 }
 
 /// Runs `cmd` once and answers its wall time in milliseconds; it must succeed.
@@ -130,7 +191,7 @@ async fn local() {
             cli(&serve.url, &serve.key).args(["exec", "--", "true"]),
         ));
         default_build.push(timed(
-            cli_of(Path::new(BIN), &serve.url, &serve.key).args(["exec", "--", "true"]),
+            cli_of(default_bin(), &serve.url, &serve.key).args(["exec", "--", "true"]),
         ));
         theirs.push(timed(&mut tsp(&["-f", "true"])));
     }
@@ -144,6 +205,23 @@ async fn local() {
         "  the same with the CLI's default (dynamic) build",
         format!("{d:.1} ms ({:.2}x)", d / b),
         format!("{b:.1} ms (tsp -f true)"),
+    );
+
+    // The CLI's own part: the default build against a stand-in that answers every submit at
+    // once, beside task-spooler's client starting and stopping.
+    let stand_in = answering_at_once();
+    let (mut alone, mut theirs) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        alone.push(timed(
+            cli_of(default_bin(), &stand_in, "any").args(["exec", "--", "true"]),
+        ));
+        theirs.push(timed(&mut tsp(&["-V"])));
+    }
+    let (a, b) = (median(alone), median(theirs));
+    row(
+        "  its CLI alone: a stand-in service answering at once",
+        format!("{a:.1} ms ({:.2}x)", a / b),
+        format!("{b:.1} ms (tsp -V)"),
     );
     let _ = tsp(&["-K"]).status();
 

@@ -30,6 +30,21 @@ fn beside_server(cli: &Path, dir: &Path) -> PathBuf {
     lone_client(cli, dir)
 }
 
+/// Built for glibc on the machine the build runs on, neither binary loads libgcc_s, whose
+/// constructor probes the processor at every start (see `build.rs`), and a panic still
+/// unwinds through the unwinder linked in instead: this test's own binary is linked so too.
+#[test]
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn the_binaries_load_no_libgcc_s_and_still_unwind() {
+    for bin in [BIN, SERVER] {
+        let image = std::fs::read(bin).unwrap();
+        let named = image.windows(13).any(|w| w == b"libgcc_s.so.1");
+        assert!(!named, "{bin} still loads libgcc_s");
+    }
+    let caught = std::panic::catch_unwind(|| panic!("unwound as it should"));
+    assert!(caught.is_err());
+}
+
 #[test]
 fn the_command_line_runs_jobs_without_the_server_binary() {
     let data = tempfile::tempdir().unwrap();
