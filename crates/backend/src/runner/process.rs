@@ -195,15 +195,26 @@ fn job_environment(spec: &Spec<'_>) -> Vec<(OsString, OsString)> {
 /// with a usual PATH that is some 45 `stat` calls, a tenth of the service's own work for a
 /// short job. The answer only spares a job a misleading error, so a second's lag is fine.
 fn recently_searchable_path(path: &std::ffi::OsStr, user: u32, group: u32) -> OsString {
-    type Checked = (std::time::Instant, (OsString, u32, u32), OsString);
+    struct Checked {
+        at: std::time::Instant,
+        path: OsString,
+        ids: (u32, u32),
+        kept: OsString,
+    }
     static LAST: std::sync::Mutex<Option<Checked>> = std::sync::Mutex::new(None);
-    let key = (path.to_owned(), user, group);
     let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
     match &*last {
-        Some((at, of, kept)) if *of == key && at.elapsed() < Duration::from_secs(1) => kept.clone(),
+        Some(c) if c.path == path && c.ids == (user, group) && c.at.elapsed().as_secs() < 1 => {
+            c.kept.clone()
+        }
         _ => {
             let kept = searchable_path(path, user, group);
-            *last = Some((std::time::Instant::now(), key, kept.clone()));
+            *last = Some(Checked {
+                at: std::time::Instant::now(),
+                path: path.to_owned(),
+                ids: (user, group),
+                kept: kept.clone(),
+            });
             kept
         }
     }
