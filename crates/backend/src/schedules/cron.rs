@@ -1,27 +1,26 @@
 //! A schedule's cron expression read in its time zone: checked when a definition is stored,
 //! and asked for its firing times by `serve` (EventBridge Scheduler does that on AWS).
 
-use chrono::{DateTime, TimeZone, Utc};
-use chrono_tz::Tz;
 use croner::parser::{CronParser, Seconds};
 use croner::Cron;
+use jiff::tz::TimeZone;
+use jiff::{Timestamp, Zoned};
 
 /// A checked cron expression and time zone.
 #[derive(Clone, Debug)]
 pub struct CronSchedule {
     cron: Cron,
-    tz: Tz,
+    tz: TimeZone,
     /// True when the expression has a leading seconds field.
     with_seconds: bool,
 }
 
 impl CronSchedule {
-    /// Five fields as crontab has them, or six with a leading seconds field; an IANA zone.
+    /// Five fields as crontab has them, or six with a leading seconds field; an IANA zone,
+    /// spelled as the tz database spells it (EventBridge Scheduler takes no other).
     /// The error says what is wrong in words a user can act on.
     pub fn parse(expression: &str, tz: &str) -> Result<Self, String> {
-        let tz: Tz = tz.parse().map_err(|_| {
-            format!("unknown time zone {tz:?}; use an IANA name such as Europe/Berlin or UTC")
-        })?;
+        let tz = zone(tz)?;
         let fields = expression.split_whitespace().count();
         if !(5..=6).contains(&fields) {
             return Err(format!(
@@ -48,19 +47,32 @@ impl CronSchedule {
     pub fn next_after(&self, unix: u64) -> Option<u64> {
         let from = self.at(unix)?;
         let next = self.cron.find_next_occurrence(&from, false).ok()?;
-        u64::try_from(next.timestamp()).ok()
+        u64::try_from(next.timestamp().as_second()).ok()
     }
 
     /// The last firing at or before `unix`.
     pub fn last_at_or_before(&self, unix: u64) -> Option<u64> {
         let from = self.at(unix)?;
         let last = self.cron.find_previous_occurrence(&from, true).ok()?;
-        u64::try_from(last.timestamp()).ok()
+        u64::try_from(last.timestamp().as_second()).ok()
     }
 
-    fn at(&self, unix: u64) -> Option<DateTime<Tz>> {
-        let utc: DateTime<Utc> = DateTime::from_timestamp(i64::try_from(unix).ok()?, 0)?;
-        Some(self.tz.from_utc_datetime(&utc.naive_utc()))
+    fn at(&self, unix: u64) -> Option<Zoned> {
+        let at = Timestamp::from_second(i64::try_from(unix).ok()?).ok()?;
+        Some(at.to_zoned(self.tz.clone()))
+    }
+}
+
+/// The zone named exactly `name`. The database's own lookup ignores case; a name in
+/// another case is refused with its right spelling, since AWS would refuse it later.
+fn zone(name: &str) -> Result<TimeZone, String> {
+    let unknown =
+        || format!("unknown time zone {name:?}; use an IANA name such as Europe/Berlin or UTC");
+    let tz = TimeZone::get(name).map_err(|_| unknown())?;
+    match tz.iana_name() {
+        Some(spelled) if spelled == name => Ok(tz),
+        Some(spelled) => Err(format!("unknown time zone {name:?}; did you mean {spelled:?}?")),
+        None => Err(unknown()),
     }
 }
 
@@ -69,7 +81,7 @@ mod tests {
     use super::*;
 
     fn unix(rfc3339: &str) -> u64 {
-        DateTime::parse_from_rfc3339(rfc3339).unwrap().timestamp() as u64
+        rfc3339.parse::<Timestamp>().unwrap().as_second() as u64
     }
 
     #[test]
@@ -113,6 +125,12 @@ mod tests {
         assert!(CronSchedule::parse("0 3 * * *", "Mars/Olympus")
             .unwrap_err()
             .contains("unknown time zone"));
+        assert_eq!(
+            CronSchedule::parse("0 3 * * *", "europe/berlin").unwrap_err(),
+            r#"unknown time zone "europe/berlin"; did you mean "Europe/Berlin"?"#
+        );
+        assert!(CronSchedule::parse("0 3 * * *", "").is_err());
+        assert!(CronSchedule::parse("0 3 * * *", "../../etc/passwd").is_err());
         assert!(CronSchedule::parse("0 3 * *", "UTC")
             .unwrap_err()
             .contains("4 fields"));
