@@ -50,7 +50,7 @@ push_runner_image() {
 
 # Builds target/lambda/aws-exec-server/bootstrap.zip (the service's binary) for Lambda's arm64:
 # position-independent against glibc, or with LAMBDA_STATIC=1 static against musl at a fixed
-# address (a cold start about 1 ms quicker, its code no longer placed at random: see the README's
+# address (a cold start about 0.6 ms quicker, its code no longer placed at random: see the README's
 # Security and Benchmarks).
 build_zip() {
   local target=aarch64-unknown-linux-gnu
