@@ -71,7 +71,9 @@ fn zone(name: &str) -> Result<TimeZone, String> {
     let tz = TimeZone::get(name).map_err(|_| unknown())?;
     match tz.iana_name() {
         Some(spelled) if spelled == name => Ok(tz),
-        Some(spelled) => Err(format!("unknown time zone {name:?}; did you mean {spelled:?}?")),
+        Some(spelled) => Err(format!(
+            "unknown time zone {name:?}; did you mean {spelled:?}?"
+        )),
         None => Err(unknown()),
     }
 }
