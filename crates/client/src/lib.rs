@@ -586,6 +586,10 @@ impl Client {
                 at.within = 0;
                 pacer.news();
                 cadence.arrived();
+                if let Some(wait) = cadence.after_arrival() {
+                    let what = format!("segment {} at byte {}", seq + 1, at.offset);
+                    pacer.idle_for(wait, &what).await?;
+                }
                 continue;
             }
             if part.bytes > 0 {

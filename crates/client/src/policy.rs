@@ -94,13 +94,21 @@ impl Pacer {
 /// at their writer's pace (about one a second on S3), so once two have come the next is due
 /// about as long after the last: the follower waits for most of that, then looks often until
 /// it comes. The end (`size`) is looked for only once the next segment is clearly late, at
-/// most once a second: a log that streams costs about three looks a segment, not fifteen.
+/// most once a second: a log that streams costs about two looks a segment, not fifteen.
+/// A segment found right after a look that found nothing means the follower has caught up
+/// with the writer: the next is not looked for before it is due. One found at the first
+/// look may have others queued behind it (a follower that started late, or was held up),
+/// so the next is looked for at once.
 #[derive(Default)]
 pub(crate) struct Cadence {
     last: Option<tokio::time::Instant>,
     every: Option<Duration>,
     /// Looks that found nothing since the next segment was due.
     late: u32,
+    /// A look found nothing since the last segment came.
+    in_vain: bool,
+    /// The last segment came after such a look: the follower is at the writer's heels.
+    caught_up: bool,
     end_looked: Option<tokio::time::Instant>,
     /// The next look is for the end too, whatever the pace says (a long silence).
     forced: bool,
@@ -114,6 +122,9 @@ impl Cadence {
     const OVERDUE_MAX: Duration = Duration::from_millis(1500);
     const DUE_WAIT_MAX: Duration = Duration::from_secs(1);
     const END_EVERY: Duration = Duration::from_secs(1);
+    /// Due this soon counts as due: a look a few milliseconds early (after a wait cut to
+    /// `DUE_WAIT_MAX`) is not followed by another a few milliseconds later.
+    const NEARLY_DUE: Duration = Duration::from_millis(50);
 
     pub(crate) fn arrived(&mut self) {
         let now = tokio::time::Instant::now();
@@ -125,6 +136,13 @@ impl Cadence {
         self.last = Some(now);
         self.late = 0;
         self.forced = false;
+        self.caught_up = std::mem::take(&mut self.in_vain);
+    }
+
+    /// How long to wait after a segment came before looking for the next: until it is due
+    /// when the follower had caught up with the writer, else not at all.
+    pub(crate) fn after_arrival(&self) -> Option<Duration> {
+        self.until_due().filter(|_| self.caught_up)
     }
 
     /// A follow fell silent for long: the next look is for the end too. False when that
@@ -139,12 +157,13 @@ impl Cadence {
     pub(crate) fn until_due(&self) -> Option<Duration> {
         let due = self.last? + self.every?.mul_f64(Self::EARLY);
         due.checked_duration_since(tokio::time::Instant::now())
-            .filter(|wait| !wait.is_zero())
+            .filter(|wait| *wait > Self::NEARLY_DUE)
             .map(|wait| wait.min(Self::DUE_WAIT_MAX))
     }
 
     /// A look found no segment; answers whether to look for the job's end now.
     pub(crate) fn missed(&mut self) -> bool {
+        self.in_vain = true;
         if self.forced {
             self.end_looked = Some(tokio::time::Instant::now());
             return true;
@@ -279,6 +298,54 @@ mod tests {
         }
         assert_eq!(w, p.max);
         assert!(p.next(p.initial) > p.initial);
+    }
+
+    /// Segments a second apart, each found by the look after one that found nothing.
+    #[tokio::test(start_paused = true)]
+    async fn a_follower_at_the_writers_heels_waits_until_the_next_segment_is_due() {
+        let mut cadence = Cadence::default();
+        cadence.arrived();
+        for _ in 0..3 {
+            tokio::time::sleep(Duration::from_millis(900)).await;
+            assert!(!cadence.missed(), "not late: no look for the end");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            cadence.arrived();
+        }
+        let wait = cadence.after_arrival().expect("waits");
+        assert_eq!(wait, Duration::from_millis(800));
+    }
+
+    /// A follower behind the writer reads what is queued without waiting.
+    #[tokio::test(start_paused = true)]
+    async fn a_follower_behind_the_writer_looks_for_the_next_segment_at_once() {
+        let mut cadence = Cadence::default();
+        cadence.arrived();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        cadence.arrived();
+        assert_eq!(cadence.after_arrival(), None);
+        // Caught up, then behind again (held up): at once again.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        cadence.missed();
+        cadence.arrived();
+        assert!(cadence.after_arrival().is_some());
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        cadence.arrived();
+        assert_eq!(cadence.after_arrival(), None);
+    }
+
+    /// A look a few milliseconds before the next segment is due counts as due, so the miss
+    /// is not looked at again a few milliseconds later.
+    #[tokio::test(start_paused = true)]
+    async fn a_look_just_before_due_counts_as_due() {
+        let mut cadence = Cadence::default();
+        cadence.arrived();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        cadence.arrived();
+        // Due at 0.8 s; looked at 0.78 s.
+        tokio::time::sleep(Duration::from_millis(780)).await;
+        assert_eq!(cadence.until_due(), None);
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        assert!(cadence.missed(), "overdue by then: look for the end");
     }
 
     #[tokio::test]
