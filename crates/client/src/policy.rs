@@ -315,13 +315,19 @@ mod tests {
         assert_eq!(wait, Duration::from_millis(800));
     }
 
-    /// A follower behind the writer reads what is queued without waiting.
-    #[tokio::test(start_paused = true)]
-    async fn a_follower_behind_the_writer_looks_for_the_next_segment_at_once() {
+    /// Two segments a second apart, the second found at the first look for it.
+    async fn two_segments_a_second_apart() -> Cadence {
         let mut cadence = Cadence::default();
         cadence.arrived();
         tokio::time::sleep(Duration::from_secs(1)).await;
         cadence.arrived();
+        cadence
+    }
+
+    /// A follower behind the writer reads what is queued without waiting.
+    #[tokio::test(start_paused = true)]
+    async fn a_follower_behind_the_writer_looks_for_the_next_segment_at_once() {
+        let mut cadence = two_segments_a_second_apart().await;
         assert_eq!(cadence.after_arrival(), None);
         // Caught up, then behind again (held up): at once again.
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -337,10 +343,7 @@ mod tests {
     /// is not looked at again a few milliseconds later.
     #[tokio::test(start_paused = true)]
     async fn a_look_just_before_due_counts_as_due() {
-        let mut cadence = Cadence::default();
-        cadence.arrived();
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        cadence.arrived();
+        let mut cadence = two_segments_a_second_apart().await;
         // Due at 0.8 s; looked at 0.78 s.
         tokio::time::sleep(Duration::from_millis(780)).await;
         assert_eq!(cadence.until_due(), None);
