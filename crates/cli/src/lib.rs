@@ -22,13 +22,39 @@ pub const CLI_ERROR: i32 = 255;
 
 /// Logs to stderr, filtered by `$AWS_EXEC_LOG` or else `default`.
 pub fn init_logging(default: &str) {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("AWS_EXEC_LOG")
-                .unwrap_or_else(|_| default.into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    log_format(default).with_writer(std::io::stderr).init();
+}
+
+/// Log lines a long-running service may hold while its stderr is not read: about 1 MiB.
+#[cfg(feature = "server")]
+const QUEUED_LOG_LINES: usize = 4096;
+
+/// As [`init_logging`], with the writing done by a thread of its own: a stderr nobody reads
+/// (a supervisor's pipe left full) then costs the lines past [`QUEUED_LOG_LINES`] instead
+/// of stalling every thread that logs. Dropping the guard writes what is queued, waiting
+/// at most a second.
+#[cfg(feature = "server")]
+pub fn init_logging_unblocked(default: &str) -> tracing_appender::non_blocking::WorkerGuard {
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(QUEUED_LOG_LINES)
+        .thread_name("aws-exec-log")
+        .finish(std::io::stderr());
+    log_format(default).with_writer(writer).init();
+    guard
+}
+
+fn log_format(
+    default: &str,
+) -> tracing_subscriber::fmt::SubscriberBuilder<
+    tracing_subscriber::fmt::format::DefaultFields,
+    tracing_subscriber::fmt::format::Format,
+    tracing_subscriber::EnvFilter,
+> {
+    tracing_subscriber::fmt().with_env_filter(
+        tracing_subscriber::EnvFilter::try_from_env("AWS_EXEC_LOG")
+            .unwrap_or_else(|_| default.into()),
+    )
 }
 
 /// Makes a listing whose reader went away (`aws-exec ls | head -1`) end as any command in

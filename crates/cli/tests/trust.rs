@@ -4,6 +4,7 @@
 
 use std::io::Read;
 use std::net::TcpListener;
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use aws_exec::commands::registry;
@@ -107,6 +108,38 @@ impl Silent {
             size: url("size"),
         }
     }
+}
+
+/// A supervisor that pipes serve's log and never reads it (a common mistake) fills the pipe
+/// after a few lines; serve must go on running jobs, dropping log lines rather than waiting.
+#[tokio::test]
+async fn a_log_pipe_nobody_reads_does_not_stall_serve() {
+    use nix::fcntl::{fcntl, FcntlArg};
+    let data = tempfile::tempdir().unwrap();
+    let (unread, log) = nix::unistd::pipe().unwrap();
+    // The smallest pipe the kernel allows: a page, about 16 of serve's lines.
+    fcntl(log.as_raw_fd(), FcntlArg::F_SETPIPE_SZ(4096)).unwrap();
+    let serve = ServeProcess::start_logging_to(
+        &[],
+        BIN,
+        &["--data-dir", data.path().to_str().unwrap()],
+        &[],
+        std::process::Stdio::from(log),
+    );
+    let client = client_of(&serve);
+    let all = async {
+        for i in 0..100 {
+            let request = ExecRequest::argv(["echo", &format!("job {i}")]);
+            let mut out = Vec::new();
+            let code = client.exec(&request, |b| out.extend_from_slice(b)).await;
+            assert_eq!(code.unwrap(), 0);
+            assert_eq!(out, format!("job {i}\n").into_bytes());
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), all)
+        .await
+        .expect("100 jobs run within 60 s while nobody reads serve's log");
+    drop(unread);
 }
 
 #[tokio::test]

@@ -133,6 +133,17 @@ impl ServeProcess {
     /// As [`ServeProcess::start`], run through `wrapper` (e.g. `setpriv ... --`), which
     /// must exec the binary so that killing it stops serve.
     pub fn start_under(wrapper: &[&str], bin: &str, args: &[&str], env: &[(&str, String)]) -> Self {
+        Self::start_logging_to(wrapper, bin, args, env, std::process::Stdio::null())
+    }
+
+    /// As [`ServeProcess::start_under`], with serve's log (its stderr) going to `stderr`.
+    pub fn start_logging_to(
+        wrapper: &[&str],
+        bin: &str,
+        args: &[&str],
+        env: &[(&str, String)],
+        stderr: std::process::Stdio,
+    ) -> Self {
         use std::io::{BufRead, BufReader};
         let (program, before) = match wrapper.split_first() {
             Some((program, rest)) => (*program, [rest, &[bin]].concat()),
@@ -143,7 +154,7 @@ impl ServeProcess {
             .args(["serve", "--addr", "127.0.0.1:0"])
             .args(args)
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("serve starts");
         // Owned by the guard from here on, so a failed start is still killed and reaped.

@@ -23,8 +23,16 @@ fn main() {
     }
     let cli = (!lambda).then(Cli::parse);
     // The AWS SDK's own retries of missing settings (IMDS) would print screens of
-    // warnings; a missing setting is reported once, by the store.
-    aws_exec::init_logging("info,aws_config=error");
+    // warnings; a missing setting is reported once, by the store. Lambda reads its log
+    // pipe itself, and a thread there would only lengthen the cold start.
+    const LOG: &str = "info,aws_config=error";
+    let log = match lambda {
+        true => {
+            aws_exec::init_logging(LOG);
+            None
+        }
+        false => Some(aws_exec::init_logging_unblocked(LOG)),
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -47,6 +55,7 @@ fn main() {
     });
     // Jobs' stray tasks must not hold the process open after it has its answer.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    drop(log);
     std::process::exit(code);
 }
 
