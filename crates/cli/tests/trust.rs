@@ -512,6 +512,44 @@ async fn one_users_flood_of_jobs_does_not_starve_another() {
     svc.stop().await;
 }
 
+/// A uid written with extra leading zeros named the same job from another folder: a cancel
+/// so written claimed that empty folder and recorded the running job as cancelled.
+#[tokio::test]
+async fn a_uid_with_extra_leading_zeros_cannot_cancel_a_running_job() {
+    let data = tempfile::tempdir().unwrap();
+    let serve = serve_in(data.path(), &[]);
+    let client = client_of(&serve);
+    let uid = client
+        .submit(&ExecRequest::argv(["sleep", "20"]))
+        .await
+        .unwrap();
+    wait_until(Duration::from_secs(15), "the job running", || {
+        let (client, uid) = (client.clone(), uid.clone());
+        async move {
+            let state = client.status(&uid).await.unwrap().state;
+            (state == JobState::Running).then_some(())
+        }
+    })
+    .await;
+    let http = reqwest::Client::new();
+    for (method, path) in [
+        (reqwest::Method::DELETE, "/api/exec"),
+        (reqwest::Method::GET, "/api/exec"),
+    ] {
+        let resp = http
+            .request(method.clone(), format!("{}{path}", serve.url))
+            .query(&[("uid", format!("000{uid}")), ("range-start", "0".into())])
+            .header("auth", &serve.key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "{method} {path} with 000{uid}");
+    }
+    let meta = client.status(&uid).await.unwrap();
+    assert_eq!(meta.state, JobState::Running, "{meta:?}");
+    assert_eq!(client.cancel(&uid).await.unwrap(), JobState::Cancelled);
+}
+
 #[tokio::test]
 async fn per_user_caps_what_one_user_holds_at_once() {
     let data = tempfile::tempdir().unwrap();

@@ -57,10 +57,13 @@ impl FromStr for Uid {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || UidError(s.chars().take(80).collect());
         let (secs, id) = s.split_once('.').ok_or_else(bad)?;
-        let secs_ok = !secs.is_empty()
-            && secs.len() <= 20
+        // Written as `Uid::new` writes it (ten digits at least, no other leading zero): one
+        // job, one spelling, one folder.
+        let secs_ok = secs.len() <= 20
             && secs.bytes().all(|b| b.is_ascii_digit())
-            && secs.parse::<u64>().is_ok();
+            && secs
+                .parse::<u64>()
+                .is_ok_and(|n| format!("{n:010}") == secs);
         // Lower-case hyphenated form only: one job, one spelling, one key.
         let id_ok = id.len() == 36
             && uuid::Uuid::parse_str(id).is_ok_and(|u| u.hyphenated().to_string() == id);
@@ -139,5 +142,28 @@ mod tests {
         assert!("1700000000.3f2b1c3e-8d6e-4f0a-9b1e-0c1d2e3f4a5b"
             .parse::<Uid>()
             .is_ok());
+    }
+
+    /// `0001700000000.U` and `1700000000.U` named one job's meta from two folders: a cancel
+    /// sent with the zeros claimed the empty one and marked the running job cancelled.
+    #[test]
+    fn a_uid_spelled_with_extra_leading_zeros_is_refused() {
+        let id = "3f2b1c3e-8d6e-4f0a-9b1e-0c1d2e3f4a5b";
+        for bad in [
+            "01700000000",
+            "0001700000000",
+            "00000000000",
+            "012345678901",
+        ] {
+            assert!(
+                format!("{bad}.{id}").parse::<Uid>().is_err(),
+                "{bad} was accepted"
+            );
+        }
+        // Ten digits, zero-padded, is how a uid is written; past them, no leading zero.
+        for good in ["0000000001", "0999999999", "1700000000", "17000000000"] {
+            let uid: Uid = format!("{good}.{id}").parse().unwrap();
+            assert_eq!(uid.as_str(), format!("{:010}.{id}", uid.unix_seconds()));
+        }
     }
 }
