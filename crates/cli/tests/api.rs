@@ -337,3 +337,44 @@ async fn the_openapi_document_describes_every_call() {
     assert!(error_text(&body).contains("GET"));
     svc.stop().await;
 }
+
+/// On the local store an inbox file and a folder of the same name cannot both exist: the
+/// second upload was a 500. It is a 409 that says why, and the first one is kept.
+#[tokio::test]
+async fn an_upload_where_a_file_and_a_folder_would_share_a_name_is_409() {
+    let svc = Service::start(registry()).await;
+    let http = reqwest::Client::new();
+    let put = |path: &'static str| {
+        let (http, url, key) = (http.clone(), svc.url().to_owned(), svc.key.clone());
+        async move {
+            let upload: Value = http
+                .post(format!("{url}/api/uploads"))
+                .header("auth", key)
+                .body(format!(r#"{{"path":"{path}"}}"#))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let url = upload["url"].as_str().unwrap().to_owned();
+            let resp = http.put(&url).body(path).send().await.unwrap();
+            (resp.status(), resp.text().await.unwrap(), url)
+        }
+    };
+    for (first, second) in [("a", "a/b"), ("c/d", "c"), ("e", "e/f/g")] {
+        let (status, _, first_url) = put(first).await;
+        assert_eq!(status, StatusCode::OK, "{first}");
+        let (status, text, _) = put(second).await;
+        assert_eq!(
+            status,
+            StatusCode::CONFLICT,
+            "{second} after {first}: {text}"
+        );
+        assert!(text.contains("folder"), "{text}");
+        // The first upload is still whole, and can be replaced.
+        let again = http.put(&first_url).body("again").send().await.unwrap();
+        assert_eq!(again.status(), StatusCode::OK, "{first} again");
+    }
+    svc.stop().await;
+}

@@ -164,11 +164,28 @@ async fn receive_object(
         }
         Ok(false) => too_large(),
         Err(crate::StoreError::Backend(e)) => plain(StatusCode::BAD_REQUEST, &e),
+        Err(crate::StoreError::Io { source, .. }) if file_and_folder_clash(&source) => plain(
+            StatusCode::CONFLICT,
+            "a file and a folder cannot have the same name here: \
+             this path, or a folder above it, is already the other one",
+        ),
         Err(e) => {
             tracing::error!(key, error = %e, "storing an upload");
             plain(StatusCode::INTERNAL_SERVER_ERROR, "cannot store the object")
         }
     }
+}
+
+/// Whether a local write failed because the key needs a folder where a file is, or a file
+/// where a folder is: S3 keeps `a` and `a/b` side by side, a file system cannot.
+fn file_and_folder_clash(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    // A file met where a folder is made comes back as "already exists" from
+    // `create_dir_all`, or as "not a directory" deeper down.
+    matches!(
+        e.kind(),
+        ErrorKind::NotADirectory | ErrorKind::IsADirectory | ErrorKind::AlreadyExists
+    )
 }
 
 /// What a `Range` header asks for.

@@ -130,7 +130,10 @@ impl LocalStore {
             let _ = tokio::fs::remove_file(&tmp).await;
             return outcome;
         }
-        tokio::fs::rename(&tmp, &path).await.map_err(io_err(key))?;
+        if let Err(e) = tokio::fs::rename(&tmp, &path).await {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(io_err(key)(e));
+        }
         Ok(true)
     }
 
