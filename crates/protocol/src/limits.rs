@@ -78,6 +78,10 @@ pub const MAX_SECRET_NAME: usize = 64;
 pub const MAX_SECRET_BYTES: usize = 4096;
 pub const MAX_SECRETS: usize = 64;
 
+/// The most secrets one key keeps in the local store (the file holding them is rewritten
+/// whole on each change).
+pub const MAX_SECRETS_PER_KEY: usize = 1000;
+
 /// The most a definition's state may hold, in bytes and in files.
 pub const MAX_STATE_BYTES: u64 = 100 * 1024 * 1024;
 pub const MAX_STATE_FILES: usize = 10_000;

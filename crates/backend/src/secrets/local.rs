@@ -2,12 +2,14 @@
 //! 0600 and replaced whole by a rename. The store's keys can never name that directory, so
 //! no signed URL, listing or job object reaches it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use aws_exec_protocol::limits::MAX_SECRETS_PER_KEY;
 use aws_exec_protocol::{AuthName, SecretInfo, SecretName};
 use serde::{Deserialize, Serialize};
 
@@ -19,8 +21,9 @@ pub const SECRETS_DIR: &str = ".secrets";
 
 pub struct LocalSecrets {
     dir: PathBuf,
-    /// One writer at a time: a change reads the owner's file, then replaces it.
-    write: tokio::sync::Mutex<()>,
+    /// One writer at a time per owner: a change reads the owner's file, then replaces it.
+    /// Owners do not wait on each other.
+    writers: std::sync::Mutex<HashMap<AuthName, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 #[derive(Default, Serialize, Deserialize)]
@@ -44,8 +47,14 @@ impl LocalSecrets {
             .create(&dir)?;
         Ok(LocalSecrets {
             dir,
-            write: tokio::sync::Mutex::new(()),
+            writers: Default::default(),
         })
+    }
+
+    /// The lock that `owner`'s changes take in turn.
+    fn writer(&self, owner: &AuthName) -> Arc<tokio::sync::Mutex<()>> {
+        let mut writers = self.writers.lock().unwrap_or_else(|p| p.into_inner());
+        writers.entry(owner.clone()).or_default().clone()
     }
 
     fn path(&self, owner: &AuthName) -> PathBuf {
@@ -98,8 +107,15 @@ impl Secrets for LocalSecrets {
         name: &SecretName,
         value: &str,
     ) -> Result<(), SecretsError> {
-        let _one = self.write.lock().await;
+        let writer = self.writer(owner);
+        let _one = writer.lock().await;
         let mut file = self.read(owner).await?;
+        if file.secrets.len() >= MAX_SECRETS_PER_KEY && !file.secrets.contains_key(name) {
+            return Err(SecretsError::Refused(format!(
+                "this key keeps {MAX_SECRETS_PER_KEY} secrets already, the most it may; \
+                 delete one first (aws-exec secret rm NAME)"
+            )));
+        }
         file.secrets.insert(
             name.clone(),
             Stored {
@@ -123,7 +139,8 @@ impl Secrets for LocalSecrets {
     }
 
     async fn delete(&self, owner: &AuthName, name: &SecretName) -> Result<bool, SecretsError> {
-        let _one = self.write.lock().await;
+        let writer = self.writer(owner);
+        let _one = writer.lock().await;
         let mut file = self.read(owner).await?;
         if file.secrets.remove(name).is_none() {
             return Ok(false);
@@ -152,6 +169,59 @@ impl Secrets for LocalSecrets {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    /// Nothing bounded how many secrets one key kept: each PUT rewrote a file that grew
+    /// without end, under a lock every other key's changes waited on.
+    #[tokio::test]
+    async fn one_key_keeps_at_most_max_secrets_per_key_and_others_need_not_wait_on_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let secrets = LocalSecrets::open(dir.path()).unwrap();
+        let (alice, bob) = (
+            "alice".parse::<AuthName>().unwrap(),
+            "bob".parse::<AuthName>().unwrap(),
+        );
+        let name = |i: usize| SecretName::new(&format!("S{i}")).unwrap();
+        let full = OwnerFile {
+            secrets: (0..MAX_SECRETS_PER_KEY)
+                .map(|i| {
+                    (
+                        name(i),
+                        Stored {
+                            value: "v".into(),
+                            updated: 1,
+                        },
+                    )
+                })
+                .collect(),
+        };
+        secrets.write(&alice, full).await.unwrap();
+        let refused = secrets.put(&alice, &name(MAX_SECRETS_PER_KEY), "v").await;
+        match refused {
+            Err(SecretsError::Refused(why)) => assert!(why.contains("1000"), "{why}"),
+            other => panic!("a secret past the cap: {other:?}"),
+        }
+        // Replacing one is not adding one; a freed place can be used again.
+        secrets.put(&alice, &name(0), "new").await.unwrap();
+        assert!(secrets.delete(&alice, &name(1)).await.unwrap());
+        secrets
+            .put(&alice, &name(MAX_SECRETS_PER_KEY), "v")
+            .await
+            .unwrap();
+        assert_eq!(
+            secrets.list(&alice).await.unwrap().len(),
+            MAX_SECRETS_PER_KEY
+        );
+        // Another key's change goes on while alice's is held up.
+        let held = secrets.writer(&alice);
+        let _alice_busy = held.lock().await;
+        tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            secrets.put(&bob, &name(0), "b"),
+        )
+        .await
+        .expect("bob's put does not wait for alice's")
+        .unwrap();
+    }
 
     #[tokio::test]
     async fn kept_per_owner_in_files_only_the_service_reads() {
