@@ -189,3 +189,61 @@ async fn a_quiet_job_whose_serve_dies_never_hands_its_uid_out() {
         "{said}"
     );
 }
+
+/// A caller that stopped waiting while its job was still queued left the job quiet: its
+/// repeat with the same Idempotency-Key was told to retry, and after a minute a second job
+/// was made while the first still ran. Gone, the caller leaves the job stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_that_stops_waiting_for_a_queued_job_leaves_it_stored_for_its_repeat() {
+    let local = LocalServe::start_with(BIN, &["--concurrency", "1"]);
+    let http = reqwest::Client::new();
+    let post = |wait: &str, within: Duration| {
+        http.post(format!("{}/api/exec?wait={wait}", local.serve.url))
+            .header("auth", &local.serve.key)
+            .header("Idempotency-Key", "queued-then-gone")
+            .body(r#"{"argv": ["echo", "once"]}"#)
+            .timeout(within)
+            .send()
+    };
+    // The one slot taken for a while.
+    let busy = http
+        .post(format!("{}/api/exec", local.serve.url))
+        .header("auth", &local.serve.key)
+        .body(r#"{"argv": ["sleep", "4"]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(busy.status(), 200);
+    // The caller hangs up while its job waits for the slot.
+    let gone = post("20", Duration::from_millis(500)).await;
+    assert!(gone.is_err_and(|e| e.is_timeout()), "the caller gave up");
+    let again = post("0", Duration::from_secs(10)).await.unwrap();
+    assert_eq!(again.status(), 200, "{:?}", again.text().await);
+    let said: serde_json::Value = again.json().await.unwrap();
+    let uid = said["uid"].as_str().unwrap().to_owned();
+    // One job: the repeat names the first, which runs once the slot frees.
+    let listed: serde_json::Value = http
+        .get(format!("{}/api/jobs", local.serve.url))
+        .header("auth", &local.serve.key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let echoes = listed["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| j["command"]["argv"][0] == "echo")
+        .count();
+    assert_eq!(echoes, 1, "{listed}");
+    let out = Command::new(BIN)
+        .env("PROJECT_URL", &local.serve.url)
+        .env("AUTH", &local.serve.key)
+        .args(["tail", &uid])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "once\n");
+}

@@ -143,14 +143,20 @@ impl Quiet {
     }
 
     /// Waits until the job is revealed or has ended, or `deadline` passes (then reveals
-    /// it: its caller is about to learn its uid).
-    pub async fn settle_by(&self, deadline: tokio::time::Instant) -> Result<Settled, StoreError> {
+    /// it: its caller is about to learn its uid). Dropped before that (its caller hung
+    /// up), it reveals the job all the same, so that a repeat of the request finds it.
+    pub async fn settle_by(
+        self: &Arc<Self>,
+        deadline: tokio::time::Instant,
+    ) -> Result<Settled, StoreError> {
+        let mut unless_settled = RevealOnDrop(Some(self.clone()));
         let settled = |s: &Settled| matches!(s, Settled::Revealed | Settled::Ended { .. });
-        if let Ok(settled) = tokio::time::timeout_at(deadline, self.until(settled)).await {
-            return Ok(settled);
-        }
-        self.reveal().await?;
-        Ok(self.stage())
+        let outcome = match tokio::time::timeout_at(deadline, self.until(settled)).await {
+            Ok(settled) => Ok(settled),
+            Err(_) => self.reveal().await.map(|()| self.stage()),
+        };
+        unless_settled.0 = None;
+        outcome
     }
 
     /// Waits until the job is revealed (never, for one that ends quietly).
@@ -163,5 +169,23 @@ impl Quiet {
     pub async fn log_is_read(&self) -> bool {
         let stage = self.until(|s| !matches!(s, Settled::Quiet)).await;
         stage == Settled::Revealed
+    }
+}
+
+/// Reveals a job still quiet when its waiting caller goes away: nobody would learn its
+/// uid otherwise until it runs, and a repeat of the request would find only its key.
+struct RevealOnDrop(Option<Arc<Quiet>>);
+
+impl Drop for RevealOnDrop {
+    fn drop(&mut self) {
+        let Some(quiet) = self.0.take() else { return };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            if let Err(e) = quiet.reveal().await {
+                tracing::warn!(error = %e, "storing a job its caller stopped waiting for");
+            }
+        });
     }
 }
