@@ -180,7 +180,7 @@ mod tests {
             "alice".parse::<AuthName>().unwrap(),
             "bob".parse::<AuthName>().unwrap(),
         );
-        let name = |i: usize| SecretName::new(&format!("S{i}")).unwrap();
+        let name = |i: usize| SecretName::new(format!("S{i}")).unwrap();
         let full = OwnerFile {
             secrets: (0..MAX_SECRETS_PER_KEY)
                 .map(|i| {
