@@ -378,3 +378,29 @@ async fn an_upload_where_a_file_and_a_folder_would_share_a_name_is_409() {
     }
     svc.stop().await;
 }
+
+/// A name in the path that is not UTF-8 got axum's plain-text 400; every error is JSON.
+#[tokio::test]
+async fn a_path_name_that_is_not_utf8_is_a_json_400() {
+    let svc = Service::start(registry()).await;
+    for path in [
+        "/api/schedules/%FF",
+        "/api/schedules/%FF/state",
+        "/api/triggers/%C3%28",
+        "/api/triggers/%FF/state",
+    ] {
+        let (status, body) = get_path(&svc, &svc.key, path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert!(error_text(&body).contains("UTF-8"), "{path}: {body}");
+    }
+    let resp = reqwest::Client::new()
+        .delete(format!("{}/api/secrets/%FF", svc.url()))
+        .header("auth", &svc.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: Value = resp.json().await.expect("a JSON error");
+    assert!(error_text(&body).contains("UTF-8"), "{body}");
+    svc.stop().await;
+}

@@ -155,6 +155,24 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<
     })
 }
 
+/// The name in a path such as `/api/schedules/{name}`, refused as every bad request is (a
+/// JSON 400) when it does not decode to UTF-8; axum's own refusal is plain text.
+pub(crate) struct NameInPath(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for NameInPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(name)| NameInPath(name))
+            .map_err(|r| ApiError::BadRequest(format!("bad name in the path: {}", r.body_text())))
+    }
+}
+
 /// Resolves a store URL relative to this service (the local store's) against the address
 /// the caller used to reach us.
 pub(crate) fn absolute_url(url: &str, public_url: Option<&str>, headers: &HeaderMap) -> String {

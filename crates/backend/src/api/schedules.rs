@@ -12,12 +12,13 @@ use aws_exec_protocol::{
 };
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
 
 use super::caller::Caller;
 use super::error::ApiError;
+use super::NameInPath;
 use super::{parse_json, AppState};
 use crate::schedules::fire::{fire_schedule, Firing};
 use crate::schedules::{definitions, last_run, read_json, write_json, CronSchedule};
@@ -64,7 +65,7 @@ pub async fn list(
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
-    Path(name): Path<String>,
+    NameInPath(name): NameInPath,
 ) -> Result<Json<Schedule>, ApiError> {
     let name = def_name(&name)?;
     let spec = load(&state, &caller.name, &name).await?;
@@ -89,7 +90,7 @@ pub async fn get(
 pub async fn put(
     State(state): State<AppState>,
     caller: Caller,
-    Path(name): Path<String>,
+    NameInPath(name): NameInPath,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Schedule>, ApiError> {
     let name = def_name(&name)?;
@@ -131,7 +132,7 @@ pub async fn put(
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
-    Path(name): Path<String>,
+    NameInPath(name): NameInPath,
 ) -> Result<Json<Deleted>, ApiError> {
     let name = def_name(&name)?;
     load(&state, &caller.name, &name).await?;
@@ -164,7 +165,7 @@ pub async fn delete(
 pub async fn run(
     State(state): State<AppState>,
     caller: Caller,
-    Path(name): Path<String>,
+    NameInPath(name): NameInPath,
     headers: HeaderMap,
 ) -> Result<Json<ExecResponse>, ApiError> {
     let name = def_name(&name)?;

@@ -6,11 +6,12 @@ use aws_exec_protocol::secrets::check_value;
 use aws_exec_protocol::{Deleted, ErrorBody, PutSecret, SecretInfo, SecretList, SecretName};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 
 use super::caller::Caller;
 use super::error::ApiError;
+use super::NameInPath;
 use super::{parse_json, AppState};
 use crate::time::now_unix;
 
@@ -48,7 +49,7 @@ pub async fn list(
 pub async fn put(
     State(state): State<AppState>,
     caller: Caller,
-    Path(name): Path<String>,
+    NameInPath(name): NameInPath,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<SecretInfo>, ApiError> {
     let name = secret_name(&name)?;
@@ -83,7 +84,7 @@ pub async fn put(
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
-    Path(name): Path<String>,
+    NameInPath(name): NameInPath,
 ) -> Result<Json<Deleted>, ApiError> {
     let name = secret_name(&name)?;
     if !state.jobs.secrets.delete(&caller.name, &name).await? {

@@ -4,13 +4,14 @@
 use aws_exec_protocol::keys::DefKind;
 use aws_exec_protocol::limits::ARTIFACT_URL_TTL;
 use aws_exec_protocol::{AuthName, DefName, ErrorBody, StateInfo};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
 
 use super::caller::Caller;
 use super::error::ApiError;
 use super::schedules::def_name;
+use super::NameInPath;
 use super::{absolute_url, AppState};
 use crate::runner::state;
 
@@ -30,7 +31,7 @@ use crate::runner::state;
 pub async fn schedule(
     State(app): State<AppState>,
     caller: Caller,
-    Path(name): Path<String>,
+    NameInPath(name): NameInPath,
     headers: HeaderMap,
 ) -> Result<Json<StateInfo>, ApiError> {
     show(&app, DefKind::Schedule, &caller.name, &name, &headers).await
@@ -52,7 +53,7 @@ pub async fn schedule(
 pub async fn trigger(
     State(app): State<AppState>,
     caller: Caller,
-    Path(name): Path<String>,
+    NameInPath(name): NameInPath,
     headers: HeaderMap,
 ) -> Result<Json<StateInfo>, ApiError> {
     show(&app, DefKind::Trigger, &caller.name, &name, &headers).await
@@ -74,7 +75,7 @@ pub async fn trigger(
 pub async fn reset_schedule(
     State(app): State<AppState>,
     caller: Caller,
-    Path(name): Path<String>,
+    NameInPath(name): NameInPath,
 ) -> Result<Json<StateInfo>, ApiError> {
     reset(&app, DefKind::Schedule, &caller.name, &name).await
 }
@@ -95,7 +96,7 @@ pub async fn reset_schedule(
 pub async fn reset_trigger(
     State(app): State<AppState>,
     caller: Caller,
-    Path(name): Path<String>,
+    NameInPath(name): NameInPath,
 ) -> Result<Json<StateInfo>, ApiError> {
     reset(&app, DefKind::Trigger, &caller.name, &name).await
 }

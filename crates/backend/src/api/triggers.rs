@@ -7,12 +7,13 @@ use aws_exec_protocol::schedules::is_safe_prefix;
 use aws_exec_protocol::{AuthName, DefName, Deleted, ErrorBody, Trigger, TriggerList, TriggerSpec};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 
 use super::caller::Caller;
 use super::error::ApiError;
 use super::schedules::{check_job, def_name, delete_definition, drop_unused_inputs, keep_inputs};
+use super::NameInPath;
 use super::{parse_json, AppState};
 use crate::schedules::{definitions, last_run, read_json, write_json};
 
@@ -57,7 +58,7 @@ pub async fn list(
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
-    Path(name): Path<String>,
+    NameInPath(name): NameInPath,
 ) -> Result<Json<Trigger>, ApiError> {
     let name = def_name(&name)?;
     let spec = load(&state, &caller.name, &name).await?;
@@ -81,7 +82,7 @@ pub async fn get(
 pub async fn put(
     State(state): State<AppState>,
     caller: Caller,
-    Path(name): Path<String>,
+    NameInPath(name): NameInPath,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Trigger>, ApiError> {
     let name = def_name(&name)?;
@@ -122,7 +123,7 @@ pub async fn put(
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
-    Path(name): Path<String>,
+    NameInPath(name): NameInPath,
 ) -> Result<Json<Deleted>, ApiError> {
     let name = def_name(&name)?;
     load(&state, &caller.name, &name).await?;
