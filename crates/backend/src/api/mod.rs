@@ -157,7 +157,7 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<
 
 /// The name in a path such as `/api/schedules/{name}`, refused as every bad request is (a
 /// JSON 400) when it does not decode to UTF-8; axum's own refusal is plain text.
-pub(crate) struct NameInPath(pub String);
+pub struct NameInPath(pub String);
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for NameInPath {
     type Rejection = ApiError;
