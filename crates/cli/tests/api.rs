@@ -2,7 +2,7 @@
 
 use aws_exec::commands::registry;
 use aws_exec_client::ExecRequest;
-use aws_exec_testkit::{run_sh, Service};
+use aws_exec_testkit::{json_of, run_sh, Service};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -347,16 +347,12 @@ async fn an_upload_where_a_file_and_a_folder_would_share_a_name_is_409() {
     let put = |path: &'static str| {
         let (http, url, key) = (http.clone(), svc.url().to_owned(), svc.key.clone());
         async move {
-            let upload: Value = http
-                .post(format!("{url}/api/uploads"))
-                .header("auth", key)
-                .body(format!(r#"{{"path":"{path}"}}"#))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let upload = json_of(
+                http.post(format!("{url}/api/uploads"))
+                    .header("auth", key)
+                    .body(format!(r#"{{"path":"{path}"}}"#)),
+            )
+            .await;
             let url = upload["url"].as_str().unwrap().to_owned();
             let resp = http.put(&url).body(path).send().await.unwrap();
             (resp.status(), resp.text().await.unwrap(), url)

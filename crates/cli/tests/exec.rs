@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use aws_exec_client::ExecRequest;
 use aws_exec_protocol::keys::JobKeys;
-use aws_exec_testkit::{run_argv, run_sh, submit_sh, wait_until, Service};
+use aws_exec_testkit::{json_of, run_argv, run_sh, submit_sh, wait_until, Service};
 
 #[tokio::test]
 async fn exit_codes_pass_through() {
@@ -285,16 +285,13 @@ async fn follow_as_the_wire_says(svc: &Service, uid: &str) -> (Vec<u8>, serde_js
     loop {
         assert!(started.elapsed() < Duration::from_secs(30), "{uid} ends");
         let at = log.len().to_string();
-        let answer: serde_json::Value = reqwest::Client::new()
-            .get(format!("{}/api/exec", svc.url()))
-            .query(&[("uid", uid), ("range-start", at.as_str())])
-            .header("auth", &svc.key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let answer = json_of(
+            reqwest::Client::new()
+                .get(format!("{}/api/exec", svc.url()))
+                .query(&[("uid", uid), ("range-start", at.as_str())])
+                .header("auth", &svc.key),
+        )
+        .await;
         if answer.get("exit").is_some() {
             return (log, answer);
         }

@@ -11,7 +11,7 @@ use aws_exec::commands::registry;
 use aws_exec_client::{Client, ExecRequest, JobState, PollPolicy, ScheduleSpec, TriggerSpec};
 use aws_exec_protocol::PushUrls;
 use aws_exec_testkit::env::clean_command;
-use aws_exec_testkit::{wait_until, S3Proxy, S3Server, ServeProcess, Service};
+use aws_exec_testkit::{until_running, wait_until, S3Proxy, S3Server, ServeProcess, Service};
 
 const BIN: &str = env!("CARGO_BIN_EXE_aws-exec");
 
@@ -523,14 +523,7 @@ async fn a_uid_with_extra_leading_zeros_cannot_cancel_a_running_job() {
         .submit(&ExecRequest::argv(["sleep", "20"]))
         .await
         .unwrap();
-    wait_until(Duration::from_secs(15), "the job running", || {
-        let (client, uid) = (client.clone(), uid.clone());
-        async move {
-            let state = client.status(&uid).await.unwrap().state;
-            (state == JobState::Running).then_some(())
-        }
-    })
-    .await;
+    until_running(&client, &uid).await;
     let http = reqwest::Client::new();
     for (method, path) in [
         (reqwest::Method::DELETE, "/api/exec"),
@@ -563,14 +556,7 @@ async fn per_user_caps_what_one_user_holds_at_once() {
         .submit(&ExecRequest::argv(["sleep", "20"]))
         .await
         .unwrap();
-    wait_until(Duration::from_secs(15), "the first running", || {
-        let (alice, first) = (alice.clone(), first.clone());
-        async move {
-            let state = alice.status(&first).await.unwrap().state;
-            (state == JobState::Running).then_some(())
-        }
-    })
-    .await;
+    until_running(&alice, &first).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
         alice.status(&second).await.unwrap().state,

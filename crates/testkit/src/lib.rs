@@ -16,7 +16,7 @@ pub use ecs::LongRunner;
 pub use s3::S3Server;
 pub use s3_proxy::S3Proxy;
 pub use service::{
-    finished_job_printing, output_with_stdin, run_argv, run_request, run_sh, submit_sh, LocalServe,
-    ServeProcess, Service,
+    finished_job_printing, json_of, output_with_stdin, run_argv, run_request, run_sh, submit_sh,
+    LocalServe, ServeProcess, Service,
 };
-pub use wait::wait_until;
+pub use wait::{until_running, wait_until};

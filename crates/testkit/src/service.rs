@@ -74,6 +74,11 @@ impl Service {
     }
 }
 
+/// Sends `request` and reads its answer as JSON, whatever its status.
+pub async fn json_of(request: reqwest::RequestBuilder) -> serde_json::Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 /// Runs a shell snippet on the service; returns its log bytes and exit code.
 pub async fn run_sh(client: &Client, script: &str) -> (Vec<u8>, i32) {
     run_argv(client, &["bash", "-c", script]).await

@@ -23,3 +23,15 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Waits up to 15 s for job `uid` to be running.
+pub async fn until_running(client: &aws_exec_client::Client, uid: &str) {
+    wait_until(Duration::from_secs(15), "the job running", || {
+        let (client, uid) = (client.clone(), uid.to_owned());
+        async move {
+            let state = client.status(&uid).await.unwrap().state;
+            (state == aws_exec_client::JobState::Running).then_some(())
+        }
+    })
+    .await;
+}
