@@ -1,7 +1,8 @@
 //! Service benchmarks, each printed beside a baseline:
 //! - round trip: submit `true` and follow it to its exit code, vs. spawning `true` here;
 //! - throughput: 31 MiB of output (under the 32 MiB log cap) read back through the service,
-//!   vs. the same bytes piped; and 31 MiB of base64 text with a secret masked in it, vs.
+//!   vs. the same bytes piped; the same written to stdout and stderr at once, vs. a shell's
+//!   `2>&1` into a pipe; and 31 MiB of base64 text with a secret masked in it, vs.
 //!   the same job without a secret;
 //! - memory: the service's RSS while 50 jobs stream output at once, vs. idle.
 //!
@@ -108,6 +109,36 @@ async fn main() {
         &format!("{mib} MiB of output, end to end"),
         format!("{:.0} MiB/s", mib as f64 / service_secs),
         format!("{:.0} MiB/s (pipe)", mib as f64 / pipe_secs),
+    );
+
+    // The same amount written to stdout and stderr at once, in 64 KiB writes: both reach
+    // the log through the one pipe they share, in the order they were written.
+    let half = mib / 2;
+    let both = format!(
+        "head -c {half}M /dev/urandom & head -c {rest}M /dev/urandom >&2; wait",
+        rest = mib - half
+    );
+    let t = Instant::now();
+    let mut got = 0usize;
+    client
+        .exec(&ExecRequest::argv(["bash", "-c", &both]), |b| {
+            got += b.len()
+        })
+        .await
+        .unwrap();
+    let both_secs = t.elapsed().as_secs_f64();
+    assert_eq!(got, mib << 20);
+    let t = Instant::now();
+    let piped = Command::new("bash")
+        .args(["-c", &format!("{{ {both}; }} 2>&1 | cat > /dev/null")])
+        .status()
+        .unwrap();
+    assert!(piped.success());
+    let pipe_secs = t.elapsed().as_secs_f64();
+    row(
+        &format!("{mib} MiB, stdout and stderr at once"),
+        format!("{:.0} MiB/s", mib as f64 / both_secs),
+        format!("{:.0} MiB/s (2>&1 pipe)", mib as f64 / pipe_secs),
     );
 
     // The same bytes as base64 text (where every byte could start a secret's base64 form)

@@ -1,5 +1,5 @@
-//! Runs an argv as a subprocess in its own process group, stdout and stderr read
-//! concurrently as raw bytes into the log.
+//! Runs an argv as a subprocess in its own process group, its stdout and stderr read from
+//! the one pipe they share, as raw bytes into the log, in the order they were written.
 
 use std::ffi::OsString;
 use std::io::ErrorKind;
@@ -110,8 +110,7 @@ pub async fn run(
     let Launched {
         process: mut child,
         stdin,
-        stdout,
-        stderr,
+        output,
     } = launched;
     let group = Pid::from_raw(child.id() as i32);
     // Fed from a task, so a command that never reads its input cannot block the job; a
@@ -122,10 +121,7 @@ pub async fn run(
         })),
         _ => None,
     };
-    let readers = [
-        tokio::spawn(pump(stdout, log.clone())),
-        tokio::spawn(pump(stderr, log.clone())),
-    ];
+    let reader = tokio::spawn(pump(output, log.clone()));
 
     let end = tokio::select! {
         status = child.wait() => match status {
@@ -150,16 +146,14 @@ pub async fn run(
     if let Some(feeder) = feeder {
         feeder.abort();
     }
-    // Output still in the pipes is read to the end; a stray that escaped the group and
-    // holds a pipe open cannot keep the job alive.
-    for reader in readers {
-        let abort = reader.abort_handle();
-        if tokio::time::timeout(Duration::from_secs(2), reader)
-            .await
-            .is_err()
-        {
-            abort.abort();
-        }
+    // Output still in the pipe is read to the end; a stray that escaped the group and
+    // holds the pipe open cannot keep the job alive.
+    let abort = reader.abort_handle();
+    if tokio::time::timeout(Duration::from_secs(2), reader)
+        .await
+        .is_err()
+    {
+        abort.abort();
     }
     (end, child.usage())
 }

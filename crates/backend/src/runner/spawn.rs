@@ -41,8 +41,9 @@ pub struct Launch<'a> {
 pub struct Launched {
     pub process: Process,
     pub stdin: Option<pipe::Sender>,
-    pub stdout: pipe::Receiver,
-    pub stderr: pipe::Receiver,
+    /// Its standard output and error, one pipe for both (as a shell's `2>&1`): what it
+    /// writes to either comes out in the order it was written.
+    pub output: pipe::Receiver,
 }
 
 /// Where PATH is not set, what a shell would search.
@@ -80,9 +81,9 @@ pub fn launch(launch: &Launch<'_>) -> io::Result<Launched> {
             None,
         ),
     };
-    let (stdout_ours, stdout_child) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
-    let (stderr_ours, stderr_child) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
-    let (stdout_child, stderr_child) = (above_stdio(stdout_child)?, above_stdio(stderr_child)?);
+    // One pipe for both streams: two pipes read side by side lose the order between them.
+    let (output_ours, output_child) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    let output_child = above_stdio(output_child)?;
 
     let plan = Plan {
         candidates: candidates.iter().map(|c| c.as_ptr()).collect(),
@@ -91,8 +92,8 @@ pub fn launch(launch: &Launch<'_>) -> io::Result<Launched> {
         cwd: cwd.as_ptr(),
         fds: [
             stdin_child.as_raw_fd(),
-            stdout_child.as_raw_fd(),
-            stderr_child.as_raw_fd(),
+            output_child.as_raw_fd(),
+            output_child.as_raw_fd(),
         ],
         run_as: launch.run_as,
         mask: empty_sigset(),
@@ -100,12 +101,11 @@ pub fn launch(launch: &Launch<'_>) -> io::Result<Launched> {
     };
     let pid = start(plan)?;
     // The child's ends live on in the child alone.
-    drop((stdin_child, stdout_child, stderr_child));
+    drop((stdin_child, output_child));
     Ok(Launched {
         process: Process::new(pid),
         stdin: stdin_ours.map(pipe::Sender::from_owned_fd).transpose()?,
-        stdout: pipe::Receiver::from_owned_fd(stdout_ours)?,
-        stderr: pipe::Receiver::from_owned_fd(stderr_ours)?,
+        output: pipe::Receiver::from_owned_fd(output_ours)?,
     })
 }
 
