@@ -14,6 +14,15 @@ pub enum ClientError {
     /// Nothing answered at `url` (refused, or no connection within the deadline).
     #[error("cannot reach {url}: {why}")]
     Unreachable { url: String, why: String },
+    /// The host took the connection and sent nothing back within the deadline (a stopped
+    /// or overloaded service, or something else listening there). Not retried: a submit
+    /// it did receive may still run once it wakes.
+    #[error("{url} took the connection but did not answer the {what} within {}s: is the service stopped or overloaded?", .within.as_secs())]
+    NoAnswer {
+        url: String,
+        what: &'static str,
+        within: std::time::Duration,
+    },
     #[error("unexpected answer (HTTP {status}): {why}")]
     Protocol { status: u16, why: String },
     /// Following a job saw nothing new for [`crate::PollPolicy::give_up_after`].

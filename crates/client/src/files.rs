@@ -41,7 +41,7 @@ impl Client {
                 .retry
                 .run("upload", |_| {
                     let req = self.http.post(&url).header(AUTH_HEADER, self.auth.expose());
-                    async move { policy::retry_transient(req.send().await).await }
+                    policy::send(req, policy::ANSWER_WITHIN)
                 })
                 .await?;
             json_or_error(resp).await?
@@ -82,7 +82,7 @@ impl Client {
                     .put(url)
                     .header(reqwest::header::CONTENT_LENGTH, len)
                     .body(reqwest::Body::wrap_stream(body));
-                policy::retry_transient(req.send().await).await
+                policy::send(req, policy::upload_within(len)).await
             })
             .await?;
         Ok(())
@@ -133,7 +133,7 @@ impl Client {
                 .retry
                 .run("download", |_| {
                     let req = self.http.get(&artifact.url);
-                    async move { policy::retry_transient(req.send().await).await }
+                    policy::send(req, policy::ANSWER_WITHIN)
                 })
                 .await?;
             let mut file = tokio::fs::File::create(&dest).await.map_err(local)?;

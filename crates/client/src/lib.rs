@@ -119,7 +119,7 @@ impl Client {
         }
         let http = reqwest::Client::builder()
             .connect_timeout(policy::CONNECT_TIMEOUT)
-            .read_timeout(Duration::from_secs(60))
+            .read_timeout(policy::BETWEEN_BYTES)
             .build()
             .map_err(|e| ClientError::Config(e.to_string()))?;
         Ok(Client {
@@ -208,7 +208,7 @@ impl Client {
                     .header(IDEMPOTENCY_HEADER, idempotency_key)
                     .header(header::CONTENT_TYPE, "application/json")
                     .body(body.clone());
-                async move { policy::retry_transient(req.send().await).await }
+                policy::send(req, policy::answer_within(wait))
             })
             .await?;
         json_or_error(resp).await
@@ -226,7 +226,7 @@ impl Client {
                     .delete(&url)
                     .header(AUTH_HEADER, self.auth.expose())
                     .query(&[("uid", uid)]);
-                async move { policy::retry_transient(req.send().await).await }
+                policy::send(req, policy::ANSWER_WITHIN)
             })
             .await?;
         let body: CancelResponse = json_or_error(resp).await?;
@@ -289,7 +289,7 @@ impl Client {
                     .get(&url)
                     .header(AUTH_HEADER, self.auth.expose())
                     .query(query);
-                async move { policy::retry_transient(req.send().await).await }
+                policy::send(req, policy::ANSWER_WITHIN)
             })
             .await?;
         json_or_error(resp).await
@@ -318,7 +318,7 @@ impl Client {
                 if let Some(key) = idempotency_key {
                     req = req.header(IDEMPOTENCY_HEADER, key);
                 }
-                async move { policy::retry_transient(req.send().await).await }
+                policy::send(req, policy::ANSWER_WITHIN)
             })
             .await?;
         json_or_error(resp).await
@@ -353,7 +353,7 @@ impl Client {
                     .get(&url)
                     .header(AUTH_HEADER, self.auth.expose())
                     .query(&query);
-                async move { policy::retry_transient(req.send().await).await }
+                policy::send(req, policy::answer_within(wait))
             })
             .await?;
         json_or_error(resp).await
@@ -384,7 +384,7 @@ impl Client {
                     .http
                     .get(url)
                     .header(header::RANGE, format!("bytes={offset}-"));
-                async move { policy::retry_transient(req.send().await).await }
+                policy::send(req, policy::ANSWER_WITHIN)
             })
             .await;
         let mut resp = match resp {
@@ -637,7 +637,7 @@ impl Client {
                 .retry
                 .run("read meta", |_| {
                     let req = self.http.get(url);
-                    async move { policy::retry_transient(req.send().await).await }
+                    policy::send(req, policy::ANSWER_WITHIN)
                 })
                 .await;
             if let Ok(resp) = read {
@@ -720,7 +720,7 @@ impl Client {
             .retry
             .run("read object", |_| {
                 let req = self.http.get(url);
-                async move { policy::retry_transient(req.send().await).await }
+                policy::send(req, policy::ANSWER_WITHIN)
             })
             .await;
         let resp = match resp {

@@ -27,7 +27,7 @@ impl Client {
                         .http
                         .get(&url)
                         .header(header::RANGE, format!("bytes=-{want}"));
-                    async move { policy::retry_transient(req.send().await).await }
+                    policy::send(req, policy::ANSWER_WITHIN)
                 })
                 .await;
             let resp = match sent {

@@ -189,7 +189,8 @@ impl Cadence {
     }
 }
 
-/// Connection errors and 5xx answers are retried with exponential backoff.
+/// Connection errors and 5xx answers are retried with exponential backoff, within a
+/// bounded total; a service that took the request and sent nothing back is not asked again.
 #[derive(Clone, Copy, Debug)]
 pub struct RetryPolicy {
     pub attempts: u32,
@@ -198,6 +199,8 @@ pub struct RetryPolicy {
     /// A host that cannot be connected to is tried again only this long after the first
     /// attempt: a service that is not there is said at once, not after the whole backoff.
     pub connect_for: Duration,
+    /// No attempt starts later than this after the first one.
+    pub total: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -207,6 +210,7 @@ impl Default for RetryPolicy {
             initial: Duration::from_millis(100),
             max: Duration::from_secs(5),
             connect_for: CONNECT_FOR,
+            total: RETRY_FOR,
         }
     }
 }
@@ -215,6 +219,48 @@ impl Default for RetryPolicy {
 /// answer is tried again: together within the three seconds a person waits for an answer.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const CONNECT_FOR: Duration = Duration::from_secs(2);
+const RETRY_FOR: Duration = Duration::from_secs(30);
+
+/// How long the service has to start answering a request (status and headers) once it has
+/// taken the connection. Every call answers within milliseconds, or a few seconds on a
+/// cold Lambda; a service that is stopped, or a peer that accepts and never answers, is
+/// told apart from a slow one here rather than waited on for ever.
+pub const ANSWER_WITHIN: Duration = Duration::from_secs(10);
+
+/// How long an answer's body may pause between two reads.
+pub const BETWEEN_BYTES: Duration = Duration::from_secs(30);
+
+/// [`ANSWER_WITHIN`] for a call that asked the service to wait up to `wait` seconds for
+/// news: the wait is the service's to spend, the deadline comes on top of it.
+pub(crate) fn answer_within(wait: Option<u64>) -> Duration {
+    ANSWER_WITHIN + Duration::from_secs(wait.unwrap_or(0))
+}
+
+/// [`ANSWER_WITHIN`] for an upload of `len` bytes, whose answer comes only once the body
+/// is sent: a second more for each 128 KiB, a slow link's pace.
+pub(crate) fn upload_within(len: u64) -> Duration {
+    ANSWER_WITHIN + Duration::from_secs(len / (128 * 1024))
+}
+
+/// Sends `req`, waiting at most `within` for the answer to begin, and sorts the answer as
+/// [`retry_transient`] does. The deadline covers the connection and the request's body;
+/// the answer's body is bounded by [`BETWEEN_BYTES`].
+pub(crate) async fn send(
+    req: reqwest::RequestBuilder,
+    within: Duration,
+) -> Result<reqwest::Response, Attempt> {
+    let (http, req) = req.build_split();
+    let req = req.map_err(|e| Attempt::Fail(ClientError::Http(e)))?;
+    let url = req.url().origin().ascii_serialization();
+    match tokio::time::timeout(within, http.execute(req)).await {
+        Ok(sent) => retry_transient(sent).await,
+        Err(_) => Err(Attempt::Fail(ClientError::NoAnswer {
+            url,
+            what: "request",
+            within,
+        })),
+    }
+}
 
 pub(crate) enum Attempt {
     Retry(ClientError),
@@ -237,13 +283,18 @@ impl RetryPolicy {
         loop {
             match f(attempt).await {
                 Ok(v) => return Ok(v),
+                Err(Attempt::Fail(ClientError::NoAnswer { url, within, .. })) => {
+                    return Err(ClientError::NoAnswer { url, what, within })
+                }
                 Err(Attempt::Fail(e)) => return Err(e),
                 Err(Attempt::Retry(ClientError::Http(e)))
                     if e.is_connect() && first.elapsed() + wait > self.connect_for =>
                 {
                     return Err(ClientError::unreachable(&e))
                 }
-                Err(Attempt::Retry(e)) if attempt >= self.attempts.max(1) => {
+                Err(Attempt::Retry(e))
+                    if attempt >= self.attempts.max(1) || first.elapsed() + wait > self.total =>
+                {
                     return Err(ClientError::GaveUp {
                         what,
                         attempts: attempt,
@@ -261,15 +312,26 @@ impl RetryPolicy {
     }
 }
 
-/// Sorts a response for an idempotent request: success passes, 5xx, 409 (an earlier
-/// request with the same Idempotency-Key still in progress) and connection errors are
-/// retried, other errors fail with the service's message.
+/// Sorts a response for an idempotent request: success passes; 502, 503 and 504 (a
+/// gateway or a busy service), 409 (an earlier request with the same Idempotency-Key still
+/// in progress) and connection errors are retried; other errors, 500 among them (the
+/// service failed in a way a retry does not mend, and says why), fail with the service's
+/// message.
 pub(crate) async fn retry_transient(
     sent: Result<reqwest::Response, reqwest::Error>,
 ) -> Result<reqwest::Response, Attempt> {
+    let transient = |status: StatusCode| {
+        matches!(
+            status,
+            StatusCode::BAD_GATEWAY
+                | StatusCode::SERVICE_UNAVAILABLE
+                | StatusCode::GATEWAY_TIMEOUT
+                | StatusCode::CONFLICT
+        )
+    };
     match sent {
         Err(e) => Err(Attempt::Retry(ClientError::Http(e))),
-        Ok(resp) if resp.status().is_server_error() || resp.status() == StatusCode::CONFLICT => {
+        Ok(resp) if transient(resp.status()) => {
             Err(Attempt::Retry(ClientError::from_response(resp).await))
         }
         Ok(resp) if resp.status().is_success() => Ok(resp),
@@ -358,6 +420,7 @@ mod tests {
             initial: Duration::from_millis(1),
             max: Duration::from_millis(2),
             connect_for: Duration::from_secs(1),
+            total: Duration::from_secs(10),
         };
         let mut calls = 0;
         let err = policy

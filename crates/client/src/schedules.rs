@@ -134,7 +134,7 @@ impl Client {
             .retry
             .run("download", |_| {
                 let req = self.http.get(url);
-                async move { crate::policy::retry_transient(req.send().await).await }
+                crate::policy::send(req, crate::policy::ANSWER_WITHIN)
             })
             .await?;
         let archive = resp.bytes().await.map_err(ClientError::Http)?;

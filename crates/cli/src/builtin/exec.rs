@@ -29,7 +29,10 @@ pub async fn run(args: ExecArgs) -> anyhow::Result<i32> {
     }
     check_size(&request)?;
     if args.detach {
-        println!("{}", client.submit(&request).await?);
+        println!(
+            "{}",
+            client.submit(&request).await.map_err(unanswered_submit)?
+        );
         return Ok(0);
     }
     // The service is asked to wait a moment for the job's first news, so that a short job
@@ -41,7 +44,7 @@ pub async fn run(args: ExecArgs) -> anyhow::Result<i32> {
         submitted = &mut submit => (submitted, false),
         _ = tokio::signal::ctrl_c() => ((&mut submit).await, true),
     };
-    let (uid, first) = submitted?;
+    let (uid, first) = submitted.map_err(unanswered_submit)?;
     if args.print_uid {
         eprintln!("uid: {uid}");
     }
@@ -52,6 +55,17 @@ pub async fn run(args: ExecArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(code)
+}
+
+/// A submit the service took and never answered may still have made a job, which runs
+/// once the service wakes: the error says where it would show.
+fn unanswered_submit(e: aws_exec_client::ClientError) -> anyhow::Error {
+    match e {
+        e @ aws_exec_client::ClientError::NoAnswer { .. } => anyhow::anyhow!(
+            "{e}; if it got the job, the job starts once it answers again (`aws-exec ls` shows it)"
+        ),
+        e => e.into(),
+    }
 }
 
 /// A request over what the service takes is refused here, saying what to do instead: the
