@@ -114,8 +114,8 @@ impl StoreLocation {
 
 impl StoreLocation {
     /// Where secrets are kept beside this store: the data directory's `.secrets/`, or
-    /// SSM Parameter Store under `SECRETS_PREFIX` (default `/aws-exec/secrets`) with a
-    /// bucket.
+    /// SSM Parameter Store under `SECRETS_PREFIX` (default [`DEFAULT_SECRETS_PREFIX`]) with
+    /// a bucket.
     pub async fn secrets(&self) -> std::io::Result<Arc<dyn Secrets>> {
         Ok(match self {
             StoreLocation::Dir(dir) => Arc::new(LocalSecrets::open(dir)?),
@@ -134,12 +134,17 @@ impl StoreLocation {
     }
 }
 
+/// Where secrets live in Parameter Store when `SECRETS_PREFIX` is not set: infra.yaml's
+/// `/secrets/PROJECT` for the project's default name. The project's name is not the first
+/// part, since Parameter Store refuses every name whose first part starts with "aws".
+pub const DEFAULT_SECRETS_PREFIX: &str = "/secrets/aws-exec";
+
 /// The SSM path secrets live under: `SECRETS_PREFIX`, as infra.yaml sets it.
 pub fn secrets_prefix() -> String {
     std::env::var("SECRETS_PREFIX")
         .ok()
         .filter(|p| !p.is_empty())
-        .unwrap_or_else(|| "/aws-exec/secrets".to_owned())
+        .unwrap_or_else(|| DEFAULT_SECRETS_PREFIX.to_owned())
 }
 
 impl std::fmt::Display for StoreLocation {

@@ -84,6 +84,7 @@ impl ApiError {
                 StatusCode::BAD_REQUEST
             }
             ApiError::Secrets(SecretsError::Unconfigured(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Secrets(SecretsError::Misconfigured(_)) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Secrets(SecretsError::Backend(_)) => StatusCode::BAD_GATEWAY,
             ApiError::Store(StoreError::BadKey(_)) => StatusCode::BAD_REQUEST,
             ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -140,7 +141,9 @@ impl IntoResponse for ApiError {
             match &self {
                 ApiError::Dispatch(DispatchError::Busy { .. } | DispatchError::ShuttingDown)
                 | ApiError::Scheduler(SchedulerError::NotConfigured(_))
-                | ApiError::Secrets(SecretsError::Unconfigured(_)) => self.to_string(),
+                | ApiError::Secrets(
+                    SecretsError::Unconfigured(_) | SecretsError::Misconfigured(_),
+                ) => self.to_string(),
                 _ => format!(
                     "the service failed to answer (request id {request_id}); retry, or report the id"
                 ),

@@ -29,6 +29,10 @@ pub enum SecretsError {
     /// This service was set up without a place for secrets.
     #[error("this service keeps no secrets: {0}")]
     Unconfigured(&'static str),
+    /// The store refuses the place this service was set up with: its operator's to mend,
+    /// and no retry helps. The text names no value.
+    #[error("this service's secrets store is misconfigured: {0}")]
+    Misconfigured(String),
 }
 
 #[async_trait]

@@ -1,5 +1,5 @@
 //! Secrets in SSM Parameter Store as SecureString parameters `PREFIX/OWNER/NAME`, the
-//! prefix being the stack's (`/PROJECT/secrets`); infra.yaml lets the function reach that
+//! prefix being the stack's (`/secrets/PROJECT`); infra.yaml lets the function reach that
 //! path and nothing else. Listings read names and dates, never decrypted values.
 
 use std::collections::BTreeSet;
@@ -15,8 +15,10 @@ use super::{Secrets, SecretsError};
 
 pub struct SsmSecrets {
     client: OnFirstCall<Client>,
-    /// `/PROJECT/secrets`, without a trailing `/`.
+    /// `/secrets/PROJECT`, without a trailing `/`.
     prefix: String,
+    /// Why Parameter Store would refuse every name under `prefix`, if it would.
+    refused: Option<String>,
 }
 
 /// Most names one GetParameters call takes.
@@ -28,10 +30,23 @@ impl SsmSecrets {
     }
 
     fn on_first_call(client: OnFirstCall<Client>, prefix: impl Into<String>) -> Self {
-        let prefix = prefix.into();
+        let prefix = format!("/{}", prefix.into().trim_matches('/'));
+        let refused = reserved(&prefix);
+        if let Some(why) = &refused {
+            tracing::error!("{why}");
+        }
         SsmSecrets {
             client,
-            prefix: format!("/{}", prefix.trim_matches('/')),
+            prefix,
+            refused,
+        }
+    }
+
+    /// The client, unless the prefix is one Parameter Store refuses whole.
+    fn client(&self) -> Result<&Client, SecretsError> {
+        match &self.refused {
+            Some(why) => Err(SecretsError::Misconfigured(why.clone())),
+            None => Ok(&self.client),
         }
     }
 
@@ -49,6 +64,32 @@ impl SsmSecrets {
     fn parameter(&self, owner: &AuthName, name: &SecretName) -> String {
         format!("{}{name}", self.path(owner))
     }
+}
+
+/// Why Parameter Store refuses every name under `prefix`: it keeps names whose first part
+/// starts with "aws" or "ssm", in any case, for itself (`/aws-exec/secrets` among them).
+fn reserved(prefix: &str) -> Option<String> {
+    let first = prefix.trim_start_matches('/').split('/').next()?;
+    let lower = first.to_ascii_lowercase();
+    (lower.starts_with("aws") || lower.starts_with("ssm")).then(|| {
+        format!(
+            "SECRETS_PREFIX {prefix} is refused by Parameter Store, which keeps names starting \
+             with \"aws\" or \"ssm\" for itself; set it to a path that does not (infra.yaml uses \
+             /secrets/PROJECT)"
+        )
+    })
+}
+
+/// A refusal that is the service's set-up, not the caller's or the store's health: access
+/// denied to the prefix (a role without it, or a reserved name).
+fn denied(e: &impl aws_sdk_ssm::error::ProvideErrorMetadata, prefix: &str) -> Option<SecretsError> {
+    (e.code() == Some("AccessDeniedException")).then(|| {
+        tracing::error!(prefix, error = ?e.message(), "Parameter Store denied access");
+        SecretsError::Misconfigured(format!(
+            "Parameter Store denies this service access under {prefix}: check its role and \
+             SECRETS_PREFIX (details in the service's log)"
+        ))
+    })
 }
 
 fn backend(e: impl std::fmt::Display) -> SecretsError {
@@ -74,7 +115,7 @@ impl Secrets for SsmSecrets {
         name: &SecretName,
         value: &str,
     ) -> Result<(), SecretsError> {
-        self.client
+        self.client()?
             .put_parameter()
             .name(self.parameter(owner, name))
             .value(value)
@@ -86,6 +127,9 @@ impl Secrets for SsmSecrets {
                 // Parameter Store refuses some values (`{{...}}` among them): the caller's
                 // to mend, not the service's failure.
                 use aws_sdk_ssm::error::ProvideErrorMetadata;
+                if let Some(denied) = e.as_service_error().and_then(|s| denied(s, &self.prefix)) {
+                    return denied;
+                }
                 match e.as_service_error().and_then(|e| e.code()) {
                     Some("ValidationException") => {
                         SecretsError::Refused("Parameter Store refuses this value".to_owned())
@@ -99,7 +143,7 @@ impl Secrets for SsmSecrets {
     async fn list(&self, owner: &AuthName) -> Result<Vec<SecretInfo>, SecretsError> {
         let path = self.path(owner);
         let mut pages = self
-            .client
+            .client()?
             .get_parameters_by_path()
             .path(&path)
             .recursive(false)
@@ -108,7 +152,12 @@ impl Secrets for SsmSecrets {
             .send();
         let mut found = Vec::new();
         while let Some(page) = pages.next().await {
-            for p in page.map_err(explain)?.parameters() {
+            let page = page.map_err(|e| {
+                e.as_service_error()
+                    .and_then(|s| denied(s, &self.prefix))
+                    .unwrap_or_else(|| explain(e))
+            })?;
+            for p in page.parameters() {
                 let Some(name) = p.name().and_then(|n| n.strip_prefix(&path)) else {
                     continue;
                 };
@@ -127,7 +176,7 @@ impl Secrets for SsmSecrets {
 
     async fn delete(&self, owner: &AuthName, name: &SecretName) -> Result<bool, SecretsError> {
         match self
-            .client
+            .client()?
             .delete_parameter()
             .name(self.parameter(owner, name))
             .send()
@@ -153,7 +202,7 @@ impl Secrets for SsmSecrets {
         let mut values = Vec::with_capacity(names.len());
         for batch in names.chunks(GET_BATCH) {
             let got = self
-                .client
+                .client()?
                 .get_parameters()
                 .set_names(Some(
                     batch.iter().map(|n| self.parameter(owner, n)).collect(),
