@@ -90,6 +90,21 @@ impl Job {
     }
 
     /// Its metadata as of submit.
+    /// What it was given beside its command, as a request spells it, for running it again.
+    fn rerun(&self) -> aws_exec_protocol::Rerun {
+        let owned = |(k, v): (&String, &String)| (k.clone(), v.clone());
+        aws_exec_protocol::Rerun {
+            env: self.env.iter().map(owned).collect(),
+            inputs: self.inputs.iter().map(owned).collect(),
+            executable: self.executable.iter().cloned().collect(),
+            secrets: self.secrets.env.iter().map(|n| n.to_string()).collect(),
+            secret_files: (self.secrets.files.iter())
+                .map(|(path, name)| (path.clone(), name.to_string()))
+                .collect(),
+            stdin: self.stdin,
+        }
+    }
+
     pub fn queued_meta(&self) -> JobMeta {
         let mut meta = JobMeta::queued(
             self.uid.clone(),
@@ -99,6 +114,7 @@ impl Job {
             self.timeout,
         );
         meta.notify = self.notify.clone();
+        meta.rerun = self.rerun();
         if let Some(size) = self.fargate {
             meta.runner = Some(aws_exec_protocol::fargate::FARGATE.to_owned());
             meta.task_size = Some(size);

@@ -4,6 +4,8 @@
 //! the exit code sees a final state); `exit` and `size` keep their meanings, this only adds
 //! what they cannot say (state, times, what ran).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::wire::Command;
@@ -154,6 +156,37 @@ pub struct JobMeta {
     pub task_size: Option<crate::fargate::TaskSize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<String>,
+    /// What it was given beside its command and options, for running it again.
+    #[serde(default, skip_serializing_if = "Rerun::is_empty")]
+    pub rerun: Rerun,
+}
+
+/// What a job was given beside its command and options, kept with it so that running it
+/// again (`aws-exec rerun`) sends the same request: its variables, its inputs by key (while
+/// the service keeps them), its secrets by name, never a value. Its standard input is not
+/// kept; `stdin` says it had some.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct Rerun {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Relative path in its directory -> the key of the upload placed there.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub inputs: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub executable: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secret_files: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stdin: bool,
+}
+
+impl Rerun {
+    pub fn is_empty(&self) -> bool {
+        *self == Rerun::default()
+    }
 }
 
 /// What one run used: its command's wall time, the CPU time of its whole process tree, the
@@ -213,6 +246,7 @@ impl JobMeta {
             retry_at: None,
             runner: None,
             task_size: None,
+            rerun: Rerun::default(),
             task: None,
         }
     }
