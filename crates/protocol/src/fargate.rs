@@ -24,6 +24,9 @@ impl Eq for Vcpus {}
 pub struct RunLimits {
     pub max_timeout: u64,
     pub long_max_timeout: Option<u64>,
+    /// `max_timeout` is `serve --max-timeout`'s, which its operator may raise (on Lambda
+    /// it is Lambda's own 15 minutes).
+    pub serve: bool,
 }
 
 impl RunLimits {
@@ -32,6 +35,7 @@ impl RunLimits {
         RunLimits {
             max_timeout,
             long_max_timeout: None,
+            serve: false,
         }
     }
 }

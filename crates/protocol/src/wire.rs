@@ -19,8 +19,10 @@ use crate::secrets::{JobSecrets, SecretName};
 pub const AUTH_HEADER: &str = "auth";
 
 /// `POST /api/exec` body: either `argv` or `rpc-name` (+ `rpc-args`). Zero values (`null`,
-/// `""`) mean "absent", as aws-exec's own Go client sends every field.
+/// `""`) mean "absent", as aws-exec's own Go client sends every field. A field it does not
+/// know is refused: a misspelt `timeout` must not start a job without one.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ExecRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub argv: Option<Vec<String>>,
@@ -505,6 +507,12 @@ impl ExecRequest {
                 ));
             }
             return Ok(None);
+        }
+        if limits.long_max_timeout.is_none() && limits.serve && !asked {
+            return Err(RequestError::BadRunner(format!(
+                "timeout: at most {} s here; the service's operator can raise it with `serve --max-timeout` (or run long jobs on Fargate: see the README's Deploy)",
+                limits.max_timeout
+            )));
         }
         if limits.long_max_timeout.is_none() {
             let why = match asked {

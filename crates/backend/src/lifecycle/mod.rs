@@ -48,6 +48,7 @@ impl Jobs {
         aws_exec_protocol::RunLimits {
             max_timeout: self.max_timeout.as_secs(),
             long_max_timeout: self.long_max_timeout.map(|d| d.as_secs()),
+            serve: self.events.is_some(),
         }
     }
 }
@@ -88,7 +89,7 @@ impl JobError {
         !matches!(
             self,
             JobError::Dispatch(_)
-                | JobError::Secrets(SecretsError::Backend(_))
+                | JobError::Secrets(SecretsError::Backend(_) | SecretsError::Misconfigured(_))
                 | JobError::Store(
                     StoreError::Backend(_) | StoreError::Io { .. } | StoreError::Config(_)
                 )
