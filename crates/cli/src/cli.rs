@@ -20,6 +20,9 @@ use crate::commands::UserCommand;
     )
 )]
 pub struct Cli {
+    /// Given before the command; clap hands the values to the command's own.
+    #[command(flatten)]
+    pub remote: Remote,
     #[command(subcommand)]
     pub command: Cmd,
 }
@@ -44,8 +47,9 @@ pub enum Cmd {
     Whoami(crate::builtin::whoami::WhoamiArgs),
     /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
     Completions(crate::builtin::completions::CompletionsArgs),
-    /// Print the manual page (roff) on stdout.
-    Man,
+    /// Print the manual page (roff) of the whole command or of one command, or write
+    /// every page to a directory.
+    Man(crate::builtin::man::ManArgs),
     /// List your jobs, newest first.
     Ls(LsArgs),
     /// Show one job: command, state, times, exit code, what it used.
@@ -101,6 +105,7 @@ impl Cli {
         }
         let ExecAlone::Exec(args) = ExecOnly::try_parse_from(args).ok()?.command;
         Some(Cli {
+            remote: Remote::default(),
             command: Cmd::Exec(args),
         })
     }
@@ -134,18 +139,22 @@ pub enum ServiceCmd {
     Other,
 }
 
-/// How to reach the service.
-#[derive(Debug, Args)]
+/// How to reach the service. Global: given before the command (`aws-exec --profile work
+/// ls`) or after it. The variables are read in [`Remote::resolve`], where a flag that
+/// names a profile can win over them.
+#[derive(Debug, Default, Args)]
 pub struct Remote {
-    /// Service URL [default: $PROJECT_URL, else https://$PROJECT_DOMAIN, else the profile's,
-    /// else http://127.0.0.1:8080]
-    #[arg(long, value_name = "URL")]
+    /// Service URL [default: --profile's, else $PROJECT_URL, else https://$PROJECT_DOMAIN,
+    /// else $AWS_EXEC_PROFILE's or the default profile's, else http://127.0.0.1:8080]
+    #[arg(long, global = true, value_name = "URL")]
     pub url: Option<String>,
-    /// Auth key [default: the profile's]
-    #[arg(long, env = "AUTH", hide_env_values = true, value_name = "KEY")]
+    /// Auth key [default: --profile's, else $AUTH, else $AWS_EXEC_PROFILE's or the default
+    /// profile's]
+    #[arg(long, global = true, value_name = "KEY")]
     pub auth: Option<String>,
-    /// The saved profile (`aws-exec login`) to use [default: "default", if saved]
-    #[arg(long, env = "AWS_EXEC_PROFILE", value_name = "NAME")]
+    /// The saved profile (`aws-exec login`) to use: its URL and key win over $PROJECT_URL
+    /// and $AUTH [default: $AWS_EXEC_PROFILE, else "default" if saved]
+    #[arg(long, global = true, value_name = "NAME")]
     pub profile: Option<String>,
 }
 
@@ -411,6 +420,10 @@ pub struct RerunArgs {
     /// Print the new job's uid and return at once instead of following it
     #[arg(long)]
     pub detach: bool,
+    /// Never send standard input, even when it is piped, and rerun a job that had input
+    /// without it
+    #[arg(short = 'n', long)]
+    pub no_stdin: bool,
 }
 
 #[derive(Debug, Args)]

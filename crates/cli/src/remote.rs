@@ -1,12 +1,13 @@
-//! How a command finds its service and key: flags first, then variables, then a profile
-//! saved by `aws-exec login`, then the local default. The config file is read only when
-//! flags and variables leave something open, or a profile is named.
+//! How a command finds its service and key: flags first (a profile named by `--profile`
+//! among them), then variables, then a profile saved by `aws-exec login`, then the local
+//! default. The config file is read only when flags and variables leave something open, or
+//! a profile is named by a flag.
 
 use anyhow::Context;
 use aws_exec_client::{Client, LOCAL_URL};
 
 use crate::cli::Remote;
-use crate::config::Config;
+use crate::config::{Config, Profile, PROFILE_ENV};
 
 /// Where a command will go, and where each part came from (for `whoami`).
 #[derive(Debug)]
@@ -31,39 +32,55 @@ pub fn url_from_variables() -> Option<(String, &'static str)> {
 }
 
 impl Remote {
-    /// Where a command goes, field by field: the URL from --url, $PROJECT_URL,
-    /// $PROJECT_DOMAIN, the profile, the local default; the key from --auth or $AUTH, then
-    /// the profile. The profile is `--profile` / $AWS_EXEC_PROFILE, else "default" if saved.
+    /// Where a command goes, field by field, as `aws` does: flags first (--url, --auth,
+    /// then the profile --profile names), then variables ($PROJECT_URL or $PROJECT_DOMAIN,
+    /// $AUTH), then the profile $AWS_EXEC_PROFILE names (else "default", if saved), then
+    /// the local default.
     pub fn resolve(&self) -> anyhow::Result<Resolved> {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let url = match &self.url {
-            Some(url) => Some((url.clone(), "--url".to_owned())),
-            None => url_from_variables().map(|(url, from)| (url, from.to_owned())),
-        };
-        let auth = self.auth.clone().filter(|a| !a.is_empty());
-        let auth_from = match env("AUTH") {
-            Some(from_env) if auth.as_deref() == Some(from_env.as_str()) => "AUTH",
-            _ => "--auth",
-        };
-        let profile = match (url.is_some() && auth.is_some(), &self.profile) {
-            (true, None) => None,
-            _ => {
-                let config = Config::load()?;
-                config
-                    .profile(self.profile.as_deref())?
+        let flag_profile = self.profile.clone().filter(|p| !p.is_empty());
+        let env_url = url_from_variables().map(|(url, from)| (url, from.to_owned()));
+        let env_auth = env("AUTH").map(|auth| (auth, "AUTH".to_owned()));
+        let flag_url = self.url.clone().map(|url| (url, "--url".to_owned()));
+        let flag_auth = (self.auth.clone())
+            .filter(|a| !a.is_empty())
+            .map(|auth| (auth, "--auth".to_owned()));
+        let settled = flag_url.is_some() || env_url.is_some();
+        let settled = settled && (flag_auth.is_some() || env_auth.is_some());
+        let profile = match (&flag_profile, settled) {
+            (None, true) => None,
+            (named, _) => {
+                let named = named.clone().or_else(|| env(PROFILE_ENV));
+                Config::load()?
+                    .profile(named.as_deref())?
                     .map(|(name, profile)| (name, profile.clone()))
             }
         };
         let from_profile = |name: &str| format!("profile {name:?}");
-        let (url, url_from) = match (url, &profile) {
-            (Some(url), _) => url,
-            (None, Some((name, p))) => (p.url.clone(), from_profile(name)),
-            (None, None) => (LOCAL_URL.to_owned(), "the local default".to_owned()),
+        let of_profile = |part: fn(&Profile) -> &String| {
+            profile
+                .as_ref()
+                .map(|(name, p)| (part(p).clone(), from_profile(name)))
         };
-        let (auth, auth_from) = match (auth, &profile) {
-            (Some(auth), _) => (Some(auth), auth_from.to_owned()),
-            (None, Some((name, p))) => (Some(p.auth.clone()), from_profile(name)),
-            (None, None) => (None, "nowhere".to_owned()),
+        // The profile a flag named comes before the variables; one named by a variable, or
+        // the default one, after them.
+        let (named, fallback) = match flag_profile {
+            Some(_) => (true, false),
+            None => (false, true),
+        };
+        let url = flag_url
+            .or_else(|| of_profile(|p| &p.url).filter(|_| named))
+            .or(env_url)
+            .or_else(|| of_profile(|p| &p.url).filter(|_| fallback));
+        let auth = flag_auth
+            .or_else(|| of_profile(|p| &p.auth).filter(|_| named))
+            .or(env_auth)
+            .or_else(|| of_profile(|p| &p.auth).filter(|_| fallback));
+        let (url, url_from) =
+            url.unwrap_or_else(|| (LOCAL_URL.to_owned(), "the local default".to_owned()));
+        let (auth, auth_from) = match auth {
+            Some((auth, from)) => (Some(auth), from),
+            None => (None, "nowhere".to_owned()),
         };
         let used = (url_from.starts_with("profile") || auth_from.starts_with("profile"))
             .then(|| profile.map(|(name, _)| name))
