@@ -51,10 +51,16 @@ fn log_format(
     tracing_subscriber::fmt::format::Format,
     tracing_subscriber::EnvFilter,
 > {
-    tracing_subscriber::fmt().with_env_filter(
-        tracing_subscriber::EnvFilter::try_from_env("AWS_EXEC_LOG")
-            .unwrap_or_else(|_| default.into()),
-    )
+    use std::io::IsTerminal;
+    // Colours only for a person at a terminal: a file, a pipe or CloudWatch would show
+    // the escape codes as text.
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("AWS_EXEC_LOG")
+                .unwrap_or_else(|_| default.into()),
+        )
+        .with_ansi(colour)
 }
 
 /// Makes a listing whose reader went away (`aws-exec ls | head -1`) end as any command in

@@ -270,6 +270,9 @@ fn pack(root: &Path, owner: u32) -> Result<Bytes, StateError> {
                 header.set_entry_type(tar::EntryType::Directory);
                 header.set_mode(0o700);
                 header.set_size(0);
+                if let Ok(meta) = std::fs::symlink_metadata(root.join(rel)) {
+                    header.set_mtime(file_time(&meta));
+                }
                 tar.append_data(&mut header, rel, std::io::empty())
                     .map_err(|e| refuse(e.to_string()))?;
             }
@@ -299,6 +302,9 @@ fn pack(root: &Path, owner: u32) -> Result<Bytes, StateError> {
                 header.set_entry_type(tar::EntryType::Regular);
                 header.set_mode(meta.permissions().mode() & 0o700);
                 header.set_size(meta.len());
+                // Its time as the job left it: a restored file that says 1970 fools every
+                // tool that compares times (make, rsync, find -newer).
+                header.set_mtime(file_time(&meta));
                 tar.append_data(&mut header, rel, &content[..])
                     .map_err(|e| refuse(format!("{rel}: {e}")))?;
             }
@@ -309,6 +315,12 @@ fn pack(root: &Path, owner: u32) -> Result<Bytes, StateError> {
     }
     let archive = tar.into_inner().map_err(|e| refuse(e.to_string()))?;
     Ok(Bytes::from(archive))
+}
+
+/// A file's modification time in whole seconds since the epoch (0 before it).
+fn file_time(meta: &std::fs::Metadata) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    u64::try_from(meta.mtime()).unwrap_or(0)
 }
 
 #[cfg(test)]

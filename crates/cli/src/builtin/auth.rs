@@ -1,13 +1,28 @@
 //! `aws-exec auth new|ls|rm`: keys are managed directly on the store.
 
 use aws_exec_backend::auth;
+use aws_exec_backend::serve::StoreLocation;
 use aws_exec_protocol::AuthName;
 
 use crate::cli::{AuthArgs, AuthCmd};
 use crate::show::{age, moment};
 
 pub async fn run(args: AuthArgs) -> anyhow::Result<i32> {
-    let (store, _) = args.store.location().open().await?;
+    let location = args.store.location();
+    // Only a new key makes a store: listing or removing keys of one that is not there
+    // would make an empty one and answer from it, when the user meant another.
+    if let (StoreLocation::Dir(dir), false) =
+        (&location, matches!(args.command, AuthCmd::New { .. }))
+    {
+        if !dir.exists() {
+            anyhow::bail!(
+                "no data directory at {} (serve makes it on its first start): pass the one \
+                 serve uses with --data-dir, or set AWS_EXEC_DATA_DIR",
+                dir.display()
+            );
+        }
+    }
+    let (store, _) = location.open().await?;
     let store = store.as_ref();
     match args.command {
         AuthCmd::New { name } => {

@@ -47,7 +47,7 @@ pub async fn call(command: Cmd) -> Result<anyhow::Result<i32>, ServiceCmd> {
         Cmd::Logout(args) => login::logout(args),
         Cmd::Whoami(args) => whoami::run(args).await,
         Cmd::Completions(args) => completions::run(args),
-        Cmd::Man => man::run(),
+        Cmd::Man(args) => man::run(args),
         Cmd::Ls(args) => ls::run(args).await,
         Cmd::Status(args) => status::run(args).await,
         Cmd::Usage(args) => usage::run(args).await,

@@ -22,7 +22,7 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<i32> {
         moment(job.submitted),
         age(job.submitted)
     );
-    println!("duration:  {}", duration(&job));
+    println!("duration:  {}", exact_duration(&job));
     if let Some(runner) = &job.runner {
         let size = job
             .task_size
@@ -73,17 +73,17 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<i32> {
     if let Some(notify) = &job.notify {
         let said = match &job.notified {
             None => "not yet sent".to_owned(),
-            Some(d) if d.delivered => format!("delivered ({} attempts)", d.attempts),
+            Some(d) if d.delivered => format!("delivered ({})", attempts(d.attempts)),
             Some(d) => {
                 let last = d.last.as_deref().unwrap_or("-");
                 match (&d.stopped, d.next) {
                     (Some(why), _) => format!("not delivered: {why} (last: {last})"),
                     (None, Some(next)) => format!(
-                        "{} attempts, last: {last}; next {}",
-                        d.attempts,
+                        "{}, last: {last}; next {}",
+                        attempts(d.attempts),
                         crate::show::ahead(next)
                     ),
-                    (None, None) => format!("{} attempts, last: {last}", d.attempts),
+                    (None, None) => format!("{}, last: {last}", attempts(d.attempts)),
                 }
             }
         };
@@ -100,4 +100,21 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// "1 attempt", "3 attempts".
+fn attempts(n: u32) -> String {
+    match n {
+        1 => "1 attempt".to_owned(),
+        n => format!("{n} attempts"),
+    }
+}
+
+/// How long it ran, to the tenth of a second under a minute once it has ended (its usage
+/// has the wall time in milliseconds): a 0.6 s job did not take 0 s.
+fn exact_duration(job: &aws_exec_protocol::JobMeta) -> String {
+    match &job.usage {
+        Some(usage) if usage.wall_ms < 60_000 => format!("{:.1}s", usage.wall_ms as f64 / 1000.0),
+        _ => duration(job),
+    }
 }
