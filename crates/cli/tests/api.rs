@@ -58,6 +58,32 @@ async fn bad_submissions_get_400_with_a_reason() {
     svc.stop().await;
 }
 
+/// A misspelt field is a 400 naming it, not a job run without what it asked for; the Go
+/// client's zero-valued fields are still known, and a schedule's request is held to the
+/// same.
+#[tokio::test]
+async fn a_typo_in_a_request_is_a_400_naming_the_field() {
+    let svc = Service::start(registry()).await;
+    let key = svc.key.clone();
+    let (status, resp) = post(&svc, Some(&key), r#"{"argv": ["true"], "timeoutt": 5}"#).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{resp}");
+    assert!(error_text(&resp).contains("timeoutt"), "{resp}");
+    let go = r#"{"argv": ["true"], "rpc-name": "", "rpc-args": "", "push-urls": null}"#;
+    let (status, resp) = post(&svc, Some(&key), go).await;
+    assert_eq!(status, StatusCode::OK, "{resp}");
+    let put = reqwest::Client::new()
+        .put(format!("{}/api/schedules/nightly", svc.url()))
+        .header("auth", &key)
+        .body(r#"{"cron": "0 3 * * *", "exec": {"argv": ["true"], "secret": ["X"]}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), StatusCode::BAD_REQUEST);
+    let body: Value = put.json().await.unwrap();
+    assert!(error_text(&body).contains("secret"), "{body}");
+    svc.stop().await;
+}
+
 #[tokio::test]
 async fn unknown_rpc_is_404_and_names_the_known_ones() {
     let svc = Service::start(registry()).await;

@@ -51,9 +51,29 @@ fn exec_streams_raw_bytes_and_exits_with_the_jobs_code() {
         r"echo hi; echo oops >&2; sleep 0.2; printf '\xff'; exit 3",
     ]);
     assert_eq!(out.status.code(), Some(3));
-    assert!(out.stdout.starts_with(b"hi\n") || out.stdout.starts_with(b"oops\n"));
-    assert!(out.stdout.windows(5).any(|w| w == b"oops\n"));
-    assert!(out.stdout.ends_with(b"\xff"));
+    assert_eq!(out.stdout, b"hi\noops\n\xff");
+}
+
+/// stdout and stderr reach the log in the order the command wrote them, as a terminal's
+/// `2>&1` shows them, in the stored `log.txt` as in what the CLI prints.
+#[test]
+fn stdout_and_stderr_are_stored_in_the_order_they_were_written() {
+    let serve = Serve::start();
+    let script = "for i in $(seq 1 40); do echo out $i; echo err $i >&2; done";
+    let want: String = (1..=40).map(|i| format!("out {i}\nerr {i}\n")).collect();
+    for _ in 0..3 {
+        let out = serve.cli(&["exec", "--print-uid", "--", "sh", "-c", script]);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+        let uid = String::from_utf8_lossy(&out.stderr)
+            .split_whitespace()
+            .find(|w| w.contains('.') && w.len() > 30)
+            .expect("the uid on stderr")
+            .to_owned();
+        let stored =
+            std::fs::read(serve.dir.path().join(format!("jobs/default/{uid}/log.txt"))).unwrap();
+        assert_eq!(String::from_utf8_lossy(&stored), want);
+    }
 }
 
 #[test]
@@ -451,6 +471,80 @@ fn rerun_submits_the_same_command_again() {
     assert_eq!(new["timeout"], 30);
 }
 
+/// A rerun is the same request again: the uploaded script, the variables, the secrets by
+/// name and (piped again) the standard input. A job that read input is not rerun without
+/// it unless asked (-n).
+#[test]
+fn rerun_sends_the_files_variables_secrets_and_input_of_the_job_again() {
+    use aws_exec_testkit::output_with_stdin;
+    let serve = Serve::start();
+    let work = tempfile::tempdir().unwrap();
+    let script = work.path().join("run.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\necho \"arg $1 secret ${#TOKEN} $(cat)\"\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cli = |args: &[&str]| {
+        let mut cmd = clean_command(BIN, &[]);
+        cmd.args(args)
+            .current_dir(work.path())
+            .env("PROJECT_URL", &serve.url)
+            .env("AUTH", &serve.auth);
+        cmd
+    };
+    let set = output_with_stdin(cli(&["secret", "set", "TOKEN"]), b"s3cr3t-value\n");
+    assert!(set.status.success(), "{set:?}");
+    let first = output_with_stdin(
+        cli(&[
+            "exec",
+            "--put",
+            "run.sh",
+            "-e",
+            "FOO=bar",
+            "--secret",
+            "TOKEN",
+            "--",
+            "sh",
+            "-c",
+            "./run.sh \"$FOO\"",
+        ]),
+        b"piped",
+    );
+    assert_eq!(first.status.code(), Some(0), "{first:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&first.stdout),
+        "arg bar secret 12 piped\n"
+    );
+
+    let again = output_with_stdin(cli(&["rerun", "last"]), b"piped");
+    assert_eq!(again.status.code(), Some(0), "{again:?}");
+    assert_eq!(again.stdout, first.stdout);
+
+    // Without its input: said plainly, nothing submitted; with -n, run without it.
+    let before = serve.text(&["ls", "--json"]);
+    let refused = output_with_stdin(cli(&["rerun", "last"]), b"");
+    assert_ne!(refused.status.code(), Some(0), "{refused:?}");
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("standard input") && said.contains("-n"),
+        "{said}"
+    );
+    assert_eq!(
+        serve.text(&["ls", "--json"]),
+        before,
+        "nothing was submitted"
+    );
+    let without = output_with_stdin(cli(&["rerun", "-n", "last"]), b"");
+    assert_eq!(without.status.code(), Some(0), "{without:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&without.stdout),
+        "arg bar secret 12 \n"
+    );
+}
+
 #[test]
 fn a_mistyped_flag_is_a_usage_error_never_the_command() {
     let serve = Serve::start();
@@ -552,4 +646,74 @@ fn stdout_holds_the_jobs_bytes_alone_and_notices_go_to_stderr() {
     assert!(out.stdout.iter().all(|b| *b == b'x'));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cap"));
     assert!(serve.text(&["status", "last"]).contains("truncated"));
+}
+
+/// Runs `cmd` with its output captured, killed if it is still running after `limit`:
+/// what it printed and how long it took.
+fn output_within(mut cmd: std::process::Command, limit: Duration) -> (Output, Duration) {
+    let started = Instant::now();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    while child.try_wait().unwrap().is_none() && started.elapsed() < limit {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    (child.wait_with_output().unwrap(), started.elapsed())
+}
+
+/// A peer that accepts connections and never answers, nor closes them: the CLI gives up
+/// within its deadline with one line naming the host, instead of waiting for ever.
+#[test]
+fn the_cli_gives_up_on_a_host_that_accepts_and_never_answers() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming() {
+            held.push(conn);
+        }
+    });
+    for args in [&["exec", "--", "true"][..], &["ls"], &["status", "last"]] {
+        let mut cmd = clean_command(BIN, &[]);
+        cmd.args(args).env("PROJECT_URL", &url).env("AUTH", "k");
+        let (out, took) = output_within(cmd, Duration::from_secs(60));
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            took < Duration::from_secs(25),
+            "{args:?} took {took:?}: {said}"
+        );
+        assert_ne!(out.status.code(), Some(0), "{args:?}");
+        assert!(
+            said.contains(&url) && said.contains("did not answer"),
+            "{args:?}: {said}"
+        );
+        assert_eq!(said.trim().lines().count(), 1, "one line: {said}");
+    }
+}
+
+/// A `serve` stopped with SIGSTOP: `exec` says the service did not answer, and that the
+/// job may still start, instead of hanging until the service wakes.
+#[test]
+fn exec_against_a_frozen_serve_ends_saying_so() {
+    let serve = Serve::start();
+    let pid = nix::unistd::Pid::from_raw(serve._process.pid() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let mut cmd = clean_command(BIN, &[]);
+    cmd.args(["exec", "--", "echo", "hi"])
+        .env("PROJECT_URL", &serve.url)
+        .env("AUTH", &serve.auth);
+    let (out, took) = output_within(cmd, Duration::from_secs(60));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(took < Duration::from_secs(25), "took {took:?}: {said}");
+    assert_ne!(out.status.code(), Some(0));
+    assert!(said.contains("did not answer the submit"), "{said}");
+    assert!(said.contains("aws-exec ls"), "says where to look: {said}");
+    // Awake again, it answers as before.
+    let out = serve.cli(&["whoami"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
 }

@@ -241,6 +241,42 @@ fn flags_and_variables_win_over_the_profile_each_on_its_own() {
     assert_eq!(ran.stdout, b"bob\n", "{}", stderr(&ran));
 }
 
+/// A profile named by a flag wins over exported variables, as `aws --profile` does, and
+/// the flags that say where to go work before the command too.
+#[test]
+fn an_explicit_profile_wins_over_an_exported_auth_and_goes_before_the_command() {
+    let setup = Setup::start();
+    let vic = setup.new_key("vic");
+    setup.login(&["--url", &setup.url, "--profile", "vic"], &[], &vic);
+    let exported = [
+        ("AUTH", setup.key.as_str()),
+        ("PROJECT_URL", "http://127.0.0.1:1"),
+    ];
+    let me = setup.whoami(&["--profile", "vic"], &exported);
+    assert_eq!(me["name"], "vic");
+    assert_eq!(me["auth-from"], "profile \"vic\"");
+    assert_eq!(me["url-from"], "profile \"vic\"");
+    // Before the command, and --auth still wins over the profile's key.
+    let out = setup.run(&["--profile", "vic", "whoami", "--json"], &exported, "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let me: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(me["name"], "vic");
+    let out = setup.run(
+        &["--profile", "vic", "--auth", &setup.key, "whoami", "--json"],
+        &[],
+        "",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let me: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&me["name"], &me["auth-from"]),
+        (&"default".into(), &"--auth".into())
+    );
+    // A profile named by the variable does not win over AUTH.
+    let me = setup.whoami(&[], &[("AWS_EXEC_PROFILE", "vic"), ("AUTH", &setup.key)]);
+    assert_eq!(me["name"], "default");
+}
+
 #[test]
 fn an_unknown_profile_names_the_saved_ones() {
     let setup = Setup::start();
@@ -370,4 +406,58 @@ fn man_prints_the_manual_in_roff() {
         "{roff}"
     );
     assert!(roff.contains("login") && roff.contains("whoami"), "{roff}");
+}
+
+/// Every page the whole page refers to (`aws-exec-exec(1)`) can be had: one at a time by
+/// its command, or all written to a directory.
+#[test]
+fn man_makes_the_page_of_each_command_the_manual_names() {
+    let out = clean_command(BIN, &[])
+        .args(["man", "exec"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let roff = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        roff.lines().any(|l| l.starts_with(".TH aws-exec-exec")),
+        "{roff}"
+    );
+    assert!(roff.contains("timeout"), "{roff}");
+    let nested = clean_command(BIN, &[])
+        .args(["man", "schedule", "add"])
+        .output()
+        .unwrap();
+    assert!(nested.status.success(), "{}", stderr(&nested));
+    let unknown = clean_command(BIN, &[])
+        .args(["man", "exce"])
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success());
+    assert!(stderr(&unknown).contains("exec"), "{}", stderr(&unknown));
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = clean_command(BIN, &[])
+        .args(["man", "--dir", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let whole = std::fs::read_to_string(dir.path().join("aws-exec.1")).unwrap();
+    // Each page the whole one names is there.
+    let named: Vec<String> = whole
+        .split("aws\\-exec\\-")
+        .skip(1)
+        .filter_map(|rest| rest.split('(').next())
+        .filter(|name| {
+            name.chars()
+                .all(|c| c.is_ascii_lowercase() || c == '\\' || c == '-')
+        })
+        .map(|name| format!("aws-exec-{}.1", name.replace("\\-", "-")))
+        .collect();
+    assert!(named.iter().any(|n| n == "aws-exec-exec.1"), "{whole}");
+    for page in &named {
+        assert!(
+            dir.path().join(page).exists(),
+            "{page} is named but not made"
+        );
+    }
 }

@@ -327,6 +327,21 @@ async fn a_rotated_secret_reaches_the_next_scheduled_run_and_a_deleted_one_fails
     local.ok(&["schedule", "rm", "sync"]);
 }
 
+/// A secret begun on stdout and finished on stderr is masked whole: both streams reach
+/// the log through one pipe, so the masker sees the value as the command wrote it.
+#[tokio::test]
+async fn a_secret_split_between_stdout_and_stderr_is_masked_whole() {
+    let local = LocalServe::start(BIN);
+    let client = local.client();
+    client.put_secret("DB_URL", VALUE).await.unwrap();
+    let script =
+        r#"printf '%s' "${DB_URL%%@*}"; sleep 0.2; printf '@%s\n' "${DB_URL#*@}" >&2; echo done"#;
+    let request = ExecRequest::argv(["sh", "-c", script]).secret("DB_URL");
+    let (log, exit) = run_request(&client, &request).await;
+    assert_eq!(exit, 0);
+    assert_eq!(String::from_utf8_lossy(&log), "***\ndone\n");
+}
+
 /// The secret written split at every offset, one piece per write with a pause between, in
 /// a megabyte of other output: the log never shows it, and all else is byte for byte.
 #[tokio::test]
@@ -446,6 +461,78 @@ async fn on_a_bucket_the_value_is_a_secure_string_in_parameter_store_and_in_no_o
     assert_eq!(holding, Vec::<String>::new());
     client.delete_secret("DB_URL").await.unwrap();
     assert!(client.secrets().await.unwrap().is_empty());
+}
+
+/// The Parameter Store path infra.yaml gives the function, for the project name
+/// env.sh.template starts with: read from the two files as they ship.
+fn templates_secrets_prefix() -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let template = std::fs::read_to_string(root.join("env.sh.template")).unwrap();
+    let project = template
+        .lines()
+        .find_map(|l| l.strip_prefix("export PROJECT_NAME="))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("env.sh.template sets PROJECT_NAME")
+        .to_owned();
+    let infra = std::fs::read_to_string(root.join("infra.yaml")).unwrap();
+    let spelled = infra
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("SECRETS_PREFIX: !Sub "))
+        .expect("infra.yaml sets SECRETS_PREFIX")
+        .trim();
+    spelled.replace("${ProjectName}", &project)
+}
+
+/// With env.sh.template's own project name, secrets are stored where infra.yaml says (and
+/// where `serve --bucket` looks by default): Parameter Store refuses any name starting with
+/// "aws", as moto does. A prefix it refuses is a 500 that names SECRETS_PREFIX, at once,
+/// not a retried "failed to answer".
+#[tokio::test]
+async fn secrets_are_stored_on_aws_with_the_templates_own_project_name() {
+    let server = S3Server::moto();
+    server.bucket("svc").await;
+    let prefix = templates_secrets_prefix();
+    let mut env = server.env();
+    env.push(("SECRETS_PREFIX", prefix.clone()));
+    let serve = ServeProcess::start(BIN, &["--bucket", "svc"], &env);
+    let client = aws_exec_client::Client::new(&serve.url, &serve.key).unwrap();
+    client.put_secret("DB_URL", VALUE).await.unwrap();
+    let stored = server
+        .ssm()
+        .get_parameter()
+        .name(format!("{prefix}/default/DB_URL"))
+        .with_decryption(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stored.parameter().unwrap().value(), Some(VALUE));
+    // Without SECRETS_PREFIX, serve --bucket looks in the same place (the key made by the
+    // first start is the bucket's).
+    let key = serve.key.clone();
+    drop(serve);
+    let serve = ServeProcess::start(BIN, &["--bucket", "svc"], &server.env());
+    let client = aws_exec_client::Client::new(&serve.url, &key).unwrap();
+    let listed = client.secrets().await.unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let request = ExecRequest::argv(["sh", "-c", "echo $DB_URL"]).secret("DB_URL");
+    let (log, exit) = run_request(&client, &request).await;
+    assert_eq!((log.as_slice(), exit), (&b"***\n"[..], 0));
+    drop(serve);
+
+    // The path the template used to make: refused, said plainly, not retried.
+    let mut env = server.env();
+    env.push(("SECRETS_PREFIX", "/aws-exec/secrets".into()));
+    let serve = ServeProcess::start(BIN, &["--bucket", "svc"], &env);
+    let client = aws_exec_client::Client::new(&serve.url, &key).unwrap();
+    let started = std::time::Instant::now();
+    let err = client.put_secret("DB_URL", VALUE).await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(3), "retried: {err}");
+    assert_eq!(err.status(), Some(500), "{err}");
+    let said = err.to_string();
+    assert!(
+        said.contains("SECRETS_PREFIX") && said.contains("/aws-exec/secrets"),
+        "{said}"
+    );
 }
 
 /// A user made later under a removed user's name starts without the old secrets.

@@ -77,6 +77,18 @@ async fn a_bookmark_goes_from_run_to_run_and_a_failing_run_saves_nothing() {
         std::fs::read_to_string(dir.join("rows/bookmark")).unwrap(),
         "2\n"
     );
+    // A state restored with --get keeps the time its run wrote it, not 1970.
+    let written = std::fs::metadata(dir.join("rows/bookmark"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let age = std::time::SystemTime::now()
+        .duration_since(written)
+        .unwrap_or_default();
+    assert!(
+        age < std::time::Duration::from_secs(600),
+        "written {age:?} ago"
+    );
 
     let said = local.ok(&["schedule", "state", "extract", "--reset"]);
     assert!(said.contains("version 3, empty"), "{said}");
