@@ -351,6 +351,28 @@ async fn the_openapi_document_describes_every_call() {
         doc["components"]["securitySchemes"]["auth"]["name"], "auth",
         "the key's header is described"
     );
+    // Requests are described as strictly as they are checked: a command or one of this
+    // service's rpc names, no unknown field, no long runner where there is none.
+    let exec = &doc["components"]["schemas"]["ExecRequest"];
+    assert_eq!(exec["additionalProperties"], false);
+    assert_eq!(exec["properties"]["argv"]["minItems"], 1);
+    assert_eq!(exec["properties"]["argv"]["items"]["minLength"], 1);
+    assert_eq!(
+        exec["anyOf"][1]["properties"]["rpc-name"]["enum"],
+        serde_json::json!(["listdir"])
+    );
+    assert!(exec["properties"].get("runner").is_none(), "{exec}");
+    assert!(exec["properties"]["timeout"]["maximum"].as_u64().is_some());
+    let upload = &doc["components"]["schemas"]["UploadRequest"]["properties"]["path"];
+    assert!(upload["pattern"].as_str().is_some(), "{upload}");
+    let params = doc["paths"]["/api/exec"]["post"]["parameters"]
+        .as_array()
+        .unwrap();
+    let key = params
+        .iter()
+        .find(|p| p["name"] == "Idempotency-Key")
+        .unwrap();
+    assert!(key["schema"]["pattern"].as_str().is_some(), "{key}");
     // A method a path lacks: 405 with the methods it has, as a JSON error.
     let resp = reqwest::Client::new()
         .put(format!("{}/api/jobs", svc.url()))

@@ -24,6 +24,7 @@ pub mod job;
 pub mod jobs;
 pub mod notify;
 pub mod openapi;
+mod openapi_strict;
 pub mod schedules;
 pub mod secrets;
 pub mod signed_objects;

@@ -10,10 +10,12 @@ use aws_exec_protocol::{
 use aws_exec_protocol::{
     Delivery, Notify, NotifySecret, PutSecret, SecretInfo, SecretList, StateInfo, Usage,
 };
+use axum::extract::State;
 use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use super::AppState;
 use super::{
     artifacts, cancel, exec, health, inputs, job, jobs, notify, schedules, secrets, state,
     triggers, uploads,
@@ -112,6 +114,14 @@ impl Modify for AuthHeader {
     tag = "service",
     responses((status = 200, description = "This document", content_type = "application/json"))
 )]
-pub async fn document() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub async fn document(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    let jobs = &state.jobs;
+    let service = super::openapi_strict::Service {
+        rpc_names: jobs.registry.names().collect(),
+        max_timeout: jobs.long_max_timeout.unwrap_or(jobs.max_timeout).as_secs(),
+        long_runner: jobs.long_max_timeout.is_some(),
+    };
+    super::openapi_strict::tighten(&mut doc, &service);
+    Json(doc)
 }
