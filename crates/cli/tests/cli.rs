@@ -59,8 +59,9 @@ fn exec_streams_raw_bytes_and_exits_with_the_jobs_code() {
 #[test]
 fn stdout_and_stderr_are_stored_in_the_order_they_were_written() {
     let serve = Serve::start();
-    let script = "for i in $(seq 1 40); do echo out $i; echo err $i >&2; done";
-    let want: String = (1..=40).map(|i| format!("out {i}\nerr {i}\n")).collect();
+    // Many pairs, written back to back: two pipes read side by side reorder them at once.
+    let script = "for i in $(seq 1 2000); do echo out $i; echo err $i >&2; done";
+    let want: String = (1..=2000).map(|i| format!("out {i}\nerr {i}\n")).collect();
     for _ in 0..3 {
         let out = serve.cli(&["exec", "--print-uid", "--", "sh", "-c", script]);
         assert_eq!(out.status.code(), Some(0), "{out:?}");
@@ -225,6 +226,51 @@ fn store_flags_work_after_the_subcommand_and_a_name_is_taken_once() {
         new_again.status.success(),
         "a removed name can be given a new key"
     );
+}
+
+/// `auth ls` where no serve has made a store says where it looked, and makes nothing
+/// there; a timeout over a local serve's limit names the flag that raises it.
+#[test]
+fn auth_ls_without_a_store_and_a_timeout_over_the_limit_say_what_to_do() {
+    let home = tempfile::tempdir().unwrap();
+    let out = clean_command(BIN, &[("HOME", home.path().to_str().unwrap().into())])
+        .args(["auth", "ls"])
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no data directory") && err.contains("--data-dir"),
+        "{err}"
+    );
+    assert!(
+        !home.path().join(".local").exists(),
+        "no store was made: {err}"
+    );
+
+    let serve = Serve::start();
+    let out = serve.cli(&["exec", "--timeout", "20m", "--", "true"]);
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--max-timeout") && !err.contains("ECS_"),
+        "{err}"
+    );
+
+    // status: a short job's duration to the tenth of a second.
+    let ran = serve.cli(&["exec", "--", "sleep", "0.6"]);
+    assert_eq!(ran.status.code(), Some(0));
+    let status = serve.text(&["status", "last"]);
+    let duration = status
+        .lines()
+        .find_map(|l| l.strip_prefix("duration:"))
+        .unwrap()
+        .trim();
+    assert!(
+        duration.starts_with("0.") && duration.ends_with('s'),
+        "{status}"
+    );
+    assert_ne!(duration, "0.0s", "{status}");
 }
 
 #[test]

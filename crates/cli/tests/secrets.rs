@@ -334,12 +334,13 @@ async fn a_secret_split_between_stdout_and_stderr_is_masked_whole() {
     let local = LocalServe::start(BIN);
     let client = local.client();
     client.put_secret("DB_URL", VALUE).await.unwrap();
-    let script =
-        r#"printf '%s' "${DB_URL%%@*}"; sleep 0.2; printf '@%s\n' "${DB_URL#*@}" >&2; echo done"#;
+    // Back to back, 500 times: read from two pipes, the halves come apart.
+    let script = r#"for i in $(seq 1 500); do printf '%s' "${DB_URL%%@*}"; printf '@%s\n' "${DB_URL#*@}" >&2; done; echo done"#;
     let request = ExecRequest::argv(["sh", "-c", script]).secret("DB_URL");
     let (log, exit) = run_request(&client, &request).await;
     assert_eq!(exit, 0);
-    assert_eq!(String::from_utf8_lossy(&log), "***\ndone\n");
+    let want = format!("{}done\n", "***\n".repeat(500));
+    assert_eq!(String::from_utf8_lossy(&log), want);
 }
 
 /// The secret written split at every offset, one piece per write with a pause between, in

@@ -110,6 +110,31 @@ impl Silent {
     }
 }
 
+/// serve's log in a file (or a pipe, or CloudWatch) has no colour codes: they would show as
+/// text wherever no terminal reads them.
+#[tokio::test]
+async fn serves_log_has_no_colour_codes_when_not_on_a_terminal() {
+    let data = tempfile::tempdir().unwrap();
+    let log_path = data.path().join("serve.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let serve = ServeProcess::start_logging_to(
+        &[],
+        BIN,
+        &["--data-dir", data.path().join("d").to_str().unwrap()],
+        &[("AWS_EXEC_LOG", "info".into())],
+        std::process::Stdio::from(log),
+    );
+    let client = client_of(&serve);
+    let code = client.exec(&ExecRequest::argv(["true"]), |_| {}).await;
+    assert_eq!(code.unwrap(), 0);
+    let logged = wait_until(Duration::from_secs(5), "serve's log of the job", || {
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        std::future::ready(text.contains("job submitted").then_some(text))
+    })
+    .await;
+    assert!(!logged.contains('\u{1b}'), "{logged:?}");
+}
+
 /// A supervisor that pipes serve's log and never reads it (a common mistake) fills the pipe
 /// after a few lines; serve must go on running jobs, dropping log lines rather than waiting.
 #[tokio::test]

@@ -37,11 +37,16 @@ pub async fn run(args: AuthArgs) -> anyhow::Result<i32> {
                 println!("{}", serde_json::to_string_pretty(&records)?);
                 return Ok(0);
             }
-            println!("{:<32}  CREATED", "NAME");
+            let width = (records.iter())
+                .map(|r| r.name.as_str().len())
+                .chain([4])
+                .max()
+                .unwrap_or(4);
+            println!("{:<width$}  CREATED", "NAME");
             for record in records {
                 println!(
-                    "{:<32}  {} ({} ago)",
-                    record.name,
+                    "{:<width$}  {} ({} ago)",
+                    record.name.as_str(),
                     moment(record.created),
                     age(record.created)
                 );
