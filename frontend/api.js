@@ -87,6 +87,44 @@ export class ApiError extends Error {
   }
 }
 
+/** Seconds a poll waits for news of a job where the service watches it (`serve`). */
+const LONG_POLL = 5;
+/** Long polls the page holds at once: a browser has six connections to the service, and
+ * the rest of the page needs some while many runs are followed. */
+const LONG_POLLS = 2;
+let polling = 0;
+/** Polls waiting for their turn, first come first served. @type {(() => void)[]} */
+const turns = [];
+
+/** Waits until the page may hold one more long poll. @param {AbortSignal} [signal] */
+function turn(signal) {
+  signal?.throwIfAborted();
+  if (polling < LONG_POLLS) {
+    polling++;
+    return Promise.resolve();
+  }
+  return new Promise((resolve, reject) => {
+    const go = () => {
+      signal?.removeEventListener('abort', stop);
+      resolve(undefined);
+    };
+    const stop = () => {
+      const at = turns.indexOf(go);
+      if (at >= 0) turns.splice(at, 1);
+      reject(signal?.reason);
+    };
+    turns.push(go);
+    signal?.addEventListener('abort', stop, { once: true });
+  });
+}
+
+/** Ends a long poll: the next one waiting takes its place. */
+function turnDone() {
+  const next = turns.shift();
+  if (next) next();
+  else polling--;
+}
+
 /** @param {number} ms @param {AbortSignal} [signal] */
 function sleep(ms, signal) {
   return new Promise((resolve, reject) => {
@@ -232,9 +270,33 @@ export class Api {
     return typeof answer.url === 'string' ? answer.url : null;
   }
 
-  /** The job's metadata (command, state, times). @param {string} uid @returns {Promise<JobMeta>} */
-  job(uid) {
-    return this.request('GET', `/api/job?uid=${encodeURIComponent(uid)}`);
+  /**
+   * Where to read job `uid`'s log from byte `from`, or its exit once it is all read (with
+   * `segment`, URLs to follow its segments from storage as well). Where the service watches
+   * the job (`serve`) it answers once there are bytes past `from` or the job ended, else
+   * after `LONG_POLL` s: `news` is false then, and the log has nothing past `from` to read
+   * (a read would fail with 416). Elsewhere it answers at once, `news` true.
+   * @param {string} uid @param {number} from @param {AbortSignal} [signal]
+   * @param {number | null} [segment]
+   * @returns {Promise<{answer: any, news: boolean}>}
+   */
+  async poll(uid, from, signal, segment = null) {
+    await turn(signal);
+    try {
+      const asked = performance.now();
+      const more = segment === null ? '' : `&segment=${segment}`;
+      const answer = await this.request(
+        'GET', `/api/exec?uid=${encodeURIComponent(uid)}&range-start=${from}&wait=${LONG_POLL}${more}`,
+        undefined, signal);
+      return { answer, news: performance.now() - asked < LONG_POLL * 1000 - 100 };
+    } finally {
+      turnDone();
+    }
+  }
+
+  /** The job's metadata (command, state, times). @param {string} uid @param {AbortSignal} [signal] @returns {Promise<JobMeta>} */
+  job(uid, signal) {
+    return this.request('GET', `/api/job?uid=${encodeURIComponent(uid)}`, undefined, signal);
   }
 
   /**
@@ -268,8 +330,10 @@ export class Api {
   /**
    * Follows a job's log from byte 0, handing each chunk to `onBytes`; resolves to its exit
    * code and what the service said of the run (timed out, cancelled, its log cut), which
-   * is never in the log. Waits 50 ms between empty polls, backing off to 1 s; network
-   * errors and 5xx are retried.
+   * is never in the log. The log is read only where a poll says there is more (a read past
+   * its end fails, and the browser logs each failure): where the service watches the job,
+   * each poll waits for news; elsewhere the page waits 50 ms between empty polls, backing
+   * off to 1 s. Network errors and 5xx are retried.
    * @param {string} uid @param {(b: Uint8Array) => void} onBytes @param {AbortSignal} signal
    * @param {(retrying: boolean) => void} [onRetry]
    * @param {number} [from] the byte to start at (what the caller already has)
@@ -286,12 +350,7 @@ export class Api {
     for (;;) {
       signal.throwIfAborted();
       try {
-        // No `wait`: a browser has six connections to the service, and the page may follow
-        // more runs than that; long polls would hold all of them.
-        const more = segment === null ? '' : `&segment=${segment}`;
-        const answer = await this.request(
-          'GET', `/api/exec?uid=${encodeURIComponent(uid)}&range-start=${offset}${more}`,
-          undefined, signal);
+        const { answer, news } = await this.poll(uid, offset, signal, segment);
         onRetry?.(false);
         ceiling = 1000;
         if (typeof answer.exit === 'number') return { exit: answer.exit, notes: answer.notes ?? [] };
@@ -306,6 +365,7 @@ export class Api {
           continue;
         }
         segment = null;
+        if (!news) continue; // it waited, and nothing came: ask again
         const got = await readFrom(answer.url, offset, onBytes, signal);
         if (got > 0) {
           offset += got;
@@ -380,6 +440,9 @@ function absolute(url) {
   return new URL(url, location.origin).href;
 }
 
+/** The most bytes handed on at once: a large read is parsed and drawn a piece at a time. */
+const PIECE = 256 * 1024;
+
 /**
  * GETs the log URL from `offset`; 403/404/416 mean nothing new yet.
  * @param {string} url @param {number} offset @param {(b: Uint8Array) => void} onBytes @param {AbortSignal} signal
@@ -388,25 +451,13 @@ async function readFrom(url, offset, onBytes, signal) {
   const resp = await fetch(url, { headers: { Range: `bytes=${offset}-` }, cache: 'no-store', signal });
   if ([403, 404, 416].includes(resp.status)) return 0;
   if (resp.status !== 200 && resp.status !== 206) throw new ApiError(resp.status, `log read: HTTP ${resp.status}`);
-  if (!resp.body) return 0;
+  // Read whole, not as a stream: Chromium often reports a fetch whose body was streamed to
+  // its end as aborted, which reads as a failure where there is none.
+  let bytes = new Uint8Array(await resp.arrayBuffer());
   // A server that ignored Range sent everything: skip what was already shown.
-  let skip = resp.status === 200 ? offset : 0;
-  let got = 0;
-  const reader = resp.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return got;
-    let chunk = value;
-    if (skip > 0) {
-      const n = Math.min(skip, chunk.length);
-      chunk = chunk.subarray(n);
-      skip -= n;
-    }
-    if (chunk.length) {
-      onBytes(chunk);
-      got += chunk.length;
-    }
-  }
+  if (resp.status === 200) bytes = bytes.subarray(offset);
+  for (let at = 0; at < bytes.length; at += PIECE) onBytes(bytes.subarray(at, at + PIECE));
+  return bytes.length;
 }
 
 /**

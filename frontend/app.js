@@ -44,7 +44,7 @@ const jobsError = $('jobs-error');
 const jobsEmpty = $('jobs-empty');
 const jobsRefresh = /** @type {HTMLButtonElement} */ ($('jobs-refresh'));
 const jobsMore = /** @type {HTMLButtonElement} */ ($('jobs-more'));
-const autos = new SchedulesPanel($('autos'));
+const autos = new SchedulesPanel($('autos'), (run) => learn(run));
 const inputsPicker = /** @type {HTMLInputElement} */ ($('inputs'));
 const inputsChosen = $('inputs-chosen');
 const inputsList = $('inputs-list');
@@ -61,12 +61,68 @@ let api = null;
 /** Runs being followed, by uid, so a hash change never attaches twice. */
 const following = new Map();
 
+// The command line sticks over the bottom of the screen: a run scrolled into view stops
+// above it (`.run`'s scroll-margin-bottom).
+new ResizeObserver(() => {
+  document.documentElement.style.setProperty('--prompt-height', `${prompt.offsetHeight}px`);
+}).observe(prompt);
+
+/** Whether the page is scrolled to (near) its bottom, where new output keeps it. */
+function nearBottom() {
+  return window.innerHeight + window.scrollY >= document.body.scrollHeight - 80;
+}
+
+// ---- what the page knows of each job ------------------------------------------------------
+
+/**
+ * The furthest the page has heard each job get, whichever request told it: the jobs panel,
+ * the runs and the schedules' last runs show a job's state from here, so they agree.
+ */
+const known = /** @type {Map<string, JobMeta>} */ (new Map());
+/** The runs following each job, told when what is known of it changes. */
+const hearing = /** @type {Map<string, Set<(meta: JobMeta) => void>>} */ (new Map());
+
+/** How far along a job is: its attempt, then queued, running, ended. @param {{state?: string, attempt?: number}} meta */
+function progress(meta) {
+  const phase = meta.state === 'queued' ? 0 : meta.state === 'running' ? 1 : 2;
+  return (meta.attempt ?? 1) * 3 + phase;
+}
+
+/**
+ * Takes in what a request said of a job, unless the page has heard of it further along
+ * (answers cross), and shows it wherever the job is shown. Answers what is known now.
+ * @param {Partial<JobMeta> & {uid: string}} meta @returns {JobMeta}
+ */
+function learn(meta) {
+  const had = known.get(meta.uid);
+  if (had && progress({ attempt: had.attempt, ...meta }) < progress(had)) return had;
+  const now = /** @type {JobMeta} */ ({ ...had, ...meta });
+  known.set(meta.uid, now);
+  const row = listed.get(meta.uid);
+  if (row) paintRow(row, now);
+  autos.showJob(now);
+  for (const tell of hearing.get(meta.uid) ?? []) tell(now);
+  return now;
+}
+
+/** Calls `tell` with each change of what is known of job `uid`; answers how to stop.
+ * @param {string} uid @param {(meta: JobMeta) => void} tell */
+function hear(uid, tell) {
+  const all = hearing.get(uid) ?? new Set();
+  hearing.set(uid, all.add(tell));
+  return () => {
+    all.delete(tell);
+    if (!all.size && hearing.get(uid) === all) hearing.delete(uid);
+  };
+}
+
 // ---- sign in / out ------------------------------------------------------------------------
 
 function showSignin(message = '') {
   api = null;
   for (const ctl of following.values()) ctl.abort();
   following.clear();
+  known.clear();
   clearJobs();
   autos.clear();
   secrets.clear();
@@ -269,7 +325,7 @@ function runBlock(title) {
   alert.className = 'alert';
   alert.setAttribute('role', 'alert');
   const footer = document.createElement('footer');
-  footer.textContent = 'running…';
+  footer.textContent = 'starting…';
   article.append(header, out, artifacts, alert, footer);
   runs.append(article);
   article.scrollIntoView({ block: 'end' });
@@ -303,7 +359,8 @@ function cancelButton(block, uid) {
     button.disabled = true;
     block.alert.textContent = '';
     try {
-      await api.cancel(uid);
+      const { state } = await api.cancel(uid);
+      if (typeof state === 'string') learn({ uid, state });
       refreshJobs();
     } catch (e) {
       if (e instanceof AuthError) {
@@ -319,6 +376,16 @@ function cancelButton(block, uid) {
 }
 
 /**
+ * What a followed run's footer says of its job: its state as the page knows it (queued until
+ * told otherwise), and while it runs, for how long since `since` (ms since the epoch).
+ * @param {JobMeta | undefined} meta @param {number} since
+ */
+function stateText(meta, since) {
+  const state = meta?.state ?? 'queued';
+  return state === 'running' ? `running… ${span((Date.now() - since) / 1000)}` : `${state}…`;
+}
+
+/**
  * Follows a run to its end; `cancellable` says whether the job may still be running.
  * A job that ran before the page saw it (`existing`) opens at the end of its log, and its
  * running time counts from `started` (seconds since the epoch) when that is known.
@@ -326,30 +393,68 @@ function cancelButton(block, uid) {
  * @param {number} [started]
  */
 async function follow(block, uid, cancellable = true, existing = false, started = undefined) {
-  if (!api) return;
+  const mine = api;
+  if (!mine) return;
   const ctl = new AbortController();
   following.set(uid, ctl);
+  const down = nearBottom();
   const cancel = cancellable ? cancelButton(block, uid) : null;
-  const nearBottom = () => window.innerHeight + window.scrollY >= document.body.scrollHeight - 80;
-  const view = new LogView(block, api, uid);
-  // A running job says how long it has run, a second at a time.
+  // Its header may have grown (a phone wraps it): the new run stays above the command line.
+  if (down) block.article.scrollIntoView({ block: 'end' });
+  const view = new LogView(block, mine, uid);
   const since = typeof started === 'number' ? started * 1000 : Date.now();
   let retrying = false;
-  const ticking = setInterval(() => {
-    if (!retrying) block.footer.textContent = `running… ${span((Date.now() - since) / 1000)}`;
-  }, 1000);
+  let ended = false;
+  // The footer says what the jobs panel says of the job; a running one, how long it has run,
+  // a second at a time.
+  const show = () => {
+    if (!retrying && !ended) block.footer.textContent = stateText(known.get(uid), since);
+  };
+  // The service says `running` once a job has run 200 ms, and a poll of its log says
+  // nothing of that: its state is asked for until it has started.
+  let asking = false;
+  const askUntilStarted = async () => {
+    if (asking) return;
+    asking = true;
+    try {
+      for (let wait = 300; (known.get(uid)?.state ?? 'queued') === 'queued'; wait = Math.min(wait * 2, 1000)) {
+        await new Promise((resolve) => setTimeout(resolve, wait));
+        if (ended || ctl.signal.aborted) return;
+        try {
+          learn(await mine.job(uid, ctl.signal));
+        } catch {
+          // asked again in a moment; the follow shows what went wrong
+        }
+      }
+    } finally {
+      asking = false;
+    }
+  };
+  const unhear = hear(uid, (meta) => {
+    show();
+    if (meta.state === 'queued') askUntilStarted();
+  });
+  show();
+  askUntilStarted();
+  const ticking = setInterval(show, 1000);
   try {
     const from = existing ? await view.open(ctl.signal) : 0;
     if (from > 0) window.scrollTo(0, document.body.scrollHeight);
-    const { exit, notes } = await api.follow(uid, (bytes) => {
+    const { exit, notes } = await mine.follow(uid, (bytes) => {
       const stick = nearBottom();
       view.append(bytes);
       if (stick) window.scrollTo(0, document.body.scrollHeight);
     }, ctl.signal, (failing) => {
       retrying = failing;
       if (failing) block.footer.textContent = 'connection lost; retrying…';
+      else show();
     }, from);
+    ended = true;
     clearInterval(ticking);
+    // Its end as the service has it, shown in its row as the exit is on its card.
+    const meta = await mine.job(uid, ctl.signal).catch(() => null);
+    if (ctl.signal.aborted) return;
+    if (meta) learn(meta);
     view.finish();
     block.article.dataset.state = 'done';
     block.article.dataset.exit = String(exit);
@@ -364,8 +469,9 @@ async function follow(block, uid, cancellable = true, existing = false, started 
     }
     refreshUntilEnded(uid);
     loadArtifacts(block, uid);
-    showUsage(block, uid);
+    if (meta) showUsage(block, uid, meta);
   } catch (e) {
+    ended = true;
     if (ctl.signal.aborted) return;
     view.finish();
     block.article.dataset.state = 'error';
@@ -374,6 +480,7 @@ async function follow(block, uid, cancellable = true, existing = false, started 
     if (e instanceof AuthError) showSignin('The auth key was refused. Sign in again.');
   } finally {
     clearInterval(ticking);
+    unhear();
     following.delete(uid);
     cancel?.remove();
   }
@@ -381,17 +488,10 @@ async function follow(block, uid, cancellable = true, existing = false, started 
 
 /**
  * Under a finished run, what it used (wall and CPU time, peak memory, log, and on Lambda
- * an estimated cost). A service without usage, or a failed look, shows nothing.
- * @param {ReturnType<typeof runBlock>} block @param {string} uid
+ * an estimated cost), from its `meta`. A service without usage shows nothing.
+ * @param {ReturnType<typeof runBlock>} block @param {string} uid @param {JobMeta} meta
  */
-async function showUsage(block, uid) {
-  if (!api) return;
-  let meta;
-  try {
-    meta = await api.job(uid);
-  } catch {
-    return;
-  }
+function showUsage(block, uid, meta) {
   const u = meta.usage;
   if (!u) return;
   const parts = [
@@ -496,7 +596,7 @@ async function run(line) {
     }
     if (!api) return;
   }
-  if (files.length) block.footer.textContent = 'running…';
+  if (files.length) block.footer.textContent = 'starting…';
   try {
     const uid = await api.submit(['bash', '-c', line], inputs, names);
     showUid(block, uid);
@@ -527,7 +627,7 @@ async function attach(uid) {
   /** @type {number | undefined} */
   let started;
   try {
-    const meta = await api.job(uid);
+    const meta = learn(await api.job(uid));
     started = meta?.started;
     const argv = argvOf(meta?.command);
     if (argv) {
@@ -595,8 +695,14 @@ function showArtifacts(box, list) {
 
 // ---- jobs panel ---------------------------------------------------------------------------
 
-/** The listed jobs by uid, with the cells that change as time passes. */
-const listed = /** @type {Map<string, {meta: JobMeta, dur: HTMLElement, age: HTMLElement}>} */ (new Map());
+/**
+ * A listed job's row: the meta it shows and the cells that change.
+ * @typedef {{meta: JobMeta, link: HTMLElement, state: HTMLElement, exit: HTMLElement,
+ *   dur: HTMLElement, age: HTMLElement}} ListedJob
+ */
+
+/** The listed jobs by uid. */
+const listed = /** @type {Map<string, ListedJob>} */ (new Map());
 /** Where the next page of older jobs starts, if there is one. */
 let jobsNext = /** @type {string | null} */ (null);
 /** Counts list requests, so only the newest answer is shown. */
@@ -655,13 +761,10 @@ function jobRow(meta) {
   link.className = 'job';
   link.href = `#/job/${encodeURIComponent(meta.uid)}`;
   link.dataset.uid = meta.uid;
-  link.dataset.state = String(meta.state);
   link.title = meta.uid;
-  const state = cell('span', 'job-state', String(meta.state));
-  const hasExit = typeof meta.exit === 'number';
-  const exit = cell('span', 'job-exit', hasExit ? `exit ${meta.exit}` : '');
-  if (hasExit) exit.classList.add(meta.exit === 0 ? 'ok' : 'fail');
-  const dur = cell('span', 'job-dur', runTime(meta));
+  const state = cell('span', 'job-state', '');
+  const exit = cell('span', 'job-exit', '');
+  const dur = cell('span', 'job-dur', '');
   const age = cell('span', 'job-age', typeof meta.submitted === 'number' ? ago(nowSecs() - meta.submitted) : '');
   if (typeof meta.submitted === 'number') age.title = new Date(meta.submitted * 1000).toLocaleString();
   const text = commandText(meta.command);
@@ -669,8 +772,21 @@ function jobRow(meta) {
   command.title = text;
   link.append(state, exit, dur, age, command);
   li.append(link);
-  listed.set(meta.uid, { meta, dur, age });
+  const row = { meta, link, state, exit, dur, age };
+  listed.set(meta.uid, row);
+  paintRow(row, meta);
   return li;
+}
+
+/** Shows a job's state, exit code and run time in its row. @param {ListedJob} row @param {JobMeta} meta */
+function paintRow(row, meta) {
+  row.meta = meta;
+  row.link.dataset.state = String(meta.state);
+  row.state.textContent = String(meta.state);
+  const hasExit = typeof meta.exit === 'number';
+  row.exit.textContent = hasExit ? `exit ${meta.exit}` : '';
+  row.exit.className = hasExit ? `job-exit ${meta.exit === 0 ? 'ok' : 'fail'}` : 'job-exit';
+  row.dur.textContent = runTime(meta);
 }
 
 /** Shows a page of jobs, replacing the list or adding older ones below it. @param {JobPage} page @param {boolean} older */
@@ -681,7 +797,8 @@ function showJobs(page, older) {
   }
   const rows = document.createDocumentFragment();
   for (const meta of page.jobs) {
-    if (!listed.has(meta.uid)) rows.append(jobRow(meta));
+    const now = learn(meta);
+    if (!listed.has(meta.uid)) rows.append(jobRow(now));
   }
   jobsList.append(rows);
   jobsNext = page.next;

@@ -170,9 +170,14 @@ export class LogView {
    * @param {AbortSignal} signal @returns {Promise<number>}
    */
   async open(signal) {
-    const url = await this.logUrl(signal);
-    if (!url) return 0;
-    const tail = await readRange(url, { last: OPEN }, signal);
+    // An empty log has no last part to read (asking for one fails): where the service
+    // watches the job, the poll waits for its first bytes.
+    const { answer, news } = await this.api.poll(this.uid, 0, signal);
+    if (typeof answer?.url !== 'string' || !news) return 0;
+    this.url = answer.url;
+    this.urlAt = Date.now();
+    this.download.href = answer.url;
+    const tail = await readRange(answer.url, { last: OPEN }, signal);
     this.showTail(tail.start, tail.bytes);
     this.out.scrollTop = this.out.scrollHeight;
     return this.end;

@@ -9,9 +9,20 @@ import { cell, when } from './ui.js';
 
 /** @typedef {import('./api.js').Api} Api */
 /** @typedef {import('./api.js').LastRun} LastRun */
+/** @typedef {import('./api.js').JobMeta} JobMeta */
+/** What the page knows of a job, told what a panel heard of it.
+ * @typedef {(run: {uid: string, state: string, exit?: number}) => {state: string, exit?: number}} Learn */
 
-/** The last run's cell: a link to its job with state and exit, or why it skipped. @param {LastRun | undefined} last */
-function lastRun(last) {
+/** How a last run reads. @param {string} state @param {number | undefined} exit @param {number} at */
+function runText(state, exit, at) {
+  return `${state}${typeof exit === 'number' ? ` · exit ${exit}` : ''} · ${when(at)}`;
+}
+
+/**
+ * The last run's cell: a link to its job with state and exit (as the page knows them), or
+ * why it skipped. @param {LastRun | undefined} last @param {Learn} learn
+ */
+function lastRun(last, learn) {
   const out = cell('span', 'auto-last', '');
   if (!last) {
     out.textContent = 'never run';
@@ -21,8 +32,11 @@ function lastRun(last) {
     const link = document.createElement('a');
     link.href = `#/job/${encodeURIComponent(last.uid)}`;
     link.dataset.uid = last.uid;
-    const exit = typeof last.exit === 'number' ? ` · exit ${last.exit}` : '';
-    link.textContent = `${last.state ?? 'started'}${exit} · ${when(last.at)}`;
+    link.dataset.at = String(last.at);
+    const run = typeof last.state === 'string'
+      ? learn({ uid: last.uid, state: last.state, exit: last.exit })
+      : { state: 'started', exit: last.exit };
+    link.textContent = runText(run.state, run.exit, last.at);
     link.title = last.uid;
     out.append(link);
   } else {
@@ -40,13 +54,25 @@ function jobText(exec) {
 }
 
 export class SchedulesPanel {
-  /** @param {HTMLElement} root the panel, holding #autos-list, #autos-error and #autos-count */
-  constructor(root) {
+  /**
+   * @param {HTMLElement} root the panel, holding #autos-list, #autos-error and #autos-count
+   * @param {Learn} learn tells the page what the service said of a last run, and answers
+   *   what the page knows of that job
+   */
+  constructor(root, learn) {
     this.root = root;
+    this.learn = learn;
     this.list = /** @type {HTMLElement} */ (root.querySelector('#autos-list'));
     this.error = /** @type {HTMLElement} */ (root.querySelector('#autos-error'));
     this.count = /** @type {HTMLElement} */ (root.querySelector('#autos-count'));
     this.seq = 0;
+  }
+
+  /** Shows what the page now knows of a job wherever it is a last run. @param {JobMeta} meta */
+  showJob(meta) {
+    for (const link of this.list.querySelectorAll(`a[data-uid="${CSS.escape(meta.uid)}"]`)) {
+      if (link instanceof HTMLElement) link.textContent = runText(meta.state, meta.exit, Number(link.dataset.at));
+    }
   }
 
   clear() {
@@ -78,7 +104,7 @@ export class SchedulesPanel {
           cell('code', 'auto-when', `${s.cron} (${s.tz})`),
           cell('span', 'auto-next', next),
           cell('code', 'auto-job', jobText(s.exec)),
-          lastRun(s.last));
+          lastRun(s.last, this.learn));
         rows.append(li);
       }
       for (const t of triggers) {
@@ -91,7 +117,7 @@ export class SchedulesPanel {
           cell('code', 'auto-when', `upload to ${t.prefix || '(anywhere)'}`),
           cell('span', 'auto-next', 'on upload'),
           cell('code', 'auto-job', jobText(t.exec)),
-          lastRun(t.last));
+          lastRun(t.last, this.learn));
         rows.append(li);
       }
       this.list.textContent = '';

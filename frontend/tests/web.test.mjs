@@ -1331,3 +1331,107 @@ test('phone 375x667: the output starts on the first screen, the placeholder fits
   assert.deepEqual(cspErrors, []);
   await context.close();
 });
+
+// Once runs filled the screen, a new run's card opened under the command line, which
+// sticks over the bottom of the screen, and stayed there: its Cancel could not be reached.
+test('phone: a new run opens in view above the sticky command line, its Cancel tappable where it is', async () => {
+  const size = SIZES[0];
+  const { context, page, cspErrors } = await openPage(size);
+  await signIn(page);
+  for (let i = 0; i < 5; i++) await run(page, `echo filler ${i}`);
+  assert.ok(await page.evaluate(() => document.documentElement.scrollHeight > innerHeight + 200),
+    'the runs fill more than the screen');
+  await page.getByLabel('Command').fill('echo waiting; sleep 30');
+  await page.getByLabel('Command').press('Enter');
+  const block = page.locator('.run').last();
+  const cancel = block.getByRole('button', { name: 'Cancel' });
+  await cancel.waitFor();
+  await block.locator('pre.out', { hasText: 'waiting' }).waitFor();
+  // Measured as it is: nothing here scrolls the page.
+  const seen = await block.evaluate((card) => {
+    const bar = document.getElementById('prompt').getBoundingClientRect();
+    const box = card.getBoundingClientRect();
+    const button = card.querySelector('button.cancel');
+    const at = button.getBoundingClientRect();
+    const hit = document.elementFromPoint(at.left + at.width / 2, at.top + at.height / 2);
+    return { top: box.top, bottom: box.bottom, barTop: bar.top, onTop: button.contains(hit) };
+  });
+  assert.ok(seen.top >= 0 && seen.bottom <= seen.barTop + 1,
+    `the card spans ${seen.top}-${seen.bottom}px, the command line starts at ${seen.barTop}px`);
+  assert.ok(seen.onTop, 'nothing covers Cancel');
+  const at = await cancel.boundingBox();
+  await page.touchscreen.tap(at.x + at.width / 2, at.y + at.height / 2);
+  await block.locator('xpath=self::*[@data-state="done"]').waitFor({ timeout: 10000 });
+  assert.equal(await block.locator('p.notes').textContent(), 'aws-exec: cancelled');
+  await page.screenshot({ path: join(SHOTS, 'phone-new-run-in-view.png') });
+  assert.deepEqual(cspErrors, []);
+  await context.close();
+});
+
+// The Jobs panel said `queued` while the run's card said `running`.
+test("a run's card and its row in the Jobs panel say the same state all along: queued, running, its end", async () => {
+  const { context, page, cspErrors } = await openPage(SIZES[1]);
+  await signIn(page);
+  // Silent while it runs: only asking the service shows that it started.
+  await page.getByLabel('Command').fill('sleep 3; echo slept');
+  await page.getByLabel('Command').press('Enter');
+  const samples = [];
+  for (const deadline = Date.now() + 15000; Date.now() < deadline;) {
+    const s = await page.evaluate(() => {
+      const card = [...document.querySelectorAll('.run')].pop();
+      const uid = card?.dataset.uid;
+      const row = uid ? document.querySelector(`#jobs-list .job[data-uid="${uid}"] .job-state`) : null;
+      return {
+        done: card?.dataset.state === 'done', uid,
+        footer: card?.querySelector('footer')?.textContent ?? '', row: row?.textContent ?? null,
+      };
+    });
+    samples.push(s);
+    if (s.done) break;
+    await page.waitForTimeout(100);
+  }
+  const last = samples[samples.length - 1];
+  assert.ok(last.done, `the run ended: ${JSON.stringify(last)}`);
+  // What the card says while it follows the job, as a state.
+  const stateOf = (footer) => /^([a-z-]+)…/.exec(footer)?.[1] ?? null;
+  const disagree = samples.filter((s) => !s.done && s.uid && s.row !== null && stateOf(s.footer)
+    && stateOf(s.footer) !== s.row).map((s) => `card "${s.footer}", row "${s.row}"`);
+  assert.deepEqual(disagree, [], 'the card and the row disagree');
+  assert.ok(samples.some((s) => s.row === 'running' && stateOf(s.footer) === 'running'),
+    `both said running while it ran: ${JSON.stringify(samples.map((s) => [s.footer, s.row]))}`);
+  // Its end too, as soon as the card shows it.
+  const row = jobRow(page, last.uid);
+  assert.equal(await page.locator('.run').last().locator('footer').textContent(), 'exit 0');
+  assert.equal(await row.locator('.job-state').textContent(), 'exited');
+  assert.equal(await row.locator('.job-exit').textContent(), 'exit 0');
+  assert.deepEqual(cspErrors, []);
+  await context.close();
+});
+
+// A running job filled the console with red 416s: the page read its log past its end to
+// learn that nothing new had come.
+test('following a running job makes no request that fails and logs no console error', async () => {
+  const { context, page, cspErrors } = await openPage(SIZES[1]);
+  const failures = [];
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') failures.push(`console: ${msg.text()}`);
+  });
+  page.on('requestfailed', (req) => failures.push(`failed: ${req.method()} ${req.url()} ${req.failure()?.errorText}`));
+  page.on('response', (resp) => {
+    if (resp.status() >= 400) failures.push(`${resp.status()}: ${resp.request().method()} ${resp.url()}`);
+  });
+  await signIn(page);
+  // Opened by its address while its log is still empty, then followed as it prints.
+  const uid = await submitByApi(['sh', '-c', 'sleep 1; for i in 1 2 3; do echo quiet $i; sleep 0.5; done']);
+  await page.evaluate((u) => { location.hash = `#/job/${u}`; }, uid);
+  const attached = page.locator(`.run[data-uid="${uid}"]`);
+  await attached.locator('xpath=self::*[@data-state="done"]').waitFor({ timeout: 15000 });
+  assert.equal(await outputOf(attached), 'quiet 1\nquiet 2\nquiet 3\n');
+  // Run from the command line: a line every half second for 3 s.
+  const block = await run(page, 'for i in 1 2 3 4 5 6; do echo line $i; sleep 0.5; done');
+  assert.equal(await outputOf(block), 'line 1\nline 2\nline 3\nline 4\nline 5\nline 6\n');
+  assert.equal(await block.locator('footer').textContent(), 'exit 0');
+  assert.deepEqual(failures, []);
+  assert.deepEqual(cspErrors, []);
+  await context.close();
+});
