@@ -27,8 +27,7 @@ use crate::runner::sink::{Sink, StoreSink};
 use crate::store::{get_number, Store, StoreError};
 use crate::time::now_unix;
 
-/// The exit code recorded for a lost job.
-pub const LOST_EXIT: i32 = 255;
+pub use crate::lifecycle::end::LOST_EXIT;
 
 /// When an unfinished job counts as lost.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

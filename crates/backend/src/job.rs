@@ -62,6 +62,10 @@ pub struct Job {
     /// Set while it is kept quiet for the caller waiting on it; it never leaves this process.
     #[serde(skip)]
     pub quiet: Option<std::sync::Arc<crate::lifecycle::quiet::Quiet>>,
+    /// It was queued when the service stopped, and kept for its next start
+    /// ([`crate::lifecycle::retry::keep_for_restart`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub requeued: bool,
 }
 
 /// Where a later attempt's log begins: the bytes the attempts before it stored, and the

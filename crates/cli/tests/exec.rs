@@ -374,7 +374,7 @@ async fn futures_join<T>(handles: impl Iterator<Item = tokio::task::JoinHandle<T
 }
 
 #[tokio::test]
-async fn shutdown_cancels_running_jobs_and_records_their_end() {
+async fn shutdown_stops_running_jobs_and_records_them_lost() {
     let svc = Service::start(registry()).await;
     let client = svc.client();
     let uid = submit_sh(&client, "echo up; sleep 60").await;
@@ -391,12 +391,17 @@ async fn shutdown_cancels_running_jobs_and_records_their_end() {
         .parse()
         .unwrap();
     let log = std::fs::read(dir.join("log.txt")).unwrap();
-    assert_eq!(exit, (128 + 15).to_string());
+    // Not a caller's cancel: lost, saying the service stopped it.
+    assert_eq!(exit, "255");
     assert_eq!(size, log.len() as u64);
     assert!(log.starts_with(b"up\n"));
     let meta = svc.dir.path().join("data").join(meta_key(&uid));
     let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(meta).unwrap()).unwrap();
-    assert_eq!(meta["state"], "cancelled");
+    assert_eq!(meta["state"], "lost");
+    assert!(
+        meta["notes"].to_string().contains("the service stopped it"),
+        "{meta}"
+    );
 }
 
 #[tokio::test]

@@ -259,7 +259,8 @@ async fn a_cancel_stops_the_task_and_sigterm_to_the_container_writes_the_end() {
     assert_eq!(stopped.stopped_reason(), Some("cancelled through aws-exec"));
     assert!(container.wait().unwrap().success());
 
-    // ECS's own stop: SIGTERM to the container's process, whose job still ends in order.
+    // ECS's own stop: SIGTERM to the container's process, whose job still ends in order,
+    // as lost (the service stopped it, not its owner).
     let (uid, _, mut container) = aws.sleeping_job().await;
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(container.id() as i32),
@@ -273,13 +274,13 @@ async fn a_cancel_stops_the_task_and_sigterm_to_the_container_writes_the_end() {
         .unwrap();
     assert!(exited.success());
     let meta = aws.status(&uid);
-    assert_eq!(meta["state"], "cancelled", "{meta}");
+    assert_eq!(meta["state"], "lost", "{meta}");
     assert!(
         meta["notes"][0].as_str().unwrap().contains("SIGTERM"),
         "{meta}"
     );
     let out = aws.cli(&["tail", &uid]).output().unwrap();
-    assert_eq!(out.status.code(), Some(143));
+    assert_eq!(out.status.code(), Some(255));
 }
 
 #[tokio::test]

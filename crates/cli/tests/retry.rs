@@ -368,3 +368,58 @@ fn a_schedules_runs_are_retried_as_its_definition_says() {
         [("exited".to_owned(), 3), ("exited".to_owned(), 0)]
     );
 }
+
+/// A stop `serve` itself causes (SIGTERM) is not a caller's cancel: a job still queued is
+/// kept and runs after the restart; a running job that asked for retries runs again; one
+/// that did not ends `lost`, saying the service stopped it.
+#[test]
+fn a_restart_of_serve_keeps_queued_jobs_and_retries_what_it_stopped() {
+    let mut local = LocalServe::start_with(BIN, &["--concurrency", "2"]);
+    let detach = |options: &[&str], script: &str| {
+        let mut args = vec!["exec", "--detach"];
+        args.extend_from_slice(options);
+        args.extend(["--", "bash", "-c", script]);
+        local.ok(&args).trim().to_owned()
+    };
+    let plain = detach(&[], "echo first; sleep 60");
+    let retried = detach(
+        &["--retry", "2", "--retry-delay", "1s"],
+        r#"echo "attempt $AWS_EXEC_ATTEMPT"; [ "$AWS_EXEC_ATTEMPT" = 2 ] || sleep 60"#,
+    );
+    let queued = detach(&[], "echo kept");
+    let since = std::time::Instant::now();
+    while [&plain, &retried]
+        .iter()
+        .any(|uid| status(&local, uid)["state"] != "running")
+    {
+        assert!(
+            since.elapsed() < Duration::from_secs(15),
+            "two jobs running"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(status(&local, &queued)["state"], "queued");
+
+    local.restart(&["--concurrency", "2"]);
+    let tail = |uid: &str| local.cli(&["tail", uid]);
+    let out = tail(&queued);
+    assert_eq!(
+        (out.status.code(), out.stdout.as_slice()),
+        (Some(0), &b"kept\n"[..])
+    );
+    let out = tail(&retried);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("attempt 1") && said.ends_with("attempt 2\n"),
+        "{said}"
+    );
+    let meta = status(&local, &plain);
+    assert_eq!(
+        (&meta["state"], &meta["exit"]),
+        (&"lost".into(), &255.into()),
+        "{meta}"
+    );
+    let notes = meta["notes"].to_string();
+    assert!(notes.contains("the service stopped it"), "{notes}");
+}

@@ -510,7 +510,7 @@ impl ExecRequest {
         }
         if limits.long_max_timeout.is_none() && limits.serve && !asked {
             return Err(RequestError::BadRunner(format!(
-                "timeout: at most {} s here; the service's operator can raise it with `serve --max-timeout` (or run long jobs on Fargate: see the README's Deploy)",
+                "timeout: at most {} s here; the service's operator can raise it with `serve --max-timeout`, or run long jobs on ECS Fargate (ECS_CLUSTER, ECS_TASK_DEFINITION, ECS_SUBNETS and ECS_SECURITY_GROUPS, with --bucket)",
                 limits.max_timeout
             )));
         }

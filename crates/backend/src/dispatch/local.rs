@@ -79,6 +79,19 @@ impl Dispatch for LocalDispatch {
                 // Cancelled while queued: it ends at once without a slot and never starts.
                 _ = stop.token().cancelled() => None,
             };
+            // Its turn had not come when the service began to stop: kept for the next start,
+            // not ended (a stop the service causes is not a caller's cancel).
+            if slot.is_none() && stop.reason() == Some(StopReason::Shutdown) {
+                match runner.keep_for_restart(&job).await {
+                    Ok(()) => {
+                        pending.fetch_sub(1, Ordering::SeqCst);
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::error!(uid = %job.uid, error = %e, "keeping a queued job for the next start; ending it");
+                    }
+                }
+            }
             let slot = slot.map(|s| Box::new(s) as crate::runner::Slot);
             if let Err(e) = runner.run_with(&job, stop, None, slot).await {
                 tracing::error!(uid = %job.uid, error = %e, "job failed to record its end");

@@ -13,6 +13,9 @@ use crate::store::{Store, StoreError};
 /// The exit code of a job cancelled before it started, as if SIGTERM had reached it.
 pub const CANCELLED_BEFORE_START_EXIT: i32 = 128 + 15;
 
+/// The exit code of a lost job: its runner died, or the service stopped it.
+pub const LOST_EXIT: i32 = 255;
+
 /// What a cancel writes into a job's run claim, so that no runner starts it; housekeeping
 /// finishes such a job as cancelled if the cancel stopped before ending it.
 pub const CANCEL_CLAIM: &[u8] = b"cancelled";

@@ -11,7 +11,7 @@ use aws_exec_protocol::{Attempt, JobMeta, JobState};
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
-use super::end::{read_end, save_meta};
+use super::end::{load_meta, read_end, save_meta};
 use super::Jobs;
 use crate::due::{job_prefix, DueKey};
 use crate::job::{Job, Resume};
@@ -73,6 +73,38 @@ pub async fn hand_back(
     Ok(due)
 }
 
+/// Keeps `job`, still queued when the service stops, for the service's next start: the job
+/// as it is dispatched, its meta saying it waits, and a due key that starts it at the next
+/// look for due work (`serve` looks at its start). Nothing of it ran, so its attempt stays;
+/// a stop the service causes is not a caller's cancel. In this order, as a hand-back: a
+/// failure between two writes leaves the job to housekeeping, never half kept.
+pub async fn keep_for_restart(store: &dyn Store, job: &Job) -> Result<(), StoreError> {
+    if let Some(quiet) = &job.quiet {
+        // Nothing of a quiet job is stored yet: stored now, as its caller would see it.
+        quiet.reveal().await?;
+    }
+    let keys = job.keys();
+    let mut kept = job.clone();
+    kept.requeued = true;
+    let body = serde_json::to_vec(&kept).expect("a job serializes");
+    store.put(&keys.job(), body.into()).await?;
+    let mut meta = match load_meta(store, &keys).await? {
+        Some(meta) => meta,
+        None => job.queued_meta(),
+    };
+    let due = now_unix();
+    meta.retry_at = Some(due);
+    save_meta(store, &meta).await?;
+    let key = DueKey {
+        owner: job.owner.clone(),
+        uid: job.uid.clone(),
+        due,
+    };
+    store.put(&key.key(PENDING_PREFIX), Bytes::new()).await?;
+    tracing::info!(uid = %job.uid, "queued job kept for the service's next start");
+    Ok(())
+}
+
 /// What housekeeping writes into a job's cancel marker when it takes attempt N for lost and
 /// hands the job to the next: `lost-attempt N`. A runner of attempt N still alive stops and
 /// fences its writes; later attempts ignore it.
@@ -90,9 +122,10 @@ pub fn lost_attempt(marker: &[u8]) -> Option<u32> {
         .ok()
 }
 
-/// Called once an attempt after the first has taken its run claim: its due key is done.
+/// Called once an attempt after the first, or one kept over a restart, has taken its run
+/// claim: its due key is done.
 pub async fn started(store: &dyn Store, job: &Job) -> Result<(), StoreError> {
-    if job.attempt() <= 1 {
+    if job.attempt() <= 1 && !job.requeued {
         return Ok(());
     }
     crate::due::delete_all(store, &job_prefix(PENDING_PREFIX, &job.owner, &job.uid)).await

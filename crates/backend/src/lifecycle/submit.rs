@@ -139,6 +139,7 @@ async fn start_job(
         resume: None,
         fargate: options.fargate,
         quiet: None,
+        requeued: false,
     };
     // Only a job this process runs and nothing outside it follows can stay quiet: not one
     // writing to push-urls, run again after a failure, or run as a Fargate task.

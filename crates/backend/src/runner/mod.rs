@@ -179,6 +179,16 @@ impl Runner {
         }
     }
 
+    /// Keeps `job`, which never started, for the service's next start instead of ending it
+    /// ([`retry::keep_for_restart`]); its stop handle is dropped.
+    pub async fn keep_for_restart(&self, job: &Job) -> Result<(), StoreError> {
+        let kept = retry::keep_for_restart(self.store.as_ref(), job).await;
+        if kept.is_ok() {
+            self.running.lock().expect("running jobs").remove(&job.uid);
+        }
+        kept
+    }
+
     /// Asks job `uid` to stop, if it runs in this process; `false` otherwise.
     pub fn stop(&self, uid: &Uid, reason: StopReason) -> bool {
         match self.running.lock().expect("running jobs").get(uid) {
@@ -263,9 +273,9 @@ impl Runner {
             return Ok(None);
         }
         // What the API wrote at submit, which nothing changes before the claim; for a later
-        // attempt, what the one before left (the attempts so far).
+        // attempt, or one kept over a restart, what is stored (the attempts so far).
         let mut meta = match job.attempt() {
-            1 => job.queued_meta(),
+            1 if !job.requeued => job.queued_meta(),
             _ => {
                 if let Err(e) = retry::started(self.store.as_ref(), job).await {
                     tracing::warn!(uid = %job.uid, error = %e, "dropping a started attempt's due key");

@@ -27,12 +27,14 @@ pub enum StopReason {
 }
 
 impl StopReason {
+    /// A caller's cancel is `cancelled`; a stop the service causes (its shutdown, its
+    /// Fargate task retired) is `lost`, as a runner that died is, and so run again when the
+    /// job asked for retries.
     pub fn state(self) -> JobState {
         match self {
             StopReason::Timeout | StopReason::RunLimit | StopReason::Deadline => JobState::TimedOut,
-            StopReason::Cancelled | StopReason::Shutdown | StopReason::TaskStopped => {
-                JobState::Cancelled
-            }
+            StopReason::Cancelled => JobState::Cancelled,
+            StopReason::Shutdown | StopReason::TaskStopped => JobState::Lost,
         }
     }
 
@@ -40,6 +42,7 @@ impl StopReason {
     pub fn exit(self, process_exit: i32) -> i32 {
         match self.state() {
             JobState::TimedOut => TIMED_OUT_EXIT,
+            JobState::Lost => crate::lifecycle::end::LOST_EXIT,
             _ => process_exit,
         }
     }
@@ -51,8 +54,10 @@ impl StopReason {
             StopReason::RunLimit => "timed out: the job reached the run-time limit",
             StopReason::Deadline => "timed out: the job reached the invocation's deadline",
             StopReason::Cancelled => "cancelled",
-            StopReason::Shutdown => "cancelled: the service is shutting down",
-            StopReason::TaskStopped => "cancelled: its Fargate task was asked to stop (SIGTERM)",
+            StopReason::Shutdown => {
+                "lost: the service stopped it as it shut down (run it again, or ask for --retry)"
+            }
+            StopReason::TaskStopped => "lost: its Fargate task was asked to stop (SIGTERM)",
         }
     }
 }
