@@ -38,6 +38,10 @@ pub enum LostRule {
     /// Only jobs that can no longer be running anywhere: queued past the longest wait of
     /// an async event, or started longer ago than the run-time limit, each plus a margin.
     PastDeadlines { run_limit: Duration },
+    /// Every unfinished job the one process that runs them (a data directory's `serve`,
+    /// while it runs) is not running: one whose end could not be written (a failed write,
+    /// a full disk) is closed instead of staying `running` for ever ([`sweep_here`]).
+    NotRunningHere,
 }
 
 impl Default for LostRule {
@@ -69,6 +73,27 @@ pub async fn sweep(
     rule: LostRule,
     tasks: Option<&FargateTasks>,
 ) -> Result<Report, StoreError> {
+    sweep_with(store, rule, tasks, None).await
+}
+
+/// Whether this process runs (or holds queued) the job with this uid.
+pub type RunsHere = dyn Fn(&Uid) -> bool + Send + Sync;
+
+/// The sweep of a data directory while its `serve` runs ([`LostRule::NotRunningHere`]):
+/// `runs_here` says which jobs that process is running or holds queued.
+pub async fn sweep_here(
+    store: &Arc<dyn Store>,
+    runs_here: &RunsHere,
+) -> Result<Report, StoreError> {
+    sweep_with(store, LostRule::NotRunningHere, None, Some(runs_here)).await
+}
+
+async fn sweep_with(
+    store: &Arc<dyn Store>,
+    rule: LostRule,
+    tasks: Option<&FargateTasks>,
+    runs_here: Option<&RunsHere>,
+) -> Result<Report, StoreError> {
     let shared = store;
     let store = shared.as_ref();
     let mut report = Report::default();
@@ -80,7 +105,17 @@ pub async fn sweep(
         report.open += 1;
         // One job's failure (a store error at the worst moment) leaves the others to be
         // swept, and that one to the next sweep.
-        let swept = sweep_one(shared, rule, tasks, &marker, &owner, &uid, &mut report).await;
+        let swept = sweep_one(
+            shared,
+            rule,
+            tasks,
+            runs_here,
+            &marker,
+            &owner,
+            &uid,
+            &mut report,
+        )
+        .await;
         if let Err(e) = swept {
             tracing::warn!(%uid, error = %e, "housekeeping could not close a job; the next sweep tries again");
             report.failed.push(uid.to_string());
@@ -90,16 +125,25 @@ pub async fn sweep(
 }
 
 /// Looks at one unfinished job, and closes it if `rule` says it is lost.
+#[allow(clippy::too_many_arguments)]
 async fn sweep_one(
     shared: &Arc<dyn Store>,
     rule: LostRule,
     tasks: Option<&FargateTasks>,
+    runs_here: Option<&RunsHere>,
     marker: &str,
     owner: &AuthName,
     uid: &Uid,
     report: &mut Report,
 ) -> Result<(), StoreError> {
     let store = shared.as_ref();
+    if let Some(runs_here) = runs_here {
+        // A job the process runs is its own to end. One it no longer runs has either ended
+        // (its marker goes before the process lets go of it) or could not record its end.
+        if runs_here(uid) || store.head(marker).await?.is_none() {
+            return Ok(());
+        }
+    }
     let keys = JobKeys::new(owner, uid);
     let Some(mut meta) = load_meta(store, &keys).await? else {
         // The job itself is gone (deleted, or never fully submitted).
@@ -168,6 +212,13 @@ async fn sweep_one(
             due + MAX_EVENT_AGE.as_secs() + LOST_MARGIN.as_secs() < now
         }
         (LostRule::AllOpen, None) => true,
+        // Waiting for another attempt: the due loop starts it.
+        (LostRule::NotRunningHere, Some(_)) => false,
+        // Claimed, and not running: its runner could not write its end. Not claimed: lost
+        // once it has had time to reach the dispatcher, which holds every job it accepted.
+        (LostRule::NotRunningHere, None) => {
+            claimed_at.is_some() || meta.submitted + UNHELD_MARGIN.as_secs() < now
+        }
         (LostRule::PastDeadlines { run_limit }, None) => {
             let past = match started {
                 Some(t) => t + run_limit.as_secs() + LOST_MARGIN.as_secs() < now,
@@ -206,6 +257,8 @@ async fn sweep_one(
         format!("{why}; job lost")
     } else if never_started {
         "this job never started; it was lost".to_owned()
+    } else if rule == LostRule::NotRunningHere {
+        "its end could not be recorded (a store write failed); job lost".to_owned()
     } else {
         "the runner stopped without recording an end; job lost".to_owned()
     };
@@ -262,6 +315,10 @@ async fn sweep_one(
     }
     Ok(())
 }
+
+/// How long a job a data directory's `serve` does not hold may be just submitted, between
+/// its objects being written and the dispatcher taking it.
+const UNHELD_MARGIN: Duration = Duration::from_secs(60);
 
 /// What ECS says of a job's task.
 enum TaskVerdict {

@@ -306,6 +306,17 @@ impl LocalService {
             scheduler: scheduler.clone(),
             page_reads_from: reads_from(store.as_ref()).await,
         };
+        if let StoreLocation::Dir(_) = config.storage {
+            // This process runs every job of its data directory: one it no longer runs but
+            // that is not ended (its end's write failed) is closed by a sweep, often.
+            let held = dispatch.clone();
+            tokio::spawn(sweep_here_every(
+                store.clone(),
+                Arc::new(move |uid: &aws_exec_protocol::Uid| held.holds(uid)),
+                SWEEP_HERE_EVERY,
+                stop.clone(),
+            ));
+        }
         let mut router = app(state.clone());
         if let Some(local) = local {
             let (uploaded, uploads) = tokio::sync::mpsc::unbounded_channel();
@@ -421,6 +432,35 @@ async fn reads_from(store: &dyn Store) -> Option<String> {
         return None;
     }
     Some(url.origin().ascii_serialization())
+}
+
+/// How often `serve` on a data directory looks for jobs it no longer runs but that did not
+/// end: it lists only the markers of unfinished jobs.
+const SWEEP_HERE_EVERY: Duration = Duration::from_secs(10);
+
+async fn sweep_here_every(
+    store: Arc<dyn Store>,
+    runs_here: Arc<crate::housekeeping::RunsHere>,
+    every: Duration,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        match crate::housekeeping::sweep_here(&store, runs_here.as_ref()).await {
+            Ok(report) if !report.lost.is_empty() || !report.completed.is_empty() => {
+                tracing::warn!(
+                    lost = report.lost.len(),
+                    completed = report.completed.len(),
+                    "closed jobs whose end was not recorded"
+                )
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
+        }
+    }
 }
 
 /// How often `serve` on a bucket sweeps it for lost jobs.

@@ -104,8 +104,9 @@ impl Cli {
             return None;
         }
         let ExecAlone::Exec(args) = ExecOnly::try_parse_from(args).ok()?.command;
+        // As the whole parser has it: the command's flags, seen from the top too.
         Some(Cli {
-            remote: Remote::default(),
+            remote: args.remote.clone(),
             command: Cmd::Exec(args),
         })
     }
@@ -142,7 +143,7 @@ pub enum ServiceCmd {
 /// How to reach the service. Global: given before the command (`aws-exec --profile work
 /// ls`) or after it. The variables are read in [`Remote::resolve`], where a flag that
 /// names a profile can win over them.
-#[derive(Debug, Default, Args)]
+#[derive(Clone, Debug, Default, Args)]
 pub struct Remote {
     /// Service URL [default: --profile's, else $PROJECT_URL, else https://$PROJECT_DOMAIN,
     /// else $AWS_EXEC_PROFILE's or the default profile's, else http://127.0.0.1:8080]

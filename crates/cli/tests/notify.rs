@@ -146,7 +146,7 @@ async fn a_jobs_end_is_posted_once_signed_with_the_callers_secret() {
     assert_eq!(delivered["notified"]["attempts"], 1);
     assert_eq!(delivered["notified"]["last"], "HTTP 204");
     let shown = local.ok(&["status", &uid]);
-    assert!(shown.contains("delivered (1 attempts)"), "{shown}");
+    assert!(shown.contains("delivered (1 attempt)"), "{shown}");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(hook.got().len(), 1, "once");
 

@@ -938,3 +938,70 @@ async fn an_rpc_has_no_more_reach_than_an_argv_job() {
         assert_ne!(ls, 0, "{path}");
     }
 }
+
+/// Makes a directory immutable (`chattr +i`: no entry made, renamed or removed in it, as on
+/// a full disk every new file fails) until dropped.
+struct Immutable(std::path::PathBuf);
+
+impl Immutable {
+    fn set(dir: &std::path::Path) -> Self {
+        let out = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(dir)
+            .output()
+            .expect("chattr runs (e2fsprogs)");
+        assert!(out.status.success(), "chattr +i: {out:?}");
+        Immutable(dir.to_owned())
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// One failed write of a job's end (the disk full for a moment) left it `running` for ever:
+/// the sweep ran only at start. Now serve's periodic sweep closes it once writes work again.
+#[tokio::test]
+async fn a_failed_write_of_a_jobs_end_does_not_leave_it_running_for_ever() {
+    let data = tempfile::tempdir().unwrap();
+    let serve = serve_in(data.path(), &[]);
+    let client = client_of(&serve);
+    let uid = client
+        .submit(&ExecRequest::argv(["sh", "-c", "echo up; sleep 2"]))
+        .await
+        .unwrap();
+    until_running(&client, &uid).await;
+    let dir = data.path().join("jobs/default").join(&uid);
+    assert!(dir.is_dir(), "{dir:?}");
+    let frozen = Immutable::set(&dir);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let meta = client.status(&uid).await.unwrap();
+    assert_eq!(
+        meta.state,
+        JobState::Running,
+        "its end could not be written"
+    );
+    drop(frozen);
+    let meta = wait_until(Duration::from_secs(30), "the job closed", || {
+        let (client, uid) = (client.clone(), uid.clone());
+        async move {
+            let meta = client.status(&uid).await.unwrap();
+            (meta.state != JobState::Running).then_some(meta)
+        }
+    })
+    .await;
+    assert_eq!(meta.state, JobState::Lost, "{meta:?}");
+    assert!(
+        meta.notes
+            .iter()
+            .any(|n| n.contains("could not be recorded")),
+        "{meta:?}"
+    );
+    let (log, code) = follow(&client, &uid, Duration::from_secs(10)).await;
+    assert_eq!((log.as_slice(), code), (&b"up\n"[..], 255));
+}

@@ -40,6 +40,11 @@ impl LocalDispatch {
         }
     }
 
+    /// Whether job `uid` is queued or running here.
+    pub fn holds(&self, uid: &Uid) -> bool {
+        self.runner.holds(uid)
+    }
+
     /// Jobs accepted and not yet finished.
     pub fn pending(&self) -> usize {
         self.pending.load(Ordering::SeqCst)

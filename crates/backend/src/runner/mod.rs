@@ -189,6 +189,11 @@ impl Runner {
         kept
     }
 
+    /// Whether job `uid` is registered here: queued for a slot, running, or ending.
+    pub fn holds(&self, uid: &Uid) -> bool {
+        self.running.lock().expect("running jobs").contains_key(uid)
+    }
+
     /// Asks job `uid` to stop, if it runs in this process; `false` otherwise.
     pub fn stop(&self, uid: &Uid, reason: StopReason) -> bool {
         match self.running.lock().expect("running jobs").get(uid) {
