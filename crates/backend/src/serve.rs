@@ -259,13 +259,11 @@ impl LocalService {
         if let StoreLocation::Bucket(_) = config.storage {
             // Runners elsewhere may die at any time, and a sweep may meet a store error:
             // a bucket is swept again every minute.
-            tokio::spawn(sweep_every(
-                store.clone(),
-                rule,
-                tasks.clone(),
-                SWEEP_EVERY,
-                stop.clone(),
-            ));
+            let (store, tasks) = (store.clone(), tasks.clone());
+            tokio::spawn(sweep_every(SWEEP_EVERY, stop.clone(), move || {
+                let (store, tasks) = (store.clone(), tasks.clone());
+                async move { sweep(&store, rule, tasks.as_deref()).await }
+            }));
         }
         let registry = Arc::new(registry);
         let events = Arc::new(JobEvents::default());
@@ -309,13 +307,14 @@ impl LocalService {
         if let StoreLocation::Dir(_) = config.storage {
             // This process runs every job of its data directory: one it no longer runs but
             // that is not ended (its end's write failed) is closed by a sweep, often.
-            let held = dispatch.clone();
-            tokio::spawn(sweep_here_every(
-                store.clone(),
-                Arc::new(move |uid: &aws_exec_protocol::Uid| held.holds(uid)),
-                SWEEP_HERE_EVERY,
-                stop.clone(),
-            ));
+            let (store, held) = (store.clone(), dispatch.clone());
+            tokio::spawn(sweep_every(SWEEP_HERE_EVERY, stop.clone(), move || {
+                let (store, held) = (store.clone(), held.clone());
+                async move {
+                    let holds = move |uid: &aws_exec_protocol::Uid| held.holds(uid);
+                    crate::housekeeping::sweep_here(&store, &holds).await
+                }
+            }));
         }
         let mut router = app(state.clone());
         if let Some(local) = local {
@@ -438,49 +437,27 @@ async fn reads_from(store: &dyn Store) -> Option<String> {
 /// end: it lists only the markers of unfinished jobs.
 const SWEEP_HERE_EVERY: Duration = Duration::from_secs(10);
 
-async fn sweep_here_every(
-    store: Arc<dyn Store>,
-    runs_here: Arc<crate::housekeeping::RunsHere>,
-    every: Duration,
-    stop: CancellationToken,
-) {
+/// How often `serve` on a bucket sweeps it for lost jobs.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// Runs `sweep` every `every` until `stop`, saying what it closed.
+async fn sweep_every<F, Fut>(every: Duration, stop: CancellationToken, sweep: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<crate::housekeeping::Report, StoreError>>,
+{
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
         }
-        match crate::housekeeping::sweep_here(&store, runs_here.as_ref()).await {
+        match sweep().await {
             Ok(report) if !report.lost.is_empty() || !report.completed.is_empty() => {
                 tracing::warn!(
                     lost = report.lost.len(),
                     completed = report.completed.len(),
-                    "closed jobs whose end was not recorded"
+                    "closed jobs that were not ended"
                 )
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
-        }
-    }
-}
-
-/// How often `serve` on a bucket sweeps it for lost jobs.
-const SWEEP_EVERY: Duration = Duration::from_secs(60);
-
-async fn sweep_every(
-    store: Arc<dyn Store>,
-    rule: LostRule,
-    tasks: Option<Arc<FargateTasks>>,
-    every: Duration,
-    stop: CancellationToken,
-) {
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(every) => {}
-        }
-        match sweep(&store, rule, tasks.as_deref()).await {
-            Ok(report) if !report.lost.is_empty() => {
-                tracing::warn!(lost = report.lost.len(), "closed jobs whose runner is gone")
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "housekeeping failed"),

@@ -32,6 +32,29 @@ fn row(what: &str, service: String, baseline: String) {
     println!("{what:<34} {service:>22} {baseline:>22}");
 }
 
+/// MiB/s of `script`'s `mib` MiB of output through the service, and of `baseline`'s
+/// through a pipe.
+async fn throughput(client: &Client, script: &str, baseline: &str, mib: usize) -> (f64, f64) {
+    let t = Instant::now();
+    let mut got = 0usize;
+    client
+        .exec(&ExecRequest::argv(["bash", "-c", script]), |b| {
+            got += b.len()
+        })
+        .await
+        .unwrap();
+    let service_secs = t.elapsed().as_secs_f64();
+    assert_eq!(got, mib << 20);
+    let t = Instant::now();
+    let piped = Command::new("bash")
+        .args(["-c", &format!("{baseline} | cat > /dev/null")])
+        .status()
+        .unwrap();
+    assert!(piped.success());
+    let pipe_secs = t.elapsed().as_secs_f64();
+    (mib as f64 / service_secs, mib as f64 / pipe_secs)
+}
+
 #[tokio::main]
 async fn main() {
     let dir = tempfile::tempdir().unwrap();
@@ -85,32 +108,16 @@ async fn main() {
         );
     }
 
-    // Throughput.
+    // Throughput: what the job prints, read back through the service, beside the same
+    // command into a pipe.
     let mib = 32 - 1; // under the 32 MiB log cap
     let script = format!("head -c {}M /dev/urandom", mib);
-    let t = Instant::now();
-    let mut got = 0usize;
-    client
-        .exec(&ExecRequest::argv(["bash", "-c", &script]), |b| {
-            got += b.len()
-        })
-        .await
-        .unwrap();
-    let service_secs = t.elapsed().as_secs_f64();
-    assert_eq!(got, mib << 20);
-    let t = Instant::now();
-    let piped = Command::new("bash")
-        .args(["-c", &format!("{script} | cat > /dev/null")])
-        .status()
-        .unwrap();
-    assert!(piped.success());
-    let pipe_secs = t.elapsed().as_secs_f64();
+    let (ours, piped) = throughput(&client, &script, &script, mib).await;
     row(
         &format!("{mib} MiB of output, end to end"),
-        format!("{:.0} MiB/s", mib as f64 / service_secs),
-        format!("{:.0} MiB/s (pipe)", mib as f64 / pipe_secs),
+        format!("{ours:.0} MiB/s"),
+        format!("{piped:.0} MiB/s (pipe)"),
     );
-
     // The same amount written to stdout and stderr at once, in 64 KiB writes: both reach
     // the log through the one pipe they share, in the order they were written.
     let half = mib / 2;
@@ -118,27 +125,11 @@ async fn main() {
         "head -c {half}M /dev/urandom & head -c {rest}M /dev/urandom >&2; wait",
         rest = mib - half
     );
-    let t = Instant::now();
-    let mut got = 0usize;
-    client
-        .exec(&ExecRequest::argv(["bash", "-c", &both]), |b| {
-            got += b.len()
-        })
-        .await
-        .unwrap();
-    let both_secs = t.elapsed().as_secs_f64();
-    assert_eq!(got, mib << 20);
-    let t = Instant::now();
-    let piped = Command::new("bash")
-        .args(["-c", &format!("{{ {both}; }} 2>&1 | cat > /dev/null")])
-        .status()
-        .unwrap();
-    assert!(piped.success());
-    let pipe_secs = t.elapsed().as_secs_f64();
+    let (ours, piped) = throughput(&client, &both, &format!("{{ {both}; }} 2>&1"), mib).await;
     row(
         &format!("{mib} MiB, stdout and stderr at once"),
-        format!("{:.0} MiB/s", mib as f64 / both_secs),
-        format!("{:.0} MiB/s (2>&1 pipe)", mib as f64 / pipe_secs),
+        format!("{ours:.0} MiB/s"),
+        format!("{piped:.0} MiB/s (2>&1 pipe)"),
     );
 
     // The same bytes as base64 text (where every byte could start a secret's base64 form)
