@@ -13,7 +13,6 @@ use aws_exec_protocol::keys::{
 };
 use aws_exec_protocol::limits::{LOST_MARGIN, MAX_EVENT_AGE, MAX_RUN_TIME};
 use aws_exec_protocol::{Attempt, AuthName, JobEnd, JobMeta, JobState, Uid};
-use bytes::Bytes;
 use serde::Serialize;
 
 use crate::dispatch::fargate::{FargateTasks, TaskState};
@@ -21,6 +20,7 @@ use crate::job::{Job, Resume};
 use crate::lifecycle::end::{
     claim_end, load_meta, read_end, record_end, Marker, CANCELLED_BEFORE_START_EXIT, CANCEL_CLAIM,
 };
+use crate::lifecycle::marker::{self, Lost};
 use crate::lifecycle::retry;
 use crate::log_objects::{stored_log, stored_log_and_next};
 use crate::runner::sink::{Sink, StoreSink};
@@ -249,10 +249,15 @@ async fn sweep_one(
     if claimed_at.is_none() && !never_started && rule != LostRule::AllOpen {
         return Ok(()); // its runner claimed it this instant: it is running after all
     }
-    // A cancel that claimed the job before it started, and stopped before ending it.
-    let cancelled = claimed_at.is_some() && cancel_claimed;
-    let note = if cancelled {
+    // A cancel that claimed the job before it started, and stopped before ending it; or a
+    // caller's cancel that its runner did not live to record. Either is final: never run
+    // again.
+    let callers = marker::cancelled(store, &keys).await?;
+    let cancelled = (claimed_at.is_some() && cancel_claimed) || callers;
+    let note = if claimed_at.is_some() && cancel_claimed {
         "cancelled before it started".to_owned()
+    } else if callers {
+        "cancelled; its runner stopped before recording the end".to_owned()
     } else if let TaskVerdict::Gone(why) = &task {
         format!("{why}; job lost")
     } else if never_started {
@@ -283,9 +288,7 @@ async fn sweep_one(
     // A runner still alive (a hung one, or one a clock misjudged) learns from the
     // cancel marker that the job is closed, and fences its log.
     if claimed_at.flatten().is_some() {
-        store
-            .put(&keys.cancel(), Bytes::from_static(b"lost"))
-            .await?;
+        marker::mark_lost(store, &keys, Lost::Job).await?;
     }
     if !claim_end(store, &keys, &end).await? {
         return Ok(()); // its runner ended it meanwhile
@@ -378,7 +381,8 @@ async fn hand_back_lost(
     meta: &mut JobMeta,
     note: &str,
 ) -> Result<bool, StoreError> {
-    if meta.retry.is_none() {
+    // A caller's cancel is final: a cancelled job whose runner died is not run again.
+    if meta.retry.is_none() || marker::cancelled(store, keys).await? {
         return Ok(false);
     }
     let job = match store.get(&keys.job()).await? {
@@ -394,12 +398,7 @@ async fn hand_back_lost(
     // A runner of that attempt still alive (hung, or misjudged by a clock) learns from the
     // cancel marker that its attempt is over, and fences its writes before the log so far
     // is read; the next attempt ignores the marker.
-    store
-        .put(
-            &keys.cancel(),
-            Bytes::from(retry::lost_attempt_marker(job.attempt())),
-        )
-        .await?;
+    marker::mark_lost(store, keys, Lost::Attempt(job.attempt())).await?;
     let (log, segment) = match store.appends() {
         true => (store.get(&keys.log()).await?.unwrap_or_default(), 0),
         false => {
@@ -530,4 +529,125 @@ async fn whole_log(store: &dyn Store, keys: &JobKeys) -> Result<u64, StoreError>
     let size = log.len() as u64;
     store.put(&keys.log(), log).await?;
     Ok(size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lifecycle::end::save_meta;
+    use crate::lifecycle::marker;
+    use crate::store::local::LocalStore;
+    use aws_exec_protocol::keys::open_job;
+    use aws_exec_protocol::wire::Command;
+    use aws_exec_protocol::Retry;
+    use bytes::Bytes;
+
+    /// A job that asked for three attempts, running attempt 1 for a runner that died.
+    async fn running_with_retries(store: &Arc<dyn Store>) -> Job {
+        let job = Job {
+            owner: "alice".parse().unwrap(),
+            uid: Uid::now(),
+            command: Command::argv(vec!["true".into()]).unwrap(),
+            push_urls: None,
+            timeout: None,
+            env: Default::default(),
+            stdin: false,
+            inputs: Default::default(),
+            executable: Default::default(),
+            secrets: Default::default(),
+            state: None,
+            notify: None,
+            origin: None,
+            retry: Some(Retry::attempts(3)),
+            attempt: 1,
+            resume: None,
+            fargate: None,
+            quiet: None,
+            requeued: false,
+        };
+        let keys = job.keys();
+        let store = store.as_ref();
+        store
+            .put(&keys.job(), serde_json::to_vec(&job).unwrap().into())
+            .await
+            .unwrap();
+        let mut meta = job.queued_meta();
+        meta.state = JobState::Running;
+        meta.started = Some(now_unix());
+        save_meta(store, &meta).await.unwrap();
+        store
+            .put(&keys.log(), Bytes::from_static(b"up\n"))
+            .await
+            .unwrap();
+        let claim = format!("{} gone-host gone-boot 1 1", now_unix());
+        store.put(&keys.claim_of(1), claim.into()).await.unwrap();
+        store
+            .put(&open_job(&job.owner, &job.uid), Bytes::new())
+            .await
+            .unwrap();
+        job
+    }
+
+    fn local() -> (tempfile::TempDir, Arc<dyn Store>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(LocalStore::open(dir.path()).unwrap());
+        (dir, store)
+    }
+
+    /// A caller cancelled, then the runner died: housekeeping took the attempt for lost and
+    /// wrote its mark over the cancel, and the job ran again. The cancel is final now.
+    #[tokio::test]
+    async fn a_cancelled_job_whose_runner_died_is_never_run_again() {
+        let (_dir, store) = local();
+        let job = running_with_retries(&store).await;
+        let keys = job.keys();
+        marker::cancel(store.as_ref(), &keys).await.unwrap();
+        let report = sweep(&store, LostRule::AllOpen, None).await.unwrap();
+        assert!(report.retried.is_empty(), "{report:?}");
+        let meta = load_meta(store.as_ref(), &keys).await.unwrap().unwrap();
+        assert_eq!(meta.state, JobState::Cancelled, "{meta:?}");
+        assert!(marker::cancelled(store.as_ref(), &keys).await.unwrap());
+        assert!(store.list(retry::PENDING_PREFIX).await.unwrap().is_empty());
+    }
+
+    /// Housekeeping takes an attempt for lost and hands the job on; a caller's cancel that
+    /// comes after stays what it is, and the lost mark stays the attempt's.
+    #[tokio::test]
+    async fn a_lost_attempts_mark_and_a_callers_cancel_never_overwrite_each_other() {
+        let (_dir, store) = local();
+        let job = running_with_retries(&store).await;
+        let keys = job.keys();
+        let report = sweep(&store, LostRule::AllOpen, None).await.unwrap();
+        assert_eq!(report.retried.len(), 1, "{report:?}");
+        assert_eq!(
+            marker::lost(store.as_ref(), &keys).await.unwrap(),
+            Some(marker::Lost::Attempt(1))
+        );
+        marker::cancel(store.as_ref(), &keys).await.unwrap();
+        assert!(marker::cancelled(store.as_ref(), &keys).await.unwrap());
+        assert_eq!(
+            marker::lost(store.as_ref(), &keys).await.unwrap(),
+            Some(marker::Lost::Attempt(1)),
+            "the next attempt is not fenced by the first one's mark"
+        );
+    }
+
+    /// Two sweeps at once end a dead job once: one claims its end, the other backs off.
+    #[tokio::test]
+    async fn two_sweeps_at_once_end_a_job_once() {
+        let (_dir, store) = local();
+        let job = running_with_retries(&store).await;
+        let keys = job.keys();
+        marker::cancel(store.as_ref(), &keys).await.unwrap();
+        let (a, b) = tokio::join!(
+            sweep(&store, LostRule::AllOpen, None),
+            sweep(&store, LostRule::AllOpen, None)
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        let ended = a.completed.len() + a.lost.len() + b.completed.len() + b.lost.len();
+        assert_eq!(ended, 1, "{a:?} {b:?}");
+        let meta = load_meta(store.as_ref(), &keys).await.unwrap().unwrap();
+        assert_eq!(meta.state, JobState::Cancelled);
+        assert!(store.get(&keys.size()).await.unwrap().is_some());
+    }
 }

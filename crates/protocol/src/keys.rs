@@ -108,9 +108,13 @@ impl JobKeys {
     pub fn stdin(&self) -> String {
         format!("{}stdin", self.prefix)
     }
-    /// Present once someone asked to cancel the job.
+    /// Present once a caller asked to cancel the job.
     pub fn cancel(&self) -> String {
         format!("{}cancel", self.prefix)
+    }
+    /// Present once housekeeping took the job, or one of its attempts, for lost.
+    pub fn lost(&self) -> String {
+        format!("{}lost", self.prefix)
     }
     /// The files the job left under `$AWS_EXEC_ARTIFACTS`, each at its relative path.
     pub fn artifact(&self, path: &str) -> String {

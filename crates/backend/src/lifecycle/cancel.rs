@@ -31,9 +31,7 @@ pub async fn cancel(jobs: &Jobs, owner: &AuthName, uid: &Uid) -> Result<JobState
     }
     // A task of its own (Fargate) is stopped too, once the job has ended.
     let in_a_task = meta.task_size.is_some();
-    store
-        .put(&keys.cancel(), Bytes::from(now_unix().to_string()))
-        .await?;
+    super::marker::cancel(store, &keys).await?;
     if store
         .put_new(
             &keys.claim_of(meta.attempt()),

@@ -17,6 +17,7 @@ pub mod cancel;
 pub mod end;
 pub mod idempotency;
 pub mod inputs;
+pub mod marker;
 pub mod quiet;
 pub mod retry;
 pub mod submit;

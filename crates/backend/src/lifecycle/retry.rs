@@ -105,23 +105,6 @@ pub async fn keep_for_restart(store: &dyn Store, job: &Job) -> Result<(), StoreE
     Ok(())
 }
 
-/// What housekeeping writes into a job's cancel marker when it takes attempt N for lost and
-/// hands the job to the next: `lost-attempt N`. A runner of attempt N still alive stops and
-/// fences its writes; later attempts ignore it.
-pub fn lost_attempt_marker(attempt: u32) -> String {
-    format!("lost-attempt {attempt}")
-}
-
-/// The attempt a cancel marker says was taken for lost, if it says that.
-pub fn lost_attempt(marker: &[u8]) -> Option<u32> {
-    std::str::from_utf8(marker)
-        .ok()?
-        .strip_prefix("lost-attempt ")?
-        .trim()
-        .parse()
-        .ok()
-}
-
 /// Called once an attempt after the first, or one kept over a restart, has taken its run
 /// claim: its due key is done.
 pub async fn started(store: &dyn Store, job: &Job) -> Result<(), StoreError> {

@@ -189,6 +189,14 @@ impl Runner {
         kept
     }
 
+    /// Whether a caller asked to cancel the job: through this process, or by its marker.
+    async fn cancelled_by_caller(&self, stop: &Stop, keys: &JobKeys) -> bool {
+        stop.reason() == Some(StopReason::Cancelled)
+            || crate::lifecycle::marker::cancelled(self.store.as_ref(), keys)
+                .await
+                .unwrap_or(false)
+    }
+
     /// Whether job `uid` is registered here: queued for a slot, running, or ending.
     pub fn holds(&self, uid: &Uid) -> bool {
         self.running.lock().expect("running jobs").contains_key(uid)
@@ -482,6 +490,15 @@ impl Runner {
                 next_attempt: None,
             }));
         }
+        // A caller's cancel is final: one that came while this attempt was ending (storing
+        // its artifacts), too late to stop its command, still keeps it from another.
+        let state = match retry::wait_before_next(job, state, code) {
+            Some(_) if self.cancelled_by_caller(stop, &keys).await => {
+                log.note("cancelled: not run again");
+                JobState::Cancelled
+            }
+            _ => state,
+        };
         let mut end = JobEnd {
             exit: code,
             state,
@@ -1020,9 +1037,11 @@ impl Drop for RunningNote {
     }
 }
 
-/// Requests a stop once the job's cancel marker exists: checked at once, then every
-/// [`CANCEL_CHECK`], one small GET each time. When someone else has also claimed the job's
-/// end (housekeeping closed it), the log is fenced first: nothing more of it is written.
+/// Requests a stop once a caller's cancel marker exists: checked at once, then every
+/// [`CANCEL_CHECK`]. When someone else has also claimed the job's end, the log is fenced
+/// first: nothing more of it is written. Housekeeping's word that this attempt (or the job)
+/// was taken for lost is looked for as often, and fences it too: two small GETs a look while
+/// neither is there.
 async fn watch_for_cancel(
     store: Arc<dyn Store>,
     keys: JobKeys,
@@ -1035,28 +1054,23 @@ async fn watch_for_cancel(
     if let Some(quiet) = quiet {
         quiet.revealed().await;
     }
+    use crate::lifecycle::marker::{self, Mark};
     loop {
-        if let Ok(Some(marker)) = store.get(&keys.cancel()).await {
-            match retry::lost_attempt(&marker) {
-                // An attempt before this one was taken for lost: not this one's business.
-                Some(lost) if lost < attempt => {}
-                // This attempt was, and the job handed to the next: nothing more of it
-                // reaches the job's objects.
-                Some(_) => {
+        match marker::read(store.as_ref(), &keys).await {
+            Ok(Some(Mark::Cancelled)) => {
+                if let Ok(Some(_)) = crate::lifecycle::end::read_end(store.as_ref(), &keys).await {
                     fence.close();
-                    stop.request(StopReason::Cancelled);
-                    return;
                 }
-                None => {
-                    if let Ok(Some(_)) =
-                        crate::lifecycle::end::read_end(store.as_ref(), &keys).await
-                    {
-                        fence.close();
-                    }
-                    stop.request(StopReason::Cancelled);
-                    return;
-                }
+                stop.request(StopReason::Cancelled);
+                return;
             }
+            // Nothing more of this attempt reaches the job's objects.
+            Ok(Some(Mark::Lost(lost))) if lost.ends(attempt) => {
+                fence.close();
+                stop.request(StopReason::Cancelled);
+                return;
+            }
+            _ => {}
         }
         tokio::time::sleep(CANCEL_CHECK).await;
     }
