@@ -201,6 +201,17 @@ async fn sweep_one(
         },
         all => all,
     };
+    // Handed back (or kept over a restart) and overdue, with no due key to start it: the
+    // writer stopped between the meta and the key. The key is written again, and whoever
+    // looks for due work starts it.
+    if let (Some(due), None) = (meta.retry_at, &claimed_at) {
+        if due + DUE_KEY_MARGIN.as_secs() < now && !retry::is_due(store, owner, uid).await? {
+            retry::mark_due(store, owner, uid, due).await?;
+            tracing::warn!(%uid, "a waiting job had lost its due key; written again");
+            report.retried.push(uid.to_string());
+            return Ok(());
+        }
+    }
     // Handed back for another attempt, which has not started: it is lost only once that
     // attempt is overdue as a queued job would be (`serve` starts it after a restart).
     let waiting = meta.retry_at.filter(|_| claimed_at.is_none());
@@ -318,6 +329,10 @@ async fn sweep_one(
     }
     Ok(())
 }
+
+/// How long past its time a waiting job may go before its due key is looked for: a loop
+/// that looks for due work every few seconds has started it well before.
+const DUE_KEY_MARGIN: Duration = Duration::from_secs(60);
 
 /// How long a job a data directory's `serve` does not hold may be just submitted, between
 /// its objects being written and the dispatcher taking it.
@@ -632,7 +647,52 @@ mod tests {
         );
     }
 
-    /// Two sweeps at once end a dead job once: one claims its end, the other backs off.
+    /// A hand-back writes the next attempt, then the meta saying when it is due, then the
+    /// key that starts it. A writer stopped between the last two left the job waiting for
+    /// ever: nothing looks for due work but through its key. A sweep writes the key again.
+    #[tokio::test]
+    async fn a_crash_between_a_retrys_meta_and_its_due_key_is_finished_by_a_sweep() {
+        let (_dir, store) = local();
+        let mut job = running_with_retries(&store).await;
+        let keys = job.keys();
+        job.attempt = 2;
+        let s = store.as_ref();
+        s.put(&keys.job(), serde_json::to_vec(&job).unwrap().into())
+            .await
+            .unwrap();
+        let mut meta = load_meta(s, &keys).await.unwrap().unwrap();
+        meta.state = JobState::Queued;
+        meta.started = None;
+        meta.attempt = Some(2);
+        let due = now_unix() - 120;
+        meta.retry_at = Some(due);
+        save_meta(s, &meta).await.unwrap();
+        // ... and the writer stopped here, before the due key.
+        let nothing_here = |_: &Uid| false;
+        for rule in [LostRule::AllOpen, LostRule::NotRunningHere] {
+            let report = match rule {
+                LostRule::NotRunningHere => sweep_here(&store, &nothing_here).await,
+                rule => sweep(&store, rule, None).await,
+            }
+            .unwrap();
+            assert_eq!(
+                report.retried,
+                [job.uid.to_string()],
+                "{rule:?}: {report:?}"
+            );
+            let keys_due = s.list(retry::PENDING_PREFIX).await.unwrap();
+            assert_eq!(keys_due.len(), 1, "{keys_due:?}");
+            assert!(keys_due[0].ends_with(&format!("{due:020}")));
+            let meta = load_meta(s, &keys).await.unwrap().unwrap();
+            assert_eq!(meta.state, JobState::Queued, "not closed: {meta:?}");
+            crate::due::delete_all(s, retry::PENDING_PREFIX)
+                .await
+                .unwrap();
+        }
+    }
+
+    /// Two sweeps at once end a dead job once: one claims its end, the other at most
+    /// finishes writing that same end; neither hands it on.
     #[tokio::test]
     async fn two_sweeps_at_once_end_a_job_once() {
         let (_dir, store) = local();
@@ -644,10 +704,14 @@ mod tests {
             sweep(&store, LostRule::AllOpen, None)
         );
         let (a, b) = (a.unwrap(), b.unwrap());
-        let ended = a.completed.len() + a.lost.len() + b.completed.len() + b.lost.len();
-        assert_eq!(ended, 1, "{a:?} {b:?}");
+        assert!(a.retried.is_empty() && b.retried.is_empty(), "{a:?} {b:?}");
+        assert!(a.lost.is_empty() && b.lost.is_empty(), "{a:?} {b:?}");
+        let end = read_end(store.as_ref(), &keys).await.unwrap().unwrap();
+        assert_eq!(end.state, JobState::Cancelled);
         let meta = load_meta(store.as_ref(), &keys).await.unwrap().unwrap();
-        assert_eq!(meta.state, JobState::Cancelled);
+        assert_eq!((meta.state, meta.exit), (JobState::Cancelled, Some(end.exit)));
+        let exit = store.get(&keys.exit()).await.unwrap().unwrap();
+        assert_eq!(exit, end.exit.to_string());
         assert!(store.get(&keys.size()).await.unwrap().is_some());
     }
 }

@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 
 use aws_exec_protocol::keys::{open_job, JobKeys};
-use aws_exec_protocol::{Attempt, JobMeta, JobState};
+use aws_exec_protocol::{Attempt, AuthName, JobMeta, JobState, Uid};
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
@@ -63,14 +63,31 @@ pub async fn hand_back(
     meta.notes.clear();
     meta.retry_at = Some(due);
     save_meta(store, meta).await?;
-    let key = DueKey {
-        owner: job.owner.clone(),
-        uid: job.uid.clone(),
-        due,
-    };
-    store.put(&key.key(PENDING_PREFIX), Bytes::new()).await?;
+    mark_due(store, &job.owner, &job.uid, due).await?;
     HANDED_BACK.notify_one();
     Ok(due)
+}
+
+/// Writes the key that starts job `uid`'s waiting attempt at `due`, the last of a
+/// hand-back's writes.
+pub async fn mark_due(
+    store: &dyn Store,
+    owner: &AuthName,
+    uid: &Uid,
+    due: u64,
+) -> Result<(), StoreError> {
+    let key = DueKey {
+        owner: owner.clone(),
+        uid: uid.clone(),
+        due,
+    };
+    store.put(&key.key(PENDING_PREFIX), Bytes::new()).await
+}
+
+/// Whether job `uid` has a due key waiting.
+pub async fn is_due(store: &dyn Store, owner: &AuthName, uid: &Uid) -> Result<bool, StoreError> {
+    let prefix = job_prefix(PENDING_PREFIX, owner, uid);
+    Ok(!store.list_page(&prefix, None, 1).await?.is_empty())
 }
 
 /// Keeps `job`, still queued when the service stops, for the service's next start: the job
@@ -95,12 +112,7 @@ pub async fn keep_for_restart(store: &dyn Store, job: &Job) -> Result<(), StoreE
     let due = now_unix();
     meta.retry_at = Some(due);
     save_meta(store, &meta).await?;
-    let key = DueKey {
-        owner: job.owner.clone(),
-        uid: job.uid.clone(),
-        due,
-    };
-    store.put(&key.key(PENDING_PREFIX), Bytes::new()).await?;
+    mark_due(store, &job.owner, &job.uid, due).await?;
     tracing::info!(uid = %job.uid, "queued job kept for the service's next start");
     Ok(())
 }
