@@ -105,7 +105,9 @@ async fn sweep_with(
         report.open += 1;
         // One job's failure (a store error at the worst moment) leaves the others to be
         // swept, and that one to the next sweep.
-        let swept = sweep_one(
+        // On the heap: one job's look is a large future, and the Lambda handler holding a
+        // sweep would otherwise nest it deeper than the compiler lays out by default.
+        let swept = Box::pin(sweep_one(
             shared,
             rule,
             tasks,
@@ -114,7 +116,7 @@ async fn sweep_with(
             &owner,
             &uid,
             &mut report,
-        )
+        ))
         .await;
         if let Err(e) = swept {
             tracing::warn!(%uid, error = %e, "housekeeping could not close a job; the next sweep tries again");
@@ -709,7 +711,10 @@ mod tests {
         let end = read_end(store.as_ref(), &keys).await.unwrap().unwrap();
         assert_eq!(end.state, JobState::Cancelled);
         let meta = load_meta(store.as_ref(), &keys).await.unwrap().unwrap();
-        assert_eq!((meta.state, meta.exit), (JobState::Cancelled, Some(end.exit)));
+        assert_eq!(
+            (meta.state, meta.exit),
+            (JobState::Cancelled, Some(end.exit))
+        );
         let exit = store.get(&keys.exit()).await.unwrap().unwrap();
         assert_eq!(exit, end.exit.to_string());
         assert!(store.get(&keys.size()).await.unwrap().is_some());

@@ -327,7 +327,10 @@ impl Runner {
             began,
             quiet,
         };
-        let ended = self.run_started(job, &mut meta, stop, deadline, held).await;
+        // On the heap: a job's run is one large future, which every caller (the Lambda
+        // handler among them) would otherwise hold inline, nested deeper than the compiler
+        // lays out by default.
+        let ended = Box::pin(self.run_started(job, &mut meta, stop, deadline, held)).await;
         watcher.abort();
         ended
     }
