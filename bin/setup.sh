@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the checks and tests use; quick when everything is already there.
-#   apt:   a C compiler (cargo's linker; ring and mimalloc), shellcheck, chromium (browser
+#   apt:   a C compiler (cargo's linker; ring and mimalloc), shellcheck, e2fsprogs (chattr),
+#          chromium (browser
 #          tests), python3-venv, curl (bin/fuzz-api.sh), task-spooler (the baseline of the
 #          transport benchmark), musl-tools (C for the static musl builds)
 #   rustup: the musl target of this machine (the static builds of both binaries, checked,
@@ -23,6 +24,8 @@ need_apt=()
 command -v cc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
 command -v shellcheck >/dev/null 2>&1 || need_apt+=(shellcheck)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+# chattr: a test makes a job's folder immutable to fail the write of its end.
+command -v chattr >/dev/null 2>&1 || need_apt+=(e2fsprogs)
 command -v tsp >/dev/null 2>&1 || need_apt+=(task-spooler)
 command -v musl-gcc >/dev/null 2>&1 || need_apt+=(musl-tools)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
