@@ -64,10 +64,8 @@ impl Remote {
         };
         // The profile a flag named comes before the variables; one named by a variable, or
         // the default one, after them.
-        let (named, fallback) = match flag_profile {
-            Some(_) => (true, false),
-            None => (false, true),
-        };
+        let named = flag_profile.is_some();
+        let fallback = !named;
         let url = flag_url
             .or_else(|| of_profile(|p| &p.url).filter(|_| named))
             .or(env_url)
