@@ -135,7 +135,8 @@ impl S3Proxy {
         let stats = Arc::new(Stats::default());
         let state = Upstream {
             base: upstream.trim_end_matches('/').to_owned(),
-            http: reqwest::Client::new(),
+            // Loopback to loopback: a proxy named in the environment is never on the way.
+            http: reqwest::Client::builder().no_proxy().build().unwrap(),
             stats: stats.clone(),
         };
         let app = axum::Router::new().fallback(forward).with_state(state);

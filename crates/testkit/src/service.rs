@@ -126,6 +126,8 @@ pub struct ServeProcess {
     pub banner: String,
     /// Every line printed up to the banner, the banner included.
     pub said: String,
+    /// The end of serve's log, when its stderr is a pipe drained here.
+    log: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
 }
 
 impl ServeProcess {
@@ -138,10 +140,12 @@ impl ServeProcess {
     /// As [`ServeProcess::start`], run through `wrapper` (e.g. `setpriv ... --`), which
     /// must exec the binary so that killing it stops serve.
     pub fn start_under(wrapper: &[&str], bin: &str, args: &[&str], env: &[(&str, String)]) -> Self {
-        Self::start_logging_to(wrapper, bin, args, env, std::process::Stdio::null())
+        // Serve's log is kept (its last part) to say why, should serve exit at start.
+        Self::start_logging_to(wrapper, bin, args, env, std::process::Stdio::piped())
     }
 
-    /// As [`ServeProcess::start_under`], with serve's log (its stderr) going to `stderr`.
+    /// As [`ServeProcess::start_under`], with serve's log (its stderr) going to `stderr`;
+    /// a pipe is drained here, its last [`LOG_KEPT`] bytes kept for [`ServeProcess::log_tail`].
     pub fn start_logging_to(
         wrapper: &[&str],
         bin: &str,
@@ -169,7 +173,12 @@ impl ServeProcess {
             key: String::new(),
             banner: String::new(),
             said: String::new(),
+            log: Default::default(),
         };
+        if let Some(stderr) = serve.child.stderr.take() {
+            let log = serve.log.clone();
+            std::thread::spawn(move || keep_tail(stderr, &log));
+        }
         let stdout = serve.child.stdout.take().unwrap();
         for line in BufReader::new(stdout).lines() {
             let line = line.unwrap();
@@ -184,8 +193,36 @@ impl ServeProcess {
                 break;
             }
         }
-        assert!(!serve.url.is_empty(), "serve did not print its URL");
+        if serve.url.is_empty() {
+            let status = serve.terminate(std::time::Duration::from_secs(5));
+            // The drain may still be reading serve's last words.
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            panic!(
+                "serve did not print its URL (exit: {status:?})\nits stdout:\n{}\nthe end of its log:\n{}",
+                serve.said,
+                serve.log_tail()
+            );
+        }
         serve
+    }
+
+    /// The last part of serve's log, when it was started with its log kept.
+    pub fn log_tail(&self) -> String {
+        String::from_utf8_lossy(&self.log.lock().unwrap()).into_owned()
+    }
+}
+
+/// How much of the end of serve's log [`ServeProcess::log_tail`] keeps.
+pub const LOG_KEPT: usize = 16 * 1024;
+
+/// Reads `from` to its end, keeping its last [`LOG_KEPT`] bytes in `into`.
+fn keep_tail(mut from: impl std::io::Read, into: &std::sync::Mutex<Vec<u8>>) {
+    let mut buf = [0u8; 8192];
+    while let Ok(n @ 1..) = from.read(&mut buf) {
+        let mut kept = into.lock().unwrap();
+        kept.extend_from_slice(&buf[..n]);
+        let over = kept.len().saturating_sub(LOG_KEPT);
+        kept.drain(..over);
     }
 }
 
