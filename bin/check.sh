@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Lints: Rust formatting and clippy, the page's JavaScript types, infra.yaml, shell scripts.
+# Lints: Rust formatting, the backend's import layering, clippy, the page's JavaScript types, infra.yaml, shell scripts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo fmt --all -- --check
+# The backend's layers: no import circles, and nothing in a job's life imports from above it.
+bin/module-graph.py --check
 # Every target, tests included: the test kit turns the backend's `aws` feature on.
 cargo clippy --workspace --all-targets -- -D warnings
 # The two binaries as `cargo build` makes them, without the AWS parts.

@@ -11,7 +11,7 @@ use aws_exec_protocol::{AuthName, Uid};
 
 use crate::job::Job;
 use crate::push_guard::PushPolicy;
-use crate::runner::rpc::Registry;
+use crate::rpc::Registry;
 use crate::runner::stop::StopReason;
 use crate::runner::{Runner, RunnerConfig};
 use crate::secrets::SsmSecrets;
@@ -58,7 +58,7 @@ pub async fn run_job(
             "the stored job is another's".to_owned(),
         ));
     }
-    crate::isolation::harden_process();
+    crate::runner::isolation::harden_process();
     let long_max = std::env::var("LONG_MAX_TIMEOUT")
         .ok()
         .and_then(|s| s.parse().ok())

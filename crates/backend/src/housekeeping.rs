@@ -18,12 +18,13 @@ use serde::Serialize;
 use crate::dispatch::fargate::{FargateTasks, TaskState};
 use crate::job::{Job, Resume};
 use crate::lifecycle::end::{
-    claim_end, load_meta, read_end, record_end, Marker, CANCELLED_BEFORE_START_EXIT, CANCEL_CLAIM,
+    claim_end, read_end, record_end, Marker, CANCELLED_BEFORE_START_EXIT, CANCEL_CLAIM,
 };
 use crate::lifecycle::marker::{self, Lost};
 use crate::lifecycle::retry;
 use crate::log_objects::{stored_log, stored_log_and_next};
-use crate::runner::sink::{Sink, StoreSink};
+use crate::log_sink::{Sink, StoreSink};
+use crate::records::load_meta;
 use crate::store::{get_number, Store, StoreError};
 use crate::time::now_unix;
 
@@ -445,7 +446,7 @@ async fn hand_back_lost(
 /// This process, as run claims name it: `HOST BOOT-ID PID START-TICKS`.
 pub fn this_instance() -> String {
     let pid = std::process::id() as i32;
-    let start = crate::isolation::process_start(pid).unwrap_or(0);
+    let start = crate::runner::isolation::process_start(pid).unwrap_or(0);
     format!("{} {} {pid} {start}", host(), boot_id())
 }
 
@@ -465,7 +466,7 @@ fn instance_is_gone(instance: &str) -> bool {
     let (Ok(pid), Ok(start)) = (pid.parse::<i32>(), start.parse::<u64>()) else {
         return false;
     };
-    crate::isolation::process_start(pid) != Some(start)
+    crate::runner::isolation::process_start(pid) != Some(start)
 }
 
 fn host() -> &'static str {
@@ -551,8 +552,8 @@ async fn whole_log(store: &dyn Store, keys: &JobKeys) -> Result<u64, StoreError>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lifecycle::end::save_meta;
     use crate::lifecycle::marker;
+    use crate::records::save_meta;
     use crate::store::local::LocalStore;
     use aws_exec_protocol::keys::open_job;
     use aws_exec_protocol::wire::Command;

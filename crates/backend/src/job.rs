@@ -135,3 +135,14 @@ impl Job {
         meta
     }
 }
+
+/// The key under which a self-invoked payload carries its job. API Gateway and function-URL
+/// events are shaped by AWS and never have it, so HTTP callers cannot start the runner.
+pub const JOB_EVENT_KEY: &str = "aws-exec-job";
+
+/// The payload of the function's invocation of itself that runs a job (Lambda dispatch).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct JobEvent {
+    #[serde(rename = "aws-exec-job")]
+    pub job: Job,
+}

@@ -14,7 +14,6 @@ use axum::Router;
 use lambda_http::request::{LambdaRequest, RequestContext};
 use lambda_http::{Adapter, Service};
 use lambda_runtime::{service_fn, LambdaEvent};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::time::Instant;
 use tower::ServiceExt;
@@ -25,11 +24,11 @@ use crate::api::{app, AppState};
 use crate::dispatch::fargate::FargateConfig;
 use crate::dispatch::{Dispatch, FargateDispatch, FargateTasks, LambdaDispatch};
 use crate::housekeeping::{sweep, LostRule};
-use crate::job::Job;
+use crate::job::{Job, JobEvent, JOB_EVENT_KEY};
 use crate::lifecycle::Jobs;
 use crate::on_first_call::OnFirstCall;
 use crate::push_guard::PushPolicy;
-use crate::runner::rpc::Registry;
+use crate::rpc::Registry;
 use crate::runner::{Runner, RunnerConfig};
 use crate::schedules::eventbridge::{
     RetryEvent, ScheduleEvent, ScheduleFiring, RETRY_EVENT_KEY, SCHEDULE_EVENT_KEY,
@@ -38,18 +37,8 @@ use crate::schedules::fire::{fire_schedule, fire_upload, Firing};
 use crate::schedules::{EventBridgeScheduler, Scheduler, Unconfigured};
 use crate::store::{S3Store, Store, StoreError};
 
-/// The key under which a self-invoked payload carries its job. API Gateway and function-URL
-/// events are shaped by AWS and never have it, so HTTP callers cannot start the runner.
-pub const JOB_EVENT_KEY: &str = "aws-exec-job";
-
 /// Time kept back from the invocation's deadline to stop the command and write exit and size.
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct JobEvent {
-    #[serde(rename = "aws-exec-job")]
-    pub job: Job,
-}
 
 /// What an invocation carries.
 #[derive(Debug)]
@@ -132,7 +121,7 @@ impl LambdaApp {
         let function = var("AWS_LAMBDA_FUNCTION_NAME")?;
         let store: Arc<dyn Store> = Arc::new(S3Store::from_env(bucket.clone()).await?);
         let registry = Arc::new(registry);
-        crate::isolation::harden_process();
+        crate::runner::isolation::harden_process();
         // Lambda's one writable directory; `AWS_EXEC_SCRATCH` moves it (a test beside
         // others on one machine must not clean the machine's /tmp).
         let scratch = std::path::PathBuf::from(

@@ -10,18 +10,20 @@ pub mod due;
 #[cfg(feature = "aws")]
 pub mod fargate_edge;
 pub mod housekeeping;
-pub mod isolation;
 pub mod job;
 pub mod job_events;
 #[cfg(feature = "aws")]
 pub mod lambda_edge;
 pub mod lifecycle;
 pub mod log_objects;
+pub mod log_sink;
 mod made_ahead;
 pub mod notify;
 #[cfg(feature = "aws")]
 pub mod on_first_call;
 pub mod push_guard;
+pub mod records;
+pub mod rpc;
 pub mod runner;
 pub mod schedules;
 pub mod secrets;
@@ -41,6 +43,6 @@ pub const WITHOUT_AWS: &str =
 
 pub use api::{app, AppState};
 pub use job::Job;
-pub use runner::rpc::{Registry, Rpc, RpcContext};
+pub use rpc::{Registry, Rpc, RpcContext};
 pub use runner::{Runner, RunnerConfig};
 pub use store::{Store, StoreError};

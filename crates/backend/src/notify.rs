@@ -18,8 +18,8 @@ use sha2::Sha256;
 use tokio_util::sync::CancellationToken;
 
 use crate::due::DueKey;
-use crate::lifecycle::end::{load_meta, save_meta};
 use crate::push_guard::PushPolicy;
+use crate::records::{load_meta, save_meta};
 use crate::store::{Store, StoreError};
 use crate::time::now_unix;
 

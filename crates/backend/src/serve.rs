@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{app, AppState};
 use crate::dispatch::fargate::FargateConfig;
 use crate::dispatch::{Dispatch, FargateDispatch, FargateTasks, LocalDispatch};
-use crate::runner::rpc::Registry;
+use crate::rpc::Registry;
 use aws_exec_protocol::limits::{DEFAULT_CONCURRENCY, DEFAULT_QUEUE, MAX_RUN_TIME};
 
 use crate::housekeeping::{sweep, LostRule};
@@ -211,7 +211,7 @@ pub struct LocalService {
 
 impl LocalService {
     pub async fn start(mut config: LocalConfig, registry: Registry) -> std::io::Result<Self> {
-        crate::isolation::harden_process();
+        crate::runner::isolation::harden_process();
         // Run claims name this process, so a restart here closes the jobs it left at once.
         config.runner.instance = Some(crate::housekeeping::this_instance());
         // Before anything is read: the sweep below would close another serve's jobs.

@@ -5,7 +5,14 @@ use std::time::Duration;
 
 use aws_exec_protocol::Usage;
 
-use crate::runner::spawn::Rusage;
+/// A reaped process's use of the machine: CPU time of it and the descendants it waited for,
+/// and the largest resident set among them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rusage {
+    pub user: Duration,
+    pub system: Duration,
+    pub max_rss_bytes: u64,
+}
 
 /// Lambda's public on-demand prices (us-east-1, the first tier), in US dollars: per
 /// GB-second of an arm64 or an x86_64 function, and per request.

@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_exec_backend::dispatch::LambdaDispatch;
-use aws_exec_backend::lambda_edge::{LambdaApp, JOB_EVENT_KEY};
+use aws_exec_backend::job::JOB_EVENT_KEY;
+use aws_exec_backend::lambda_edge::LambdaApp;
 use aws_exec_backend::lifecycle::Jobs;
 use aws_exec_backend::schedules::{EventBridgeScheduler, Unconfigured};
 use aws_exec_backend::store::{LocalStore, Store};
@@ -29,7 +30,7 @@ struct Echo {
 
 impl Rpc for Echo {
     const NAME: &'static str = "echo";
-    async fn run(self, ctx: RpcContext) -> Result<i32, aws_exec_backend::runner::rpc::RpcError> {
+    async fn run(self, ctx: RpcContext) -> Result<i32, aws_exec_backend::rpc::RpcError> {
         ctx.log.write(format!("{}\n", self.text));
         Ok(0)
     }

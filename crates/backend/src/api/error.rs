@@ -10,7 +10,7 @@ use axum::Json;
 
 use crate::dispatch::DispatchError;
 use crate::lifecycle::JobError;
-use crate::runner::rpc::RpcLookupError;
+use crate::rpc::RpcLookupError;
 use crate::schedules::SchedulerError;
 use crate::secrets::SecretsError;
 use crate::store::StoreError;

@@ -20,10 +20,10 @@ use super::caller::Caller;
 use super::error::ApiError;
 use super::idempotency;
 use super::{absolute_url, parse_json, AppState};
-use crate::lifecycle::end::load_meta;
 use crate::lifecycle::quiet::Settled;
 use crate::lifecycle::submit::{start, start_awaited, Submission};
 use crate::log_objects::partial_for;
+use crate::records::load_meta;
 use crate::store::get_number;
 use crate::time::now_unix;
 

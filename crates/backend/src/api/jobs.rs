@@ -16,7 +16,7 @@ use futures_util::stream::{self, StreamExt};
 use super::caller::Caller;
 use super::error::ApiError;
 use super::AppState;
-use crate::lifecycle::end::load_meta;
+use crate::records::load_meta;
 
 /// Most index entries one page reads while filtering by state.
 pub const SCAN_LIMIT: usize = 5000;

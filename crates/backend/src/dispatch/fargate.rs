@@ -10,10 +10,12 @@ use std::time::Duration;
 
 use crate::job::Job;
 
+#[cfg(not(feature = "aws"))]
+mod absent;
 #[cfg(feature = "aws")]
 mod ecs;
 #[cfg(not(feature = "aws"))]
-pub use crate::without_aws::{FargateDispatch, FargateTasks};
+pub use absent::{FargateDispatch, FargateTasks};
 #[cfg(feature = "aws")]
 pub use ecs::{FargateDispatch, FargateTasks};
 

@@ -8,8 +8,7 @@ use aws_sdk_lambda::types::InvocationType;
 use aws_sdk_lambda::Client;
 
 use super::{Dispatch, DispatchError};
-use crate::job::Job;
-use crate::lambda_edge::JobEvent;
+use crate::job::{Job, JobEvent};
 use crate::on_first_call::OnFirstCall;
 
 pub struct LambdaDispatch {

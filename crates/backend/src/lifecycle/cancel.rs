@@ -8,11 +8,10 @@ use aws_exec_protocol::keys::JobKeys;
 use aws_exec_protocol::{AuthName, JobEnd, JobState, Uid};
 use bytes::Bytes;
 
-use super::end::{
-    claim_end, load_meta, record_end, Marker, CANCELLED_BEFORE_START_EXIT, CANCEL_CLAIM,
-};
+use super::end::{claim_end, record_end, Marker, CANCELLED_BEFORE_START_EXIT, CANCEL_CLAIM};
 use super::{JobError, Jobs};
-use crate::runner::sink::{Sink, StoreSink};
+use crate::log_sink::{Sink, StoreSink};
+use crate::records::load_meta;
 use crate::time::now_unix;
 
 /// How long the answer waits for a stopped job to record its end.

@@ -5,9 +5,9 @@
 
 use aws_exec_protocol::keys::{open_job, JobKeys};
 use aws_exec_protocol::{JobEnd, JobMeta};
-use bytes::Bytes;
 
-use crate::runner::sink::Sink;
+use crate::log_sink::Sink;
+use crate::records::save_meta;
 use crate::store::{Store, StoreError};
 
 /// The exit code of a job cancelled before it started, as if SIGTERM had reached it.
@@ -114,17 +114,4 @@ where
         }
     }
     unreachable!("the loop returns")
-}
-
-pub async fn save_meta(store: &dyn Store, meta: &JobMeta) -> Result<(), StoreError> {
-    let keys = JobKeys::new(&meta.owner, &meta.uid);
-    let body = serde_json::to_vec(meta).expect("meta serializes");
-    store.put(&keys.meta(), Bytes::from(body)).await
-}
-
-pub async fn load_meta(store: &dyn Store, keys: &JobKeys) -> Result<Option<JobMeta>, StoreError> {
-    Ok(match store.get(&keys.meta()).await? {
-        Some(body) => serde_json::from_slice(&body).ok(),
-        None => None,
-    })
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::dispatch::{Dispatch, DispatchError};
 use crate::job_events::JobEvents;
 use crate::push_guard::PushPolicy;
-use crate::runner::rpc::{Registry, RpcLookupError};
+use crate::rpc::{Registry, RpcLookupError};
 use crate::secrets::{Secrets, SecretsError};
 use crate::store::{Store, StoreError};
 

@@ -13,7 +13,7 @@ use aws_exec_protocol::JobMeta;
 use bytes::Bytes;
 use tokio::sync::watch;
 
-use super::end::save_meta;
+use crate::records::save_meta;
 use crate::store::{Store, StoreError};
 
 /// How long a quiet job may run before it is stored as any job is: the moment its meta
@@ -169,6 +169,13 @@ impl Quiet {
     pub async fn log_is_read(&self) -> bool {
         let stage = self.until(|s| !matches!(s, Settled::Quiet)).await;
         stage == Settled::Revealed
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::log_sink::Reveal for Quiet {
+    async fn log_is_read(&self) -> bool {
+        Quiet::log_is_read(self).await
     }
 }
 

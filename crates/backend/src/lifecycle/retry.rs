@@ -11,10 +11,11 @@ use aws_exec_protocol::{Attempt, AuthName, JobMeta, JobState, Uid};
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
-use super::end::{load_meta, read_end, save_meta};
+use super::end::read_end;
 use super::Jobs;
 use crate::due::{job_prefix, DueKey};
 use crate::job::{Job, Resume};
+use crate::records::{load_meta, save_meta};
 use crate::store::{Store, StoreError};
 use crate::time::now_unix;
 

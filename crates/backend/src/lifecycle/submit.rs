@@ -9,10 +9,10 @@ use bytes::Bytes;
 
 use std::sync::Arc;
 
-use super::end::save_meta;
 use super::quiet::Quiet;
 use super::{idempotency, JobError, Jobs};
 use crate::job::Job;
+use crate::records::save_meta;
 use crate::secrets::check_stored;
 
 /// A job to start, from a caller or from a schedule or trigger of its owner's.

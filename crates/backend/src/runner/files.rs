@@ -13,9 +13,9 @@ use aws_exec_protocol::{Artifact, ArtifactList, SecretName};
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
-use super::log::LogWriter;
-use crate::isolation::Workspace;
 use crate::job::Job;
+use crate::log_sink::LogWriter;
+use crate::runner::workspace::Workspace;
 use crate::store::Store;
 use crate::tree;
 

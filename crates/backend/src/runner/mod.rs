@@ -2,14 +2,14 @@
 //! [`crate::lifecycle::end`]. The same runner serves the local dispatcher and the Lambda event.
 
 pub mod files;
+pub mod isolation;
 pub mod log;
 pub mod mask;
 pub mod process;
-pub mod rpc;
-pub mod sink;
 pub mod spawn;
 pub mod state;
 pub mod stop;
+pub mod workspace;
 
 use std::collections::HashMap;
 use std::os::unix::fs::DirBuilderExt;
@@ -25,23 +25,23 @@ use aws_exec_protocol::{
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::isolation::{ScratchSnapshot, Workspace, Workspaces};
 use crate::job::{Job, Resume};
-use crate::lifecycle::end::{claim_end, load_meta, record_end, save_meta, Marker};
+use crate::lifecycle::end::{claim_end, record_end, Marker};
 use crate::lifecycle::quiet::Quiet;
 use crate::lifecycle::retry;
+use crate::log_sink::{Fence, FencedSink, LogWriter, PushSink, Sink, StoreSink};
 use crate::push_guard::PushPolicy;
+use crate::records::{load_meta, save_meta};
+use crate::rpc::{Registry, RpcContext};
+use crate::runner::workspace::{ScratchSnapshot, Workspace, Workspaces};
 use crate::secrets::{Secrets, SecretsError};
 use crate::store::{Store, StoreError};
 use crate::time::now_unix;
 use crate::usage::CostModel;
+use crate::usage::Rusage;
 use aws_exec_protocol::keys::JobKeys;
-use log::LogWriter;
 use mask::Masker;
 use process::ProcessEnd;
-use rpc::{Registry, RpcContext};
-use sink::{Fence, FencedSink, PushSink, Sink, StoreSink};
-use spawn::Rusage;
 
 use crate::job_events::JobEvents;
 use stop::{Stop, StopReason};
@@ -366,7 +366,11 @@ impl Runner {
                 events: self.events.clone(),
             }),
         };
-        let sink: Arc<dyn Sink> = Arc::new(FencedSink::new(sink, fence.clone(), quiet.clone()));
+        let sink: Arc<dyn Sink> = Arc::new(FencedSink::new(
+            sink,
+            fence.clone(),
+            quiet.clone().map(|q| q as Arc<dyn crate::log_sink::Reveal>),
+        ));
         // Read before the log starts: its values are masked from its first byte.
         let secrets = self.secret_values(job).await;
         let masker = match &secrets {

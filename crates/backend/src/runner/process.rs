@@ -10,15 +10,17 @@ use std::time::Duration;
 use aws_exec_protocol::schedules::{INPUT_ENV, INPUT_PATH_ENV};
 use aws_exec_protocol::{JobEnv, ARTIFACTS_ENV};
 
-use crate::isolation::{self, Workspace};
+use crate::runner::isolation;
+use crate::runner::workspace::Workspace;
 use bytes::Bytes;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
-use super::log::LogWriter;
-use super::spawn::{Launch, Launched, Process, Rusage};
+use super::spawn::{Launch, Launched, Process};
+use crate::log_sink::LogWriter;
+use crate::usage::Rusage;
 
 /// Variables a command must never inherit from the service: its AWS credentials and the
 /// caller-facing auth key.

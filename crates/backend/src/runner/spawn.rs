@@ -20,6 +20,7 @@ use std::process::ExitStatus;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
+use crate::usage::Rusage;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::libc;
 use tokio::io::unix::AsyncFd;
@@ -341,15 +342,6 @@ pub struct Process {
     status: Option<ExitStatus>,
     /// What it and the descendants it waited for used, as the kernel counted at its reaping.
     usage: Option<Rusage>,
-}
-
-/// A reaped process's use of the machine: CPU time of it and the descendants it waited for,
-/// and the largest resident set among them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Rusage {
-    pub user: Duration,
-    pub system: Duration,
-    pub max_rss_bytes: u64,
 }
 
 impl Process {

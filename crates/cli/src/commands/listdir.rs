@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use aws_exec_backend::runner::rpc::RpcError;
+use aws_exec_backend::rpc::RpcError;
 use aws_exec_backend::{Rpc, RpcContext};
 use serde::{Deserialize, Serialize};
 

@@ -6,7 +6,7 @@ mod listdir;
 
 use std::io::Write;
 
-use aws_exec_backend::runner::log::LogWriter;
+use aws_exec_backend::log_sink::LogWriter;
 use aws_exec_backend::{Registry, Rpc, RpcContext};
 use tokio_util::sync::CancellationToken;
 
@@ -61,12 +61,12 @@ async fn run_here<R: Rpc>(command: R) -> i32 {
 }
 
 /// How the service runs each rpc in a process of its own: this binary, with
-/// [`RPC_PROCESS_ARG`](aws_exec_backend::runner::rpc::RPC_PROCESS_ARG).
+/// [`RPC_PROCESS_ARG`](aws_exec_backend::rpc::RPC_PROCESS_ARG).
 pub fn rpc_process() -> Option<Vec<String>> {
     let me = std::env::current_exe().ok()?;
     Some(vec![
         me.to_str()?.to_owned(),
-        aws_exec_backend::runner::rpc::RPC_PROCESS_ARG.to_owned(),
+        aws_exec_backend::rpc::RPC_PROCESS_ARG.to_owned(),
     ])
 }
 
@@ -76,7 +76,7 @@ pub fn run_rpc_process(args: &[String]) -> Option<i32> {
     let [_, word, name, rpc_args] = args else {
         return None;
     };
-    if word != aws_exec_backend::runner::rpc::RPC_PROCESS_ARG {
+    if word != aws_exec_backend::rpc::RPC_PROCESS_ARG {
         return None;
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -84,12 +84,10 @@ pub fn run_rpc_process(args: &[String]) -> Option<i32> {
         .build()
         .ok()?;
     let grace = aws_exec_backend::RunnerConfig::default().grace;
-    Some(
-        runtime.block_on(aws_exec_backend::runner::rpc::run_as_process(
-            &registry(),
-            name,
-            rpc_args,
-            grace,
-        )),
-    )
+    Some(runtime.block_on(aws_exec_backend::rpc::run_as_process(
+        &registry(),
+        name,
+        rpc_args,
+        grace,
+    )))
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
-use super::log::LogWriter;
+use crate::log_sink::LogWriter;
 
 /// Any error an rpc function returns; it is written to the log and the job exits 1.
 pub type RpcError = Box<dyn std::error::Error + Send + Sync + 'static>;
