@@ -562,6 +562,11 @@ mod tests {
 
     /// A job that asked for three attempts, running attempt 1 for a runner that died.
     async fn running_with_retries(store: &Arc<dyn Store>) -> Job {
+        running(store, Some(Retry::attempts(3))).await
+    }
+
+    /// A job running attempt 1 for a runner that died.
+    async fn running(store: &Arc<dyn Store>, retry: Option<Retry>) -> Job {
         let job = Job {
             owner: "alice".parse().unwrap(),
             uid: Uid::now(),
@@ -576,7 +581,7 @@ mod tests {
             state: None,
             notify: None,
             origin: None,
-            retry: Some(Retry::attempts(3)),
+            retry,
             attempt: 1,
             resume: None,
             fargate: None,
@@ -692,6 +697,148 @@ mod tests {
                 .await
                 .unwrap();
         }
+    }
+
+    /// A runner ending a job dies before its Nth write, for every N that its end makes:
+    /// whatever it left, a sweep finishes. The job ends as the runner decided once its end
+    /// was claimed (`exited` 0 here), and `lost` before that; either way with its meta,
+    /// `exit` and `size` agreeing, and no open marker left to look at again.
+    #[tokio::test]
+    async fn a_crash_before_any_write_of_a_jobs_end_is_finished_by_a_sweep() {
+        use crate::lifecycle::end::{claim_end, record_end, Marker};
+        use crate::log_sink::StoreSink;
+        use crate::store::crash::CrashAt;
+        use aws_exec_protocol::JobEnd;
+
+        async fn crash_at(at: usize) -> (usize, bool) {
+            let (_dir, store) = local();
+            let job = running(&store, None).await;
+            let keys = job.keys();
+            let crash = Arc::new(CrashAt::new(store.clone(), at));
+            let dying: Arc<dyn Store> = crash.clone();
+            let sink = StoreSink {
+                store: dying.clone(),
+                keys: keys.clone(),
+                segment_pace: Duration::from_secs(1),
+                events: None,
+            };
+            let mut meta = load_meta(store.as_ref(), &keys).await.unwrap().unwrap();
+            let end = JobEnd {
+                exit: 0,
+                state: JobState::Exited,
+                finished: now_unix(),
+            };
+            // The runner's end, as it writes it: its claim, then the end's objects.
+            let claimed = claim_end(dying.as_ref(), &keys, &end)
+                .await
+                .unwrap_or(false);
+            if claimed {
+                let ended =
+                    record_end(dying.as_ref(), Some(&sink), &mut meta, end, 3, Marker::Open);
+                let _ = ended.await;
+            }
+            let crashed = crash.crashed();
+            sweep(&store, LostRule::AllOpen, None).await.unwrap();
+            let meta = load_meta(store.as_ref(), &keys).await.unwrap().unwrap();
+            let expected = match at {
+                1 => (JobState::Lost, LOST_EXIT),
+                _ => (JobState::Exited, 0),
+            };
+            assert_eq!(
+                (meta.state, meta.exit),
+                (expected.0, Some(expected.1)),
+                "crash at write {at}: {meta:?}"
+            );
+            let exit = store.get(&keys.exit()).await.unwrap();
+            assert_eq!(
+                exit,
+                Some(Bytes::from(expected.1.to_string())),
+                "crash at write {at}"
+            );
+            assert!(
+                store.get(&keys.size()).await.unwrap().is_some(),
+                "crash at write {at}: no size"
+            );
+            let open = store.get(&open_job(&job.owner, &job.uid)).await.unwrap();
+            assert!(
+                open.is_none(),
+                "crash at write {at}: the open marker is left"
+            );
+            (at, crashed)
+        }
+
+        // Every write of the end, then one past the last (no crash at all).
+        let runs = futures_util::future::join_all((1..=6).map(crash_at)).await;
+        let crashed: Vec<_> = runs.iter().filter(|(_, c)| *c).map(|(at, _)| *at).collect();
+        assert_eq!(
+            crashed,
+            (1..=5).collect::<Vec<_>>(),
+            "the end makes five writes (its claim, meta, exit, size, the open marker's removal): {runs:?}"
+        );
+    }
+
+    /// A caller's cancel of a queued job stops before its Nth write, for every N it makes:
+    /// a sweep ends the job `cancelled` once the caller's mark is written (the mark is
+    /// first, and final), and as any other unfinished job (`lost`) before that.
+    #[tokio::test]
+    async fn a_crash_before_any_write_of_a_cancel_is_finished_by_a_sweep() {
+        use crate::lifecycle::cancel::{cancel_in_store, Cancelled};
+        use crate::lifecycle::end::CANCELLED_BEFORE_START_EXIT;
+        use crate::store::crash::CrashAt;
+
+        async fn crash_at(at: usize) -> (usize, bool) {
+            let (_dir, store) = local();
+            let job = running(&store, None).await;
+            let keys = job.keys();
+            // Queued: not yet claimed by any runner.
+            store.delete(&keys.claim_of(1)).await.unwrap();
+            let mut meta = load_meta(store.as_ref(), &keys).await.unwrap().unwrap();
+            meta.state = JobState::Queued;
+            meta.started = None;
+            save_meta(store.as_ref(), &meta).await.unwrap();
+            let crash = Arc::new(CrashAt::new(store.clone(), at));
+            let dying: Arc<dyn Store> = crash.clone();
+            if let Ok(found) = cancel_in_store(&dying, &keys, meta).await {
+                assert_eq!(found, Cancelled::BeforeStart, "crash at write {at}");
+            }
+            let crashed = crash.crashed();
+            sweep(&store, LostRule::AllOpen, None).await.unwrap();
+            let meta = load_meta(store.as_ref(), &keys).await.unwrap().unwrap();
+            let expected = match at {
+                1 => (JobState::Lost, LOST_EXIT),
+                _ => (JobState::Cancelled, CANCELLED_BEFORE_START_EXIT),
+            };
+            assert_eq!(
+                (meta.state, meta.exit),
+                (expected.0, Some(expected.1)),
+                "crash at write {at}: {meta:?}"
+            );
+            let exit = store.get(&keys.exit()).await.unwrap();
+            assert_eq!(
+                exit,
+                Some(Bytes::from(expected.1.to_string())),
+                "crash at write {at}"
+            );
+            assert!(
+                store.get(&keys.size()).await.unwrap().is_some(),
+                "crash at write {at}: no size"
+            );
+            let open = store.get(&open_job(&job.owner, &job.uid)).await.unwrap();
+            assert!(
+                open.is_none(),
+                "crash at write {at}: the open marker is left"
+            );
+            (at, crashed)
+        }
+
+        let runs = futures_util::future::join_all((1..=10).map(crash_at)).await;
+        let crashed: Vec<_> = runs.iter().filter(|(_, c)| *c).map(|(at, _)| *at).collect();
+        assert_eq!(
+            crashed,
+            (1..=9).collect::<Vec<_>>(),
+            "a cancel makes nine writes (mark, run claim, end claim, log, meta, exit, size, \
+             the open marker's and stdin's removal): {runs:?}"
+        );
     }
 
     /// Two sweeps at once end a dead job once: one claims its end, the other at most
