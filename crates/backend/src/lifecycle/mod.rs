@@ -13,6 +13,7 @@ use crate::rpc::{Registry, RpcLookupError};
 use crate::secrets::{Secrets, SecretsError};
 use crate::store::{Store, StoreError};
 
+pub mod attempt;
 pub mod cancel;
 pub mod end;
 pub mod idempotency;

@@ -19,14 +19,13 @@ use std::time::Duration;
 
 use aws_exec_protocol::limits::{CANCEL_CHECK, MAX_LOG_BYTES, MAX_RUN_TIME};
 use aws_exec_protocol::wire::Command;
-use aws_exec_protocol::{
-    Attempt, JobEnd, JobMeta, JobState, Origin, SecretName, Uid, ATTEMPT_ENV, STATE_ENV,
-};
+use aws_exec_protocol::{JobMeta, JobState, Origin, SecretName, Uid, ATTEMPT_ENV, STATE_ENV};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::job::{Job, Resume};
-use crate::lifecycle::end::{claim_end, record_end, Marker};
+use crate::lifecycle::attempt::{self, Closed, Ended, Next, Ran};
+use crate::lifecycle::end::claim_end;
 use crate::lifecycle::quiet::Quiet;
 use crate::lifecycle::retry;
 use crate::log_sink::{Fence, FencedSink, LogWriter, PushSink, Sink, StoreSink};
@@ -497,31 +496,22 @@ impl Runner {
                 next_attempt: None,
             }));
         }
-        // A caller's cancel is final: one that came while this attempt was ending (storing
-        // its artifacts), too late to stop its command, still keeps it from another.
-        let state = match retry::wait_before_next(job, state, code) {
-            Some(_) if self.cancelled_by_caller(stop, &keys).await => {
-                log.note("cancelled: not run again");
-                JobState::Cancelled
-            }
-            _ => state,
-        };
-        let mut end = JobEnd {
-            exit: code,
-            state,
-            finished: now_unix(),
-        };
+        // How the command ended is reported; what follows is lifecycle's to decide.
+        let how = Ran { exit: code, state };
+        let next = Next::after(job, how, self.cancelled_by_caller(stop, &keys)).await;
+        if next.state(how) == JobState::Cancelled && state != JobState::Cancelled {
+            log.note("cancelled: not run again");
+        }
         // An attempt after which the job runs again claims no end: the job goes on. A job
         // still quiet claims none either: nobody else knows of it to end it.
-        let again = retry::wait_before_next(job, state, code);
         let quietly = match &quiet {
             Some(quiet) => quiet.end_quietly().await,
             None => false,
         };
-        let claimed = match again {
-            Some(_) => None,
-            None if quietly => Some(Ok(true)),
-            None => Some(claim_end(self.store.as_ref(), &keys, &end).await),
+        let claimed = match next {
+            Next::Again { .. } => None,
+            Next::End(_) if quietly => Some(Ok(true)),
+            Next::End(end) => Some(claim_end(self.store.as_ref(), &keys, &end).await),
         };
         if claimed.as_ref().is_some_and(|c| !matches!(c, Ok(true))) {
             fence.close();
@@ -530,122 +520,68 @@ impl Runner {
         drop(log);
         // A job whose log could not be stored in full still ends (never stuck running),
         // as failed, with the size of what readers can find.
-        let (shipped, state) = match shipper.await {
-            Ok(Ok(shipped)) => (shipped, state),
+        let stored = match shipper.await {
+            Ok(Ok(shipped)) => Ok(Resume {
+                bytes: shipped.size,
+                segment: shipped.segment,
+                mid_line: shipped.mid_line,
+            }),
             Ok(Err((stored, e))) => {
                 tracing::error!(uid = %job.uid, error = %e, "storing the end of the log");
                 // The storage error stays in the service's logs: it may name its insides.
                 notes.add(format!(
                     "the log could not be stored in full; it holds its first {stored} bytes"
                 ));
-                let shipped = log::Shipped {
-                    size: stored,
-                    ..Default::default()
-                };
-                (shipped, JobState::Failed)
+                Err(stored)
             }
             Err(e) => {
                 tracing::error!(uid = %job.uid, error = %e, "log shipper failed");
                 notes.add("the log could not be stored".to_owned());
-                (log::Shipped::default(), JobState::Failed)
+                Err(0)
             }
         };
-        let size = shipped.size;
-        // A log that could not be stored in full makes the recorded state failed.
-        end.state = state;
-        let said = notes.said();
+        let size = match &stored {
+            Ok(resume) => resume.bytes,
+            Err(stored) => *stored,
+        };
         let billed = self.config.cost.map(|model| (model, began.elapsed()));
         let used = crate::usage::usage(ran, size, billed);
         meta.usage = Some(crate::usage::add(meta.usage.take(), used));
-        let this_attempt = Attempt {
-            attempt: job.attempt(),
-            state,
-            exit: code,
-            started: meta.started,
-            finished: end.finished,
-            notes: said.lines.clone(),
+        let ended = Ended {
+            job,
+            ran: how,
+            next,
+            claimed,
+            quietly,
+            stored,
+            notes: notes.said(),
         };
-        if let (Some(wait), false) = (again, state == JobState::Failed) {
-            let resume = Resume {
-                bytes: size,
-                segment: shipped.segment,
-                mid_line: shipped.mid_line,
-            };
-            let handed = retry::hand_back(
-                self.store.as_ref(),
-                job,
-                meta,
-                this_attempt.clone(),
-                resume,
-                wait,
-            )
-            .await;
-            match handed {
-                Ok(due) => {
-                    let _ = tokio::task::spawn_blocking(move || drop(leftovers)).await;
-                    return Ok(Some(Outcome {
-                        exit: code,
-                        state: JobState::Queued,
-                        size,
-                        recorded: true,
-                        next_attempt: Some(due),
-                    }));
-                }
-                // Not handed back: this attempt's end is the job's.
-                Err(e) => {
-                    tracing::error!(uid = %job.uid, error = %e, "handing a job back for another attempt; ending it");
-                }
-            }
-        }
-        let claimed = match claimed {
-            Some(claimed) => claimed,
-            None => claim_end(self.store.as_ref(), &keys, &end).await,
-        };
-        meta.notes = said.lines;
-        meta.truncated = said.truncated;
-        if job.retry.is_some() {
-            meta.attempts.push(this_attempt);
-        }
-        let recorded = async {
-            let recorded = claimed?;
-            // A quiet job's log was never made empty at submit, and an empty log is not
-            // written at the end (the sink's `complete`): it is made here.
-            if quietly && size == 0 {
-                self.store.put_new(&keys.log(), bytes::Bytes::new()).await?;
-            }
-            if recorded {
-                let marker = match quietly {
-                    true => Marker::None,
-                    false => Marker::Open,
-                };
-                record_end(
-                    self.store.as_ref(),
-                    Some(sink.as_ref()),
-                    meta,
-                    end,
-                    size,
-                    marker,
-                )
-                .await?;
-            } else {
-                tracing::warn!(uid = %job.uid, "job was already ended elsewhere; leaving its end as it is");
-            }
-            Ok::<_, StoreError>(recorded)
-        }
-        .await;
+        let closed = attempt::close(self.store.as_ref(), sink.as_ref(), meta, ended).await;
         if let (true, Some(quiet)) = (quietly, &quiet) {
-            quiet.ended(end.exit, size, meta.notes.clone());
+            quiet.ended(code, size, meta.notes.clone());
         }
         // Once the end is readable: nothing of the job runs any more. On another thread, so
         // that a caller waiting for the end (woken on this one) is answered first.
         let _ = tokio::task::spawn_blocking(move || drop(leftovers)).await;
-        let recorded = recorded?;
-        Ok(Some(Outcome {
-            exit: code,
-            state,
-            size,
-            recorded,
-            next_attempt: None,
+        Ok(Some(match closed? {
+            Closed::HandedBack { due } => Outcome {
+                exit: code,
+                state: JobState::Queued,
+                size,
+                recorded: true,
+                next_attempt: Some(due),
+            },
+            Closed::Ended {
+                end,
+                size,
+                recorded,
+            } => Outcome {
+                exit: code,
+                state: end.state,
+                size,
+                recorded,
+                next_attempt: None,
+            },
         }))
     }
 }
