@@ -1,7 +1,9 @@
 //! Runs one job to its end: claim it, run the argv or rpc, ship the log, then end it through
 //! [`crate::lifecycle::end`]. The same runner serves the local dispatcher and the Lambda event.
 
+mod cancel_watch;
 pub mod files;
+mod held;
 pub mod isolation;
 pub mod log;
 pub mod mask;
@@ -12,12 +14,11 @@ pub mod stop;
 pub mod workspace;
 
 use std::collections::HashMap;
-use std::os::unix::fs::DirBuilderExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_exec_protocol::limits::{CANCEL_CHECK, MAX_LOG_BYTES, MAX_RUN_TIME};
+use aws_exec_protocol::limits::{MAX_LOG_BYTES, MAX_RUN_TIME};
 use aws_exec_protocol::wire::Command;
 use aws_exec_protocol::{JobMeta, JobState, Origin, SecretName, Uid, ATTEMPT_ENV, STATE_ENV};
 use tokio::time::Instant;
@@ -26,13 +27,12 @@ use tokio_util::sync::CancellationToken;
 use crate::job::{Job, Resume};
 use crate::lifecycle::attempt::{self, Closed, Ended, Next, Ran};
 use crate::lifecycle::end::claim_end;
-use crate::lifecycle::quiet::Quiet;
 use crate::lifecycle::retry;
 use crate::log_sink::{Fence, FencedSink, LogWriter, PushSink, Sink, StoreSink};
 use crate::push_guard::PushPolicy;
-use crate::records::{load_meta, save_meta};
+use crate::records::load_meta;
 use crate::rpc::{Registry, RpcContext};
-use crate::runner::workspace::{ScratchSnapshot, Workspace, Workspaces};
+use crate::runner::workspace::{ScratchSnapshot, Workspaces};
 use crate::secrets::{Secrets, SecretsError};
 use crate::store::{Store, StoreError};
 use crate::time::now_unix;
@@ -43,6 +43,10 @@ use mask::Masker;
 use process::ProcessEnd;
 
 use crate::job_events::JobEvents;
+use cancel_watch::watch_for_cancel;
+pub use held::Slot;
+use held::{Held, Leftovers, RunningNote};
+use state::remove_staging;
 use stop::{Stop, StopReason};
 
 #[derive(Clone, Debug)]
@@ -798,98 +802,7 @@ impl Runner {
         }
         ended
     }
-
-    /// Makes the job's `$AWS_EXEC_STATE` and fills it from its definition's newest state;
-    /// answers that version, or the note saying why the job cannot run.
-    async fn restore_state(&self, job: &Job, prefix: &str, dir: &Path) -> Result<u64, String> {
-        // The job event names where its state is; it must be its owner's definition's.
-        let owned = ["schedules", "triggers"]
-            .iter()
-            .any(|kind| prefix.starts_with(&format!("{kind}/{}/", job.owner)));
-        if !owned || !prefix.ends_with("/state/") || prefix.contains("..") {
-            return Err("the job's state is not its owner's".to_owned());
-        }
-        // The service's own until it is moved into place; a leftover of a run that died
-        // here is the service's too, and goes first.
-        remove_staging(dir);
-        if let Err(e) = std::fs::DirBuilder::new().mode(0o700).create(dir) {
-            return Err(format!("cannot make $AWS_EXEC_STATE: {e}"));
-        }
-        state::restore(self.store.as_ref(), prefix, dir, self.config.run_as)
-            .await
-            .map_err(|e| match e {
-                state::StateError::Refused(why) => format!(
-                    "the saved state could not be restored ({why}); the job did not run: `aws-exec schedule state NAME --reset` starts afresh"
-                ),
-                state::StateError::Store(e) => {
-                    tracing::error!(uid = %job.uid, error = %e, "reading the job's state");
-                    "the saved state could not be read; the job did not run".to_owned()
-                }
-            })
-    }
-
-    /// Saves what the run left in `$AWS_EXEC_STATE` as the next version. When another run
-    /// saved that version first, answers this run's archive to be kept as its artifact.
-    async fn save_state(
-        &self,
-        prefix: &str,
-        version: u64,
-        dir: &Path,
-        log: &LogWriter,
-    ) -> Option<(String, bytes::Bytes)> {
-        let owner = self
-            .config
-            .run_as
-            .map_or_else(|| nix::unistd::geteuid().as_raw(), |(user, _)| user);
-        match state::save(self.store.as_ref(), prefix, version, dir, owner).await {
-            Ok(state::Saved::Stored(_)) => None,
-            Ok(state::Saved::Conflict { version, archive }) => {
-                log.note(format!(
-                    "another run saved the state first (version {version}); this run's state is kept as its artifact {STATE_ARTIFACT}"
-                ));
-                Some((STATE_ARTIFACT.to_owned(), archive))
-            }
-            Err(state::StateError::Refused(why)) => {
-                log.note(format!(
-                    "the state was not saved: {why}; the previous state is kept"
-                ));
-                None
-            }
-            Err(state::StateError::Store(e)) => {
-                tracing::error!(error = %e, "saving a job's state");
-                log.note("the state could not be saved; the previous state is kept");
-                None
-            }
-        }
-    }
 }
-
-/// Removes a state's staging directory, which only the service can reach.
-fn remove_staging(dir: &Path) {
-    if let Err(e) = std::fs::remove_dir_all(dir) {
-        if e.kind() != std::io::ErrorKind::NotFound {
-            tracing::warn!(dir = %dir.display(), error = %e, "removing a state's staging directory");
-        }
-    }
-}
-
-/// Where a run's state goes when another run saved first.
-const STATE_ARTIFACT: &str = "state/state.tar";
-
-/// What a started job holds until its end: the running note to settle, its place among
-/// the jobs running at once, and the fence of its writes.
-struct Held {
-    running: RunningNote,
-    slot: Option<Slot>,
-    fence: Fence,
-    /// When the run began (its claim): what Lambda bills from.
-    began: Instant,
-    /// Set while the job is quiet ([`crate::lifecycle::quiet`]).
-    quiet: Option<Arc<Quiet>>,
-}
-
-/// A place among the jobs running at once, held by the runner until the command ends.
-pub type Slot = Box<dyn std::any::Any + Send>;
 
 /// The end of a command that was asked to stop: the stop's line closes the log, and its
 /// reason names the state (`code` is what the command ended with).
@@ -897,124 +810,4 @@ fn stopped(stop: &Stop, code: i32, log: &LogWriter) -> (i32, JobState) {
     let reason = stop.reason().unwrap_or(StopReason::Cancelled);
     log.note(reason.note());
     (reason.exit(code), reason.state())
-}
-
-/// What a job leaves on this machine, removed once its end is recorded (or when the run
-/// is dropped before that).
-struct Leftovers {
-    workspace: Option<Workspace>,
-    scratch: Option<ScratchSnapshot>,
-    work_root: PathBuf,
-}
-
-impl Leftovers {
-    fn new(work_root: &std::path::Path) -> Self {
-        Leftovers {
-            workspace: None,
-            scratch: None,
-            work_root: work_root.to_owned(),
-        }
-    }
-}
-
-impl Drop for Leftovers {
-    fn drop(&mut self) {
-        // The directory first: the scratch's clean-up keeps the work root.
-        self.workspace.take();
-        if let Some(scratch) = self.scratch.take() {
-            scratch.clean(&self.work_root);
-        }
-    }
-}
-
-/// How long a job runs before its meta says so: one that ends sooner goes from queued
-/// straight to its end, a write fewer (a PUT fewer on S3). No reader can tell a job that
-/// started this moment from one about to; the run claim holds the start for housekeeping.
-const RUNNING_NOTE_DELAY: Duration = crate::lifecycle::quiet::REVEAL_AFTER;
-
-/// The running state, written to its meta once the job has run [`RUNNING_NOTE_DELAY`]
-/// unless [`RunningNote::settle`] (or a drop) came first.
-struct RunningNote {
-    ended: CancellationToken,
-    write: tokio::task::JoinHandle<()>,
-}
-
-impl RunningNote {
-    /// For a quiet job, the note is its reveal: it is stored as any job from then on.
-    fn later(store: Arc<dyn Store>, meta: &JobMeta, quiet: Option<Arc<Quiet>>) -> Self {
-        let ended = CancellationToken::new();
-        let write = tokio::spawn({
-            let (ended, meta) = (ended.clone(), meta.clone());
-            async move {
-                tokio::select! {
-                    biased;
-                    () = ended.cancelled() => {}
-                    () = tokio::time::sleep(RUNNING_NOTE_DELAY) => {
-                        // Advisory until the end (the protocol objects are log, exit and
-                        // size), so a failed write is logged, not fatal.
-                        let written = match quiet {
-                            Some(quiet) => quiet.reveal().await,
-                            None => save_meta(store.as_ref(), &meta).await,
-                        };
-                        if let Err(e) = written {
-                            tracing::warn!(uid = %meta.uid, error = %e, "writing the job's meta");
-                        }
-                    }
-                }
-            }
-        });
-        RunningNote { ended, write }
-    }
-
-    /// Called before the end is written: a note not yet begun is never written, and one
-    /// being written is waited for, so it cannot land over the end.
-    async fn settle(mut self) {
-        self.ended.cancel();
-        let _ = (&mut self.write).await;
-    }
-}
-
-impl Drop for RunningNote {
-    fn drop(&mut self) {
-        self.ended.cancel();
-    }
-}
-
-/// Requests a stop once a caller's cancel marker exists: checked at once, then every
-/// [`CANCEL_CHECK`]. When someone else has also claimed the job's end, the log is fenced
-/// first: nothing more of it is written. Housekeeping's word that this attempt (or the job)
-/// was taken for lost is looked for as often, and fences it too: two small GETs a look while
-/// neither is there.
-async fn watch_for_cancel(
-    store: Arc<dyn Store>,
-    keys: JobKeys,
-    attempt: u32,
-    stop: Stop,
-    fence: Fence,
-    quiet: Option<Arc<Quiet>>,
-) {
-    // Nobody can cancel a job they cannot name: a quiet one is looked at once revealed.
-    if let Some(quiet) = quiet {
-        quiet.revealed().await;
-    }
-    use crate::lifecycle::marker::{self, Mark};
-    loop {
-        match marker::read(store.as_ref(), &keys).await {
-            Ok(Some(Mark::Cancelled)) => {
-                if let Ok(Some(_)) = crate::lifecycle::end::read_end(store.as_ref(), &keys).await {
-                    fence.close();
-                }
-                stop.request(StopReason::Cancelled);
-                return;
-            }
-            // Nothing more of this attempt reaches the job's objects.
-            Ok(Some(Mark::Lost(lost))) if lost.ends(attempt) => {
-                fence.close();
-                stop.request(StopReason::Cancelled);
-                return;
-            }
-            _ => {}
-        }
-        tokio::time::sleep(CANCEL_CHECK).await;
-    }
 }

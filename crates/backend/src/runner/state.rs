@@ -12,6 +12,8 @@ use aws_exec_protocol::files::is_safe_relative_path;
 use aws_exec_protocol::limits::{MAX_STATE_BYTES, MAX_STATE_FILES};
 use bytes::Bytes;
 
+use crate::job::Job;
+use crate::log_sink::LogWriter;
 use crate::store::{Store, StoreError};
 use crate::tree;
 
@@ -322,6 +324,90 @@ fn file_time(meta: &std::fs::Metadata) -> u64 {
     use std::os::unix::fs::MetadataExt;
     u64::try_from(meta.mtime()).unwrap_or(0)
 }
+
+/// A run's state, as the runner makes it before the command and saves it after.
+impl super::Runner {
+    /// Makes the job's `$AWS_EXEC_STATE` and fills it from its definition's newest state;
+    /// answers that version, or the note saying why the job cannot run.
+    pub(super) async fn restore_state(
+        &self,
+        job: &Job,
+        prefix: &str,
+        dir: &Path,
+    ) -> Result<u64, String> {
+        // The job event names where its state is; it must be its owner's definition's.
+        let owned = ["schedules", "triggers"]
+            .iter()
+            .any(|kind| prefix.starts_with(&format!("{kind}/{}/", job.owner)));
+        if !owned || !prefix.ends_with("/state/") || prefix.contains("..") {
+            return Err("the job's state is not its owner's".to_owned());
+        }
+        // The service's own until it is moved into place; a leftover of a run that died
+        // here is the service's too, and goes first.
+        remove_staging(dir);
+        if let Err(e) = std::fs::DirBuilder::new().mode(0o700).create(dir) {
+            return Err(format!("cannot make $AWS_EXEC_STATE: {e}"));
+        }
+        restore(self.store.as_ref(), prefix, dir, self.config.run_as)
+            .await
+            .map_err(|e| match e {
+                StateError::Refused(why) => format!(
+                    "the saved state could not be restored ({why}); the job did not run: `aws-exec schedule state NAME --reset` starts afresh"
+                ),
+                StateError::Store(e) => {
+                    tracing::error!(uid = %job.uid, error = %e, "reading the job's state");
+                    "the saved state could not be read; the job did not run".to_owned()
+                }
+            })
+    }
+
+    /// Saves what the run left in `$AWS_EXEC_STATE` as the next version. When another run
+    /// saved that version first, answers this run's archive to be kept as its artifact.
+    pub(super) async fn save_state(
+        &self,
+        prefix: &str,
+        version: u64,
+        dir: &Path,
+        log: &LogWriter,
+    ) -> Option<(String, bytes::Bytes)> {
+        let owner = self
+            .config
+            .run_as
+            .map_or_else(|| nix::unistd::geteuid().as_raw(), |(user, _)| user);
+        match save(self.store.as_ref(), prefix, version, dir, owner).await {
+            Ok(Saved::Stored(_)) => None,
+            Ok(Saved::Conflict { version, archive }) => {
+                log.note(format!(
+                    "another run saved the state first (version {version}); this run's state is kept as its artifact {STATE_ARTIFACT}"
+                ));
+                Some((STATE_ARTIFACT.to_owned(), archive))
+            }
+            Err(StateError::Refused(why)) => {
+                log.note(format!(
+                    "the state was not saved: {why}; the previous state is kept"
+                ));
+                None
+            }
+            Err(StateError::Store(e)) => {
+                tracing::error!(error = %e, "saving a job's state");
+                log.note("the state could not be saved; the previous state is kept");
+                None
+            }
+        }
+    }
+}
+
+/// Removes a state's staging directory, which only the service can reach.
+pub(super) fn remove_staging(dir: &Path) {
+    if let Err(e) = std::fs::remove_dir_all(dir) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(dir = %dir.display(), error = %e, "removing a state's staging directory");
+        }
+    }
+}
+
+/// Where a run's state goes when another run saved first.
+const STATE_ARTIFACT: &str = "state/state.tar";
 
 #[cfg(test)]
 mod tests {
