@@ -705,9 +705,9 @@ mod tests {
     /// `exit` and `size` agreeing, and no open marker left to look at again.
     #[tokio::test]
     async fn a_crash_before_any_write_of_a_jobs_end_is_finished_by_a_sweep() {
+        use crate::crash_store::CrashAt;
         use crate::lifecycle::end::{claim_end, record_end, Marker};
         use crate::log_sink::StoreSink;
-        use crate::store::crash::CrashAt;
         use aws_exec_protocol::JobEnd;
 
         async fn crash_at(at: usize) -> (usize, bool) {
@@ -782,9 +782,9 @@ mod tests {
     /// first, and final), and as any other unfinished job (`lost`) before that.
     #[tokio::test]
     async fn a_crash_before_any_write_of_a_cancel_is_finished_by_a_sweep() {
+        use crate::crash_store::CrashAt;
         use crate::lifecycle::cancel::{cancel_in_store, Cancelled};
         use crate::lifecycle::end::CANCELLED_BEFORE_START_EXIT;
-        use crate::store::crash::CrashAt;
 
         async fn crash_at(at: usize) -> (usize, bool) {
             let (_dir, store) = local();

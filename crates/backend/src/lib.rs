@@ -4,36 +4,30 @@
 
 pub mod api;
 pub mod auth;
-pub mod deadlines;
+#[cfg(test)]
+mod crash_store;
 pub mod dispatch;
-pub mod due;
 #[cfg(feature = "aws")]
 pub mod fargate_edge;
 pub mod housekeeping;
 pub mod job;
-pub mod job_events;
 #[cfg(feature = "aws")]
 pub mod lambda_edge;
 pub mod lifecycle;
-pub mod log_objects;
-pub mod log_sink;
-mod made_ahead;
-pub mod notify;
-#[cfg(feature = "aws")]
-pub mod on_first_call;
-pub mod push_guard;
-pub mod records;
-pub mod rpc;
 pub mod runner;
 pub mod schedules;
-pub mod secrets;
 pub mod serve;
-pub mod store;
-mod time;
-pub mod tree;
-pub mod usage;
 #[cfg(not(feature = "aws"))]
 mod without_aws;
+
+// What the service keeps and sends lives in aws-exec-core, under the same names as before.
+#[cfg(feature = "aws")]
+pub use aws_exec_core::on_first_call;
+pub use aws_exec_core::{
+    deadlines, due, job_events, log_objects, log_sink, notify, push_guard, records, rpc, secrets,
+    store, tree, usage,
+};
+use aws_exec_core::{made_ahead, time};
 #[cfg(not(feature = "aws"))]
 pub use without_aws::{fargate_edge, lambda_edge};
 

@@ -9,8 +9,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-#[cfg(test)]
-pub mod crash;
 pub mod local;
 #[cfg(feature = "aws")]
 pub mod s3;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::{Store, StoreError};
+use crate::store::{Store, StoreError};
 
 pub struct CrashAt {
     inner: Arc<dyn Store>,

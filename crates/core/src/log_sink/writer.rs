@@ -53,12 +53,12 @@ pub struct NotesSaid {
 }
 
 impl Notes {
-    pub(crate) fn add(&self, line: String) {
+    pub fn add(&self, line: String) {
         tracing::debug!(note = %line, "job note");
         self.lock().lines.push(line);
     }
 
-    pub(crate) fn truncated(&self, cap: u64) {
+    pub fn truncated(&self, cap: u64) {
         let mut said = self.lock();
         if !said.truncated {
             said.truncated = true;

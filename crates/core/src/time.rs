@@ -1,6 +1,6 @@
 //! Wall-clock seconds, the unit of every time stored in metadata and UIDs.
 
-pub(crate) fn now_unix() -> u64 {
+pub fn now_unix() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
