@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
 # The backend's layers: no import circles, and nothing in a job's life imports from above it.
 bin/module-graph.py --check
+bin/module-graph.py --check crates/core/src
 # Every target, tests included: the test kit turns the backend's `aws` feature on.
 cargo clippy --workspace --all-targets -- -D warnings
 # The two binaries as `cargo build` makes them, without the AWS parts.
