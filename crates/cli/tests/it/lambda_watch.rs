@@ -54,6 +54,10 @@ async fn a_job_runs_in_lambda_mode_under_the_runtime_emulator() {
             "lambda",
             "watch",
             "--only-lambda-apis",
+            // Without it the emulator rebuilt target/debug/aws-exec-server with the
+            // package's default features (no AWS parts) while the tests after this one
+            // ran: every later `serve --bucket` then exited at start.
+            "--ignore-changes",
             "--invoke-address",
             "127.0.0.1",
         ])
