@@ -18,6 +18,8 @@ pub struct CrashAt {
     writes: AtomicUsize,
     /// The first write that fails (1-based); every one after it fails too.
     at: usize,
+    /// Only that write fails: a passing fault, not a death.
+    once: bool,
 }
 
 impl CrashAt {
@@ -26,6 +28,15 @@ impl CrashAt {
             inner,
             writes: AtomicUsize::new(0),
             at,
+            once: false,
+        }
+    }
+
+    /// A store whose `at`th write fails and every other one succeeds.
+    pub fn fails_once(inner: Arc<dyn Store>, at: usize) -> Self {
+        CrashAt {
+            once: true,
+            ..CrashAt::new(inner, at)
         }
     }
 
@@ -35,7 +46,8 @@ impl CrashAt {
     }
 
     fn write(&self, key: &str) -> Result<(), StoreError> {
-        match self.writes.fetch_add(1, Ordering::SeqCst) + 1 >= self.at {
+        let n = self.writes.fetch_add(1, Ordering::SeqCst) + 1;
+        match n == self.at || (n > self.at && !self.once) {
             true => Err(StoreError::Backend(format!("{key}: the writer died"))),
             false => Ok(()),
         }

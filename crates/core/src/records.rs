@@ -9,6 +9,12 @@ use crate::store::{Store, StoreError};
 
 /// Writes `meta` over the job's description.
 pub async fn save_meta(store: &dyn Store, meta: &JobMeta) -> Result<(), StoreError> {
+    // Every transition makes a consistent meta; the tests (debug builds) hold them to it.
+    debug_assert!(
+        meta.phase().is_ok(),
+        "an inconsistent meta: {:?}",
+        meta.phase()
+    );
     let keys = JobKeys::new(&meta.owner, &meta.uid);
     let body = serde_json::to_vec(meta).expect("meta serializes");
     store.put(&keys.meta(), Bytes::from(body)).await

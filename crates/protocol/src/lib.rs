@@ -19,7 +19,7 @@ pub mod wire;
 pub use auth::{AuthKey, AuthName};
 pub use fargate::{RunLimits, TaskSize, Vcpus};
 pub use files::{Artifact, ArtifactList, InputUpload, JobInputs, ARTIFACTS_ENV, STATE_ENV};
-pub use meta::{JobEnd, JobMeta, JobState, Rerun, Usage};
+pub use meta::{JobEnd, JobMeta, JobState, Phase, Rerun, Usage};
 pub use notify::{Delivery, Notify, NotifySecret};
 pub use retry::{Attempt, Retry, ATTEMPT_ENV};
 pub use schedules::{

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::wire::Command;
-use crate::{AuthName, Uid};
+use crate::{Attempt, AuthName, Uid};
 
 /// Where a job is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -89,6 +89,17 @@ pub struct JobEnd {
     pub exit: i32,
     pub state: JobState,
     pub finished: u64,
+}
+
+/// Where a job is in its life, with what belongs there and nothing else ([`JobMeta::phase`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Waiting to start its `attempt`: for a slot, or until `due` (another attempt).
+    Queued { attempt: u32, due: Option<u64> },
+    /// Its `attempt` runs, since `started`.
+    Running { attempt: u32, started: u64 },
+    /// It ended so, for good.
+    Ended(JobEnd),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -259,6 +270,46 @@ impl JobMeta {
         self.retry_at = None;
     }
 
+    /// The meta of the job handed back after attempt `ended`: its attempt `next` waits until
+    /// `due`, the attempt that ended is listed, and nothing of that run stays in the job's
+    /// own fields. A new value: the caller's meta is unchanged until it is written.
+    pub fn handed_back(&self, ended: Attempt, next: u32, due: u64) -> JobMeta {
+        let mut waiting = self.clone();
+        waiting.attempts.push(ended);
+        waiting.attempt = Some(next);
+        waiting.state = JobState::Queued;
+        waiting.started = None;
+        waiting.finished = None;
+        waiting.exit = None;
+        waiting.notes.clear();
+        waiting.retry_at = Some(due);
+        waiting
+    }
+
+    /// Where the job is in its life, read from its fields; an error names a combination no
+    /// transition makes (a job both waiting and started, ended without a code, ...).
+    pub fn phase(&self) -> Result<Phase, String> {
+        let attempt = self.attempt();
+        let fields = (self.started, self.exit, self.finished, self.retry_at);
+        match (self.state, fields) {
+            (JobState::Queued, (None, None, None, due)) => Ok(Phase::Queued { attempt, due }),
+            (JobState::Running, (Some(started), None, None, None)) => {
+                Ok(Phase::Running { attempt, started })
+            }
+            (state, (_, Some(exit), Some(finished), None)) if state.is_final() => {
+                Ok(Phase::Ended(JobEnd {
+                    exit,
+                    state,
+                    finished,
+                }))
+            }
+            (state, _) => Err(format!(
+                "a {state} job with started {:?}, exit {:?}, finished {:?}, retry-at {:?}",
+                self.started, self.exit, self.finished, self.retry_at
+            )),
+        }
+    }
+
     /// The attempt running or next to run: 1 for the first (and for a job without retry).
     pub fn attempt(&self) -> u32 {
         self.attempt.unwrap_or(1)
@@ -268,6 +319,66 @@ impl JobMeta {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each transition makes a meta whose phase reads back; a half-made one does not.
+    #[test]
+    fn every_transition_makes_a_consistent_meta() {
+        let uid = Uid::now();
+        let command = Command::argv(vec!["true".into()]).unwrap();
+        let queued = JobMeta::queued(uid, "alice".parse().unwrap(), command, false, None);
+        assert_eq!(
+            queued.phase(),
+            Ok(Phase::Queued {
+                attempt: 1,
+                due: None
+            })
+        );
+        let mut running = queued.clone();
+        running.state = JobState::Running;
+        running.started = Some(100);
+        assert_eq!(
+            running.phase(),
+            Ok(Phase::Running {
+                attempt: 1,
+                started: 100
+            })
+        );
+        let ran = Attempt {
+            attempt: 1,
+            state: JobState::Exited,
+            exit: 1,
+            started: Some(100),
+            finished: 110,
+            notes: Vec::new(),
+        };
+        let waiting = running.handed_back(ran, 2, 130);
+        assert_eq!(
+            waiting.phase(),
+            Ok(Phase::Queued {
+                attempt: 2,
+                due: Some(130)
+            })
+        );
+        assert_eq!(
+            running.attempt(),
+            1,
+            "the meta handed back from is left as it was"
+        );
+        let end = JobEnd {
+            exit: 1,
+            state: JobState::Exited,
+            finished: 110,
+        };
+        let mut ended = running.clone();
+        ended.end(end);
+        assert_eq!(ended.phase(), Ok(Phase::Ended(end)));
+        // What a hand-back that failed halfway used to leave: waiting, and started.
+        let mut half = waiting.clone();
+        half.started = Some(100);
+        assert!(half.phase().is_err());
+        running.exit = Some(0);
+        assert!(running.phase().is_err(), "running with an exit code");
+    }
 
     #[test]
     fn states_read_and_print_as_on_the_wire() {

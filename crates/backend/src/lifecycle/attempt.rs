@@ -204,6 +204,69 @@ mod tests {
         }
     }
 
+    /// A hand-back whose last write (the due key) failed ends the job instead: as the
+    /// attempt that ran, listed once. It used to end it saying it was at the next
+    /// attempt, with the attempt that ran listed twice.
+    #[tokio::test]
+    async fn a_failed_hand_back_ends_the_job_as_the_attempt_that_ran() {
+        use crate::crash_store::CrashAt;
+        use crate::log_sink::StoreSink;
+        use crate::records::{load_meta, save_meta};
+        use crate::store::local::LocalStore;
+        use aws_exec_protocol::keys::open_job;
+        use std::sync::Arc;
+
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(LocalStore::open(dir.path()).unwrap());
+        let job = job(Some(Retry::attempts(3)));
+        let keys = job.keys();
+        let mut meta = job.queued_meta();
+        meta.state = JobState::Running;
+        meta.started = Some(now_unix());
+        save_meta(store.as_ref(), &meta).await.unwrap();
+        let open = open_job(&job.owner, &job.uid);
+        store.put(&open, Bytes::new()).await.unwrap();
+        // A hand-back writes the next attempt, its meta, then its due key: the third fails.
+        let faulty: Arc<dyn Store> = Arc::new(CrashAt::fails_once(store.clone(), 3));
+        let sink = StoreSink {
+            store: faulty.clone(),
+            keys: keys.clone(),
+            segment_pace: std::time::Duration::from_secs(1),
+            events: None,
+        };
+        let next = Next::after(&job, FAILED, ready(false)).await;
+        assert!(matches!(next, Next::Again { .. }), "{next:?}");
+        let ended = Ended {
+            job: &job,
+            ran: FAILED,
+            next,
+            claimed: None,
+            quietly: false,
+            stored: Ok(Resume::default()),
+            notes: NotesSaid::default(),
+        };
+        let closed = close(faulty.as_ref(), &sink, &mut meta, ended)
+            .await
+            .unwrap();
+        assert!(
+            matches!(closed, Closed::Ended { recorded: true, .. }),
+            "{closed:?}"
+        );
+        let stored = load_meta(store.as_ref(), &keys).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                stored.state,
+                stored.exit,
+                stored.attempt(),
+                stored.attempts.len()
+            ),
+            (JobState::Exited, Some(1), 1, 1),
+            "{stored:?}"
+        );
+        assert_eq!(stored.retry_at, None);
+        assert!(store.get(&open).await.unwrap().is_none());
+    }
+
     const FAILED: Ran = Ran {
         exit: 1,
         state: JobState::Exited,

@@ -55,16 +55,12 @@ pub async fn hand_back(
     let body = serde_json::to_vec(&next).expect("a job serializes");
     store.put(&keys.job(), body.into()).await?;
     tracing::info!(uid = %job.uid, attempt = ended.attempt, exit = ended.exit, wait, "job handed back for another attempt");
-    meta.attempts.push(ended);
-    meta.attempt = Some(next.attempt);
-    meta.state = JobState::Queued;
-    meta.started = None;
-    meta.finished = None;
-    meta.exit = None;
-    meta.notes.clear();
-    meta.retry_at = Some(due);
-    save_meta(store, meta).await?;
+    // The waiting job's meta is made apart and becomes `meta` only once all of it is
+    // written: a hand-back that fails leaves the attempt's meta as it was, for its end.
+    let waiting = meta.handed_back(ended, next.attempt, due);
+    save_meta(store, &waiting).await?;
     mark_due(store, &job.owner, &job.uid, due).await?;
+    *meta = waiting;
     HANDED_BACK.notify_one();
     Ok(due)
 }
