@@ -173,6 +173,9 @@ pub struct LocalConfig {
     pub per_user: Option<usize>,
     /// Jobs waiting for a slot before submissions are refused with 503.
     pub queue: usize,
+    /// Of those, the most one owner's jobs may take (default a quarter of `queue`); past
+    /// it that owner's submissions are refused with 429, and nobody else's.
+    pub queue_per_user: Option<usize>,
     /// Jobs one user may have queued or running at once; more are refused with 429.
     pub max_jobs_per_user: Option<usize>,
     pub runner: RunnerConfig,
@@ -189,6 +192,7 @@ impl LocalConfig {
             concurrency: DEFAULT_CONCURRENCY,
             per_user: None,
             queue: DEFAULT_QUEUE,
+            queue_per_user: None,
             max_jobs_per_user: None,
             runner: RunnerConfig::default(),
             public_url: None,
@@ -274,11 +278,15 @@ impl LocalService {
                 .with_secrets(secrets.clone()),
         );
         let per_user = config.per_user.unwrap_or(config.concurrency);
+        // One owner's share of the queue: a quarter of it unless set, so that a flood from
+        // one key is refused to that key while three more could flood before anyone else is.
+        let queue_per_user = config.queue_per_user.unwrap_or(config.queue / 4).max(1);
         let dispatch = Arc::new(LocalDispatch::new(
             runner,
             config.concurrency,
             per_user,
             config.queue,
+            queue_per_user,
         ));
         let scheduler = Arc::new(LocalScheduler::default());
         let long_max_timeout = tasks.as_ref().map(|t| t.config().max_timeout);

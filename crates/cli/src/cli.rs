@@ -514,6 +514,10 @@ pub struct ServeArgs {
     /// Jobs that may wait for a free slot before submissions are refused (503)
     #[arg(long, default_value_t = DEFAULT_QUEUE)]
     pub queue: usize,
+    /// Of those, the most one user's jobs may take [default: a quarter of --queue]; past
+    /// it that user's submissions are refused (429), and nobody else's
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub queue_per_user: Option<u64>,
     /// The URL callers reach this service at, if not the one they connect to (a proxy)
     #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,

@@ -79,6 +79,7 @@ impl ApiError {
             ApiError::Dispatch(DispatchError::Busy { .. } | DispatchError::ShuttingDown) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            ApiError::Dispatch(DispatchError::OwnerFull { .. }) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Dispatch(DispatchError::Failed(_)) => StatusCode::BAD_GATEWAY,
             ApiError::Secrets(SecretsError::Missing(_) | SecretsError::Refused(_)) => {
                 StatusCode::BAD_REQUEST

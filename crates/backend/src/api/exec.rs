@@ -45,7 +45,7 @@ use crate::time::now_unix;
         (status = 409, description = "The same Idempotency-Key is still being handled", body = ErrorBody),
         (status = 413, description = "A body over 1 MiB", body = ErrorBody),
         (status = 422, description = "The Idempotency-Key was used with another body", body = ErrorBody),
-        (status = 429, description = "The caller has as many jobs queued or running as one key may", body = ErrorBody),
+        (status = 429, description = "The caller has as many jobs queued or running as one key may, or its share of the queue", body = ErrorBody),
         (status = 503, description = "The queue is full or the service is stopping", body = ErrorBody),
     ),
     security(("auth" = []))

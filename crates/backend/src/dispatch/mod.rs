@@ -27,8 +27,24 @@ pub enum DispatchError {
     Busy { running: usize, queued: usize },
     #[error("the service is shutting down; retry later")]
     ShuttingDown,
+    /// This owner's jobs fill its share of the queue; other owners' are still taken.
+    #[error("{owner} already has {pending} jobs running or waiting here, its share of the queue (serve --queue-per-user); retry when some have ended")]
+    OwnerFull { owner: String, pending: usize },
     #[error("could not start the job: {0}")]
     Failed(String),
+}
+
+impl DispatchError {
+    /// Whether the job surely went nowhere: refused here, before any runner could have it
+    /// (a failed invoke may still have been delivered).
+    pub fn refused_here(&self) -> bool {
+        matches!(
+            self,
+            DispatchError::Busy { .. }
+                | DispatchError::ShuttingDown
+                | DispatchError::OwnerFull { .. }
+        )
+    }
 }
 
 #[async_trait]

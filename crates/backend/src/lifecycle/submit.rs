@@ -158,14 +158,18 @@ async fn start_job(
         let keys = job.keys();
         // A dispatch that failed may still have been delivered (an invoke that timed out):
         // taking the run claim first either stops that runner from ever starting the job
-        // or shows that it already has, and then the job is the caller's after all.
-        if let Ok(false) = jobs
-            .store
-            .put_new(&keys.claim(), Bytes::from_static(b"aborted"))
-            .await
-        {
-            tracing::warn!(uid = %job.uid, error = %e, "dispatch reported failure but the job runs");
-            return Ok((job.uid.to_string(), quiet));
+        // or shows that it already has, and then the job is the caller's after all. One
+        // refused here went nowhere, and leaves nothing behind, its claim included.
+        let refused_here = matches!(&e, JobError::Dispatch(d) if d.refused_here());
+        if !refused_here {
+            let claimed = jobs
+                .store
+                .put_new(&keys.claim(), Bytes::from_static(b"aborted"))
+                .await;
+            if let Ok(false) = claimed {
+                tracing::warn!(uid = %job.uid, error = %e, "dispatch reported failure but the job runs");
+                return Ok((job.uid.to_string(), quiet));
+            }
         }
         // The caller never learns this uid; leave no half-made job behind.
         for key in [

@@ -14,6 +14,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     config.concurrency = args.concurrency;
     config.per_user = args.per_user.map(|n| n as usize);
     config.queue = args.queue;
+    config.queue_per_user = args.queue_per_user.map(|n| n as usize);
     config.public_url = args.public_url;
     if args.max_timeout < std::time::Duration::from_secs(1) {
         anyhow::bail!("--max-timeout must be at least 1s");

@@ -537,6 +537,87 @@ async fn one_users_flood_of_jobs_does_not_starve_another() {
     svc.stop().await;
 }
 
+/// One key filled the whole queue and every other key's submit was refused (503) with it;
+/// each refusal also left a run claim behind. Now a flood is refused to its own key (429) at
+/// its share of the queue, another key's job runs at once, and a refused submit leaves
+/// nothing in the store.
+#[tokio::test]
+async fn one_keys_flood_of_the_queue_is_refused_to_it_alone_and_leaves_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().join("d");
+    let limits = ["--concurrency", "2", "--per-user", "1", "--queue", "8"];
+    let serve = serve_in(&dir, &limits);
+    let out = clean_command(BIN, &[])
+        .args(["auth", "new", "bob", "--data-dir", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bob = Client::new(&serve.url, String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+
+    // The first key floods: its share is 1 running and a quarter of the queue waiting.
+    let http = reqwest::Client::new();
+    let sleep = serde_json::to_vec(&ExecRequest::argv(["sleep", "60"])).unwrap();
+    let mut answers = Vec::new();
+    for _ in 0..20 {
+        let resp = http
+            .post(format!("{}/api/exec", serve.url))
+            .header("auth", &serve.key)
+            .header("content-type", "application/json")
+            .body(sleep.clone())
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        answers.push((status, resp.text().await.unwrap()));
+    }
+    let accepted = answers.iter().filter(|(s, _)| *s == 200).count();
+    assert_eq!(accepted, 3, "{answers:?}");
+    for (status, body) in &answers[3..] {
+        assert_eq!(*status, 429, "{body}");
+        assert!(body.contains("share of the queue"), "{body}");
+    }
+
+    // Another key is not refused, and runs in the slot the flood may not take.
+    let started = Instant::now();
+    let mut log = Vec::new();
+    let code = tokio::time::timeout(
+        Duration::from_secs(20),
+        bob.exec(&ExecRequest::argv(["echo", "bob"]), |b| {
+            log.extend_from_slice(b)
+        }),
+    )
+    .await
+    .expect("bob's job ends")
+    .expect("bob's job is taken");
+    assert_eq!((code, log.as_slice()), (0, b"bob\n".as_slice()));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // The refused submits left nothing (no run claim either): only the four jobs have
+    // objects.
+    let mut holding = Vec::new();
+    for owner in std::fs::read_dir(dir.join("jobs")).unwrap() {
+        for job in std::fs::read_dir(owner.unwrap().path()).unwrap() {
+            let job = job.unwrap().path();
+            let names: Vec<_> = std::fs::read_dir(&job)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            if !names.is_empty() {
+                holding.push(names);
+            }
+        }
+    }
+    assert_eq!(holding.len(), 4, "{holding:?}");
+}
+
 /// A uid written with extra leading zeros named the same job from another folder: a cancel
 /// so written claimed that empty folder and recorded the running job as cancelled.
 #[tokio::test]
