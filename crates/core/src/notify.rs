@@ -131,33 +131,127 @@ pub fn sign(secret: &str, id: &str, timestamp: u64, body: &[u8]) -> String {
     format!("v1,{}", BASE64.encode(mac.finalize().into_bytes()))
 }
 
-/// Sends every delivery that is due (at most `max`), each at most [`ATTEMPT_TIMEOUT`];
-/// answers how many were tried, and when the next of the others is due.
+/// Sends the deliveries that are due, at most `max`, side by side (each at most
+/// [`ATTEMPT_TIMEOUT`]); answers how many were tried, and when the next of the others is
+/// due. What one owner's receivers do (never answer, say) holds up at most
+/// [`PER_OWNER`] of its own deliveries, and nobody else's.
 pub async fn deliver_due(
     store: &dyn Store,
     http: &reqwest::Client,
     policy: &PushPolicy,
     max: usize,
 ) -> Result<(usize, Option<u64>), StoreError> {
+    let (picked, next) = pick_due(store, max).await?;
+    let tried = picked.len();
+    send(store, http, policy, picked).await;
+    Ok((tried, next))
+}
+
+/// One owner's deliveries under way at once, in this process.
+pub const PER_OWNER: usize = 4;
+/// All owners' deliveries under way at once, in this process.
+const SIDE_BY_SIDE: usize = 32;
+
+/// The deliveries under way in this process: by key (so a pass never picks one twice)
+/// and how many of each owner's.
+#[derive(Default)]
+struct UnderWay {
+    keys: std::collections::HashSet<String>,
+    by_owner: std::collections::HashMap<String, usize>,
+}
+
+static UNDER_WAY: std::sync::Mutex<Option<UnderWay>> = std::sync::Mutex::new(None);
+
+fn under_way<T>(f: impl FnOnce(&mut UnderWay) -> T) -> T {
+    let mut guard = UNDER_WAY.lock().unwrap_or_else(|p| p.into_inner());
+    f(guard.get_or_insert_with(UnderWay::default))
+}
+
+/// A delivery taken for sending: released from [`UnderWay`] when dropped.
+struct Picked {
+    key: String,
+    pending: DueKey,
+}
+
+impl Drop for Picked {
+    fn drop(&mut self) {
+        under_way(|w| {
+            w.keys.remove(&self.key);
+            let owner = self.pending.owner.to_string();
+            if let Some(n) = w.by_owner.get_mut(&owner) {
+                *n -= 1;
+                if *n == 0 {
+                    w.by_owner.remove(&owner);
+                }
+            }
+        });
+    }
+}
+
+/// Takes the due deliveries not under way, owners in turn (one each, round after round),
+/// within [`PER_OWNER`], [`SIDE_BY_SIDE`] and `max`; answers them and when the next of
+/// the others is due.
+async fn pick_due(store: &dyn Store, max: usize) -> Result<(Vec<Picked>, Option<u64>), StoreError> {
     let now = now_unix();
-    let mut tried = 0;
     let mut next: Option<u64> = None;
+    let mut by_owner: std::collections::BTreeMap<
+        String,
+        std::collections::VecDeque<(String, DueKey)>,
+    > = Default::default();
     for key in store.list(PENDING_PREFIX).await? {
         let Some(pending) = DueKey::parse(PENDING_PREFIX, &key) else {
             tracing::warn!(key, "dropping an unreadable pending notification");
             store.delete(&key).await?;
             continue;
         };
-        if pending.due > now || tried >= max {
+        if pending.due > now {
             next = Some(next.map_or(pending.due, |n| n.min(pending.due)));
             continue;
         }
-        tried += 1;
-        if let Some(due) = attempt(store, http, policy, &key, pending).await? {
-            next = Some(next.map_or(due, |n| n.min(due)));
-        }
+        let owner = pending.owner.to_string();
+        by_owner.entry(owner).or_default().push_back((key, pending));
     }
-    Ok((tried, next))
+    let picked = under_way(|w| {
+        let mut picked = Vec::new();
+        loop {
+            let mut took = false;
+            for (owner, queue) in by_owner.iter_mut() {
+                if picked.len() >= max || w.keys.len() >= SIDE_BY_SIDE {
+                    return picked;
+                }
+                if w.by_owner.get(owner).copied().unwrap_or(0) >= PER_OWNER {
+                    continue;
+                }
+                while let Some((key, pending)) = queue.pop_front() {
+                    if w.keys.insert(key.clone()) {
+                        *w.by_owner.entry(owner.clone()).or_default() += 1;
+                        picked.push(Picked { key, pending });
+                        took = true;
+                        break;
+                    }
+                }
+            }
+            if !took {
+                return picked;
+            }
+        }
+    });
+    // What is due but was not taken (its owner's deliveries, or all, are under way) is
+    // taken by the pass that the end of one under way starts.
+    Ok((picked, next))
+}
+
+/// Sends `picked` side by side; a failure to record one attempt is logged, and the
+/// delivery stays due.
+async fn send(store: &dyn Store, http: &reqwest::Client, policy: &PushPolicy, picked: Vec<Picked>) {
+    let sends = picked.into_iter().map(|picked| async move {
+        let sent = attempt(store, http, policy, &picked.key, picked.pending.clone()).await;
+        if let Err(e) = sent {
+            tracing::warn!(key = picked.key, error = %e, "recording a notification's attempt");
+        }
+        drop(picked);
+    });
+    futures_util::future::join_all(sends).await;
 }
 
 /// One attempt at one delivery, and what it leaves: done (`None`), or due again then.
@@ -274,9 +368,28 @@ static ENQUEUED: tokio::sync::Notify = tokio::sync::Notify::const_new();
 /// ([`crate::due::work_until`]).
 pub async fn deliver_until(store: Arc<dyn Store>, policy: PushPolicy, stop: CancellationToken) {
     let http = policy.client();
-    crate::due::work_until("delivering notifications", 64, &ENQUEUED, stop, || {
-        deliver_due(store.as_ref(), &http, &policy, 64)
-    })
+    crate::due::work_until(
+        "delivering notifications",
+        usize::MAX,
+        &ENQUEUED,
+        stop,
+        || {
+            let (store, http, policy) = (store.clone(), http.clone(), policy.clone());
+            async move {
+                // Each pass's deliveries go on by themselves: a pass never waits for a slow
+                // receiver, and the next one takes whatever else is due meanwhile.
+                let (picked, next) = pick_due(store.as_ref(), 64).await?;
+                let tried = picked.len();
+                if tried > 0 {
+                    tokio::spawn(async move {
+                        send(store.as_ref(), &http, &policy, picked).await;
+                        ENQUEUED.notify_one();
+                    });
+                }
+                Ok((tried, next))
+            }
+        },
+    )
     .await;
 }
 

@@ -276,3 +276,47 @@ async fn a_delivery_waiting_to_be_retried_survives_a_restart_of_serve() {
     .await;
     assert_eq!(meta["notified"]["attempts"], 2);
 }
+
+/// Deliveries went one at a time, 15 s each for a receiver that never answers: with one
+/// key's 60 jobs notifying such a receiver, another key's notification waited for minutes.
+/// They go side by side now, at most a few of one owner's at once.
+#[tokio::test]
+async fn one_keys_silent_receiver_holds_up_nobody_elses_notifications() {
+    let args = [&ALLOW[..], &["--concurrency", "32"]].concat();
+    let local = LocalServe::start_with(BIN, &args);
+    let silent = receiver(&[0]).await;
+    let heard = receiver(&[204]).await;
+    let alice = local.client();
+    let mut flood = Vec::new();
+    for _ in 0..60 {
+        let request = aws_exec_client::ExecRequest::argv(["true"]).notify(&silent.url);
+        flood.push(alice.submit(&request).await.unwrap());
+    }
+    for uid in &flood {
+        alice.tail(uid, |_| {}).await.unwrap();
+    }
+    silent.wait_for(aws_exec_backend::notify::PER_OWNER).await;
+
+    let zoe = local.new_user("zoe");
+    let request = aws_exec_client::ExecRequest::argv(["true"]).notify(&heard.url);
+    let uid = zoe.submit(&request).await.unwrap();
+    zoe.tail(&uid, |_| {}).await.unwrap();
+    let ended = Instant::now();
+    let got = wait_until(Duration::from_secs(60), "zoe's notification", || async {
+        let got = heard.got();
+        (!got.is_empty()).then_some(got)
+    })
+    .await;
+    assert!(got[0].body.contains(&uid), "{}", got[0].body);
+    assert!(
+        ended.elapsed() < Duration::from_secs(5),
+        "zoe's notification came {:?} after her job ended",
+        ended.elapsed()
+    );
+    // Alice's receiver never holds more than her share of the deliveries under way.
+    assert!(
+        silent.got().len() <= 2 * aws_exec_backend::notify::PER_OWNER,
+        "{}",
+        silent.got().len()
+    );
+}
