@@ -10,6 +10,7 @@ pub mod dispatch;
 #[cfg(feature = "aws")]
 pub mod fargate_edge;
 pub mod housekeeping;
+pub mod http_server;
 pub mod job;
 #[cfg(feature = "aws")]
 pub mod lambda_edge;

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_exec_protocol::Uid;
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -345,19 +344,12 @@ impl LocalService {
         }
         let listener = TcpListener::bind(config.addr).await?;
         let addr = listener.local_addr()?;
-        // Answers are small and awaited: without this, Nagle's algorithm holds the last
-        // piece of one until the client's delayed ACK, some 40 ms.
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let graceful = stop.clone().cancelled_owned();
-        // One router shared by every connection: served as a plain router, axum would
-        // copy its whole route table for each connection it accepts.
-        let server = tokio::spawn(async move {
-            axum::serve(listener, router.into_make_service())
-                .with_graceful_shutdown(graceful)
-                .await
-        });
+        let server = tokio::spawn(crate::http_server::serve(
+            listener,
+            router,
+            crate::http_server::Limits::for_this_process(),
+            stop.clone(),
+        ));
         Ok(LocalService {
             addr,
             store,

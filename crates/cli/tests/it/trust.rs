@@ -618,6 +618,45 @@ async fn one_keys_flood_of_the_queue_is_refused_to_it_alone_and_leaves_nothing()
     assert_eq!(holding.len(), 4, "{holding:?}");
 }
 
+/// `serve` had no deadline for a request's head: of 3000 connections that sent half a
+/// request, none was closed after 65 s, each holding a descriptor for ever. A connection
+/// that has not sent a whole head within 20 s (half a head, or nothing at all) is closed now,
+/// and the service answers others meanwhile.
+#[tokio::test]
+async fn half_sent_and_silent_connections_are_closed_after_the_head_deadline() {
+    use std::io::Write;
+    let data = tempfile::tempdir().unwrap();
+    let serve = serve_in(data.path(), &[]);
+    let addr = serve.url.trim_start_matches("http://").to_owned();
+    let mut held = Vec::new();
+    for i in 0..200 {
+        let mut tcp = std::net::TcpStream::connect(&addr).unwrap();
+        if i % 2 == 0 {
+            tcp.write_all(b"GET /api/jobs HTTP/1.1\r\nHost: x\r\nauth: ")
+                .unwrap();
+        }
+        held.push(tcp);
+    }
+    let client = client_of(&serve);
+    let uid = client.submit(&ExecRequest::argv(["true"])).await.unwrap();
+    assert_eq!(follow(&client, &uid, Duration::from_secs(10)).await.1, 0);
+
+    tokio::time::sleep(Duration::from_secs(23)).await;
+    let mut open = 0;
+    for tcp in &mut held {
+        tcp.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut rest = Vec::new();
+        // Closed: the end of the stream (after at most an error answer), or a reset.
+        match tcp.read_to_end(&mut rest) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(_) => open += 1,
+        }
+    }
+    assert_eq!(open, 0, "connections still open past the head deadline");
+}
+
 /// A uid written with extra leading zeros named the same job from another folder: a cancel
 /// so written claimed that empty folder and recorded the running job as cancelled.
 #[tokio::test]
