@@ -6,13 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::mask::Masker;
 use crate::log_sink::spool::MAX_PIECE;
-use crate::log_sink::{Notes, Sink, Spool};
+use crate::log_sink::{LogReader, Notes, Sink, Spool};
 use crate::store::StoreError;
 
 /// How long a failed write waits before it is tried again, at least.
@@ -31,7 +30,7 @@ struct Flight {
 /// own retries, the size of what was stored before and the error. A later attempt's log
 /// goes on from `start`.
 pub async fn ship(
-    mut rx: mpsc::UnboundedReceiver<Bytes>,
+    mut rx: LogReader,
     sink: Arc<dyn Sink>,
     cap: usize,
     finish: CancellationToken,
@@ -86,7 +85,7 @@ pub async fn ship(
                 None => break,
             },
             _ = finish.cancelled() => {
-                while let Ok(data) = rx.try_recv() {
+                while let Some(data) = rx.try_recv() {
                     if let Err(e) = take_in(&mut spool, masker.as_mut(), &data) {
                         spool_error.get_or_insert(e);
                     }
@@ -181,8 +180,12 @@ pub struct Shipped {
     pub mid_line: bool,
 }
 
-/// Adds a command's output to the spool, masked first when the job has secrets.
+/// Adds a command's output to the spool, masked first when the job has secrets (not once
+/// the spool is full: what comes then is dropped, and masking it would be work for nothing).
 fn take_in(spool: &mut Spool, masker: Option<&mut Masker>, data: &[u8]) -> std::io::Result<()> {
+    if spool.truncated() {
+        return Ok(());
+    }
     match masker {
         Some(masker) => spool.push(&masker.feed(data)),
         None => spool.push(data),

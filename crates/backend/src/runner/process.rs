@@ -263,7 +263,8 @@ async fn pump(mut from: impl AsyncRead + Unpin, log: LogWriter) {
     loop {
         match from.read(&mut buf).await {
             Ok(0) | Err(_) => return,
-            Ok(n) => log.write(Bytes::copy_from_slice(&buf[..n])),
+            // The job waits on its pipe while the log falls behind.
+            Ok(n) => log.write_waiting(Bytes::copy_from_slice(&buf[..n])).await,
         }
     }
 }

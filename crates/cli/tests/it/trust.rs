@@ -657,6 +657,50 @@ async fn half_sent_and_silent_connections_are_closed_after_the_head_deadline() {
     assert_eq!(open, 0, "connections still open past the head deadline");
 }
 
+/// A job printing as fast as it could, with a 2000-byte secret, grew `serve` by gigabytes:
+/// its pipe was read into an unbounded channel faster than the log was masked, and every
+/// byte was masked, even past the log's cap. The job now waits on its pipe while the log
+/// falls behind, bytes past the cap are not masked, and its timeout still ends it.
+#[tokio::test]
+async fn a_fast_job_with_a_secret_does_not_grow_serves_memory() {
+    let data = tempfile::tempdir().unwrap();
+    let serve = serve_in(data.path(), &[]);
+    let client = client_of(&serve);
+    let secret: String = (0..2000).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+    client.put_secret("BIG", &secret).await.unwrap();
+    let rss_kib = |what: &str| -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", serve.pid())).unwrap();
+        let line = status
+            .lines()
+            .find(|l| l.starts_with(what))
+            .unwrap()
+            .to_owned();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    let before = rss_kib("VmRSS:");
+    // Lines carrying the secret, as fast as the job can write them.
+    let flood = r#"line="$BIG and more"; while :; do printf '%s\n' "$line$line$line$line"; done"#;
+    let request = ExecRequest::argv(["bash", "-c", flood])
+        .secret("BIG")
+        .timeout(8);
+    let started = Instant::now();
+    let uid = client.submit(&request).await.unwrap();
+    let (_, code) = follow(&client, &uid, Duration::from_secs(60)).await;
+    assert_eq!(code, 124, "its timeout ends it");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "ended {:?} after it started",
+        started.elapsed()
+    );
+    let peak = rss_kib("VmHWM:");
+    assert!(
+        peak < before + 200 * 1024,
+        "serve grew from {before} KiB to a peak of {peak} KiB"
+    );
+    let meta = client.status(&uid).await.unwrap();
+    assert_eq!(meta.state, JobState::TimedOut);
+}
+
 /// A uid written with extra leading zeros named the same job from another folder: a cancel
 /// so written claimed that empty folder and recorded the running job as cancelled.
 #[tokio::test]

@@ -18,7 +18,7 @@ mod writer;
 pub use push::PushSink;
 pub use spool::{Spool, Whole};
 pub use store::StoreSink;
-pub use writer::{LogWriter, Notes, NotesSaid};
+pub use writer::{LogReader, LogWriter, Notes, NotesSaid};
 
 #[async_trait]
 pub trait Sink: Send + Sync + 'static {

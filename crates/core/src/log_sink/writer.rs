@@ -1,31 +1,103 @@
-//! The writer a job's command writes its output into: never blocks, cheap to clone, and
-//! carries the notes (truncation, masking) that end up at the foot of the log.
+//! The writer a job's command writes its output into, cheap to clone, and the notes (a
+//! stop, masking) kept beside the log. What is written and not yet taken by the log's
+//! shipper is bounded: a command that prints faster than the log is stored waits on its
+//! pipe, as it would on a slow terminal, and the service's memory does not grow with it.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 
-/// Where a command's output goes. Cheap to clone; writes never block.
+/// The most bytes written and not yet taken by the shipper before a waiting writer
+/// ([`LogWriter::write_waiting`]) waits.
+pub const MAX_BACKLOG: usize = 4 * 1024 * 1024;
+
+/// Where a command's output goes. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct LogWriter {
     tx: mpsc::UnboundedSender<Bytes>,
+    backlog: Arc<Backlog>,
     notes: Notes,
 }
 
-impl LogWriter {
-    pub fn channel() -> (Self, mpsc::UnboundedReceiver<Bytes>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let notes = Notes::default();
-        (LogWriter { tx, notes }, rx)
+/// Bytes written and not yet taken, and the news that some were taken.
+#[derive(Debug, Default)]
+struct Backlog {
+    bytes: AtomicUsize,
+    taken: Notify,
+}
+
+/// What the shipper reads a log's writes from.
+#[derive(Debug)]
+pub struct LogReader {
+    rx: mpsc::UnboundedReceiver<Bytes>,
+    backlog: Arc<Backlog>,
+}
+
+impl LogReader {
+    /// The next write, or `None` once every writer is gone.
+    pub async fn recv(&mut self) -> Option<Bytes> {
+        let data = self.rx.recv().await?;
+        Some(self.taken(data))
     }
 
-    /// Appends bytes to the log. Writes after the job ended are dropped.
+    /// The next write if one is waiting.
+    pub fn try_recv(&mut self) -> Option<Bytes> {
+        let data = self.rx.try_recv().ok()?;
+        Some(self.taken(data))
+    }
+
+    fn taken(&self, data: Bytes) -> Bytes {
+        self.backlog.bytes.fetch_sub(data.len(), Ordering::SeqCst);
+        self.backlog.taken.notify_waiters();
+        data
+    }
+}
+
+impl Drop for LogReader {
+    fn drop(&mut self) {
+        // A writer waiting for room finds the log closed, and goes on.
+        self.rx.close();
+        self.backlog.taken.notify_waiters();
+    }
+}
+
+impl LogWriter {
+    pub fn channel() -> (Self, LogReader) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let backlog = Arc::new(Backlog::default());
+        let notes = Notes::default();
+        let reader = LogReader {
+            rx,
+            backlog: backlog.clone(),
+        };
+        (LogWriter { tx, backlog, notes }, reader)
+    }
+
+    /// Appends bytes to the log at once (the service's own short writes, an rpc's).
+    /// Writes after the job ended are dropped.
     pub fn write(&self, data: impl Into<Bytes>) {
         let data = data.into();
         if !data.is_empty() {
-            let _ = self.tx.send(data);
+            self.backlog.bytes.fetch_add(data.len(), Ordering::SeqCst);
+            if self.tx.send(data.clone()).is_err() {
+                self.backlog.bytes.fetch_sub(data.len(), Ordering::SeqCst);
+            }
         }
+    }
+
+    /// Appends bytes to the log once the backlog is under [`MAX_BACKLOG`]: a command's
+    /// output, read from its pipe, so that the command waits while the log falls behind.
+    pub async fn write_waiting(&self, data: impl Into<Bytes>) {
+        loop {
+            let taken = self.backlog.taken.notified();
+            if self.backlog.bytes.load(Ordering::SeqCst) < MAX_BACKLOG || self.tx.is_closed() {
+                break;
+            }
+            taken.await;
+        }
+        self.write(data);
     }
 
     /// Records what the service has to say of the run (a stop, a file it could not
