@@ -558,3 +558,43 @@ async fn a_removed_users_secrets_go_with_its_key() {
     assert_eq!(err.status(), Some(400), "{err}");
     assert!(files_holding(Path::new(&local.data), "", b"bob-token-456").is_empty());
 }
+
+/// Nothing bounded how many secrets one key kept in Parameter Store: one key could take
+/// the account's quota from every other. The cap of every store holds there too, and a
+/// submit looks its names up instead of listing all of the owner's secrets.
+#[tokio::test]
+async fn on_a_bucket_one_key_keeps_at_most_max_secrets_per_key() {
+    use aws_exec_protocol::limits::MAX_SECRETS_PER_KEY;
+    let server = S3Server::moto();
+    server.bucket("svc").await;
+    let mut env = server.env();
+    env.push(("SECRETS_PREFIX", "/proj/secrets".into()));
+    let serve = ServeProcess::start(BIN, &["--bucket", "svc"], &env);
+    let client = aws_exec_client::Client::new(&serve.url, &serve.key).unwrap();
+    // As many as the cap, stored straight into Parameter Store, ten at a time.
+    let ssm = server.ssm();
+    for chunk in (0..MAX_SECRETS_PER_KEY).collect::<Vec<_>>().chunks(10) {
+        let mut puts = tokio::task::JoinSet::new();
+        for i in chunk {
+            let put = ssm
+                .put_parameter()
+                .name(format!("/proj/secrets/default/S{i:04}"))
+                .value("v")
+                .r#type(aws_sdk_ssm::types::ParameterType::SecureString);
+            puts.spawn(put.send());
+        }
+        while let Some(put) = puts.join_next().await {
+            put.unwrap().unwrap();
+        }
+    }
+    let refused = client.put_secret("ONE_MORE", VALUE).await.unwrap_err();
+    assert!(refused.to_string().contains("the most it may"), "{refused}");
+    // A name it keeps can still be replaced, and used.
+    client.put_secret("S0007", VALUE).await.unwrap();
+    let request = ExecRequest::argv(["sh", "-c", "echo $S0007"]).secret("S0007");
+    let (log, exit) = run_request(&client, &request).await;
+    assert_eq!((log.as_slice(), exit), (&b"***\n"[..], 0));
+    let missing = ExecRequest::argv(["true"]).secret("ONE_MORE");
+    let refused = client.submit(&missing).await.unwrap_err();
+    assert!(refused.to_string().contains("ONE_MORE"), "{refused}");
+}

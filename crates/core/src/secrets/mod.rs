@@ -51,6 +51,22 @@ pub trait Secrets: Send + Sync + 'static {
     /// Deletes one; `Ok(false)` when there was none.
     async fn delete(&self, owner: &AuthName, name: &SecretName) -> Result<bool, SecretsError>;
 
+    /// The first of `names` that `owner` has not stored, if any; no value is read. By
+    /// default from a listing; a store that can look names up does so.
+    async fn missing(
+        &self,
+        owner: &AuthName,
+        names: &BTreeSet<SecretName>,
+    ) -> Result<Option<SecretName>, SecretsError> {
+        let stored: BTreeSet<SecretName> = self
+            .list(owner)
+            .await?
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        Ok(names.iter().find(|n| !stored.contains(n)).cloned())
+    }
+
     /// The values of `names`, in their order, or [`SecretsError::Missing`] for the first
     /// one not stored. Only a runner asks.
     async fn values(
@@ -61,7 +77,7 @@ pub trait Secrets: Send + Sync + 'static {
 }
 
 /// Checks that `owner` has stored every one of `names` (at submit, and when a definition
-/// is stored): one listing, no value read.
+/// is stored): the names looked up, no value read, whatever else the owner keeps.
 pub async fn check_stored(
     secrets: &dyn Secrets,
     owner: &AuthName,
@@ -70,14 +86,8 @@ pub async fn check_stored(
     if names.is_empty() {
         return Ok(());
     }
-    let stored: BTreeSet<SecretName> = secrets
-        .list(owner)
-        .await?
-        .into_iter()
-        .map(|s| s.name)
-        .collect();
-    match names.iter().find(|n| !stored.contains(n)) {
-        Some(missing) => Err(SecretsError::Missing(missing.clone())),
+    match secrets.missing(owner, names).await? {
+        Some(missing) => Err(SecretsError::Missing(missing)),
         None => Ok(()),
     }
 }

@@ -4,6 +4,8 @@
 
 use std::collections::BTreeSet;
 
+use aws_exec_protocol::limits::MAX_SECRETS_PER_KEY;
+
 use async_trait::async_trait;
 use aws_exec_protocol::{AuthName, SecretInfo, SecretName};
 use aws_sdk_ssm::types::ParameterType;
@@ -115,6 +117,17 @@ impl Secrets for SsmSecrets {
         name: &SecretName,
         value: &str,
     ) -> Result<(), SecretsError> {
+        // Only a new name counts against the cap, as on every store: one key may not take
+        // the account's Parameter Store quota.
+        let one = BTreeSet::from([name.clone()]);
+        if self.missing(owner, &one).await?.is_some()
+            && self.list(owner).await?.len() >= MAX_SECRETS_PER_KEY
+        {
+            return Err(SecretsError::Refused(format!(
+                "this key keeps {MAX_SECRETS_PER_KEY} secrets already, the most it may; \
+                 delete one first"
+            )));
+        }
         self.client()?
             .put_parameter()
             .name(self.parameter(owner, name))
@@ -191,6 +204,38 @@ impl Secrets for SsmSecrets {
             }
             Err(e) => Err(explain(e)),
         }
+    }
+
+    /// Asks for the names alone, ten at a time, never the values (no decryption).
+    async fn missing(
+        &self,
+        owner: &AuthName,
+        names: &BTreeSet<SecretName>,
+    ) -> Result<Option<SecretName>, SecretsError> {
+        let names: Vec<&SecretName> = names.iter().collect();
+        for batch in names.chunks(GET_BATCH) {
+            let got = self
+                .client()?
+                .get_parameters()
+                .set_names(Some(
+                    batch.iter().map(|n| self.parameter(owner, n)).collect(),
+                ))
+                .with_decryption(false)
+                .send()
+                .await
+                .map_err(explain)?;
+            for name in batch {
+                let wanted = self.parameter(owner, name);
+                if !got
+                    .parameters()
+                    .iter()
+                    .any(|p| p.name() == Some(wanted.as_str()))
+                {
+                    return Ok(Some((*name).clone()));
+                }
+            }
+        }
+        Ok(None)
     }
 
     async fn values(
