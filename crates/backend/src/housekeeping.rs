@@ -556,7 +556,6 @@ mod tests {
     use crate::records::save_meta;
     use crate::store::local::LocalStore;
     use aws_exec_protocol::keys::open_job;
-    use aws_exec_protocol::wire::Command;
     use aws_exec_protocol::Retry;
     use bytes::Bytes;
 
@@ -567,27 +566,7 @@ mod tests {
 
     /// A job running attempt 1 for a runner that died.
     async fn running(store: &Arc<dyn Store>, retry: Option<Retry>) -> Job {
-        let job = Job {
-            owner: "alice".parse().unwrap(),
-            uid: Uid::now(),
-            command: Command::argv(vec!["true".into()]).unwrap(),
-            push_urls: None,
-            timeout: None,
-            env: Default::default(),
-            stdin: false,
-            inputs: Default::default(),
-            executable: Default::default(),
-            secrets: Default::default(),
-            state: None,
-            notify: None,
-            origin: None,
-            retry,
-            attempt: 1,
-            resume: None,
-            fargate: None,
-            quiet: None,
-            requeued: false,
-        };
+        let job = Job::for_tests(retry);
         let keys = job.keys();
         let store = store.as_ref();
         store
@@ -699,6 +678,34 @@ mod tests {
         }
     }
 
+    /// Sweeps the store a writer died in (at its write `at`), and checks that the job ended
+    /// as `expected` (state, exit), its meta, `exit` and `size` agreeing, no open marker left.
+    async fn swept_to_its_end(
+        store: &Arc<dyn Store>,
+        job: &Job,
+        expected: (JobState, i32),
+        at: usize,
+    ) {
+        let keys = job.keys();
+        sweep(store, LostRule::AllOpen, None).await.unwrap();
+        let meta = load_meta(store.as_ref(), &keys).await.unwrap().unwrap();
+        assert_eq!(
+            (meta.state, meta.exit),
+            (expected.0, Some(expected.1)),
+            "crash at write {at}: {meta:?}"
+        );
+        let exit = store.get(&keys.exit()).await.unwrap();
+        let code = Bytes::from(expected.1.to_string());
+        assert_eq!(exit, Some(code), "crash at write {at}");
+        let size = store.get(&keys.size()).await.unwrap();
+        assert!(size.is_some(), "crash at write {at}: no size");
+        let open = store.get(&open_job(&job.owner, &job.uid)).await.unwrap();
+        assert!(
+            open.is_none(),
+            "crash at write {at}: the open marker is left"
+        );
+    }
+
     /// A runner ending a job dies before its Nth write, for every N that its end makes:
     /// whatever it left, a sweep finishes. The job ends as the runner decided once its end
     /// was claimed (`exited` 0 here), and `lost` before that; either way with its meta,
@@ -738,32 +745,11 @@ mod tests {
                 let _ = ended.await;
             }
             let crashed = crash.crashed();
-            sweep(&store, LostRule::AllOpen, None).await.unwrap();
-            let meta = load_meta(store.as_ref(), &keys).await.unwrap().unwrap();
             let expected = match at {
                 1 => (JobState::Lost, LOST_EXIT),
                 _ => (JobState::Exited, 0),
             };
-            assert_eq!(
-                (meta.state, meta.exit),
-                (expected.0, Some(expected.1)),
-                "crash at write {at}: {meta:?}"
-            );
-            let exit = store.get(&keys.exit()).await.unwrap();
-            assert_eq!(
-                exit,
-                Some(Bytes::from(expected.1.to_string())),
-                "crash at write {at}"
-            );
-            assert!(
-                store.get(&keys.size()).await.unwrap().is_some(),
-                "crash at write {at}: no size"
-            );
-            let open = store.get(&open_job(&job.owner, &job.uid)).await.unwrap();
-            assert!(
-                open.is_none(),
-                "crash at write {at}: the open marker is left"
-            );
+            swept_to_its_end(&store, &job, expected, at).await;
             (at, crashed)
         }
 
@@ -802,32 +788,11 @@ mod tests {
                 assert_eq!(found, Cancelled::BeforeStart, "crash at write {at}");
             }
             let crashed = crash.crashed();
-            sweep(&store, LostRule::AllOpen, None).await.unwrap();
-            let meta = load_meta(store.as_ref(), &keys).await.unwrap().unwrap();
             let expected = match at {
                 1 => (JobState::Lost, LOST_EXIT),
                 _ => (JobState::Cancelled, CANCELLED_BEFORE_START_EXIT),
             };
-            assert_eq!(
-                (meta.state, meta.exit),
-                (expected.0, Some(expected.1)),
-                "crash at write {at}: {meta:?}"
-            );
-            let exit = store.get(&keys.exit()).await.unwrap();
-            assert_eq!(
-                exit,
-                Some(Bytes::from(expected.1.to_string())),
-                "crash at write {at}"
-            );
-            assert!(
-                store.get(&keys.size()).await.unwrap().is_some(),
-                "crash at write {at}: no size"
-            );
-            let open = store.get(&open_job(&job.owner, &job.uid)).await.unwrap();
-            assert!(
-                open.is_none(),
-                "crash at write {at}: the open marker is left"
-            );
+            swept_to_its_end(&store, &job, expected, at).await;
             (at, crashed)
         }
 

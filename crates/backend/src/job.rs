@@ -136,6 +136,34 @@ impl Job {
     }
 }
 
+#[cfg(test)]
+impl Job {
+    /// Alice's `true`, attempt 1, asking for `retry`: the unit tests' job.
+    pub fn for_tests(retry: Option<aws_exec_protocol::Retry>) -> Job {
+        Job {
+            owner: "alice".parse().unwrap(),
+            uid: aws_exec_protocol::Uid::now(),
+            command: aws_exec_protocol::wire::Command::argv(vec!["true".into()]).unwrap(),
+            push_urls: None,
+            timeout: None,
+            env: Default::default(),
+            stdin: false,
+            inputs: Default::default(),
+            executable: Default::default(),
+            secrets: Default::default(),
+            state: None,
+            notify: None,
+            origin: None,
+            retry,
+            attempt: 1,
+            resume: None,
+            fargate: None,
+            quiet: None,
+            requeued: false,
+        }
+    }
+}
+
 /// The key under which a self-invoked payload carries its job. API Gateway and function-URL
 /// events are shaped by AWS and never have it, so HTTP callers cannot start the runner.
 pub const JOB_EVENT_KEY: &str = "aws-exec-job";

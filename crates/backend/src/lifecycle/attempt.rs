@@ -176,32 +176,11 @@ pub async fn close(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_exec_protocol::wire::Command;
-    use aws_exec_protocol::{Retry, Uid};
+    use aws_exec_protocol::Retry;
     use std::future::ready;
 
     fn job(retry: Option<Retry>) -> Job {
-        Job {
-            owner: "alice".parse().unwrap(),
-            uid: Uid::now(),
-            command: Command::argv(vec!["false".into()]).unwrap(),
-            push_urls: None,
-            timeout: None,
-            env: Default::default(),
-            stdin: false,
-            inputs: Default::default(),
-            executable: Default::default(),
-            secrets: Default::default(),
-            state: None,
-            notify: None,
-            origin: None,
-            retry,
-            attempt: 1,
-            resume: None,
-            fargate: None,
-            quiet: None,
-            requeued: false,
-        }
+        Job::for_tests(retry)
     }
 
     /// A hand-back whose last write (the due key) failed ends the job instead: as the

@@ -68,6 +68,37 @@ impl SsmSecrets {
     }
 }
 
+impl SsmSecrets {
+    /// One GetParameters call for up to ten of `owner`'s names: for each, in order, its
+    /// value (decrypted when `decrypt`; without, only whether it exists) or `None`.
+    async fn get_batch(
+        &self,
+        owner: &AuthName,
+        batch: &[&SecretName],
+        decrypt: bool,
+    ) -> Result<Vec<Option<String>>, SecretsError> {
+        let names = batch.iter().map(|n| self.parameter(owner, n)).collect();
+        let got = self
+            .client()?
+            .get_parameters()
+            .set_names(Some(names))
+            .with_decryption(decrypt)
+            .send()
+            .await
+            .map_err(explain)?;
+        Ok(batch
+            .iter()
+            .map(|name| {
+                let wanted = self.parameter(owner, name);
+                got.parameters()
+                    .iter()
+                    .find(|p| p.name() == Some(wanted.as_str()))
+                    .map(|p| p.value().unwrap_or_default().to_owned())
+            })
+            .collect())
+    }
+}
+
 /// Why Parameter Store refuses every name under `prefix`: it keeps names whose first part
 /// starts with "aws" or "ssm", in any case, for itself (`/aws-exec/secrets` among them).
 fn reserved(prefix: &str) -> Option<String> {
@@ -214,25 +245,9 @@ impl Secrets for SsmSecrets {
     ) -> Result<Option<SecretName>, SecretsError> {
         let names: Vec<&SecretName> = names.iter().collect();
         for batch in names.chunks(GET_BATCH) {
-            let got = self
-                .client()?
-                .get_parameters()
-                .set_names(Some(
-                    batch.iter().map(|n| self.parameter(owner, n)).collect(),
-                ))
-                .with_decryption(false)
-                .send()
-                .await
-                .map_err(explain)?;
-            for name in batch {
-                let wanted = self.parameter(owner, name);
-                if !got
-                    .parameters()
-                    .iter()
-                    .any(|p| p.name() == Some(wanted.as_str()))
-                {
-                    return Ok(Some((*name).clone()));
-                }
+            let found = self.get_batch(owner, batch, false).await?;
+            if let Some((name, _)) = batch.iter().zip(&found).find(|(_, f)| f.is_none()) {
+                return Ok(Some((*name).clone()));
             }
         }
         Ok(None)
@@ -246,25 +261,10 @@ impl Secrets for SsmSecrets {
         let names: Vec<&SecretName> = names.iter().collect();
         let mut values = Vec::with_capacity(names.len());
         for batch in names.chunks(GET_BATCH) {
-            let got = self
-                .client()?
-                .get_parameters()
-                .set_names(Some(
-                    batch.iter().map(|n| self.parameter(owner, n)).collect(),
-                ))
-                .with_decryption(true)
-                .send()
-                .await
-                .map_err(explain)?;
-            for name in batch {
-                let wanted = self.parameter(owner, name);
-                let value = got
-                    .parameters()
-                    .iter()
-                    .find(|p| p.name() == Some(wanted.as_str()))
-                    .and_then(|p| p.value());
+            let found = self.get_batch(owner, batch, true).await?;
+            for (name, value) in batch.iter().zip(found) {
                 match value {
-                    Some(v) => values.push(((*name).clone(), v.to_owned())),
+                    Some(v) => values.push(((*name).clone(), v)),
                     None => return Err(SecretsError::Missing((*name).clone())),
                 }
             }
