@@ -28,6 +28,17 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// One `true` through the service, from submit to its exit code.
+async fn round_trip(client: &Client) -> Duration {
+    let t = Instant::now();
+    let code = client
+        .exec(&ExecRequest::argv(["true"]), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(code, 0);
+    t.elapsed()
+}
+
 fn row(what: &str, service: String, baseline: String) {
     println!("{what:<34} {service:>22} {baseline:>22}");
 }
@@ -82,13 +93,7 @@ async fn main() {
     let mut service_times = Vec::new();
     let mut direct_times = Vec::new();
     for _ in 0..runs {
-        let t = Instant::now();
-        let code = client
-            .exec(&ExecRequest::argv(["true"]), |_| {})
-            .await
-            .unwrap();
-        assert_eq!(code, 0);
-        service_times.push(t.elapsed());
+        service_times.push(round_trip(&client).await);
         let t = Instant::now();
         Command::new("true").status().unwrap();
         direct_times.push(t.elapsed());
@@ -227,13 +232,7 @@ async fn main() {
     }
     let mut flooded = Vec::new();
     for _ in 0..runs {
-        let t = Instant::now();
-        let code = client
-            .exec(&ExecRequest::argv(["true"]), |_| {})
-            .await
-            .unwrap();
-        assert_eq!(code, 0);
-        flooded.push(t.elapsed());
+        flooded.push(round_trip(&client).await);
     }
     flooded.sort();
     row(

@@ -160,11 +160,11 @@ struct UnderWay {
     by_owner: std::collections::HashMap<String, usize>,
 }
 
-static UNDER_WAY: std::sync::Mutex<Option<UnderWay>> = std::sync::Mutex::new(None);
+static UNDER_WAY: std::sync::LazyLock<std::sync::Mutex<UnderWay>> =
+    std::sync::LazyLock::new(Default::default);
 
 fn under_way<T>(f: impl FnOnce(&mut UnderWay) -> T) -> T {
-    let mut guard = UNDER_WAY.lock().unwrap_or_else(|p| p.into_inner());
-    f(guard.get_or_insert_with(UnderWay::default))
+    f(&mut UNDER_WAY.lock().unwrap_or_else(|p| p.into_inner()))
 }
 
 /// A delivery taken for sending: released from [`UnderWay`] when dropped.

@@ -83,13 +83,9 @@ impl LocalDispatch {
             let mut owners = self.by_owner.lock().unwrap_or_else(|p| p.into_inner());
             let mine = owners.entry(owner.to_owned()).or_default();
             if *mine >= self.owner_limit {
-                let pending = *mine;
-                if pending == 0 {
-                    owners.remove(owner);
-                }
                 return Err(DispatchError::OwnerFull {
                     owner: owner.to_owned(),
-                    pending,
+                    pending: *mine,
                 });
             }
             *mine += 1;
