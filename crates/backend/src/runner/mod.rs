@@ -560,6 +560,16 @@ impl Runner {
             stored,
             notes: notes.said(),
         };
+        // The next attempt works in the same directory (`root/UID`): this one's is gone
+        // before the job is handed back, or removing it could pull the directory from
+        // under an attempt that starts at once (`--retry-delay 0`).
+        let leftovers = match next {
+            Next::Again { .. } => {
+                let _ = tokio::task::spawn_blocking(move || drop(leftovers)).await;
+                None
+            }
+            Next::End(_) => Some(leftovers),
+        };
         let closed = attempt::close(self.store.as_ref(), sink.as_ref(), meta, ended).await;
         if let (true, Some(quiet)) = (quietly, &quiet) {
             quiet.ended(code, size, meta.notes.clone());
