@@ -13,7 +13,7 @@ use crate::job::Job;
 use crate::push_guard::PushPolicy;
 use crate::rpc::Registry;
 use crate::runner::stop::StopReason;
-use crate::runner::{Runner, RunnerConfig};
+use crate::runner::{RunAs, Runner, RunnerConfig};
 use crate::secrets::SsmSecrets;
 use crate::store::{S3Store, Store, StoreError};
 
@@ -66,7 +66,13 @@ pub async fn run_job(
     let config = RunnerConfig {
         // A container runs as root unless its image says otherwise: the job runs as nobody,
         // so it cannot read this process's environment (the task role's credentials' path).
-        run_as: nix::unistd::geteuid().is_root().then_some((65534, 65534)),
+        run_as: match nix::unistd::geteuid().is_root() {
+            true => RunAs::Fixed {
+                user: 65534,
+                group: 65534,
+            },
+            false => RunAs::Service,
+        },
         max_run_time: Duration::from_secs(long_max),
         cost: job.fargate.map(crate::usage::CostModel::fargate),
         rpc_process,

@@ -527,7 +527,8 @@ pub struct ServeArgs {
     /// Let push-urls reach this host even though it is loopback or private (repeatable)
     #[arg(long, value_name = "HOST")]
     pub allow_push_host: Vec<String>,
-    /// When serving as root: the user jobs run as [default: nobody]. Refused when not root
+    /// When serving as root: run every job as this user, rather than each as a user of its
+    /// own. Refused when not root
     #[arg(long, value_name = "USER")]
     pub run_as: Option<String>,
     /// Delete finished jobs older than this (checked at start and hourly)

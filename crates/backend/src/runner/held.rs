@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use aws_exec_protocol::JobMeta;
 use tokio_util::sync::CancellationToken;
 
+use super::users::JobUser;
 use super::workspace::{ScratchSnapshot, Workspace};
 use crate::lifecycle::quiet::Quiet;
 use crate::log_sink::Fence;
@@ -38,6 +39,8 @@ pub(super) struct Leftovers {
     pub(super) workspace: Option<Workspace>,
     pub(super) scratch: Option<ScratchSnapshot>,
     pub(super) work_root: PathBuf,
+    /// The user it ran as, given back last: nothing of the job's is left to reach by then.
+    pub(super) user: Option<JobUser>,
 }
 
 impl Leftovers {
@@ -46,6 +49,7 @@ impl Leftovers {
             workspace: None,
             scratch: None,
             work_root: work_root.to_owned(),
+            user: None,
         }
     }
 }
@@ -57,6 +61,7 @@ impl Drop for Leftovers {
         if let Some(scratch) = self.scratch.take() {
             scratch.clean(&self.work_root);
         }
+        self.user.take();
     }
 }
 

@@ -11,6 +11,7 @@ pub mod process;
 pub mod spawn;
 pub mod state;
 pub mod stop;
+pub mod users;
 pub mod workspace;
 
 use std::collections::HashMap;
@@ -48,6 +49,7 @@ pub use held::Slot;
 use held::{Held, Leftovers, RunningNote};
 use state::remove_staging;
 use stop::{Stop, StopReason};
+pub use users::RunAs;
 
 #[derive(Clone, Debug)]
 pub struct RunnerConfig {
@@ -61,8 +63,8 @@ pub struct RunnerConfig {
     pub max_log_bytes: usize,
     /// Where each job gets its own directory.
     pub work_root: PathBuf,
-    /// The user and group jobs run as (the service runs as root).
-    pub run_as: Option<(u32, u32)>,
+    /// Who jobs run as: a user of their own each when the service runs as root.
+    pub run_as: RunAs,
     /// A scratch directory shared by every job in turn (`/tmp` on Lambda): whatever a job
     /// adds to it is removed after the job.
     pub clean_scratch: Option<PathBuf>,
@@ -90,7 +92,7 @@ impl Default for RunnerConfig {
             // One root per user: another user's serve never shares (or pre-creates) it.
             work_root: std::env::temp_dir()
                 .join(format!("aws-exec-jobs-{}", nix::unistd::geteuid())),
-            run_as: None,
+            run_as: RunAs::Service,
             clean_scratch: None,
             push_policy: PushPolicy::default(),
             rpc_process: None,
@@ -691,6 +693,15 @@ impl Runner {
                 return not_started(126);
             }
         };
+        // Given back after the directory is removed (see `Leftovers`), and so after
+        // every process of the job is gone.
+        let user = match self.config.run_as.take() {
+            Ok(user) => leftovers.user.insert(user).ids(),
+            Err(e) => {
+                log.note(format!("{e}; the job did not run"));
+                return not_started(126);
+            }
+        };
         let placed = files::place_inputs(self.store.as_ref(), job, workspace, stop.token()).await;
         if let Err(why) = placed {
             log.note(why);
@@ -707,7 +718,7 @@ impl Runner {
         let state_dir = workspace.dir.join("state");
         let staging = self.config.work_root.join(format!(".state-{uid}"));
         let state_from = match &job.state {
-            Some(prefix) => match self.restore_state(job, prefix, &staging).await {
+            Some(prefix) => match self.restore_state(job, prefix, &staging, user).await {
                 Ok(version) => Some((prefix, version)),
                 Err(why) => {
                     remove_staging(&staging);
@@ -718,7 +729,7 @@ impl Runner {
             None => None,
         };
         let filled = !job.inputs.is_empty() || !job.secrets.files.is_empty();
-        if let Err(e) = workspace.hand_over(self.config.run_as, filled) {
+        if let Err(e) = workspace.hand_over(user, filled) {
             remove_staging(&staging);
             log.note(format!("cannot give the job its directory: {e}"));
             return not_started(126);
@@ -726,13 +737,12 @@ impl Runner {
         if state_from.is_some() {
             // A rename never follows a link at its destination, and the job's directory
             // cannot itself be swapped: its parent is the service's.
-            let moved =
-                std::fs::rename(&staging, &state_dir).and_then(|()| match self.config.run_as {
-                    Some((user, group)) => {
-                        std::os::unix::fs::lchown(&state_dir, Some(user), Some(group))
-                    }
-                    None => Ok(()),
-                });
+            let moved = std::fs::rename(&staging, &state_dir).and_then(|()| match user {
+                Some((user, group)) => {
+                    std::os::unix::fs::lchown(&state_dir, Some(user), Some(group))
+                }
+                None => Ok(()),
+            });
             if let Err(e) = moved {
                 remove_staging(&staging);
                 log.note(format!("cannot place $AWS_EXEC_STATE: {e}"));
@@ -769,7 +779,7 @@ impl Runner {
             stdin,
             tag: &uid,
             workspace,
-            run_as: self.config.run_as,
+            run_as: user,
             input: match &job.origin {
                 Some(origin @ Origin::Trigger { path, .. }) => {
                     origin.input_file().map(|file| (file, path.clone()))
@@ -791,15 +801,15 @@ impl Runner {
         let mut kept_apart = Vec::new();
         if let Some((prefix, version)) = state_from {
             if ended == (0, JobState::Exited) {
-                kept_apart.extend(self.save_state(prefix, version, &state_dir, log).await);
+                kept_apart.extend(
+                    self.save_state(prefix, version, &state_dir, user, log)
+                        .await,
+                );
             }
         }
         // Pushed jobs keep nothing in the service's store: their caller owns their objects.
         if job.push_urls.is_none() {
-            let owner = self
-                .config
-                .run_as
-                .map_or_else(|| nix::unistd::geteuid().as_raw(), |(user, _)| user);
+            let owner = users::owner_of(user);
             files::keep_artifacts(
                 self.store.as_ref(),
                 &job.keys(),

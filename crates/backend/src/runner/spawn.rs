@@ -262,6 +262,9 @@ extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
             fail(plan, errno());
         }
         if let Some((user, group)) = plan.run_as {
+            // What it makes outside its own directory (`/tmp`, `/dev/shm`) is its user's
+            // alone unless it says otherwise: another job's user cannot read it.
+            libc::syscall(libc::SYS_umask, 0o077);
             if libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()) < 0
                 || libc::syscall(libc::SYS_setgid, group) < 0
                 || libc::syscall(libc::SYS_setuid, user) < 0

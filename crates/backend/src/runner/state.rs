@@ -334,6 +334,7 @@ impl super::Runner {
         job: &Job,
         prefix: &str,
         dir: &Path,
+        user: Option<(u32, u32)>,
     ) -> Result<u64, String> {
         // The job event names where its state is; it must be its owner's definition's.
         let owned = ["schedules", "triggers"]
@@ -348,7 +349,7 @@ impl super::Runner {
         if let Err(e) = std::fs::DirBuilder::new().mode(0o700).create(dir) {
             return Err(format!("cannot make $AWS_EXEC_STATE: {e}"));
         }
-        restore(self.store.as_ref(), prefix, dir, self.config.run_as)
+        restore(self.store.as_ref(), prefix, dir, user)
             .await
             .map_err(|e| match e {
                 StateError::Refused(why) => format!(
@@ -368,12 +369,10 @@ impl super::Runner {
         prefix: &str,
         version: u64,
         dir: &Path,
+        user: Option<(u32, u32)>,
         log: &LogWriter,
     ) -> Option<(String, bytes::Bytes)> {
-        let owner = self
-            .config
-            .run_as
-            .map_or_else(|| nix::unistd::geteuid().as_raw(), |(user, _)| user);
+        let owner = super::users::owner_of(user);
         match save(self.store.as_ref(), prefix, version, dir, owner).await {
             Ok(Saved::Stored(_)) => None,
             Ok(Saved::Conflict { version, archive }) => {

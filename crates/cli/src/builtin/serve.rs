@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use aws_exec_backend::auth;
+use aws_exec_backend::runner::RunAs;
 use aws_exec_backend::serve::{LocalConfig, LocalService};
 use aws_exec_protocol::AuthName;
 
@@ -50,14 +51,23 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// As root, jobs run as an unprivileged user (`nobody` unless told), so they cannot reach
-/// the data directory or keys; otherwise they run as the serving user, which `--run-as`
-/// cannot change.
-fn run_as(user: Option<&str>) -> anyhow::Result<Option<(u32, u32)>> {
+/// As root, each job runs as a user of its own, or every job as `--run-as USER`, so they
+/// cannot reach the data directory or keys; otherwise they run as the serving user, which
+/// `--run-as` cannot change.
+fn run_as(user: Option<&str>) -> anyhow::Result<RunAs> {
     let root = nix::unistd::geteuid().is_root();
     let name = match (root, user) {
-        (true, user) => user.unwrap_or("nobody"),
-        (false, None) => return Ok(None),
+        (true, None) => {
+            let range = aws_exec_backend::runner::users::JOB_USERS;
+            eprintln!(
+                "each job runs as a user of its own (uid {} to {})",
+                range.start(),
+                range.end()
+            );
+            return Ok(RunAs::per_job());
+        }
+        (true, Some(user)) => user,
+        (false, None) => return Ok(RunAs::Service),
         (false, Some(_)) => anyhow::bail!("--run-as needs serve to run as root"),
     };
     let user = nix::unistd::User::from_name(name)?
@@ -65,8 +75,14 @@ fn run_as(user: Option<&str>) -> anyhow::Result<Option<(u32, u32)>> {
     if user.uid.is_root() {
         anyhow::bail!("--run-as: jobs must not run as root");
     }
-    eprintln!("jobs run as {name} (uid {})", user.uid);
-    Ok(Some((user.uid.as_raw(), user.gid.as_raw())))
+    eprintln!(
+        "every job runs as {name} (uid {}): jobs running at once can reach each other",
+        user.uid
+    );
+    Ok(RunAs::Fixed {
+        user: user.uid.as_raw(),
+        group: user.gid.as_raw(),
+    })
 }
 
 async fn shutdown_signal() {

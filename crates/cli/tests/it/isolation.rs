@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use aws_exec_client::{Client, ExecRequest, JobState};
-use aws_exec_testkit::{wait_until, ServeProcess};
+use aws_exec_testkit::{wait_until, LocalServe, ServeProcess};
 
 const BIN: &str = env!("CARGO_BIN_EXE_aws-exec");
 /// The start of the credentials each test's serve is given; each adds its own end, since
@@ -16,6 +16,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_aws-exec");
 /// it makes itself non-dumpable (a window only tests that start serve as `nobody` have).
 const SECRET: &str = "service-secret-7f3a9c";
 const NOBODY: u32 = 65534;
+/// The users a root serve gives its jobs, one each.
+const JOB_USERS: std::ops::RangeInclusive<u32> = 61184..=65519;
 
 fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
@@ -281,7 +283,7 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 }
 
 #[tokio::test]
-async fn serve_as_root_runs_jobs_as_nobody_away_from_the_data_dir() {
+async fn serve_as_root_runs_jobs_as_users_of_their_own_away_from_the_data_dir() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let data_arg = data.to_str().unwrap();
@@ -314,7 +316,10 @@ async fn serve_as_root_runs_jobs_as_nobody_away_from_the_data_dir() {
     );
     let (out, code) = sh(&client, &script).await;
     assert_eq!(code, 0, "{out}");
-    assert_eq!(out, format!("{NOBODY}\ndone\n"));
+    let (user, rest) = out.split_once('\n').unwrap();
+    let user: u32 = user.parse().unwrap();
+    assert!(JOB_USERS.contains(&user), "{out}");
+    assert_eq!(rest, "done\n");
     assert!(!data.join("planted").exists());
 
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
@@ -331,5 +336,103 @@ async fn serve_as_root_runs_jobs_as_nobody_away_from_the_data_dir() {
     for file in files {
         assert_eq!(mode(&file) & 0o077, 0, "{} is private", file.display());
         assert_eq!(std::fs::metadata(&file).unwrap().uid(), 0);
+    }
+}
+
+/// Under a root serve, a job of one key finds another key's running job through
+/// `/proc/PID/cwd` and tries to read and overwrite its file, and looks for what it left in
+/// `/tmp`; it must reach neither. `--run-as nobody` puts every job under one user again,
+/// and then it does reach it: the test's probe works.
+#[tokio::test]
+async fn jobs_of_two_keys_running_at_once_cannot_reach_each_other() {
+    if !is_root() {
+        // Without root every job runs as the serving user; the README says so.
+        return;
+    }
+    let probe = r#"found=
+        for p in /proc/[0-9]*; do
+          f="$p/cwd/victim-file"
+          if [ -f "$f" ] 2>/dev/null; then found=$f; break; fi
+        done
+        [ -n "$found" ] && cat "$found" && echo evil > "$found" && echo overwrote
+        cat /tmp/victim-left-* 2>/dev/null
+        echo probed"#;
+    let run_mark = rand_suffix();
+    let victim_job = &format!(
+        r#"echo secret-of-a > victim-file
+        echo secret-in-tmp > /tmp/victim-left-{run_mark}-$$
+        echo ready
+        for i in $(seq 40); do
+          [ "$(cat victim-file)" = secret-of-a ] || break
+          sleep 0.1
+        done
+        cat victim-file"#
+    );
+    for (shared, args) in [(false, vec![]), (true, vec!["--run-as", "nobody"])] {
+        let serve = LocalServe::start_with(BIN, &args);
+        let victim = serve.new_user("victim");
+        let attacker = serve.new_user("attacker");
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let running = tokio::spawn({
+            let (victim, seen) = (victim.clone(), seen.clone());
+            let victim_job = victim_job.clone();
+            async move {
+                let mut request = ExecRequest::argv(["bash", "-c", &victim_job]);
+                request.timeout = Some(8);
+                let exec = victim.exec(&request, |b| seen.lock().unwrap().extend_from_slice(b));
+                tokio::time::timeout(Duration::from_secs(30), exec)
+                    .await
+                    .expect("the victim's job ends")
+                    .expect("the victim's job runs")
+            }
+        });
+        // Until the victim's file is in place: the probe then has something to find.
+        wait_until(
+            Duration::from_secs(20),
+            "the victim's job is ready",
+            || async {
+                let seen = seen.lock().unwrap();
+                String::from_utf8_lossy(&seen)
+                    .contains("ready")
+                    .then_some(())
+            },
+        )
+        .await;
+        let (out, code) = sh(&attacker, probe).await;
+        assert_eq!(code, 0, "{out}");
+        running.await.unwrap();
+        let victim_out = String::from_utf8(seen.lock().unwrap().clone()).unwrap();
+        if shared {
+            assert!(
+                out.contains("secret-of-a") && out.contains("overwrote"),
+                "{out}"
+            );
+            assert!(victim_out.ends_with("evil\n"), "{victim_out}");
+            // One user for all is never given back: its leftovers stay, and go here.
+            for e in std::fs::read_dir("/tmp").unwrap().flatten() {
+                if e.file_name()
+                    .to_string_lossy()
+                    .starts_with(&format!("victim-left-{run_mark}-"))
+                {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        } else {
+            assert_eq!(out, "probed\n", "the attacker reached the victim's job");
+            assert!(victim_out.ends_with("secret-of-a\n"), "{victim_out}");
+            // Once its user is given back, what the job left in /tmp is gone with it.
+            let left_in_tmp = || {
+                std::fs::read_dir("/tmp").unwrap().flatten().any(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    name.starts_with(&format!("victim-left-{run_mark}-"))
+                })
+            };
+            wait_until(
+                Duration::from_secs(10),
+                "the job's /tmp file removed",
+                || async { (!left_in_tmp()).then_some(()) },
+            )
+            .await;
+        }
     }
 }

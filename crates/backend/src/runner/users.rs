@@ -1,0 +1,291 @@
+//! Who a job's processes run as. A service running as root gives each job a user of its
+//! own, taken from a range no account uses (the range systemd's `DynamicUser` draws from)
+//! and given back once the job and everything it started are gone: two jobs running at
+//! once never share a user, so neither `/proc` nor a file one of them made joins them.
+
+use std::fs::File;
+use std::ops::RangeInclusive;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use nix::fcntl::{Flock, FlockArg};
+use nix::unistd::{Gid, Group, Uid, User};
+
+use crate::tree;
+
+/// The users (and groups of the same number) jobs are given one each. Every system keeps
+/// it free of accounts, and it lies within the 65 536 ids a container is usually mapped.
+pub const JOB_USERS: RangeInclusive<u32> = 61184..=65519;
+
+/// The shared directories a job can write outside its own: what its user left there is
+/// removed before that user is given to another job.
+const SHARED_SCRATCH: [&str; 3] = ["/tmp", "/var/tmp", "/dev/shm"];
+
+/// The most entries of one shared directory read when a user is given back: a directory
+/// with more is left as it is past that point (logged).
+const MAX_SCRATCH_ENTRIES: usize = 100_000;
+
+/// Who jobs run as.
+#[derive(Clone, Debug, Default)]
+pub enum RunAs {
+    /// As the service's own user (a service that does not run as root).
+    #[default]
+    Service,
+    /// Every job as this user and group (`serve --run-as USER`, a Fargate task).
+    Fixed { user: u32, group: u32 },
+    /// Each job as a user of its own.
+    PerJob(Arc<UserPool>),
+}
+
+impl RunAs {
+    /// A user of its own for each job, from [`JOB_USERS`].
+    pub fn per_job() -> Self {
+        RunAs::PerJob(Arc::new(UserPool::new(JOB_USERS, lock_dir())))
+    }
+
+    /// The user the next job runs as, held until the answer is dropped.
+    pub fn take(&self) -> Result<JobUser, UsersTaken> {
+        match self {
+            RunAs::Service => Ok(JobUser {
+                ids: None,
+                _lease: None,
+            }),
+            RunAs::Fixed { user, group } => Ok(JobUser {
+                ids: Some((*user, *group)),
+                _lease: None,
+            }),
+            RunAs::PerJob(pool) => pool.take(),
+        }
+    }
+}
+
+/// Every user of the range is held by a running job (here or in another service on this
+/// machine).
+#[derive(Debug, thiserror::Error)]
+#[error("every user jobs may run as is taken by a running job")]
+pub struct UsersTaken;
+
+/// The user a job runs as, until dropped.
+#[derive(Debug)]
+pub struct JobUser {
+    ids: Option<(u32, u32)>,
+    _lease: Option<Lease>,
+}
+
+impl JobUser {
+    /// The user and group to switch to; `None` runs the job as the service's own user.
+    pub fn ids(&self) -> Option<(u32, u32)> {
+        self.ids
+    }
+
+    /// The user that owns what the job makes.
+    pub fn owner(&self) -> u32 {
+        owner_of(self.ids)
+    }
+}
+
+/// The user that owns what a job running as `ids` makes (see [`JobUser::ids`]).
+pub fn owner_of(ids: Option<(u32, u32)>) -> u32 {
+    ids.map_or_else(|| nix::unistd::geteuid().as_raw(), |(user, _)| user)
+}
+
+/// One user of a pool, taken: the lock that keeps other services on this machine from it,
+/// and the pool it goes back to.
+#[derive(Debug)]
+struct Lease {
+    user: u32,
+    /// Held until the user is free again (see `drop`).
+    lock: Option<Flock<File>>,
+    pool: Arc<UserPool>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        // What it left in the shared directories would otherwise be readable by the next
+        // job given this user, which may be another key's; the user is free once that is
+        // gone. Reading those directories is file system work: off the async threads.
+        let (user, pool, lock) = (self.user, self.pool.clone(), self.lock.take());
+        let give_back = move || {
+            for dir in SHARED_SCRATCH {
+                remove_owned_by(Path::new(dir), user);
+            }
+            pool.held().retain(|&u| u != user);
+            drop(lock);
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(give_back)),
+            Err(_) => give_back(),
+        }
+    }
+}
+
+/// The users of a range, handed out in turn so that a user given back is taken again as
+/// late as possible; each one taken is also locked in a file, which every service on this
+/// machine checks (the lock goes with the process that held it).
+#[derive(Debug)]
+pub struct UserPool {
+    range: RangeInclusive<u32>,
+    locks: PathBuf,
+    /// The next to try, and the users this service holds.
+    next: Mutex<u32>,
+    held: Mutex<Vec<u32>>,
+}
+
+impl UserPool {
+    pub fn new(range: RangeInclusive<u32>, locks: PathBuf) -> Self {
+        // Services started at the same time begin apart, rather than all racing for the
+        // first user.
+        let span = range.end() - range.start() + 1;
+        let first = range.start() + std::process::id() % span;
+        UserPool {
+            range,
+            locks,
+            next: Mutex::new(first),
+            held: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, Vec<u32>> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn take(self: &Arc<Self>) -> Result<JobUser, UsersTaken> {
+        if let Err(e) = std::fs::DirBuilder::new().mode(0o700).create(&self.locks) {
+            if e.kind() != std::io::ErrorKind::AlreadyExists {
+                tracing::error!(dir = %self.locks.display(), error = %e, "making the job users' lock directory");
+                return Err(UsersTaken);
+            }
+        }
+        let span = self.range.end() - self.range.start() + 1;
+        for _ in 0..span {
+            let user = {
+                let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
+                let user = *next;
+                *next = if user == *self.range.end() {
+                    *self.range.start()
+                } else {
+                    user + 1
+                };
+                user
+            };
+            if self.held().contains(&user) || !unused(user) {
+                continue;
+            }
+            let Some(lock) = self.lock(user) else {
+                continue;
+            };
+            self.held().push(user);
+            return Ok(JobUser {
+                ids: Some((user, user)),
+                _lease: Some(Lease {
+                    user,
+                    lock: Some(lock),
+                    pool: Arc::clone(self),
+                }),
+            });
+        }
+        Err(UsersTaken)
+    }
+
+    /// Locks `user` for this process, unless another service holds it.
+    fn lock(&self, user: u32) -> Option<Flock<File>> {
+        let path = self.locks.join(user.to_string());
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .ok()?;
+        Flock::lock(file, FlockArg::LockExclusiveNonblock).ok()
+    }
+}
+
+/// Where the locks of taken users are kept: a directory only root can write, shared by
+/// every service on this machine.
+fn lock_dir() -> PathBuf {
+    let run = Path::new("/run");
+    match run.is_dir() {
+        true => run.join("aws-exec-users"),
+        false => std::env::temp_dir().join("aws-exec-users-0"),
+    }
+}
+
+/// Whether no account or group has this number.
+fn unused(id: u32) -> bool {
+    matches!(User::from_uid(Uid::from_raw(id)), Ok(None))
+        && matches!(Group::from_gid(Gid::from_raw(id)), Ok(None))
+}
+
+/// Removes the entries of `dir` (not below) that belong to `user`, and their trees.
+fn remove_owned_by(dir: &Path, user: u32) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for (seen, entry) in entries.flatten().enumerate() {
+        if seen == MAX_SCRATCH_ENTRIES {
+            tracing::warn!(dir = %dir.display(), "too many entries to look for a job user's leftovers");
+            return;
+        }
+        let owned = entry
+            .path()
+            .symlink_metadata()
+            .is_ok_and(|meta| meta.uid() == user);
+        if owned {
+            if let Err(e) = tree::remove_tree(&entry.path()) {
+                tracing::warn!(path = %entry.path().display(), error = %e, "removing a job user's leftover");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(range: RangeInclusive<u32>, locks: &Path) -> RunAs {
+        RunAs::PerJob(Arc::new(UserPool::new(range, locks.to_owned())))
+    }
+
+    #[test]
+    fn jobs_at_once_get_users_of_their_own_and_a_user_given_back_is_taken_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let run_as = pool(64000..=64003, &dir.path().join("locks"));
+        let a = run_as.take().unwrap();
+        let b = run_as.take().unwrap();
+        assert_ne!(a.owner(), b.owner());
+        assert_eq!(a.ids(), Some((a.owner(), a.owner())), "a group of its own");
+        let given_back = a.owner();
+        drop(a);
+        let c = run_as.take().unwrap();
+        let d = run_as.take().unwrap();
+        assert!(![c.owner(), d.owner()].contains(&given_back));
+        let e = run_as.take().unwrap();
+        assert_eq!(e.owner(), given_back, "taken again once the others were");
+        assert!(run_as.take().is_err(), "all four are held");
+        drop(b);
+    }
+
+    #[test]
+    fn a_user_another_service_holds_is_passed_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let locks = dir.path().join("locks");
+        let here = pool(64010..=64011, &locks);
+        let there = pool(64010..=64011, &locks);
+        let a = here.take().unwrap();
+        let b = there.take().unwrap();
+        assert_ne!(a.owner(), b.owner());
+        assert!(there.take().is_err());
+    }
+
+    #[test]
+    fn the_service_and_a_fixed_user_are_not_pooled() {
+        assert_eq!(RunAs::Service.take().unwrap().ids(), None);
+        let fixed = RunAs::Fixed {
+            user: 65534,
+            group: 65534,
+        };
+        let (a, b) = (fixed.take().unwrap(), fixed.take().unwrap());
+        assert_eq!((a.owner(), b.owner()), (65534, 65534));
+    }
+}
