@@ -145,6 +145,48 @@ async fn conformance(s: &Subject, prefix: &str) {
         .unwrap();
     assert!(page.is_empty(), "{page:?}");
 
+    // list_page of one folder, page after page, sees writes and deletes at once
+    let folder = key("pages/");
+    for i in 0..30 {
+        store
+            .put(&format!("{folder}{i:03}"), Bytes::from_static(b"x"))
+            .await
+            .unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.list_page(&folder, after.as_deref(), 7).await.unwrap();
+        assert!(page.len() <= 7);
+        let Some(last) = page.last().cloned() else {
+            break;
+        };
+        seen.extend(page);
+        after = Some(last);
+    }
+    let want: Vec<String> = (0..30).map(|i| format!("{folder}{i:03}")).collect();
+    assert_eq!(seen, want);
+    store.delete(&format!("{folder}000")).await.unwrap();
+    store
+        .put(&format!("{folder}0005"), Bytes::from_static(b"x"))
+        .await
+        .unwrap();
+    let page = store.list_page(&folder, None, 2).await.unwrap();
+    assert_eq!(page, [format!("{folder}0005"), format!("{folder}001")]);
+    for listed in store.list(&folder).await.unwrap() {
+        store.delete(&listed).await.unwrap();
+    }
+    assert!(store.list_page(&folder, None, 5).await.unwrap().is_empty());
+    store
+        .put(&format!("{folder}again"), Bytes::from_static(b"x"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list_page(&folder, None, 5).await.unwrap(),
+        [format!("{folder}again")]
+    );
+    store.delete(&format!("{folder}again")).await.unwrap();
+
     // delete, idempotent
     store.delete(&key("a")).await.unwrap();
     store.delete(&key("a")).await.unwrap();
@@ -249,6 +291,44 @@ async fn local_subject() -> (Subject, tempfile::TempDir, tokio::task::JoinHandle
 async fn local_store_conforms() {
     let (subject, _dir, server) = local_subject().await;
     conformance(&subject, "jobs/t/").await;
+    server.abort();
+}
+
+/// The data directory holds the folders of what is stored, not of all it ever held: a
+/// delete removes the folders it empties, and a write racing that removal still lands.
+#[tokio::test]
+async fn local_store_removes_the_folders_it_empties_and_writes_racing_it_land() {
+    let (subject, dir, server) = local_subject().await;
+    let store = subject.store.clone();
+    store.put("jobs/u/1/a", "a".into()).await.unwrap();
+    store.put("jobs/u/1/b", "b".into()).await.unwrap();
+    store.put("jobs/v/keep", "k".into()).await.unwrap();
+    store.delete("jobs/u/1/a").await.unwrap();
+    assert!(dir.path().join("jobs/u/1").is_dir(), "b is still there");
+    store.delete("jobs/u/1/b").await.unwrap();
+    assert!(!dir.path().join("jobs/u").exists());
+    assert!(dir.path().join("jobs/v").is_dir());
+    store.delete("jobs/v/keep").await.unwrap();
+    assert!(!dir.path().join("jobs").exists());
+    assert!(dir.path().is_dir(), "the root stays");
+
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for i in 0..200 {
+                    let key = format!("race/f/{w}-{i}");
+                    store.put(&key, "x".into()).await.unwrap();
+                    assert!(store.get(&key).await.unwrap().is_some());
+                    store.delete(&key).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    assert!(!dir.path().join("race").exists());
     server.abort();
 }
 

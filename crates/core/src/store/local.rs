@@ -16,6 +16,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use sha2::Sha256;
 use tokio::io::AsyncWriteExt;
 
+use super::listings::Listings;
 use super::spares::{private, Spares};
 use super::{Store, StoreError};
 use crate::time::now_unix;
@@ -36,6 +37,7 @@ pub struct LocalStore {
     root: PathBuf,
     secret: [u8; 32],
     spares: Spares,
+    listings: std::sync::Arc<Listings>,
 }
 
 impl LocalStore {
@@ -53,6 +55,7 @@ impl LocalStore {
         std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
         Ok(LocalStore {
             spares: Spares::new(&root.join(TMP_DIR)),
+            listings: Default::default(),
             root,
             secret: rand::random(),
         })
@@ -108,7 +111,6 @@ impl LocalStore {
     {
         use futures_util::StreamExt;
         let path = self.path(key)?;
-        ensure_parent(&path, key).await?;
         let tmp = self.tmp_path();
         let mut file = private_file(&tmp).await.map_err(io_err(key))?;
         let mut written = 0u64;
@@ -130,10 +132,15 @@ impl LocalStore {
             let _ = tokio::fs::remove_file(&tmp).await;
             return outcome;
         }
-        if let Err(e) = tokio::fs::rename(&tmp, &path).await {
-            let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(io_err(key)(e));
-        }
+        let (spares, placed) = (self.spares.clone(), path.clone());
+        let renamed = blocking(key, move || {
+            in_dir(&spares, &placed, || std::fs::rename(&tmp, &placed)).inspect_err(|_| {
+                let _ = std::fs::remove_file(&tmp);
+            })
+        })
+        .await;
+        renamed?;
+        self.listings.added(&path);
         Ok(true)
     }
 
@@ -214,15 +221,6 @@ fn check_key(key: &str) -> Result<(), StoreError> {
     }
 }
 
-async fn ensure_parent(path: &Path, key: &str) -> Result<(), StoreError> {
-    if let Some(parent) = path.parent() {
-        tokio::fs::create_dir_all(parent)
-            .await
-            .map_err(io_err(key))?;
-    }
-    Ok(())
-}
-
 /// Bodies up to this size are written, and files up to it read, in the calling task.
 const INLINE_MAX: usize = 64 * 1024;
 
@@ -252,21 +250,49 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Runs `op`, which names `path`; if it failed for want of `path`'s directory, makes the
-/// directory and runs it again. Directories exist for all but a key's first write.
+/// directory and runs it again. Directories exist for all but a key's first write, and
+/// for a write racing the removal of its emptied folder ([`remove_emptied`]): tried again
+/// a few times for that.
 fn in_dir<T>(
     spares: &Spares,
     path: &Path,
     mut op: impl FnMut() -> std::io::Result<T>,
 ) -> std::io::Result<T> {
-    match op() {
-        Err(e) if e.kind() == ErrorKind::NotFound => {
-            if let Some(parent) = path.parent() {
-                spares.make_dir(parent)?;
+    let mut tries = 0;
+    loop {
+        match op() {
+            Err(e) if e.kind() == ErrorKind::NotFound && tries < 8 => {
+                tries += 1;
+                if let Some(parent) = path.parent() {
+                    spares.make_dir(parent)?;
+                }
             }
-            op()
+            done => return done,
         }
-        done => done,
     }
+}
+
+/// Removes the folders above `path` that its removal left empty, up to the store's root:
+/// the data directory holds the folders of what is stored, not of all it ever held, and
+/// the walks over it stay as short as what it holds.
+fn remove_emptied(root: &Path, path: &Path) {
+    let mut dir = path.parent();
+    while let Some(folder) = dir.filter(|d| *d != root && d.starts_with(root)) {
+        // Fails, and stops the climb, at the first folder that holds anything.
+        if std::fs::remove_dir(folder).is_err() {
+            return;
+        }
+        dir = folder.parent();
+    }
+}
+
+/// One page of the sorted `keys`: up to `max` after `start_after`.
+pub(super) fn page_of(keys: Vec<String>, start_after: Option<&str>, max: usize) -> Vec<String> {
+    let from = match start_after {
+        Some(after) => keys.partition_point(|k| k.as_str() <= after),
+        None => 0,
+    };
+    keys.into_iter().skip(from).take(max).collect()
 }
 
 /// Treats a missing file as `None`.
@@ -282,18 +308,22 @@ fn found<T>(result: std::io::Result<T>) -> std::io::Result<Option<T>> {
 impl Store for LocalStore {
     async fn put(&self, key: &str, body: Bytes) -> Result<(), StoreError> {
         let (path, spares) = (self.path(key)?, self.spares.clone());
+        let listings = self.listings.clone();
         if body.is_empty() {
             // An empty file cannot be seen torn: made, or emptied, in place.
             return run(key, true, move || {
-                in_dir(&spares, &path, || spares.place_empty(&path))
+                in_dir(&spares, &path, || spares.place_empty(&path))?;
+                listings.added(&path);
+                Ok(())
             })
             .await;
         }
         run(key, body.len() <= INLINE_MAX, move || {
             let tmp = spares.write(&body)?;
             let placed = in_dir(&spares, &path, || replace(&tmp, &path));
-            if placed.is_err() {
-                let _ = std::fs::remove_file(&tmp);
+            match placed {
+                Ok(()) => listings.added(&path),
+                Err(_) => drop(std::fs::remove_file(&tmp)),
             }
             placed
         })
@@ -302,6 +332,7 @@ impl Store for LocalStore {
 
     async fn put_new(&self, key: &str, body: Bytes) -> Result<bool, StoreError> {
         let (path, spares) = (self.path(key)?, self.spares.clone());
+        let listings = self.listings.clone();
         run(key, body.len() <= INLINE_MAX, move || {
             let tmp = spares.write(&body)?;
             let placed = in_dir(&spares, &path, || place_new(&tmp, &path));
@@ -309,7 +340,10 @@ impl Store for LocalStore {
                 let _ = std::fs::remove_file(&tmp);
             }
             match placed {
-                Ok(()) => Ok(true),
+                Ok(()) => {
+                    listings.added(&path);
+                    Ok(true)
+                }
                 Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(false),
                 Err(e) => Err(e),
             }
@@ -323,7 +357,7 @@ impl Store for LocalStore {
 
     async fn copy(&self, from: &str, to: &str) -> Result<bool, StoreError> {
         let (src, dst, tmp) = (self.path(from)?, self.path(to)?, self.tmp_path());
-        let spares = self.spares.clone();
+        let (spares, listings) = (self.spares.clone(), self.listings.clone());
         blocking(to, move || {
             // Copied beside it and renamed into place: readers see all of it or none.
             let copied = match std::fs::copy(&src, &tmp) {
@@ -332,8 +366,9 @@ impl Store for LocalStore {
                     copied.and_then(|_| in_dir(&spares, &dst, || std::fs::rename(&tmp, &dst)))
                 }
             };
-            if copied.is_err() {
-                let _ = std::fs::remove_file(&tmp);
+            match copied {
+                Ok(()) => listings.added(&dst),
+                Err(_) => drop(std::fs::remove_file(&tmp)),
             }
             copied.map(|()| true)
         })
@@ -343,10 +378,12 @@ impl Store for LocalStore {
     async fn append(&self, key: &str, tail: Bytes, offset: usize) -> Result<(), StoreError> {
         use std::os::unix::fs::FileExt;
         let (path, spares) = (self.path(key)?, self.spares.clone());
+        let listings = self.listings.clone();
         run(key, tail.len() <= INLINE_MAX, move || {
             let file = in_dir(&spares, &path, || {
                 private().create(true).truncate(false).open(&path)
             })?;
+            listings.added(&path);
             // Bytes before `offset` are final; a reader of the growing file sees a prefix.
             file.set_len(offset as u64)?;
             file.write_all_at(&tail, offset as u64)
@@ -400,10 +437,46 @@ impl Store for LocalStore {
         let Some(size) = size else {
             return Ok(());
         };
+        let (root, listings) = (self.root.clone(), self.listings.clone());
         run(key, size <= INLINE_MAX as u64, move || {
-            found(std::fs::remove_file(&path)).map(drop)
+            found(std::fs::remove_file(&path))?;
+            listings.removed(&path);
+            remove_emptied(&root, &path);
+            Ok(())
         })
         .await
+    }
+
+    async fn list_page(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        max: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        // A folder's own entries, from where a page of it began: its names alone are
+        // needed, and the store keeps them sorted.
+        let folder = prefix.strip_suffix('/').filter(|_| {
+            start_after.is_none_or(|after| {
+                after
+                    .strip_prefix(prefix)
+                    .is_some_and(|name| !name.contains('/'))
+            })
+        });
+        let Some(folder) = folder else {
+            let keys = self.list(prefix).await?;
+            return Ok(page_of(keys, start_after, max));
+        };
+        let dir = self.path(folder)?;
+        let after = start_after.map(|a| a[prefix.len()..].to_owned());
+        let listings = self.listings.clone();
+        let names = blocking(prefix, move || listings.page(&dir, after.as_deref(), max)).await?;
+        match names {
+            Some(names) => Ok(names.into_iter().map(|n| format!("{prefix}{n}")).collect()),
+            None => {
+                let keys = self.list(prefix).await?;
+                Ok(page_of(keys, start_after, max))
+            }
+        }
     }
 
     async fn head(&self, key: &str) -> Result<Option<u64>, StoreError> {
@@ -498,5 +571,45 @@ mod tests {
             assert!(check_key(bad).is_err(), "{bad:?}");
         }
         assert!(check_key("jobs/alice/1.x/log.txt").is_ok());
+    }
+
+    /// A page of a folder of 10 000 costs a page, not the folder: after the first, pages
+    /// are answered without reading the folder again, the store's own writes included; a
+    /// file placed from outside makes the next page read it again.
+    #[tokio::test]
+    async fn a_page_of_a_long_folder_does_not_read_the_folder_again() {
+        use std::sync::atomic::Ordering;
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(dir.path()).unwrap();
+        let folder = dir.path().join("index/alice");
+        std::fs::create_dir_all(&folder).unwrap();
+        for i in 0..10_000 {
+            std::fs::write(folder.join(format!("{i:05}")), b"").unwrap();
+        }
+        let reads = || store.listings.reads.load(Ordering::Relaxed);
+        let page = store.list_page("index/alice/", None, 20).await.unwrap();
+        assert_eq!(page.len(), 20);
+        assert_eq!(page[0], "index/alice/00000");
+        assert_eq!(reads(), 1);
+        let next = store
+            .list_page("index/alice/", Some("index/alice/09990"), 20)
+            .await
+            .unwrap();
+        assert_eq!(next.len(), 9);
+        store.put("index/alice/0000", Bytes::new()).await.unwrap();
+        store.delete("index/alice/00001").await.unwrap();
+        let page = store.list_page("index/alice/", None, 3).await.unwrap();
+        assert_eq!(
+            page,
+            ["index/alice/0000", "index/alice/00000", "index/alice/00002"]
+        );
+        assert_eq!(reads(), 1, "the store's own writes kept its listing true");
+
+        // Past the file system's clock tick, so the folder's time moves.
+        std::thread::sleep(Duration::from_millis(50));
+        std::fs::write(folder.join("000"), b"").unwrap();
+        let page = store.list_page("index/alice/", None, 1).await.unwrap();
+        assert_eq!(page, ["index/alice/000"]);
+        assert_eq!(reads(), 2);
     }
 }

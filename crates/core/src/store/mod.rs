@@ -9,6 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
+mod listings;
 pub mod local;
 #[cfg(feature = "aws")]
 pub mod s3;
@@ -72,11 +73,7 @@ pub trait Store: Send + Sync + 'static {
         max: usize,
     ) -> Result<Vec<String>, StoreError> {
         let keys = self.list(prefix).await?;
-        let from = match start_after {
-            Some(after) => keys.partition_point(|k| k.as_str() <= after),
-            None => 0,
-        };
-        Ok(keys.into_iter().skip(from).take(max).collect())
+        Ok(local::page_of(keys, start_after, max))
     }
 
     /// Deletes an object; deleting a missing one is not an error.
