@@ -4,7 +4,9 @@
 //!   vs. the same bytes piped; the same written to stdout and stderr at once, vs. a shell's
 //!   `2>&1` into a pipe; and 31 MiB of base64 text with a secret masked in it, vs.
 //!   the same job without a secret;
-//! - memory: the service's RSS while 50 jobs stream output at once, vs. idle.
+//! - memory: the service's RSS while 50 jobs stream output at once, vs. idle;
+//! - another key's round trip while one key floods the queue, vs. the idle service;
+//! - a page of a key's newest jobs among 10 000 kept, vs. among 50.
 //!
 //! Run with `cargo bench -p aws-exec --bench service`.
 
@@ -14,6 +16,8 @@ use std::time::{Duration, Instant};
 use aws_exec_backend::auth;
 use aws_exec_backend::serve::{LocalConfig, LocalService, StoreLocation};
 use aws_exec_client::{Client, ExecRequest};
+use aws_exec_protocol::keys::JobKeys;
+use aws_exec_protocol::{AuthName, ListQuery, Uid};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
@@ -245,5 +249,57 @@ async fn main() {
     );
     println!("  (the flooding key: 400 submits, {refused} refused at its share of the queue)");
     holding.abort();
+
+    // A page of the newest 20 jobs of a key with 10 000 kept, beside the same page of a
+    // key with 50. The 50 are real jobs; the 10 000 are one of them stored again under new
+    // uids, as the service stores a job.
+    let few = auth::create(service.store().as_ref(), &"few".parse().unwrap())
+        .await
+        .unwrap();
+    let few = Client::new(service.url(), few.expose()).unwrap();
+    for _ in 0..50 {
+        assert_eq!(few.exec(&ExecRequest::argv(["true"]), |_| {}).await.unwrap(), 0);
+    }
+    let many_name: AuthName = "many".parse().unwrap();
+    let many = auth::create(service.store().as_ref(), &many_name)
+        .await
+        .unwrap();
+    let many = Client::new(service.url(), many.expose()).unwrap();
+    let store = service.store();
+    let sample = &few.list(&ListQuery::default()).await.unwrap().jobs[0];
+    let first = sample.uid.unix_seconds() - 20_000;
+    for i in 0..10_000u64 {
+        let uid = Uid::new(first + i);
+        let mut meta = serde_json::to_value(sample).unwrap();
+        meta["uid"] = uid.to_string().into();
+        let keys = JobKeys::new(&many_name, &uid);
+        let body = serde_json::to_vec(&meta).unwrap();
+        // A job's meta is its index entry.
+        store.put(&keys.meta(), body.into()).await.unwrap();
+    }
+    let page = ListQuery {
+        limit: Some(20),
+        ..ListQuery::default()
+    };
+    let mut times = [Vec::new(), Vec::new()];
+    for _ in 0..200 {
+        for (client, times) in [&many, &few].into_iter().zip(times.iter_mut()) {
+            let t = Instant::now();
+            let listed = client.list(&page).await.unwrap();
+            times.push(t.elapsed());
+            assert_eq!(listed.jobs.len(), 20);
+        }
+    }
+    for times in &mut times {
+        times.sort();
+    }
+    row(
+        "a page of 20 of 10 000 jobs, p50",
+        format!("{:.2} ms", percentile(&times[0], 0.5).as_secs_f64() * 1e3),
+        format!(
+            "{:.2} ms (of 50 jobs)",
+            percentile(&times[1], 0.5).as_secs_f64() * 1e3
+        ),
+    );
     service.shutdown().await;
 }

@@ -1169,3 +1169,69 @@ async fn a_failed_write_of_a_jobs_end_does_not_leave_it_running_for_ever() {
     let (log, code) = follow(&client, &uid, Duration::from_secs(10)).await;
     assert_eq!((log.as_slice(), code), (&b"up\n"[..], 255));
 }
+
+/// Every folder under a data directory, relative to it (the store's own spares aside).
+fn folders_under(root: &std::path::Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut todo = vec![root.to_owned()];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            // Submissions' idempotency keys are kept a day, whatever `--keep` says.
+            let kept_a_day = rel.starts_with("idempotency");
+            if entry.file_type().unwrap().is_dir() && !rel.starts_with(".tmp") && !kept_a_day {
+                found.push(rel);
+                todo.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Jobs of two keys, deleted by retention at the next start: the folders they were kept
+/// in go with them, so the data directory (and every walk over it) follows what is kept.
+#[tokio::test]
+async fn a_data_directory_keeps_no_folder_of_what_it_deleted() {
+    let mut serve = aws_exec_testkit::LocalServe::start(BIN);
+    let (alice, bob) = (serve.client(), serve.new_user("bob"));
+    let before = folders_under(std::path::Path::new(&serve.data));
+    for client in [&alice, &bob] {
+        for _ in 0..3 {
+            let code = client
+                .exec(&ExecRequest::argv(["echo", "kept for now"]), |_| {})
+                .await
+                .unwrap();
+            assert_eq!(code, 0);
+        }
+    }
+    let with_jobs = folders_under(std::path::Path::new(&serve.data));
+    assert!(
+        with_jobs.iter().any(|f| f.starts_with("index/bob")),
+        "{with_jobs:?}"
+    );
+    // Older than --keep by the time serve starts again.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    serve.restart(&["--keep", "1s"]);
+    let data = std::path::Path::new(&serve.data).to_owned();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while folders_under(&data) != before {
+        assert!(
+            Instant::now() < deadline,
+            "folders left: {:?} (before any job: {before:?})",
+            folders_under(&data)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(serve
+        .client()
+        .list_all(&Default::default())
+        .await
+        .unwrap()
+        .is_empty());
+}
