@@ -44,6 +44,30 @@ pub fn init_logging_unblocked(default: &str) -> tracing_appender::non_blocking::
     guard
 }
 
+/// The most any log level may show of the libraries that see requests whole.
+const LOG_CAPS: [&str; 7] = [
+    "lambda_runtime=info",
+    "lambda_runtime_api_client=info",
+    "lambda_http=info",
+    "aws_smithy=info",
+    "aws_sdk=info",
+    "hyper=info",
+    "reqwest=info",
+];
+
+/// The filter `spec` (`AWS_EXEC_LOG`) asks for, `default` when it does not parse, with
+/// [`LOG_CAPS`] on top: whatever it says, below those levels the Lambda runtime logs whole
+/// events (keys in their headers, a secret's value in its PUT), and the AWS SDK and HTTP
+/// stacks whole requests and answers.
+fn log_filter(spec: &str, default: &str) -> tracing_subscriber::EnvFilter {
+    let mut filter = tracing_subscriber::EnvFilter::try_new(spec)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    for cap in LOG_CAPS {
+        filter = filter.add_directive(cap.parse().expect("a valid directive"));
+    }
+    filter
+}
+
 fn log_format(
     default: &str,
 ) -> tracing_subscriber::fmt::SubscriberBuilder<
@@ -55,11 +79,9 @@ fn log_format(
     // Colours only for a person at a terminal: a file, a pipe or CloudWatch would show
     // the escape codes as text.
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let spec = std::env::var("AWS_EXEC_LOG").unwrap_or_else(|_| default.to_owned());
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("AWS_EXEC_LOG")
-                .unwrap_or_else(|_| default.into()),
-        )
+        .with_env_filter(log_filter(&spec, default))
         .with_ansi(colour)
 }
 
@@ -89,4 +111,26 @@ pub fn exit_code(result: anyhow::Result<i32>) -> i32 {
         eprintln!("aws-exec: error: {e:#}");
         CLI_ERROR
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing::Level;
+
+    /// `AWS_EXEC_LOG=trace` shows the service's own trace, and nothing below `info` of the
+    /// libraries that see requests whole (the Lambda runtime would log each event).
+    #[test]
+    fn at_trace_level_the_libraries_that_see_requests_whole_stay_at_info() {
+        use tracing_subscriber::layer::SubscriberExt;
+        let subscriber = tracing_subscriber::registry().with(super::log_filter("trace", "info"));
+        tracing::subscriber::with_default(subscriber, || {
+            assert!(tracing::enabled!(target: "aws_exec_backend::runner", Level::TRACE));
+            assert!(!tracing::enabled!(target: "lambda_runtime::layers::trace", Level::DEBUG));
+            assert!(!tracing::enabled!(target: "lambda_runtime_api_client", Level::TRACE));
+            assert!(!tracing::enabled!(target: "aws_smithy_runtime::client", Level::DEBUG));
+            assert!(!tracing::enabled!(target: "aws_sdk_ssm", Level::TRACE));
+            assert!(!tracing::enabled!(target: "hyper_util::client", Level::TRACE));
+            assert!(tracing::enabled!(target: "lambda_runtime", Level::INFO));
+        });
+    }
 }

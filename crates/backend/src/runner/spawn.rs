@@ -261,6 +261,11 @@ extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
         if libc::syscall(libc::SYS_setpgid, 0, 0) < 0 {
             fail(plan, errno());
         }
+        // Nothing the job runs gains privileges: a setuid program (su, a misconfigured
+        // helper in an image) or a file capability runs with the job's own.
+        if libc::syscall(libc::SYS_prctl, libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 {
+            fail(plan, errno());
+        }
         if let Some((user, group)) = plan.run_as {
             // What it makes outside its own directory (`/tmp`, `/dev/shm`) is its user's
             // alone unless it says otherwise: another job's user cannot read it.
