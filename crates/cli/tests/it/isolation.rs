@@ -436,3 +436,16 @@ async fn jobs_of_two_keys_running_at_once_cannot_reach_each_other() {
         }
     }
 }
+
+/// A job runs with no-new-privileges: a setuid program or a file capability it runs gains
+/// nothing (a task image's `su`, a helper left setuid).
+#[tokio::test]
+async fn nothing_a_job_runs_gains_privileges() {
+    let serve = LocalServe::start(BIN);
+    let (out, code) = sh(&serve.client(), "grep NoNewPrivs /proc/self/status").await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["NoNewPrivs:", "1"]
+    );
+}
