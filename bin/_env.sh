@@ -25,6 +25,9 @@ stack_parameters() {
     "JobsRetentionDays=${JOBS_RETENTION_DAYS:-1}" \
     "MemorySize=${MEMORY_SIZE:-1024}" \
     "ReservedConcurrency=${RESERVED_CONCURRENCY:--1}" \
+    "JobsReservedConcurrency=${JOBS_RESERVED_CONCURRENCY:--1}" \
+    "ApiRateLimit=${API_RATE_LIMIT:-50}" \
+    "ApiBurstLimit=${API_BURST_LIMIT:-100}" \
     "HousekeepingSchedule=${HOUSEKEEPING_SCHEDULE-rate(30 minutes)}" \
     "RunnerImage=${RUNNER_IMAGE:-}" \
     "RunnerVpcId=${LONG_RUNNER_VPC:-}" \

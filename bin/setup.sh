@@ -8,6 +8,7 @@
 #           tested and benchmarked)
 #   npm:   frontend/ dev tools (playwright-core, tsc)
 #   .venv: moto_server, boto3, cfn-lint, cargo-lambda (requirements-dev.txt)
+#   .venv-checkov: checkov, the template's security scan (requirements-checkov.txt)
 #   cargo: s3s-fs 0.14.1 (an S3 server that checks signatures), cargo-nextest (runs each
 #          test in a process of its own, which the service's process-wide stray sweep needs)
 set -euo pipefail
@@ -46,6 +47,14 @@ fi
 if [ ! -f .venv/.installed ] || [ requirements-dev.txt -nt .venv/.installed ]; then
   .venv/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
   touch .venv/.installed
+fi
+# checkov in a venv of its own: its pins of boto3 and friends are not moto's.
+if [ ! -x .venv-checkov/bin/python ]; then
+  python3 -m venv .venv-checkov
+fi
+if [ ! -f .venv-checkov/.installed ] || [ requirements-checkov.txt -nt .venv-checkov/.installed ]; then
+  .venv-checkov/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+  touch .venv-checkov/.installed
 fi
 
 if ! cargo nextest --version >/dev/null 2>&1; then

@@ -106,8 +106,16 @@ pub async fn run_job(
         }
         None => tracing::info!(uid = %job.uid, "the job was claimed elsewhere (run or cancelled)"),
     }
-    // Its notification (and any other due) goes now, briefly; the rest waits for
-    // housekeeping.
+    // On the stack the API function sends its notification (and starts its next attempt):
+    // this task's role reaches no owner's signing key. Elsewhere (`serve --bucket`) it goes
+    // now, briefly; the rest waits for housekeeping.
+    if let Some(api) = std::env::var("API_FUNCTION").ok().filter(|a| !a.is_empty()) {
+        let api = crate::dispatch::LambdaDispatch::from_env(api).await;
+        if let Err(e) = api.after_job().await {
+            tracing::warn!(error = %e, "telling the API function of the job's end");
+        }
+        return Ok(0);
+    }
     let policy = PushPolicy::default().for_notifications();
     let http = policy.client();
     let sent = tokio::time::timeout(

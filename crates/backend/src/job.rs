@@ -164,11 +164,24 @@ impl Job {
     }
 }
 
-/// The key under which a self-invoked payload carries its job. API Gateway and function-URL
-/// events are shaped by AWS and never have it, so HTTP callers cannot start the runner.
+/// The key under which an invocation of the jobs function carries its job. API Gateway and
+/// function-URL events are shaped by AWS and never have it, so HTTP callers cannot start the
+/// runner.
 pub const JOB_EVENT_KEY: &str = "aws-exec-job";
 
-/// The payload of the function's invocation of itself that runs a job (Lambda dispatch).
+/// The key of the jobs function's word to the API function that a job ended with work left
+/// for it ([`AfterJobEvent`]).
+pub const AFTER_JOB_EVENT_KEY: &str = "aws-exec-after-job";
+
+/// What the jobs function sends the API function when a job's end leaves a notification to
+/// send or an attempt to start: it names nothing, the API function looks at what is due.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct AfterJobEvent {
+    #[serde(rename = "aws-exec-after-job")]
+    pub after_job: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The payload of the API function's invocation of the jobs function (Lambda dispatch).
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct JobEvent {
     #[serde(rename = "aws-exec-job")]

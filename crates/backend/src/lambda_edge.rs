@@ -1,9 +1,11 @@
-//! The Lambda edge, the counterpart of [`crate::serve`]. One function receives five kinds of
-//! event and tells them apart here: HTTP (API Gateway REST v1, HTTP API v2, function URL,
-//! ALB) goes through the same axum router as `serve`; a job event, which only this
-//! function's own async self-invoke sends, runs the runner; a schedule's firing (from
-//! EventBridge Scheduler) and an upload (the bucket's notification) start jobs; the hourly
-//! rule runs housekeeping. [`LambdaApp::from_env`] wires it from the function's environment.
+//! The Lambda edge, the counterpart of [`crate::serve`]. The stack deploys the binary as two
+//! functions ([`Part`]), and each takes only its own events, told apart here. The API
+//! function takes HTTP (API Gateway REST v1, HTTP API v2, function URL, ALB) through the
+//! same axum router as `serve`, a schedule's firing (EventBridge Scheduler) and an upload
+//! (the bucket's notification), which start jobs, housekeeping, and the jobs function's word
+//! that a job's end left work; it never runs a job. The jobs function runs the jobs the API
+//! function sends it, each owner's in execution environments of their own (the owner is the
+//! invocation's tenant id), and nothing else. [`LambdaApp::from_env`] wires either.
 
 use crate::secrets::{Secrets, SsmSecrets};
 use std::sync::Arc;
@@ -24,7 +26,7 @@ use crate::api::{app, AppState};
 use crate::dispatch::fargate::FargateConfig;
 use crate::dispatch::{Dispatch, FargateDispatch, FargateTasks, LambdaDispatch};
 use crate::housekeeping::{sweep, LostRule};
-use crate::job::{Job, JobEvent, JOB_EVENT_KEY};
+use crate::job::{AfterJobEvent, Job, JobEvent, AFTER_JOB_EVENT_KEY, JOB_EVENT_KEY};
 use crate::lifecycle::Jobs;
 use crate::on_first_call::OnFirstCall;
 use crate::push_guard::PushPolicy;
@@ -49,6 +51,8 @@ pub enum Event {
     Scheduled,
     /// A one-shot schedule: attempts of retried jobs are due.
     RetryDue,
+    /// The jobs function: a job ended with a notification to send or an attempt to start.
+    AfterJob,
     Http(Box<LambdaRequest>),
 }
 
@@ -57,6 +61,10 @@ impl Event {
         if payload.get(JOB_EVENT_KEY).is_some() {
             let JobEvent { job } = serde_json::from_value(payload)?;
             return Ok(Event::Job(Box::new(job)));
+        }
+        if payload.get(AFTER_JOB_EVENT_KEY).is_some() {
+            let AfterJobEvent { .. } = serde_json::from_value(payload)?;
+            return Ok(Event::AfterJob);
         }
         if payload.get(RETRY_EVENT_KEY).is_some() {
             let RetryEvent { .. } = serde_json::from_value(payload)?;
@@ -79,14 +87,60 @@ impl Event {
         }
         serde_json::from_value(payload).map(|r| Event::Http(Box::new(r)))
     }
+
+    /// What kind of event it is, for a refusal to name.
+    fn kind(&self) -> &'static str {
+        match self {
+            Event::Job(_) => "a job",
+            Event::Schedule(_) => "a schedule's firing",
+            Event::Upload(_) => "an upload",
+            Event::Scheduled => "housekeeping",
+            Event::RetryDue => "a retry's wake-up",
+            Event::AfterJob => "a job's end",
+            Event::Http(_) => "an HTTP request",
+        }
+    }
 }
 
-pub struct LambdaApp {
+/// Which of the two functions this is (`AWS_EXEC_PART`: `api` or `jobs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// The API, schedules, uploads and housekeeping; never a job.
+    Api,
+    /// Jobs, and nothing else.
+    Jobs,
+}
+
+impl Part {
+    pub fn from_env() -> Result<Self, LambdaSetupError> {
+        match std::env::var("AWS_EXEC_PART").as_deref() {
+            Ok("api") => Ok(Part::Api),
+            Ok("jobs") => Ok(Part::Jobs),
+            Ok(_) => Err(LambdaSetupError::Invalid("AWS_EXEC_PART", "api or jobs")),
+            Err(_) => Err(LambdaSetupError::Missing("AWS_EXEC_PART")),
+        }
+    }
+}
+
+/// The function, as one of its two parts.
+pub enum LambdaApp {
+    Api(ApiFunction),
+    Jobs(JobsFunction),
+}
+
+/// The API function: never runs a job, hands each to the jobs function.
+pub struct ApiFunction {
     router: Router,
     state: AppState,
-    runner: Arc<Runner>,
     /// Learns the function's ARN from the invocations, for the schedules it creates.
     eventbridge: Option<Arc<EventBridgeScheduler>>,
+}
+
+/// The jobs function: runs the jobs it is sent, and nothing else.
+pub struct JobsFunction {
+    runner: Arc<Runner>,
+    /// The API function, told when a job's end leaves it work.
+    api: LambdaDispatch,
 }
 
 /// What Lambda mode needs from the environment that infra.yaml sets.
@@ -103,10 +157,10 @@ pub enum LambdaSetupError {
 }
 
 impl LambdaApp {
-    /// The service as a Lambda function: S3 store on `PROJECT_BUCKET`, dispatch by invoking
-    /// itself (`AWS_LAMBDA_FUNCTION_NAME`), the same router and runner as `serve`.
-    /// `rpc_process` runs each rpc in a process of its own (see
-    /// [`RunnerConfig::rpc_process`]).
+    /// The service as a Lambda function, the part `AWS_EXEC_PART` names: S3 store on
+    /// `PROJECT_BUCKET`; the API function hands jobs to `JOBS_FUNCTION`, the jobs function
+    /// tells `API_FUNCTION` what a job's end leaves to do. `rpc_process` runs each rpc in a
+    /// process of its own (see [`RunnerConfig::rpc_process`]).
     pub async fn from_env(
         registry: Registry,
         rpc_process: Option<Vec<String>>,
@@ -117,34 +171,36 @@ impl LambdaApp {
                 .filter(|v| !v.is_empty())
                 .ok_or(LambdaSetupError::Missing(name))
         };
+        let part = Part::from_env()?;
         let bucket = var("PROJECT_BUCKET")?;
-        let function = var("AWS_LAMBDA_FUNCTION_NAME")?;
         let store: Arc<dyn Store> = Arc::new(S3Store::from_env(bucket.clone()).await?);
         let registry = Arc::new(registry);
         crate::runner::isolation::harden_process();
-        // Lambda's one writable directory; `AWS_EXEC_SCRATCH` moves it (a test beside
-        // others on one machine must not clean the machine's /tmp).
-        let scratch = std::path::PathBuf::from(
-            std::env::var("AWS_EXEC_SCRATCH").unwrap_or_else(|_| "/tmp".into()),
-        );
-        let config = RunnerConfig {
-            // The sandbox, /tmp included, is reused by later invocations of any user.
-            work_root: scratch.join("aws-exec-jobs"),
-            clean_scratch: Some(scratch),
-            rpc_process,
-            cost: crate::usage::CostModel::lambda_from_env(),
-            push_policy: PushPolicy {
-                s3_https_only: true,
-                ..PushPolicy::default()
-            },
-            ..RunnerConfig::default()
-        };
-        let push_policy = config.push_policy.clone();
         let secrets: Arc<dyn Secrets> =
             Arc::new(SsmSecrets::from_env(crate::serve::secrets_prefix()).await);
-        let runner = Arc::new(
-            Runner::new(store.clone(), registry.clone(), config).with_secrets(secrets.clone()),
-        );
+        let push_policy = PushPolicy {
+            s3_https_only: true,
+            ..PushPolicy::default()
+        };
+        if part == Part::Jobs {
+            // Lambda's one writable directory; `AWS_EXEC_SCRATCH` moves it (a test beside
+            // others on one machine must not clean the machine's /tmp).
+            let scratch = std::path::PathBuf::from(
+                std::env::var("AWS_EXEC_SCRATCH").unwrap_or_else(|_| "/tmp".into()),
+            );
+            let config = RunnerConfig {
+                // The sandbox, /tmp included, is reused by the owner's later invocations.
+                work_root: scratch.join("aws-exec-jobs"),
+                clean_scratch: Some(scratch),
+                rpc_process,
+                cost: crate::usage::CostModel::lambda_from_env(),
+                push_policy,
+                ..RunnerConfig::default()
+            };
+            let runner = Arc::new(Runner::new(store, registry, config).with_secrets(secrets));
+            let api = LambdaDispatch::from_env(var("API_FUNCTION")?).await;
+            return Ok(LambdaApp::jobs(runner, api));
+        }
         let shared = crate::deadlines::aws_config().await;
         let eventbridge = match (var("SCHEDULE_GROUP"), var("SCHEDULER_ROLE_ARN")) {
             (Ok(group), Ok(role)) => {
@@ -162,7 +218,8 @@ impl LambdaApp {
             (None, Err(_)) => Arc::new(Unconfigured("SCHEDULE_GROUP")),
             (None, Ok(_)) => Arc::new(Unconfigured("SCHEDULER_ROLE_ARN")),
         };
-        let lambda: Arc<dyn Dispatch> = Arc::new(LambdaDispatch::from_env(function).await);
+        let lambda: Arc<dyn Dispatch> =
+            Arc::new(LambdaDispatch::from_env(var("JOBS_FUNCTION")?).await);
         // Long jobs go to Fargate when infra.yaml set up the long runner.
         let fargate = FargateConfig::from_env(&bucket).map_err(LambdaSetupError::LongRunner)?;
         let long_max_timeout = fargate.as_ref().map(|f| f.max_timeout);
@@ -198,30 +255,95 @@ impl LambdaApp {
             scheduler,
             page_reads_from: None,
         };
-        Ok(LambdaApp::new(state, runner, eventbridge))
+        Ok(LambdaApp::api(state, eventbridge))
     }
 
-    /// The function from its parts; `eventbridge`, when schedules are set up, is the
+    /// The API function from its parts; `eventbridge`, when schedules are set up, is the
     /// scheduler in `state` as its own type.
-    pub fn new(
-        state: AppState,
-        runner: Arc<Runner>,
-        eventbridge: Option<Arc<EventBridgeScheduler>>,
-    ) -> Self {
-        LambdaApp {
+    pub fn api(state: AppState, eventbridge: Option<Arc<EventBridgeScheduler>>) -> Self {
+        LambdaApp::Api(ApiFunction {
             router: app(state.clone()),
             state,
-            runner,
             eventbridge,
-        }
+        })
     }
 
+    /// The jobs function from its parts: its runner, and the API function it tells.
+    pub fn jobs(runner: Arc<Runner>, api: LambdaDispatch) -> Self {
+        LambdaApp::Jobs(JobsFunction { runner, api })
+    }
+
+    /// Handles one event, if it is this part's; another part's is refused (an error, which
+    /// the caller sees, and which a direct invoke gets back).
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, lambda_runtime::Error> {
         let LambdaEvent { payload, context } = event;
+        let refused = match (self, Event::classify(payload)?) {
+            (LambdaApp::Jobs(jobs), Event::Job(job)) => return jobs.run(&job, &context).await,
+            (LambdaApp::Api(_), event @ Event::Job(_)) => {
+                ("the API function never runs a job", event)
+            }
+            (LambdaApp::Api(api), event) => return api.handle(event, context).await,
+            (LambdaApp::Jobs(_), event) => ("the jobs function runs jobs and nothing else", event),
+        };
+        let (why, event) = refused;
+        tracing::warn!(event = event.kind(), "{why}: event refused");
+        Err(format!("{why}: {} was refused", event.kind()).into())
+    }
+
+    /// Serves events from the Lambda Runtime API until the sandbox is shut down.
+    pub async fn run(self) -> Result<(), lambda_runtime::Error> {
+        let app = Arc::new(self);
+        lambda_runtime::run(service_fn(move |event| {
+            let app = app.clone();
+            async move { app.handle(event).await }
+        }))
+        .await
+    }
+}
+
+impl JobsFunction {
+    async fn run(
+        &self,
+        job: &Job,
+        context: &lambda_runtime::Context,
+    ) -> Result<Value, lambda_runtime::Error> {
+        let deadline = deadline_of(context);
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        tracing::info!(uid = %job.uid, owner = %job.owner, left_ms = left.map(|l| l.as_millis()), "running job");
+        // Keep the margin, but never more than a quarter of the time there is.
+        let deadline = deadline
+            .zip(left)
+            .map(|(d, left)| d - DEADLINE_MARGIN.min(left / 4));
+        let outcome = self.runner.run(job, deadline).await?;
+        // Handed back for another attempt, or ended with a notification to send: the API
+        // function does that (this one may reach neither schedules nor webhook keys).
+        // Should the word not arrive, housekeeping does it later.
+        let left = outcome.is_some_and(|o| o.next_attempt.is_some())
+            || (job.notify.is_some() && outcome.is_some_and(|o| o.recorded));
+        if left {
+            if let Err(e) = self.api.after_job().await {
+                tracing::warn!(uid = %job.uid, error = %e, "telling the API function of the job's end");
+            }
+        }
+        Ok(serde_json::json!({
+            "uid": job.uid,
+            "ran": outcome.is_some(),
+            "exit": outcome.filter(|o| o.recorded && o.next_attempt.is_none()).map(|o| o.exit),
+            "next-attempt": outcome.and_then(|o| o.next_attempt),
+        }))
+    }
+}
+
+impl ApiFunction {
+    async fn handle(
+        &self,
+        event: Event,
+        context: lambda_runtime::Context,
+    ) -> Result<Value, lambda_runtime::Error> {
         if let Some(eventbridge) = &self.eventbridge {
             eventbridge.set_target(&context.invoked_function_arn);
         }
-        match Event::classify(payload)? {
+        match event {
             Event::Http(request) => {
                 // Before routing: a layer on the Router itself would run after the match.
                 let service = self.router.clone().map_request(strip_stage);
@@ -229,27 +351,11 @@ impl LambdaApp {
                 let Ok(response) = adapter.call(LambdaEvent::new(*request, context)).await;
                 Ok(serde_json::to_value(response)?)
             }
-            Event::Job(job) => {
-                let deadline = deadline_of(&context).map(|d| {
-                    // Keep the margin, but never more than a quarter of the time there is.
-                    let left = d.saturating_duration_since(Instant::now());
-                    tracing::info!(uid = %job.uid, left_ms = left.as_millis(), "running job");
-                    d - DEADLINE_MARGIN.min(left / 4)
-                });
-                let outcome = self.runner.run(&job, deadline).await?;
-                // Handed back for another attempt: something must start it when it is due.
-                if let Some(due) = outcome.and_then(|o| o.next_attempt) {
-                    self.wake_for_attempts(Some(due)).await;
-                }
-                // The end is recorded: its notification (and any other due) goes now,
-                // within what is left of the invocation; what fails waits for the next.
+            Event::Job(_) => Err("the API function never runs a job".into()),
+            Event::AfterJob => {
+                self.wake_for_attempts(None).await;
                 self.deliver_notifications(deadline_of(&context)).await;
-                Ok(serde_json::json!({
-                    "uid": job.uid,
-                    "ran": outcome.is_some(),
-                    "exit": outcome.filter(|o| o.recorded && o.next_attempt.is_none()).map(|o| o.exit),
-                    "next-attempt": outcome.and_then(|o| o.next_attempt),
-                }))
+                Ok(serde_json::json!({ "after-job": "done" }))
             }
             Event::Schedule(firing) => {
                 let at = firing
@@ -352,16 +458,6 @@ impl LambdaApp {
         if let Ok(Err(e)) = sent {
             tracing::warn!(error = %e, "delivering notifications");
         }
-    }
-
-    /// Serves events from the Lambda Runtime API until the sandbox is shut down.
-    pub async fn run(self) -> Result<(), lambda_runtime::Error> {
-        let app = Arc::new(self);
-        lambda_runtime::run(service_fn(move |event| {
-            let app = app.clone();
-            async move { app.handle(event).await }
-        }))
-        .await
     }
 }
 

@@ -40,6 +40,8 @@ impl Rpc for Echo {
 struct Invocation {
     path: String,
     invocation_type: String,
+    /// `X-Amz-Tenant-Id`: the owner whose execution environments run it.
+    tenant: String,
     payload: Value,
 }
 
@@ -73,6 +75,11 @@ async fn invoke_endpoint() -> (String, Recorded, Failing, tokio::task::JoinHandl
                             .and_then(|v| v.to_str().ok())
                             .unwrap_or("")
                             .to_owned(),
+                        tenant: headers
+                            .get("x-amz-tenant-id")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                            .to_owned(),
                         payload: serde_json::from_slice(&body).unwrap_or(Value::Null),
                     });
                     StatusCode::ACCEPTED
@@ -86,11 +93,18 @@ async fn invoke_endpoint() -> (String, Recorded, Failing, tokio::task::JoinHandl
     (url, recorded, failing, server)
 }
 
+/// The names of the two functions the fixture's Invoke endpoint records calls to.
+const JOBS_FUNCTION: &str = "aws-exec-jobs";
+const API_FUNCTION: &str = "aws-exec";
+
 /// The fixture's `MAX_JOBS_PER_USER`.
 const MAX_JOBS_PER_USER: usize = 3;
 
+/// The two functions as the stack deploys them: the API function hands jobs to the jobs
+/// function, through the recording Invoke endpoint.
 struct Fixture {
-    app: LambdaApp,
+    api: LambdaApp,
+    jobs: LambdaApp,
     store: Arc<dyn Store>,
     key: String,
     recorded: Recorded,
@@ -132,6 +146,7 @@ async fn fixture_full(
     let registry = Arc::new(registry);
     let (endpoint, recorded, failing, server) = invoke_endpoint().await;
     let lambda_client = aws_sdk_lambda::Client::new(&aws_exec_testkit::s3::sdk_config(&endpoint));
+    let api_client = lambda_client.clone();
     let secrets: Arc<dyn aws_exec_backend::secrets::Secrets> =
         Arc::new(aws_exec_backend::secrets::LocalSecrets::open(dir.path()).unwrap());
     let runner = Arc::new(
@@ -149,7 +164,7 @@ async fn fixture_full(
         .with_secrets(secrets.clone()),
     );
     let lambda: Arc<dyn aws_exec_backend::dispatch::Dispatch> =
-        Arc::new(LambdaDispatch::new(lambda_client, "aws-exec-fn"));
+        Arc::new(LambdaDispatch::new(api_client, JOBS_FUNCTION));
     let long_max_timeout = fargate.as_ref().map(|f| f.config().max_timeout);
     let dispatch: Arc<dyn aws_exec_backend::dispatch::Dispatch> = match fargate {
         Some(tasks) => Arc::new(aws_exec_backend::dispatch::FargateDispatch::new(
@@ -180,7 +195,8 @@ async fn fixture_full(
         page_reads_from: None,
     };
     Fixture {
-        app: LambdaApp::new(state, runner, eventbridge),
+        api: LambdaApp::api(state, eventbridge),
+        jobs: LambdaApp::jobs(runner, LambdaDispatch::new(lambda_client, API_FUNCTION)),
         store,
         key,
         recorded,
@@ -212,9 +228,27 @@ fn context(deadline_in: Duration) -> Context {
 }
 
 impl Fixture {
+    /// The function an event is for, as the stack routes it: a job to the jobs function,
+    /// everything else to the API function.
+    fn function_for(&self, payload: &Value) -> &LambdaApp {
+        match payload.get(JOB_EVENT_KEY) {
+            Some(_) => &self.jobs,
+            None => &self.api,
+        }
+    }
+
+    async fn handle(
+        &self,
+        payload: Value,
+        context: Context,
+    ) -> Result<Value, lambda_runtime::Error> {
+        self.function_for(&payload)
+            .handle(LambdaEvent::new(payload, context))
+            .await
+    }
+
     async fn call(&self, payload: Value) -> Value {
-        self.app
-            .handle(LambdaEvent::new(payload, context(Duration::from_secs(900))))
+        self.handle(payload, context(Duration::from_secs(900)))
             .await
             .expect("handled")
     }
@@ -260,10 +294,12 @@ async fn rest_api_v1_submit_self_invokes_and_the_runner_writes_the_job() {
     assert_eq!(recorded.len(), 1);
     assert_eq!(
         recorded[0].path,
-        "/2015-03-31/functions/aws-exec-fn/invocations"
+        "/2015-03-31/functions/aws-exec-jobs/invocations"
     );
     assert_eq!(recorded[0].invocation_type, "Event");
     assert_eq!(recorded[0].payload[JOB_EVENT_KEY]["uid"], uid.as_str());
+    // Its owner's execution environments, and no other owner's, run it.
+    assert_eq!(recorded[0].tenant, "alice");
 
     let results = f.deliver().await;
     assert_eq!(results[0]["exit"], 4);
@@ -540,11 +576,7 @@ async fn the_runner_stops_a_job_before_the_invocations_deadline() {
     let started = Instant::now();
     // 6 s left: the runner keeps a quarter back (at most 10 s) to stop and write.
     let deadline = Duration::from_secs(6);
-    let result = f
-        .app
-        .handle(LambdaEvent::new(payload, context(deadline)))
-        .await
-        .unwrap();
+    let result = f.handle(payload, context(deadline)).await.unwrap();
     let took = started.elapsed();
     assert!(
         took < deadline,
@@ -589,10 +621,7 @@ async fn job_events_a_request_could_not_make_are_refused_without_running() {
             "push-urls": {"log": "file:///etc/passwd", "exit": "http://x/e", "size": "http://x/s"}}),
     ] {
         let event = serde_json::json!({ JOB_EVENT_KEY: job });
-        let handled = f
-            .app
-            .handle(LambdaEvent::new(event, context(Duration::from_secs(60))))
-            .await;
+        let handled = f.handle(event, context(Duration::from_secs(60))).await;
         assert!(handled.is_err(), "refused: {job}");
     }
     let keys = JobKeys::new(&"alice".parse().unwrap(), &uid);
@@ -706,11 +735,10 @@ async fn a_firing_that_meets_a_transient_error_fails_for_a_retry_and_starts_one_
     // delivers it again, and leaves no job behind.
     f.failing.store(10, Ordering::SeqCst);
     let failed = f
-        .app
-        .handle(LambdaEvent::new(
+        .handle(
             event("scheduler-firing.json", &[]),
             context(Duration::from_secs(60)),
-        ))
+        )
         .await;
     assert!(failed.is_err(), "{failed:?}");
     f.failing.store(0, Ordering::SeqCst);
@@ -1021,6 +1049,15 @@ async fn a_failed_attempt_on_lambda_is_woken_by_a_one_shot_schedule_and_runs_aga
     let first = f.deliver().await;
     assert_eq!(first[0]["ran"], true, "{first:?}");
     assert_eq!(first[0]["exit"], Value::Null, "no end yet: {first:?}");
+    // The jobs function tells the API function, which sets the wake-up.
+    let after: Vec<Invocation> = f.recorded.lock().unwrap().clone();
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_eq!(
+        after[0].path,
+        format!("/2015-03-31/functions/{API_FUNCTION}/invocations")
+    );
+    assert_eq!(after[0].tenant, "", "the API function is no tenant's");
+    assert_eq!(f.deliver().await[0]["after-job"], "done");
 
     let keys = JobKeys::new(&"alice".parse().unwrap(), &uid.parse().unwrap());
     let meta: aws_exec_protocol::JobMeta =
@@ -1172,4 +1209,108 @@ async fn run_while_swept(
     let started = Instant::now();
     let (ran, report) = tokio::join!(f.deliver(), sweeping);
     (ran, report, started.elapsed())
+}
+
+/// Each function takes its own events only: the API function never runs a job (not even
+/// one sent to it by mistake), and the jobs function answers nothing but jobs.
+#[tokio::test]
+async fn the_api_function_never_runs_a_job_and_the_jobs_function_nothing_else() {
+    let f = fixture().await;
+    let uid = f
+        .submit(serde_json::json!({"argv": ["sh", "-c", "echo ran > /dev/null"]}))
+        .await;
+    let job = f.recorded.lock().unwrap()[0].payload.clone();
+    let refused = f
+        .api
+        .handle(LambdaEvent::new(
+            job.clone(),
+            context(Duration::from_secs(60)),
+        ))
+        .await
+        .expect_err("the API function refuses a job");
+    assert!(
+        refused.to_string().contains("never runs a job"),
+        "{refused}"
+    );
+    let keys = JobKeys::new(&"alice".parse().unwrap(), &uid.parse().unwrap());
+    assert!(
+        f.store.get(&keys.claim()).await.unwrap().is_none(),
+        "nothing ran"
+    );
+
+    let health = request("GET", "/api/health", "", None);
+    let housekeeping =
+        serde_json::json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
+    for other in [health, housekeeping, event("scheduler-firing.json", &[])] {
+        let refused = f
+            .jobs
+            .handle(LambdaEvent::new(
+                other.clone(),
+                context(Duration::from_secs(60)),
+            ))
+            .await
+            .expect_err("the jobs function refuses it");
+        assert!(
+            refused.to_string().contains("jobs and nothing else"),
+            "{other}: {refused}"
+        );
+    }
+    // The job itself runs where it belongs.
+    let ran = f
+        .jobs
+        .handle(LambdaEvent::new(job, context(Duration::from_secs(60))))
+        .await
+        .unwrap();
+    assert_eq!(ran["exit"], 0);
+}
+
+/// A runner killed mid-job leaves the job's directory (its inputs, secret files, artifacts)
+/// in the sandbox's scratch: the next runner there, and every job after, starts with the
+/// work root empty.
+#[tokio::test]
+async fn the_work_root_is_empty_when_a_job_starts_after_a_runner_was_killed_mid_job() {
+    let f = fixture().await;
+    let scratch = tempfile::tempdir().unwrap();
+    let work_root = scratch.path().join("aws-exec-jobs");
+    let plant = || {
+        let left = work_root.join("1700000000.3f2b1c3e-8d6e-4f0a-9b1e-0c1d2e3f4a5b");
+        std::fs::create_dir_all(left.join("artifacts")).unwrap();
+        std::fs::write(left.join("secret-file"), "a killed job's secret").unwrap();
+    };
+    plant();
+    // The runner a new process in the same sandbox starts, as Lambda mode sets it up.
+    let runner = Arc::new(Runner::new(
+        f.store.clone(),
+        Arc::new(Registry::new()),
+        RunnerConfig {
+            work_root: work_root.clone(),
+            clean_scratch: Some(scratch.path().to_owned()),
+            ..RunnerConfig::default()
+        },
+    ));
+    let endpoint = aws_exec_testkit::s3::sdk_config("http://127.0.0.1:9");
+    let jobs = LambdaApp::jobs(
+        runner,
+        LambdaDispatch::new(aws_sdk_lambda::Client::new(&endpoint), API_FUNCTION),
+    );
+    for _ in 0..2 {
+        let uid = f
+            .submit(serde_json::json!({"argv": ["sh", "-c", "ls -A \"$(dirname \"$HOME\")\""]}))
+            .await;
+        let job = f.recorded.lock().unwrap().drain(..).next().unwrap().payload;
+        let ran = jobs
+            .handle(LambdaEvent::new(job, context(Duration::from_secs(60))))
+            .await
+            .unwrap();
+        assert_eq!(ran["exit"], 0, "{ran}");
+        let keys = JobKeys::new(&"alice".parse().unwrap(), &uid.parse().unwrap());
+        let log = f.store.get(&keys.log()).await.unwrap().unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&log),
+            format!("{uid}\n"),
+            "only its own"
+        );
+        // And again while no job runs: the next job starts with it gone too.
+        plant();
+    }
 }

@@ -90,6 +90,9 @@ fn lambda_mode(server: &Path, api: &str) -> Command {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("AWS_LAMBDA_RUNTIME_API", api)
         .env("AWS_LAMBDA_FUNCTION_NAME", "aws-exec")
+        // The API function, as the stack deploys it (the one HTTP requests reach).
+        .env("AWS_EXEC_PART", "api")
+        .env("JOBS_FUNCTION", "aws-exec-jobs")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
         .env("PROJECT_BUCKET", "bench")

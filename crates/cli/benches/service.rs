@@ -258,7 +258,12 @@ async fn main() {
         .unwrap();
     let few = Client::new(service.url(), few.expose()).unwrap();
     for _ in 0..50 {
-        assert_eq!(few.exec(&ExecRequest::argv(["true"]), |_| {}).await.unwrap(), 0);
+        assert_eq!(
+            few.exec(&ExecRequest::argv(["true"]), |_| {})
+                .await
+                .unwrap(),
+            0
+        );
     }
     let many_name: AuthName = "many".parse().unwrap();
     let many = auth::create(service.store().as_ref(), &many_name)

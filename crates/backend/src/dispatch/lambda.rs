@@ -1,5 +1,8 @@
-//! Lambda dispatch: the function invokes itself asynchronously (InvocationType Event) with
-//! the job as payload; AWS queues it and answers 202 at once.
+//! Lambda dispatch: the API function invokes the jobs function asynchronously
+//! (InvocationType Event) with the job as payload and its owner as tenant id, so that each
+//! owner's jobs run in execution environments of their own; AWS queues it and answers 202
+//! at once. The jobs function uses the same client to hand the API function what a job's
+//! end leaves to do ([`LambdaDispatch::after_job`]).
 
 use async_trait::async_trait;
 use aws_sdk_lambda::error::DisplayErrorContext;
@@ -8,7 +11,7 @@ use aws_sdk_lambda::types::InvocationType;
 use aws_sdk_lambda::Client;
 
 use super::{Dispatch, DispatchError};
-use crate::job::{Job, JobEvent};
+use crate::job::{AfterJobEvent, Job, JobEvent};
 use crate::on_first_call::OnFirstCall;
 
 pub struct LambdaDispatch {
@@ -38,12 +41,27 @@ impl LambdaDispatch {
 #[async_trait]
 impl Dispatch for LambdaDispatch {
     async fn dispatch(&self, job: Job) -> Result<(), DispatchError> {
+        let tenant = job.owner.to_string();
         let payload = serde_json::to_vec(&JobEvent { job }).expect("job serializes");
+        self.invoke(payload, Some(tenant)).await
+    }
+}
+
+impl LambdaDispatch {
+    /// Tells the API function that a job ended with work left for it: a notification to
+    /// send, or an attempt to start or wake up for.
+    pub async fn after_job(&self) -> Result<(), DispatchError> {
+        let payload = serde_json::to_vec(&AfterJobEvent::default()).expect("serializes");
+        self.invoke(payload, None).await
+    }
+
+    async fn invoke(&self, payload: Vec<u8>, tenant: Option<String>) -> Result<(), DispatchError> {
         let out = self
             .client
             .invoke()
             .function_name(&self.function)
             .invocation_type(InvocationType::Event)
+            .set_tenant_id(tenant)
             .payload(Blob::new(payload))
             .send()
             .await

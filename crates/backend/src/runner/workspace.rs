@@ -136,10 +136,17 @@ pub struct Workspaces {
 const AHEAD_PREFIX: &str = ".ahead-";
 
 impl Workspaces {
+    /// Job directories under `root`. With `ahead` each next one is made while a job runs
+    /// (a service running jobs side by side); without, one job runs at a time (a Lambda
+    /// sandbox), and everything under `root` goes before each job and at start: a runner
+    /// killed mid-job leaves its job's directory (inputs, secret files, artifacts) behind.
     pub fn new(root: &Path, ahead: bool) -> Self {
         // Left by services that were killed: theirs, not those of others still running.
         for left in made_ahead::left_by_dead_services(root, AHEAD_PREFIX) {
             remove_all(&left);
+        }
+        if !ahead {
+            clear_root(root);
         }
         // Each job's directory in a block group of its own, where the filesystem does that:
         // making one beside thousands of just-removed ones can cost a millisecond.
@@ -159,6 +166,9 @@ impl Workspaces {
     /// (from within a Tokio runtime) when this one is removed, or at once if none was ready.
     pub fn take(self: &Arc<Self>, uid: &str) -> std::io::Result<Workspace> {
         let root = checked_root(&self.root)?;
+        if !self.ahead {
+            clear_root(&root);
+        }
         let dir = root.join(uid);
         clear(&dir)?;
         let spare = self.spare().take();
@@ -269,6 +279,16 @@ impl ScratchSnapshot {
             }
             remove_all(&path);
         }
+    }
+}
+
+/// Removes everything under `root` (a sandbox's work root, where one job runs at a time).
+fn clear_root(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        remove_all(&entry.path());
     }
 }
 

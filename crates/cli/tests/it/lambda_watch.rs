@@ -1,9 +1,11 @@
 //! Lambda mode end to end: the real binary under `cargo lambda watch` (the Lambda runtime
 //! emulator), S3 on moto_server, driven by the client library through the emulator's
 //! function URL. The emulator runs only the Lambda APIs (`--only-lambda-apis`) and the test
-//! starts the already-built binary against them, several instances at once so the function
-//! can invoke itself; letting the emulator `cargo run` it would rebuild the AWS SDK with a
-//! different feature set than the test build.
+//! starts the already-built binary against them as the stack deploys it, twice: the API
+//! function (the emulator's default function, `_`) and the jobs function (named as a binary
+//! of the project, which is what the emulator accepts), each as instances of its own that
+//! poll their function's queue. Letting the emulator `cargo run` them would rebuild the AWS
+//! SDK with a different feature set than the test build.
 
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
@@ -26,6 +28,10 @@ impl Drop for Group {
         let _ = self.0.wait();
     }
 }
+
+/// The jobs function's name: the emulator takes an invoke only for `_` or a binary of the
+/// project.
+const JOBS_FUNCTION: &str = "aws-exec-server";
 
 #[tokio::test]
 async fn a_job_runs_in_lambda_mode_under_the_runtime_emulator() {
@@ -91,16 +97,11 @@ async fn a_job_runs_in_lambda_mode_under_the_runtime_emulator() {
     let long_runner = ecs.env();
     // What Lambda gives a function, pointed at the emulator and moto.
     let function_env = [
-        (
-            "AWS_LAMBDA_RUNTIME_API",
-            format!("http://127.0.0.1:{port}/.rt"),
-        ),
-        ("AWS_LAMBDA_FUNCTION_NAME", "_".to_owned()),
         ("AWS_LAMBDA_FUNCTION_VERSION", "1".to_owned()),
         ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024".to_owned()),
         ("PROJECT_BUCKET", bucket.to_owned()),
         ("AWS_ENDPOINT_URL_S3", s3.endpoint.clone()),
-        // The self-invoke goes to the emulator's own Invoke API.
+        // Invokes, of either function, go to the emulator's own Invoke API.
         ("AWS_ENDPOINT_URL_LAMBDA", invoke.clone()),
         (
             "AWS_ACCESS_KEY_ID",
@@ -115,15 +116,27 @@ async fn a_job_runs_in_lambda_mode_under_the_runtime_emulator() {
         ("AWS_ENDPOINT_URL_ECS", s3.endpoint.clone()),
     ];
     // Lambda runs functions as a user without privileges: so do these (nobody, when the
-    // test runs as root), each with a scratch directory of its own in place of /tmp.
-    let scratch = tempfile::tempdir().unwrap();
+    // test runs as root), each instance with a scratch directory of its own in place of the
+    // /tmp of its sandbox. Two of each function: one instance of either may wait on an
+    // invoke of the other (the emulator answers every invoke when it is done).
     let root_user = nix::unistd::geteuid().is_root();
-    if root_user {
-        std::os::unix::fs::chown(scratch.path(), Some(65534), Some(65534)).unwrap();
-    }
-    let _instances: Vec<Group> = (0..3)
-        .map(|i| {
-            let log = std::fs::File::create(log_path(&format!("fn{i}"))).unwrap();
+    let scratches: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let _instances: Vec<Group> = scratches
+        .iter()
+        .enumerate()
+        .map(|(i, scratch)| {
+            if root_user {
+                std::os::unix::fs::chown(scratch.path(), Some(65534), Some(65534)).unwrap();
+            }
+            let (part, name) = match i % 2 {
+                0 => ("api", "_"),
+                _ => ("jobs", JOBS_FUNCTION),
+            };
+            let runtime_api = match name {
+                "_" => format!("http://127.0.0.1:{port}/.rt"),
+                name => format!("http://127.0.0.1:{port}/.rt/{name}"),
+            };
+            let log = std::fs::File::create(log_path(&format!("{part}{i}"))).unwrap();
             let mut function = match root_user {
                 true => {
                     let mut c = Command::new("setpriv");
@@ -135,6 +148,11 @@ async fn a_job_runs_in_lambda_mode_under_the_runtime_emulator() {
             };
             function
                 .env("AWS_EXEC_SCRATCH", scratch.path())
+                .env("AWS_EXEC_PART", part)
+                .env("AWS_LAMBDA_RUNTIME_API", runtime_api)
+                .env("AWS_LAMBDA_FUNCTION_NAME", name)
+                .env("JOBS_FUNCTION", JOBS_FUNCTION)
+                .env("API_FUNCTION", "_")
                 .envs(function_env.iter().map(|(k, v)| (*k, v.as_str())))
                 .envs(long_runner.iter().map(|(k, v)| (*k, v.as_str())))
                 .process_group(0)
@@ -158,6 +176,15 @@ async fn a_job_runs_in_lambda_mode_under_the_runtime_emulator() {
     .expect("the job runs");
     assert_eq!(String::from_utf8_lossy(&out), "one\ntwo\n");
     assert_eq!(code, 3);
+    // It ran in the jobs function, and the API function ran no job.
+    let logged = |part: &str| {
+        (0..4)
+            .filter(|i| (i % 2 == 0) == (part == "api"))
+            .map(|i| std::fs::read_to_string(log_path(&format!("{part}{i}"))).unwrap())
+            .collect::<String>()
+    };
+    assert!(logged("jobs").contains("running job"), "{}", logged("jobs"));
+    assert!(!logged("api").contains("running job"), "{}", logged("api"));
     assert!(ecs.tasks().await.is_empty(), "a short job self-invokes");
 
     // A timeout Lambda cannot run starts a Fargate task instead, told which job it runs.
