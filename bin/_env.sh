@@ -35,10 +35,16 @@ stack_parameters() {
     "LongMaxTimeout=${LONG_MAX_TIMEOUT:-43200}"
 }
 
-# With LONG_RUNNER_SUBNETS set: builds the long runner's image from the binary build_zip
-# made, pushes it to the stack's ECR repository and sets RUNNER_IMAGE for deploy.
+# Whether env.sh asks for the long runner: LONG_RUNNER=1 (in a VPC the stack makes), or
+# a VPC and subnets of one's own.
+wants_long_runner() {
+  [ "${LONG_RUNNER:-}" = 1 ] || [ -n "${LONG_RUNNER_SUBNETS:-}" ]
+}
+
+# With the long runner asked for: builds its image from the binary build_zip made, pushes
+# it to the stack's ECR repository and sets RUNNER_IMAGE for deploy.
 push_runner_image() {
-  if [ -z "${LONG_RUNNER_SUBNETS:-}" ]; then return 0; fi
+  if ! wants_long_runner; then return 0; fi
   local account repo tag
   account=$(aws sts get-caller-identity --query Account --output text)
   repo="$account.dkr.ecr.$AWS_DEFAULT_REGION.amazonaws.com/$PROJECT_NAME-runner"
@@ -62,7 +68,7 @@ build_zip() {
   cargo lambda build --profile lambda-release --target "$target" --output-format zip --package aws-exec --features aws --bin aws-exec-server
   ls -l target/lambda/aws-exec-server/bootstrap.zip
   # The long runner's image wants the binary itself, beside the zip.
-  if [ -n "${LONG_RUNNER_SUBNETS:-}" ]; then
+  if wants_long_runner; then
     unzip -o -q target/lambda/aws-exec-server/bootstrap.zip -d target/lambda/aws-exec-server
   fi
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the arm64 Lambda zip (and, with LONG_RUNNER_SUBNETS, the long runner's image) and
+# Builds the arm64 Lambda zip (and, with LONG_RUNNER=1 or LONG_RUNNER_SUBNETS, the long runner's image) and
 # creates or updates the stack in infra.yaml.
 set -euo pipefail
 # shellcheck source=bin/_env.sh
