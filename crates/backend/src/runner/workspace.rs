@@ -395,7 +395,8 @@ mod tests {
         for dir in [&dead, &alive, &job] {
             std::fs::create_dir_all(dir.join("tmp")).unwrap();
         }
-        let workspaces = Workspaces::new(root, false);
+        // A service running jobs side by side (one at a time empties its root: below).
+        let workspaces = Workspaces::new(root, true);
         assert!(!dead.exists());
         assert!(alive.exists(), "a running service's is left alone");
         assert!(
@@ -403,6 +404,10 @@ mod tests {
             "a job's directory is not the start's to remove"
         );
         drop(workspaces);
+        // A sandbox's runner, one job at a time: a killed runner's job directory goes too.
+        let one_at_a_time = Workspaces::new(root, false);
+        assert!(!job.exists());
+        drop(one_at_a_time);
     }
 
     #[test]
