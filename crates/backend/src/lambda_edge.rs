@@ -318,8 +318,9 @@ impl JobsFunction {
         // Handed back for another attempt, or ended with a notification to send: the API
         // function does that (this one may reach neither schedules nor webhook keys).
         // Should the word not arrive, housekeeping does it later.
-        let left = outcome.is_some_and(|o| o.next_attempt.is_some())
-            || (job.notify.is_some() && outcome.is_some_and(|o| o.recorded));
+        // A job that asked for notifications tells it whatever its outcome here (a cancel
+        // that came first ends it elsewhere, with a notification all the same).
+        let left = outcome.is_some_and(|o| o.next_attempt.is_some()) || job.notify.is_some();
         if left {
             if let Err(e) = self.api.after_job().await {
                 tracing::warn!(uid = %job.uid, error = %e, "telling the API function of the job's end");

@@ -695,7 +695,7 @@ impl Runner {
         };
         // Given back after the directory is removed (see `Leftovers`), and so after
         // every process of the job is gone.
-        let user = match self.config.run_as.take() {
+        let user = match self.config.run_as.take_async().await {
             Ok(user) => leftovers.user.insert(user).ids(),
             Err(e) => {
                 log.note(format!("{e}; the job did not run"));

@@ -263,7 +263,17 @@ extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
         }
         // Nothing the job runs gains privileges: a setuid program (su, a misconfigured
         // helper in an image) or a file capability runs with the job's own.
-        if libc::syscall(libc::SYS_prctl, libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 {
+        // Each argument a whole register's width: the kernel wants exactly 1 and 0s.
+        let (on, none): (libc::c_ulong, libc::c_ulong) = (1, 0);
+        if libc::syscall(
+            libc::SYS_prctl,
+            libc::PR_SET_NO_NEW_PRIVS,
+            on,
+            none,
+            none,
+            none,
+        ) < 0
+        {
             fail(plan, errno());
         }
         if let Some((user, group)) = plan.run_as {

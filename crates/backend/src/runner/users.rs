@@ -44,6 +44,19 @@ impl RunAs {
         RunAs::PerJob(Arc::new(UserPool::new(JOB_USERS, lock_dir())))
     }
 
+    /// As [`RunAs::take`], off the async threads when it looks at the machine's users.
+    pub async fn take_async(&self) -> Result<JobUser, UsersTaken> {
+        match self {
+            RunAs::PerJob(_) => {
+                let this = self.clone();
+                tokio::task::spawn_blocking(move || this.take())
+                    .await
+                    .unwrap_or(Err(UsersTaken))
+            }
+            _ => self.take(),
+        }
+    }
+
     /// The user the next job runs as, held until the answer is dropped.
     pub fn take(&self) -> Result<JobUser, UsersTaken> {
         match self {
@@ -102,13 +115,26 @@ struct Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        // What it left in the shared directories would otherwise be readable by the next
-        // job given this user, which may be another key's; the user is free once that is
-        // gone. Reading those directories is file system work: off the async threads.
+        // A process still running as this user (a daemon the job hid from the stray sweep)
+        // or what it left in the shared directories would reach the next job given this
+        // user, which may be another key's: the user is free once both are gone, and is held
+        // back for the service's life when either cannot be made so. File system and /proc
+        // work: off the async threads.
         let (user, pool, lock) = (self.user, self.pool.clone(), self.lock.take());
         let give_back = move || {
-            for dir in SHARED_SCRATCH {
-                remove_owned_by(Path::new(dir), user);
+            let gone = kill_all_of(user);
+            let cleaned = SHARED_SCRATCH
+                .iter()
+                .all(|dir| remove_owned_by(Path::new(dir), user));
+            if !(gone && cleaned) {
+                tracing::error!(
+                    user,
+                    gone,
+                    cleaned,
+                    "a job's user is held back: what it left could not all be removed"
+                );
+                pool.quarantined().extend(lock);
+                return;
             }
             pool.held().retain(|&u| u != user);
             drop(lock);
@@ -130,6 +156,8 @@ pub struct UserPool {
     /// The next to try, and the users this service holds.
     next: Mutex<u32>,
     held: Mutex<Vec<u32>>,
+    /// The locks of users held back for good (see `Lease`'s drop).
+    quarantine: Mutex<Vec<Flock<File>>>,
 }
 
 impl UserPool {
@@ -143,11 +171,16 @@ impl UserPool {
             locks,
             next: Mutex::new(first),
             held: Mutex::new(Vec::new()),
+            quarantine: Mutex::new(Vec::new()),
         }
     }
 
     fn held(&self) -> std::sync::MutexGuard<'_, Vec<u32>> {
         self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn quarantined(&self) -> std::sync::MutexGuard<'_, Vec<Flock<File>>> {
+        self.quarantine.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn take(self: &Arc<Self>) -> Result<JobUser, UsersTaken> {
@@ -175,6 +208,10 @@ impl UserPool {
             let Some(lock) = self.lock(user) else {
                 continue;
             };
+            // One a service that died left running (its locks went with it): not this one.
+            if !processes_of(user).is_empty() {
+                continue;
+            }
             self.held().push(user);
             return Ok(JobUser {
                 ids: Some((user, user)),
@@ -217,15 +254,21 @@ fn unused(id: u32) -> bool {
         && matches!(Group::from_gid(Gid::from_raw(id)), Ok(None))
 }
 
-/// Removes the entries of `dir` (not below) that belong to `user`, and their trees.
-fn remove_owned_by(dir: &Path, user: u32) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
+/// Removes the entries of `dir` (not below) that belong to `user`, and their trees;
+/// `false` unless all of them surely went.
+fn remove_owned_by(dir: &Path, user: u32) -> bool {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => return e.kind() == std::io::ErrorKind::NotFound,
     };
-    for (seen, entry) in entries.flatten().enumerate() {
+    let mut all = true;
+    for (seen, entry) in entries.enumerate() {
+        let Ok(entry) = entry else {
+            return false;
+        };
         if seen == MAX_SCRATCH_ENTRIES {
             tracing::warn!(dir = %dir.display(), "too many entries to look for a job user's leftovers");
-            return;
+            return false;
         }
         let owned = entry
             .path()
@@ -234,9 +277,59 @@ fn remove_owned_by(dir: &Path, user: u32) {
         if owned {
             if let Err(e) = tree::remove_tree(&entry.path()) {
                 tracing::warn!(path = %entry.path().display(), error = %e, "removing a job user's leftover");
+                all = false;
             }
         }
     }
+    all
+}
+
+/// The processes running as `user` (real, effective or saved), from `/proc/PID/status`,
+/// which a process cannot hide by making itself non-dumpable.
+fn processes_of(user: u32) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+                return false;
+            };
+            // A zombie runs nothing: it waits for its parent (the service) to reap it.
+            let dead = status
+                .lines()
+                .find_map(|l| l.strip_prefix("State:"))
+                .is_some_and(|state| matches!(state.trim_start().chars().next(), Some('Z' | 'X')));
+            let ours = status
+                .lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .is_some_and(|ids| {
+                    ids.split_whitespace()
+                        .take(3)
+                        .any(|id| id == user.to_string())
+                });
+            ours && !dead
+        })
+        .collect()
+}
+
+/// Kills every process running as `user`, again until none is left (one killed may have
+/// forked first); `false` if some still run after that.
+fn kill_all_of(user: u32) -> bool {
+    for _ in 0..50 {
+        let found = processes_of(user);
+        if found.is_empty() {
+            return true;
+        }
+        for pid in found {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    processes_of(user).is_empty()
 }
 
 #[cfg(test)]

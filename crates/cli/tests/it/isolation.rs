@@ -449,3 +449,28 @@ async fn nothing_a_job_runs_gains_privileges() {
         ["NoNewPrivs:", "1"]
     );
 }
+
+/// A job's user goes to another job only once every process of it is gone: a daemon that
+/// wears a running job's tag (so the stray sweep spares it) is killed when its own job's
+/// user is given back, before that user can serve another key's job.
+#[tokio::test]
+async fn no_process_of_a_jobs_user_outlives_the_giving_back_of_that_user() {
+    if !is_root() {
+        // Without root every job runs as the serving user; the README says so.
+        return;
+    }
+    let serve = LocalServe::start(BIN);
+    let client = serve.client();
+    let marker = format!("{}.{}", 400 + rand_suffix() % 100, rand_suffix() % 1000);
+    let holder = client
+        .submit(&ExecRequest::argv(["sleep", "20"]))
+        .await
+        .unwrap();
+    let script = format!(
+        "AWS_EXEC_JOB={holder} setsid sleep {marker} < /dev/null > /dev/null 2>&1 & sleep 0.5"
+    );
+    let (out, code) = sh(&client, &script).await;
+    assert_eq!(code, 0, "{out}");
+    gone(&[&marker]).await;
+    client.cancel(&holder).await.unwrap();
+}

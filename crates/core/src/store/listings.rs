@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
+/// The most folders whose names are kept.
+const MAX_FOLDERS: usize = 4096;
+
 /// The folders listed so far, by path.
 #[derive(Default)]
 pub(super) struct Listings {
@@ -50,6 +53,10 @@ impl Listings {
         };
         let writes = {
             let mut folders = self.folders();
+            // Bounded: past this many folders, all are forgotten (and read again when paged).
+            if folders.len() >= MAX_FOLDERS && !folders.contains_key(dir) {
+                folders.clear();
+            }
             let folder = folders.entry(dir.to_owned()).or_insert(Folder {
                 names: None,
                 changed: None,
@@ -89,33 +96,56 @@ impl Listings {
         Ok(Some(answer))
     }
 
-    /// This store placed a file at `path`.
-    pub(super) fn added(&self, path: &Path) {
-        self.changed(path, |names, name| {
+    /// Before this store writes at `path`: the folder's modification time then, if its
+    /// names are kept (see [`Listings::added`]).
+    pub(super) fn before(&self, path: &Path) -> Option<SystemTime> {
+        let dir = path.parent()?;
+        if self.folders().get(dir)?.names.is_none() {
+            return None;
+        }
+        std::fs::metadata(dir).ok()?.modified().ok()
+    }
+
+    /// This store placed a file at `path`; `before` is what [`Listings::before`] answered.
+    pub(super) fn added(&self, path: &Path, before: Option<SystemTime>) {
+        self.changed(path, before, |names, name| {
             names.insert(name.to_owned());
         });
     }
 
     /// This store removed the file at `path`.
-    pub(super) fn removed(&self, path: &Path) {
-        self.changed(path, |names, name| {
+    pub(super) fn removed(&self, path: &Path, before: Option<SystemTime>) {
+        self.changed(path, before, |names, name| {
             names.remove(name);
         });
     }
 
-    fn changed(&self, path: &Path, change: impl FnOnce(&mut BTreeSet<String>, &str)) {
+    /// Applies the store's own change to the names kept, and takes the folder's new time
+    /// as theirs, if they were true just before it (the folder's time then was theirs);
+    /// otherwise something else changed the folder too, and it is read again.
+    fn changed(
+        &self,
+        path: &Path,
+        before: Option<SystemTime>,
+        change: impl FnOnce(&mut BTreeSet<String>, &str),
+    ) {
         let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str()))
         else {
             return;
         };
+        let now = std::fs::metadata(dir).ok().and_then(|m| m.modified().ok());
         let mut folders = self.folders();
         let Some(folder) = folders.get_mut(dir) else {
             return;
         };
         folder.writes += 1;
-        if let Some(names) = &mut folder.names {
-            change(names, name);
-            folder.changed = std::fs::metadata(dir).ok().and_then(|m| m.modified().ok());
+        let true_before = before.is_some() && before == folder.changed;
+        match (&mut folder.names, true_before) {
+            (Some(names), true) => {
+                change(names, name);
+                folder.changed = now;
+            }
+            (names, _) => *names = None,
         }
     }
 

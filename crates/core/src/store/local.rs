@@ -132,15 +132,16 @@ impl LocalStore {
             let _ = tokio::fs::remove_file(&tmp).await;
             return outcome;
         }
-        let (spares, placed) = (self.spares.clone(), path.clone());
-        let renamed = blocking(key, move || {
-            in_dir(&spares, &placed, || std::fs::rename(&tmp, &placed)).inspect_err(|_| {
+        let (spares, listings) = (self.spares.clone(), self.listings.clone());
+        blocking(key, move || {
+            let before = listings.before(&path);
+            in_dir(&spares, &path, || std::fs::rename(&tmp, &path)).inspect_err(|_| {
                 let _ = std::fs::remove_file(&tmp);
-            })
+            })?;
+            listings.added(&path, before);
+            Ok(())
         })
-        .await;
-        renamed?;
-        self.listings.added(&path);
+        .await?;
         Ok(true)
     }
 
@@ -264,7 +265,11 @@ fn in_dir<T>(
             Err(e) if e.kind() == ErrorKind::NotFound && tries < 8 => {
                 tries += 1;
                 if let Some(parent) = path.parent() {
-                    spares.make_dir(parent)?;
+                    // A folder above may go while this one is made: that is one more try.
+                    match spares.make_dir(parent) {
+                        Err(e) if e.kind() != ErrorKind::NotFound => return Err(e),
+                        _ => {}
+                    }
                 }
             }
             done => return done,
@@ -312,17 +317,19 @@ impl Store for LocalStore {
         if body.is_empty() {
             // An empty file cannot be seen torn: made, or emptied, in place.
             return run(key, true, move || {
+                let before = listings.before(&path);
                 in_dir(&spares, &path, || spares.place_empty(&path))?;
-                listings.added(&path);
+                listings.added(&path, before);
                 Ok(())
             })
             .await;
         }
         run(key, body.len() <= INLINE_MAX, move || {
             let tmp = spares.write(&body)?;
+            let before = listings.before(&path);
             let placed = in_dir(&spares, &path, || replace(&tmp, &path));
             match placed {
-                Ok(()) => listings.added(&path),
+                Ok(()) => listings.added(&path, before),
                 Err(_) => drop(std::fs::remove_file(&tmp)),
             }
             placed
@@ -335,13 +342,14 @@ impl Store for LocalStore {
         let listings = self.listings.clone();
         run(key, body.len() <= INLINE_MAX, move || {
             let tmp = spares.write(&body)?;
+            let before = listings.before(&path);
             let placed = in_dir(&spares, &path, || place_new(&tmp, &path));
             if placed.is_err() {
                 let _ = std::fs::remove_file(&tmp);
             }
             match placed {
                 Ok(()) => {
-                    listings.added(&path);
+                    listings.added(&path, before);
                     Ok(true)
                 }
                 Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(false),
@@ -360,6 +368,7 @@ impl Store for LocalStore {
         let (spares, listings) = (self.spares.clone(), self.listings.clone());
         blocking(to, move || {
             // Copied beside it and renamed into place: readers see all of it or none.
+            let before = listings.before(&dst);
             let copied = match std::fs::copy(&src, &tmp) {
                 Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
                 copied => {
@@ -367,7 +376,7 @@ impl Store for LocalStore {
                 }
             };
             match copied {
-                Ok(()) => listings.added(&dst),
+                Ok(()) => listings.added(&dst, before),
                 Err(_) => drop(std::fs::remove_file(&tmp)),
             }
             copied.map(|()| true)
@@ -380,10 +389,11 @@ impl Store for LocalStore {
         let (path, spares) = (self.path(key)?, self.spares.clone());
         let listings = self.listings.clone();
         run(key, tail.len() <= INLINE_MAX, move || {
+            let before = listings.before(&path);
             let file = in_dir(&spares, &path, || {
                 private().create(true).truncate(false).open(&path)
             })?;
-            listings.added(&path);
+            listings.added(&path, before);
             // Bytes before `offset` are final; a reader of the growing file sees a prefix.
             file.set_len(offset as u64)?;
             file.write_all_at(&tail, offset as u64)
@@ -439,8 +449,9 @@ impl Store for LocalStore {
         };
         let (root, listings) = (self.root.clone(), self.listings.clone());
         run(key, size <= INLINE_MAX as u64, move || {
+            let before = listings.before(&path);
             found(std::fs::remove_file(&path))?;
-            listings.removed(&path);
+            listings.removed(&path, before);
             remove_emptied(&root, &path);
             Ok(())
         })
@@ -611,5 +622,13 @@ mod tests {
         let page = store.list_page("index/alice/", None, 1).await.unwrap();
         assert_eq!(page, ["index/alice/000"]);
         assert_eq!(reads(), 2);
+
+        // A file from outside, then one of the store's own before any page: the store's
+        // write does not vouch for names it did not see.
+        std::thread::sleep(Duration::from_millis(50));
+        std::fs::write(folder.join("00"), b"").unwrap();
+        store.put("index/alice/0", Bytes::new()).await.unwrap();
+        let page = store.list_page("index/alice/", None, 2).await.unwrap();
+        assert_eq!(page, ["index/alice/0", "index/alice/00"]);
     }
 }
