@@ -100,9 +100,8 @@ impl Listings {
     /// names are kept (see [`Listings::added`]).
     pub(super) fn before(&self, path: &Path) -> Option<SystemTime> {
         let dir = path.parent()?;
-        if self.folders().get(dir)?.names.is_none() {
-            return None;
-        }
+        // Only for a folder whose names are kept.
+        self.folders().get(dir)?.names.as_ref()?;
         std::fs::metadata(dir).ok()?.modified().ok()
     }
 
