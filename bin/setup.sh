@@ -28,6 +28,8 @@ command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 # chattr: a test makes a job's folder immutable to fail the write of its end.
 command -v chattr >/dev/null 2>&1 || need_apt+=(e2fsprogs)
 command -v tsp >/dev/null 2>&1 || need_apt+=(task-spooler)
+# ipcmk: a test leaves System V IPC in a job (serve removes it with util-linux's ipcrm).
+command -v ipcmk >/dev/null 2>&1 || need_apt+=(util-linux)
 command -v musl-gcc >/dev/null 2>&1 || need_apt+=(musl-tools)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)

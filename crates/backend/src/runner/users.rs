@@ -20,7 +20,7 @@ pub const JOB_USERS: RangeInclusive<u32> = 61184..=65519;
 
 /// The shared directories a job can write outside its own: what its user left there is
 /// removed before that user is given to another job.
-const SHARED_SCRATCH: [&str; 3] = ["/tmp", "/var/tmp", "/dev/shm"];
+const SHARED_SCRATCH: [&str; 4] = ["/tmp", "/var/tmp", "/dev/shm", "/dev/mqueue"];
 
 /// The most entries of one shared directory read when a user is given back: a directory
 /// with more is left as it is past that point (logged).
@@ -125,7 +125,8 @@ impl Drop for Lease {
             let gone = kill_all_of(user);
             let cleaned = SHARED_SCRATCH
                 .iter()
-                .all(|dir| remove_owned_by(Path::new(dir), user));
+                .all(|dir| remove_owned_by(Path::new(dir), user))
+                & remove_ipc_of(user);
             if !(gone && cleaned) {
                 tracing::error!(
                     user,
@@ -282,6 +283,65 @@ fn remove_owned_by(dir: &Path, user: u32) -> bool {
         }
     }
     all
+}
+
+/// Removes the System V shared memory segments, message queues and semaphore sets that
+/// `user` made or owns (`/proc/sysvipc/*`); `false` unless all of them surely went.
+fn remove_ipc_of(user: u32) -> bool {
+    // Through util-linux's ipcrm: the service keeps its unsafe code to spawning.
+    let remove = |kind: &str, id: &str| -> bool {
+        let flag = match kind {
+            "shm" => "-m",
+            "msg" => "-q",
+            _ => "-s",
+        };
+        let removed = std::process::Command::new("ipcrm")
+            .args([flag, id])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+        // Gone already (its maker removed it meanwhile) is as good: ipcrm says so with 1,
+        // and the table no longer lists it.
+        removed.is_ok_and(|s| s.success()) || !listed(kind, id)
+    };
+    let mut all = true;
+    for kind in ["shm", "msg", "sem"] {
+        let Ok(table) = std::fs::read_to_string(format!("/proc/sysvipc/{kind}")) else {
+            continue;
+        };
+        let mut lines = table.lines();
+        let header: Vec<&str> = lines
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        let column = |name: &str| header.iter().position(|h| *h == name);
+        let (Some(uid), Some(cuid)) = (column("uid"), column("cuid")) else {
+            continue;
+        };
+        for line in lines {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let theirs = [uid, cuid]
+                .iter()
+                .any(|&c| fields.get(c) == Some(&user.to_string().as_str()));
+            // The id is the second column in each of the three tables.
+            if let (true, Some(id)) = (theirs, fields.get(1)) {
+                all &= remove(kind, id);
+            }
+        }
+    }
+    all
+}
+
+/// Whether `/proc/sysvipc/KIND` still lists the object `id`.
+fn listed(kind: &str, id: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/sysvipc/{kind}")).map_or(true, |table| {
+        table
+            .lines()
+            .skip(1)
+            .any(|line| line.split_whitespace().nth(1) == Some(id))
+    })
 }
 
 /// The processes running as `user` (real, effective or saved), from `/proc/PID/status`,

@@ -474,3 +474,34 @@ async fn no_process_of_a_jobs_user_outlives_the_giving_back_of_that_user() {
     gone(&[&marker]).await;
     client.cancel(&holder).await.unwrap();
 }
+
+/// System V IPC a job leaves (a shared memory segment, say) goes when its user is given
+/// back: the next job given that user, maybe another key's, finds nothing of it.
+#[tokio::test]
+async fn a_jobs_system_v_ipc_goes_with_its_user() {
+    if !is_root() {
+        // Without root every job runs as the serving user; the README says so.
+        return;
+    }
+    let serve = LocalServe::start(BIN);
+    let (out, code) = sh(&serve.client(), "ipcmk -M 4096 -p 0600").await;
+    assert_eq!(code, 0, "{out}");
+    let id = out
+        .split_whitespace()
+        .last()
+        .expect("ipcmk prints the segment's id")
+        .to_owned();
+    let listed = || {
+        std::fs::read_to_string("/proc/sysvipc/shm")
+            .unwrap()
+            .lines()
+            .skip(1)
+            .any(|line| line.split_whitespace().nth(1) == Some(id.as_str()))
+    };
+    wait_until(
+        Duration::from_secs(5),
+        "the job's segment removed",
+        || async { (!listed()).then_some(()) },
+    )
+    .await;
+}
