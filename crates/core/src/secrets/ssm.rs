@@ -66,9 +66,7 @@ impl SsmSecrets {
     fn parameter(&self, owner: &AuthName, name: &SecretName) -> String {
         format!("{}{name}", self.path(owner))
     }
-}
 
-impl SsmSecrets {
     /// One GetParameters call for up to ten of `owner`'s names: for each, in order, its
     /// value (decrypted when `decrypt`; without, only whether it exists) or `None`.
     async fn get_batch(

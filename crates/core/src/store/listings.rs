@@ -96,27 +96,43 @@ impl Listings {
         Ok(Some(answer))
     }
 
+    /// Runs `op`, a write of this store's that places a file at `path`, and keeps the
+    /// folder's names true.
+    pub(super) fn placing<T>(
+        &self,
+        path: &Path,
+        op: impl FnOnce() -> std::io::Result<T>,
+    ) -> std::io::Result<T> {
+        let before = self.before(path);
+        let done = op()?;
+        self.changed(path, before, |names, name| {
+            names.insert(name.to_owned());
+        });
+        Ok(done)
+    }
+
+    /// Runs `op`, a removal by this store of the file at `path`, and keeps the folder's
+    /// names true.
+    pub(super) fn removing<T>(
+        &self,
+        path: &Path,
+        op: impl FnOnce() -> std::io::Result<T>,
+    ) -> std::io::Result<T> {
+        let before = self.before(path);
+        let done = op()?;
+        self.changed(path, before, |names, name| {
+            names.remove(name);
+        });
+        Ok(done)
+    }
+
     /// Before this store writes at `path`: the folder's modification time then, if its
-    /// names are kept (see [`Listings::added`]).
-    pub(super) fn before(&self, path: &Path) -> Option<SystemTime> {
+    /// names are kept.
+    fn before(&self, path: &Path) -> Option<SystemTime> {
         let dir = path.parent()?;
         // Only for a folder whose names are kept.
         self.folders().get(dir)?.names.as_ref()?;
         std::fs::metadata(dir).ok()?.modified().ok()
-    }
-
-    /// This store placed a file at `path`; `before` is what [`Listings::before`] answered.
-    pub(super) fn added(&self, path: &Path, before: Option<SystemTime>) {
-        self.changed(path, before, |names, name| {
-            names.insert(name.to_owned());
-        });
-    }
-
-    /// This store removed the file at `path`.
-    pub(super) fn removed(&self, path: &Path, before: Option<SystemTime>) {
-        self.changed(path, before, |names, name| {
-            names.remove(name);
-        });
     }
 
     /// Applies the store's own change to the names kept, and takes the folder's new time

@@ -134,12 +134,11 @@ impl LocalStore {
         }
         let (spares, listings) = (self.spares.clone(), self.listings.clone());
         blocking(key, move || {
-            let before = listings.before(&path);
-            in_dir(&spares, &path, || std::fs::rename(&tmp, &path)).inspect_err(|_| {
-                let _ = std::fs::remove_file(&tmp);
-            })?;
-            listings.added(&path, before);
-            Ok(())
+            listings.placing(&path, || {
+                in_dir(&spares, &path, || std::fs::rename(&tmp, &path)).inspect_err(|_| {
+                    let _ = std::fs::remove_file(&tmp);
+                })
+            })
         })
         .await?;
         Ok(true)
@@ -317,20 +316,18 @@ impl Store for LocalStore {
         if body.is_empty() {
             // An empty file cannot be seen torn: made, or emptied, in place.
             return run(key, true, move || {
-                let before = listings.before(&path);
-                in_dir(&spares, &path, || spares.place_empty(&path))?;
-                listings.added(&path, before);
-                Ok(())
+                listings.placing(&path, || {
+                    in_dir(&spares, &path, || spares.place_empty(&path))
+                })
             })
             .await;
         }
         run(key, body.len() <= INLINE_MAX, move || {
             let tmp = spares.write(&body)?;
-            let before = listings.before(&path);
-            let placed = in_dir(&spares, &path, || replace(&tmp, &path));
-            match placed {
-                Ok(()) => listings.added(&path, before),
-                Err(_) => drop(std::fs::remove_file(&tmp)),
+            let placed =
+                listings.placing(&path, || in_dir(&spares, &path, || replace(&tmp, &path)));
+            if placed.is_err() {
+                let _ = std::fs::remove_file(&tmp);
             }
             placed
         })
@@ -342,16 +339,13 @@ impl Store for LocalStore {
         let listings = self.listings.clone();
         run(key, body.len() <= INLINE_MAX, move || {
             let tmp = spares.write(&body)?;
-            let before = listings.before(&path);
-            let placed = in_dir(&spares, &path, || place_new(&tmp, &path));
+            let placed =
+                listings.placing(&path, || in_dir(&spares, &path, || place_new(&tmp, &path)));
             if placed.is_err() {
                 let _ = std::fs::remove_file(&tmp);
             }
             match placed {
-                Ok(()) => {
-                    listings.added(&path, before);
-                    Ok(true)
-                }
+                Ok(()) => Ok(true),
                 Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(false),
                 Err(e) => Err(e),
             }
@@ -368,16 +362,16 @@ impl Store for LocalStore {
         let (spares, listings) = (self.spares.clone(), self.listings.clone());
         blocking(to, move || {
             // Copied beside it and renamed into place: readers see all of it or none.
-            let before = listings.before(&dst);
             let copied = match std::fs::copy(&src, &tmp) {
                 Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
-                copied => {
-                    copied.and_then(|_| in_dir(&spares, &dst, || std::fs::rename(&tmp, &dst)))
-                }
+                copied => copied.and_then(|_| {
+                    listings.placing(&dst, || {
+                        in_dir(&spares, &dst, || std::fs::rename(&tmp, &dst))
+                    })
+                }),
             };
-            match copied {
-                Ok(()) => listings.added(&dst, before),
-                Err(_) => drop(std::fs::remove_file(&tmp)),
+            if copied.is_err() {
+                let _ = std::fs::remove_file(&tmp);
             }
             copied.map(|()| true)
         })
@@ -389,11 +383,11 @@ impl Store for LocalStore {
         let (path, spares) = (self.path(key)?, self.spares.clone());
         let listings = self.listings.clone();
         run(key, tail.len() <= INLINE_MAX, move || {
-            let before = listings.before(&path);
-            let file = in_dir(&spares, &path, || {
-                private().create(true).truncate(false).open(&path)
+            let file = listings.placing(&path, || {
+                in_dir(&spares, &path, || {
+                    private().create(true).truncate(false).open(&path)
+                })
             })?;
-            listings.added(&path, before);
             // Bytes before `offset` are final; a reader of the growing file sees a prefix.
             file.set_len(offset as u64)?;
             file.write_all_at(&tail, offset as u64)
@@ -449,9 +443,7 @@ impl Store for LocalStore {
         };
         let (root, listings) = (self.root.clone(), self.listings.clone());
         run(key, size <= INLINE_MAX as u64, move || {
-            let before = listings.before(&path);
-            found(std::fs::remove_file(&path))?;
-            listings.removed(&path, before);
+            listings.removing(&path, || found(std::fs::remove_file(&path)))?;
             remove_emptied(&root, &path);
             Ok(())
         })
