@@ -22,8 +22,8 @@ pub const JOB_USERS: RangeInclusive<u32> = 61184..=65519;
 /// removed before that user is given to another job.
 const SHARED_SCRATCH: [&str; 4] = ["/tmp", "/var/tmp", "/dev/shm", "/dev/mqueue"];
 
-/// The most entries of one shared directory read when a user is given back: a directory
-/// with more is left as it is past that point (logged).
+/// The most entries of one shared directory read when a user is given back: past them the
+/// clean-up is not sure, and the user is held back.
 const MAX_SCRATCH_ENTRIES: usize = 100_000;
 
 /// Who jobs run as.
@@ -90,11 +90,6 @@ impl JobUser {
     /// The user and group to switch to; `None` runs the job as the service's own user.
     pub fn ids(&self) -> Option<(u32, u32)> {
         self.ids
-    }
-
-    /// The user that owns what the job makes.
-    pub fn owner(&self) -> u32 {
-        owner_of(self.ids)
     }
 }
 
@@ -191,6 +186,15 @@ impl UserPool {
                 return Err(UsersTaken);
             }
         }
+        // Another user's directory there (made first, in a shared /tmp) could hold the
+        // locks of every user, or links in their place: not used.
+        let ours = std::fs::symlink_metadata(&self.locks).is_ok_and(|m| {
+            m.is_dir() && m.uid() == nix::unistd::geteuid().as_raw() && m.mode() & 0o022 == 0
+        });
+        if !ours {
+            tracing::error!(dir = %self.locks.display(), "the job users' lock directory is not the service's alone");
+            return Err(UsersTaken);
+        }
         let span = self.range.end() - self.range.start() + 1;
         for _ in 0..span {
             let user = {
@@ -229,10 +233,12 @@ impl UserPool {
     /// Locks `user` for this process, unless another service holds it.
     fn lock(&self, user: u32) -> Option<Flock<File>> {
         let path = self.locks.join(user.to_string());
+        use std::os::unix::fs::OpenOptionsExt;
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
+            .custom_flags(nix::libc::O_NOFOLLOW)
             .open(&path)
             .ok()?;
         Flock::lock(file, FlockArg::LockExclusiveNonblock).ok()
@@ -396,6 +402,11 @@ fn kill_all_of(user: u32) -> bool {
 mod tests {
     use super::*;
 
+    /// The user a job was given.
+    fn user(taken: &JobUser) -> u32 {
+        taken.ids().expect("a user to switch to").0
+    }
+
     fn pool(range: RangeInclusive<u32>, locks: &Path) -> RunAs {
         RunAs::PerJob(Arc::new(UserPool::new(range, locks.to_owned())))
     }
@@ -406,15 +417,15 @@ mod tests {
         let run_as = pool(64000..=64003, &dir.path().join("locks"));
         let a = run_as.take().unwrap();
         let b = run_as.take().unwrap();
-        assert_ne!(a.owner(), b.owner());
-        assert_eq!(a.ids(), Some((a.owner(), a.owner())), "a group of its own");
-        let given_back = a.owner();
+        assert_ne!(user(&a), user(&b));
+        assert_eq!(a.ids(), Some((user(&a), user(&a))), "a group of its own");
+        let given_back = user(&a);
         drop(a);
         let c = run_as.take().unwrap();
         let d = run_as.take().unwrap();
-        assert!(![c.owner(), d.owner()].contains(&given_back));
+        assert!(![user(&c), user(&d)].contains(&given_back));
         let e = run_as.take().unwrap();
-        assert_eq!(e.owner(), given_back, "taken again once the others were");
+        assert_eq!(user(&e), given_back, "taken again once the others were");
         assert!(run_as.take().is_err(), "all four are held");
         drop(b);
     }
@@ -427,7 +438,7 @@ mod tests {
         let there = pool(64010..=64011, &locks);
         let a = here.take().unwrap();
         let b = there.take().unwrap();
-        assert_ne!(a.owner(), b.owner());
+        assert_ne!(user(&a), user(&b));
         assert!(there.take().is_err());
     }
 
@@ -439,6 +450,6 @@ mod tests {
             group: 65534,
         };
         let (a, b) = (fixed.take().unwrap(), fixed.take().unwrap());
-        assert_eq!((a.owner(), b.owner()), (65534, 65534));
+        assert_eq!((user(&a), user(&b)), (65534, 65534));
     }
 }
