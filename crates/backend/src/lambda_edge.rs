@@ -354,7 +354,7 @@ impl ApiFunction {
             }
             Event::Job(_) => Err("the API function never runs a job".into()),
             Event::AfterJob => {
-                self.wake_for_attempts(None).await;
+                self.wake_for_attempts().await;
                 self.deliver_notifications(deadline_of(&context)).await;
                 Ok(serde_json::json!({ "after-job": "done" }))
             }
@@ -404,7 +404,7 @@ impl ApiFunction {
                 Ok(serde_json::json!({ "started": started }))
             }
             Event::RetryDue => {
-                self.wake_for_attempts(None).await;
+                self.wake_for_attempts().await;
                 Ok(serde_json::json!({ "retries": "started" }))
             }
             Event::Scheduled => {
@@ -412,7 +412,7 @@ impl ApiFunction {
                 let report = sweep(&jobs.store, LostRule::default(), jobs.dispatch.tasks()).await?;
                 // Attempts whose wait is over, and a wake-up for the next (a lost run handed
                 // back just now included).
-                self.wake_for_attempts(None).await;
+                self.wake_for_attempts().await;
                 self.deliver_notifications(deadline_of(&context)).await;
                 Ok(serde_json::to_value(report)?)
             }
@@ -420,20 +420,17 @@ impl ApiFunction {
     }
 
     /// Starts the attempts of retried jobs that are due now (each in an invocation of its
-    /// own), and makes sure the function is woken when the next is due: at `due`, or at the
-    /// earliest of those waiting when not given.
-    async fn wake_for_attempts(&self, due: Option<u64>) {
+    /// own), and makes sure the function is woken when the next of those waiting is due.
+    async fn wake_for_attempts(&self) {
         let jobs = &self.state.jobs;
-        let mut next = due;
-        if due.is_none_or(|at| at <= crate::time::now_unix()) {
+        let next =
             match crate::lifecycle::retry::start_due(jobs, 256, &mut Default::default()).await {
-                Ok((_, waiting)) => next = waiting,
+                Ok((_, waiting)) => waiting,
                 Err(e) => {
                     tracing::warn!(error = %e, "starting due attempts; housekeeping tries again");
                     return;
                 }
-            }
-        }
+            };
         if let Some(at) = next {
             // Should this fail, housekeeping starts the attempt, later than asked.
             if let Err(e) = self.state.scheduler.wake_at(at).await {
