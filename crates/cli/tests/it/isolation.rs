@@ -23,6 +23,18 @@ fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
+/// Whether this test can see users per job: only a root `serve` has them (without root every
+/// job runs as the serving user; the README says so). CI runs as root, so a test that needs
+/// them must not pass there without them.
+fn users_per_job_here() -> bool {
+    let root = is_root();
+    assert!(
+        root || std::env::var_os("CI").is_none(),
+        "CI runs the tests as root: users per job are tested there"
+    );
+    root
+}
+
 /// `aws-exec serve` as an unprivileged user (nobody when this test runs as root, else the
 /// current user), with AWS credentials and AUTH in its environment.
 struct Unprivileged {
@@ -345,8 +357,7 @@ async fn serve_as_root_runs_jobs_as_users_of_their_own_away_from_the_data_dir() 
 /// and then it does reach it: the test's probe works.
 #[tokio::test]
 async fn jobs_of_two_keys_running_at_once_cannot_reach_each_other() {
-    if !is_root() {
-        // Without root every job runs as the serving user; the README says so.
+    if !users_per_job_here() {
         return;
     }
     let probe = r#"found=
@@ -455,8 +466,7 @@ async fn nothing_a_job_runs_gains_privileges() {
 /// user is given back, before that user can serve another key's job.
 #[tokio::test]
 async fn no_process_of_a_jobs_user_outlives_the_giving_back_of_that_user() {
-    if !is_root() {
-        // Without root every job runs as the serving user; the README says so.
+    if !users_per_job_here() {
         return;
     }
     let serve = LocalServe::start(BIN);
@@ -479,8 +489,7 @@ async fn no_process_of_a_jobs_user_outlives_the_giving_back_of_that_user() {
 /// back: the next job given that user, maybe another key's, finds nothing of it.
 #[tokio::test]
 async fn a_jobs_system_v_ipc_goes_with_its_user() {
-    if !is_root() {
-        // Without root every job runs as the serving user; the README says so.
+    if !users_per_job_here() {
         return;
     }
     let serve = LocalServe::start(BIN);

@@ -543,20 +543,10 @@ async fn one_users_flood_of_jobs_does_not_starve_another() {
 /// nothing in the store.
 #[tokio::test]
 async fn one_keys_flood_of_the_queue_is_refused_to_it_alone_and_leaves_nothing() {
-    let data = tempfile::tempdir().unwrap();
-    let dir = data.path().join("d");
     let limits = ["--concurrency", "2", "--per-user", "1", "--queue", "8"];
-    let serve = serve_in(&dir, &limits);
-    let out = clean_command(BIN, &[])
-        .args(["auth", "new", "bob", "--data-dir", dir.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let bob = Client::new(&serve.url, String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+    let local = aws_exec_testkit::LocalServe::start_with(BIN, &limits);
+    let bob = local.new_user("bob");
+    let (serve, dir) = (&local.serve, std::path::Path::new(&local.data));
 
     // The first key floods: its share is 1 running and a quarter of the queue waiting.
     let http = reqwest::Client::new();
