@@ -103,12 +103,9 @@ impl Listings {
         path: &Path,
         op: impl FnOnce() -> std::io::Result<T>,
     ) -> std::io::Result<T> {
-        let before = self.before(path);
-        let done = op()?;
-        self.changed(path, before, |names, name| {
+        self.recording(path, op, |names, name| {
             names.insert(name.to_owned());
-        });
-        Ok(done)
+        })
     }
 
     /// Runs `op`, a removal by this store of the file at `path`, and keeps the folder's
@@ -118,11 +115,20 @@ impl Listings {
         path: &Path,
         op: impl FnOnce() -> std::io::Result<T>,
     ) -> std::io::Result<T> {
+        self.recording(path, op, |names, name| {
+            names.remove(name);
+        })
+    }
+
+    fn recording<T>(
+        &self,
+        path: &Path,
+        op: impl FnOnce() -> std::io::Result<T>,
+        change: impl FnOnce(&mut BTreeSet<String>, &str),
+    ) -> std::io::Result<T> {
         let before = self.before(path);
         let done = op()?;
-        self.changed(path, before, |names, name| {
-            names.remove(name);
-        });
+        self.changed(path, before, change);
         Ok(done)
     }
 
